@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vkformer needs to build, test and benchmark.
+# Idempotent: does nothing (and needs no network) when everything is present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libvulkan-dev libvulkan-volk-dev vulkan-tools
+  mesa-vulkan-drivers          # lavapipe, the CPU Vulkan driver
+  vulkan-validationlayers      # Khronos validation, used by every test
+  glslang-tools spirv-tools    # GLSL -> SPIR-V at build time, spirv-val
+  libcriterion-dev libstb-dev libcjson-dev
+  libopenblas-dev              # vkformer-bench's sgemm yardstick only
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: run as root or install sudo" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,4 @@
+# Every embedded SPIR-V module: vkf_shader(<name> <source> [DEFINES ...]).
+# vkf_shader_f32_f16 adds <name>_f16 with STORAGE_F16 (tensors stored as half).
+vkf_shader_f32_f16(eltwise eltwise.comp)
+vkf_shader_f32_f16(eltwise_vec4 eltwise.comp DEFINES VEC4=1)

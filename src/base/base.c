@@ -1,0 +1,309 @@
+#define _POSIX_C_SOURCE 200809L
+#include "base.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+static void stderr_log(void *user, vkf_log_level level, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "vkformer %s: %s\n", level_names[level], message);
+}
+
+void base_diag_init(base_diag *d, vkf_log_fn fn, void *user, int desc_level)
+{
+    memset(d, 0, sizeof(*d));
+    d->log_fn = fn ? fn : stderr_log;
+    d->log_user = user;
+    d->level = VKF_LOG_WARN;
+    const char *env = base_getenv("VKF_LOG");
+    if (desc_level > 0) {
+        d->level = (vkf_log_level)BASE_MIN(desc_level - 1, (int)VKF_LOG_DEBUG);
+    } else if (env) {
+        for (int i = 0; i < (int)BASE_ARRAY_LEN(level_names); i++)
+            if (strcasecmp(env, level_names[i]) == 0) d->level = (vkf_log_level)i;
+    }
+}
+
+base_diag *base_thread_diag(void)
+{
+    static _Thread_local base_diag diag;
+    static _Thread_local bool ready;
+    if (!ready) {
+        base_diag_init(&diag, NULL, NULL, 0);
+        ready = true;
+    }
+    return &diag;
+}
+
+static void vlog(base_diag *d, vkf_log_level level, const char *fmt, va_list ap)
+{
+    if (!d || level > d->level) return;
+    char buf[2048];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    d->log_fn(d->log_user, level, buf);
+}
+
+void base_log(base_diag *d, vkf_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(d, level, fmt, ap);
+    va_end(ap);
+}
+
+vkf_status base_fail(base_diag *d, vkf_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->error, sizeof d->error, fmt, ap);
+    va_end(ap);
+    base_log(d, VKF_LOG_DEBUG, "failed (%s): %s", vkf_status_string(status), d->error);
+    return status;
+}
+
+vkf_status base_fail_prefix(base_diag *d, vkf_status status, const char *fmt, ...)
+{
+    char old[sizeof d->error];
+    memcpy(old, d->error, sizeof old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(d->error, sizeof d->error, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof d->error)
+        snprintf(d->error + n, sizeof d->error - (size_t)n, "%s", old);
+    return status;
+}
+
+uint64_t base_hash64(const void *data, size_t size, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = seed;
+    for (size_t i = 0; i < size; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+vkf_status base_read_file(base_diag *d, const char *path, void **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return base_fail(d, VKF_ERROR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory reading %zu bytes", path, n);
+    }
+    if (n && fread(buf, 1, n, f) != n) {
+        int e = errno;
+        free(buf);
+        fclose(f);
+        return base_fail(d, VKF_ERROR_IO, "%s: read failed: %s", path, e ? strerror(e) : "short read");
+    }
+    fclose(f);
+    buf[n] = 0;
+    *data = buf;
+    *size = n;
+    return VKF_OK;
+}
+
+int base_mkdirs_for(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return -1;
+    memcpy(buf, path, n + 1);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) return 0;
+    *slash = 0;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size)
+{
+    if (base_mkdirs_for(path) != 0)
+        return base_fail(d, VKF_ERROR_IO, "%s: cannot create its directory: %s", path, strerror(errno));
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return base_fail(d, VKF_ERROR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    bool ok = fwrite(data, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return base_fail(d, VKF_ERROR_IO, "%s: write failed: %s", path, strerror(e));
+    }
+    return VKF_OK;
+}
+
+const char *base_getenv(const char *name)
+{
+    const char *v = getenv(name);
+    return (v && *v) ? v : NULL;
+}
+
+int base_parse_bool(const char *s, int dflt)
+{
+    if (!s) return dflt;
+    static const char *const yes[] = {"1", "on", "true", "yes"};
+    static const char *const no[] = {"0", "off", "false", "no"};
+    for (size_t i = 0; i < BASE_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) return 1;
+        if (strcasecmp(s, no[i]) == 0) return 0;
+    }
+    return dflt;
+}
+
+uint16_t base_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) /* inf or nan */
+        return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u | ((absx >> 13) & 0x3ffu) : 0));
+    if (absx >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (absx < 0x38800000u) { /* subnormal half or zero */
+        if (absx < 0x33000000u) return (uint16_t)sign; /* below half of the smallest subnormal */
+        uint32_t mant = (absx & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(absx >> 23); /* 14..24: half units are 2^-24 */
+        uint32_t half = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t h = ((absx >> 13) - (112u << 10));
+    uint32_t rem = absx & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
+float base_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t x;
+    if (exp == 0) {
+        if (mant == 0) {
+            x = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do {
+                mant <<= 1;
+                e++;
+            } while (!(mant & 0x400u));
+            x = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        x = sign | 0x7f800000u | (mant << 13);
+    } else {
+        x = sign | ((exp + 112u) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+float base_bf16_to_f32(uint16_t h)
+{
+    uint32_t x = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+bool base_grow(void **ptr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return true;
+    size_t n = *cap ? *cap : 8;
+    while (n < need) n *= 2;
+    void *p = realloc(*ptr, n * elem);
+    if (!p) return false;
+    memset((char *)p + *cap * elem, 0, (n - *cap) * elem);
+    *ptr = p;
+    *cap = n;
+    return true;
+}
+
+char *base_strdup(const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+double base_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+const char *base_fmt_bytes(uint64_t bytes, char buf[32])
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, 32, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, 32, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *vkf_status_string(vkf_status status)
+{
+    switch (status) {
+    case VKF_OK: return "ok";
+    case VKF_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case VKF_ERROR_NO_VULKAN: return "no Vulkan driver";
+    case VKF_ERROR_NO_DEVICE: return "no such device";
+    case VKF_ERROR_UNSUPPORTED: return "unsupported";
+    case VKF_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case VKF_ERROR_VULKAN: return "Vulkan error";
+    case VKF_ERROR_DEVICE_LOST: return "device lost";
+    case VKF_ERROR_IO: return "I/O error";
+    case VKF_ERROR_FORMAT: return "malformed input";
+    case VKF_ERROR_SHAPE: return "shape mismatch";
+    case VKF_ERROR_NOT_FOUND: return "not found";
+    case VKF_STATUS_COUNT: break;
+    }
+    return "unknown status";
+}
+
+void vkf_free(void *p) { free(p); }

@@ -1,0 +1,78 @@
+/* Lowest layer: diagnostics (log + last error), hashing, files, fp16, small
+ * containers. Everything above may include this; it includes only vkformer.h. */
+#ifndef VKF_BASE_H
+#define VKF_BASE_H
+
+#include "vkformer.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BASE_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define BASE_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define BASE_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define BASE_ALIGN_UP(x, a) ((((x) + (a) - 1) / (a)) * (a))
+#define BASE_DIV_UP(x, a) (((x) + (a) - 1) / (a))
+
+#if defined(__GNUC__)
+#define BASE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BASE_PRINTF(f, a)
+#endif
+
+/* Where a layer reports: the owner's logger and its last-error buffer. */
+typedef struct base_diag {
+    vkf_log_fn log_fn;
+    void *log_user;
+    vkf_log_level level;
+    char error[2048];
+} base_diag;
+
+/* Fills a diag from the desc fields, VKF_LOG, and the stderr default. */
+void base_diag_init(base_diag *d, vkf_log_fn fn, void *user, int desc_level);
+
+/* This thread's diag for calls that have no context yet. */
+base_diag *base_thread_diag(void);
+
+void base_log(base_diag *d, vkf_log_level level, const char *fmt, ...) BASE_PRINTF(3, 4);
+
+/* Records the message as the last error, logs it at debug level, returns status. */
+vkf_status base_fail(base_diag *d, vkf_status status, const char *fmt, ...) BASE_PRINTF(3, 4);
+
+/* Prefixes the current error message ("loading x: " + old message). */
+vkf_status base_fail_prefix(base_diag *d, vkf_status status, const char *fmt, ...) BASE_PRINTF(3, 4);
+
+/* FNV-1a, 64-bit; chain by passing the previous result as seed. */
+#define BASE_HASH_SEED 0xcbf29ce484222325ull
+uint64_t base_hash64(const void *data, size_t size, uint64_t seed);
+
+/* Whole-file read (malloc'd, NUL-terminated beyond size). */
+vkf_status base_read_file(base_diag *d, const char *path, void **data, size_t *size);
+/* Writes via a temporary file and rename, so readers never see a partial file. */
+vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size);
+/* mkdir -p of the directory part of path. */
+int base_mkdirs_for(const char *path);
+
+/* Environment: NULL when unset or empty. */
+const char *base_getenv(const char *name);
+/* "1", "on", "true", "yes" -> 1; "0", "off", "false", "no" -> 0; else dflt. */
+int base_parse_bool(const char *s, int dflt);
+
+/* IEEE half <-> float with round-to-nearest-even, infinities and NaN kept. */
+uint16_t base_f32_to_f16(float f);
+float base_f16_to_f32(uint16_t h);
+float base_bf16_to_f32(uint16_t h);
+
+/* Grows *ptr (array of elem-sized items, capacity *cap) to hold need items.
+ * Returns false when out of memory (the old array is kept). */
+bool base_grow(void **ptr, size_t *cap, size_t need, size_t elem);
+
+char *base_strdup(const char *s);
+/* Seconds from a monotonic clock. */
+double base_now(void);
+/* Human-readable size: "23.4 MiB". */
+const char *base_fmt_bytes(uint64_t bytes, char buf[32]);
+
+#endif

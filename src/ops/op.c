@@ -1,0 +1,62 @@
+/* The op_list plumbing shared by every op family. */
+#include "ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+vk_dispatch *op_list_add(op_list *l)
+{
+    if (!base_grow((void **)&l->d, &l->cap, l->n + 1, sizeof(*l->d))) return NULL;
+    vk_dispatch *d = &l->d[l->n++];
+    memset(d, 0, sizeof(*d));
+    d->groups[0] = d->groups[1] = d->groups[2] = 1;
+    d->spec[0] = d->spec[1] = d->spec[2] = 1;
+    d->n_spec = 3;
+    return d;
+}
+
+void op_list_free(op_list *l)
+{
+    free(l->d);
+    memset(l, 0, sizeof(*l));
+}
+
+vkf_status op_list_record(vk_stream *s, const op_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        vkf_status st = vk_stream_dispatch(s, &l->d[i]);
+        if (st != VKF_OK) return st;
+    }
+    return VKF_OK;
+}
+
+vkf_status op_list_run(vk_device *dev, const op_list *l)
+{
+    return vk_run_dispatches(dev, l->d, l->n);
+}
+
+vk_arg op_arg(op_ref r, bool write)
+{
+    return (vk_arg){.buffer = r.buffer, .offset = r.offset, .size = r.size, .kind = VK_ARG_STORAGE, .write = write};
+}
+
+void op_set_push(vk_dispatch *d, const void *push, uint32_t size)
+{
+    memcpy(d->push, push, size);
+    d->push_size = size;
+}
+
+const char *op_shader(const char *base, const char *suffix, op_dtype t)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s%s%s", base, suffix ? suffix : "", t == OP_F16 ? "_f16" : "");
+    const vk_spirv *spv = vk_spirv_find(name);
+    return spv ? spv->name : NULL;
+}
+
+vkf_status op_no_shader(vk_device *dev, const char *base, const char *suffix, op_dtype t)
+{
+    return base_fail(dev->diag, VKF_ERROR_NOT_FOUND, "no shader variant %s%s%s in this build", base,
+                     suffix ? suffix : "", t == OP_F16 ? "_f16" : "");
+}

@@ -1,0 +1,152 @@
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t validation_messages;
+static char captured[1 << 16];
+static size_t captured_len;
+
+static void capture_log(void *user, vkf_log_level level, const char *message)
+{
+    (void)user;
+    bool from_layer = strncmp(message, "vulkan [", 8) == 0;
+    if (from_layer && level <= VKF_LOG_WARN) validation_messages++;
+    if (level <= VKF_LOG_WARN) fprintf(stderr, "[%s] %s\n", level == VKF_LOG_ERROR ? "error" : "warn", message);
+    size_t n = strlen(message);
+    if (captured_len + n + 2 < sizeof captured) {
+        memcpy(captured + captured_len, message, n);
+        captured_len += n;
+        captured[captured_len++] = '\n';
+        captured[captured_len] = 0;
+    }
+}
+
+uint32_t tlog_validation_messages(void) { return validation_messages; }
+bool tlog_contains(const char *needle) { return strstr(captured, needle) != NULL; }
+void tlog_reset(void)
+{
+    captured_len = 0;
+    captured[0] = 0;
+    validation_messages = 0;
+}
+
+const char *tcaps(void)
+{
+    const char *c = getenv("VKF_TEST_CAPS");
+    return c && *c ? c : NULL;
+}
+
+vkf_context *tctx_create_desc(vkf_context_desc desc)
+{
+    desc.validation = VKF_ON;
+    if (!desc.pipeline_cache) desc.pipeline_cache = VKF_OFF;
+    desc.log_fn = capture_log;
+    desc.log_level = VKF_LOG_INFO + 1;
+    vkf_context *ctx = NULL;
+    vkf_status s = vkf_context_create(&desc, &ctx);
+    cr_assert_eq(s, VKF_OK, "vkf_context_create: %s", vkf_last_error(NULL));
+    return ctx;
+}
+
+vkf_context *tctx_create(const char *caps)
+{
+    return tctx_create_desc((vkf_context_desc){.caps_override = caps});
+}
+
+void tctx_destroy(vkf_context *ctx)
+{
+    vkf_context_destroy(ctx);
+    cr_assert_eq(validation_messages, 0, "the validation layer reported %u message(s)", validation_messages);
+}
+
+double nmse_f32(const float *got, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        if (!isfinite(got[i])) return INFINITY;
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    /* Floor: a reference whose RMS is below 0.01 (e.g. one gelu(-7) value) is
+     * judged by absolute error instead of relative error. */
+    double floor = (double)n * 1e-4;
+    return num / (den > floor ? den : floor);
+}
+
+double max_abs_diff(const float *got, const double *ref, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
+uint64_t trand_u64(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+float trand_uniform(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((trand_u64(s) >> 40) * (1.0 / 16777216.0));
+}
+
+void trand_fill(uint64_t *s, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = trand_uniform(s, lo, hi);
+}
+
+void tround(float *x, size_t n, op_dtype t)
+{
+    if (t != OP_F16) return;
+    for (size_t i = 0; i < n; i++) x[i] = base_f16_to_f32(base_f32_to_f16(x[i]));
+}
+
+vk_buf tbuf_alloc(vk_device *dev, size_t n, op_dtype t)
+{
+    vk_buf b;
+    vkf_status s = vk_buf_alloc(dev, n * op_dtype_size(t), VK_MEM_DEVICE, "test tensor", &b);
+    cr_assert_eq(s, VKF_OK, "alloc: %s", dev->diag->error);
+    return b;
+}
+
+vk_buf tbuf_upload(vk_device *dev, const float *x, size_t n, op_dtype t)
+{
+    vk_buf b = tbuf_alloc(dev, n, t);
+    vkf_status s;
+    if (t == OP_F16) {
+        uint16_t *h = malloc(n * 2 + 2);
+        for (size_t i = 0; i < n; i++) h[i] = base_f32_to_f16(x[i]);
+        s = vk_upload(dev, &b, 0, h, n * 2);
+        free(h);
+    } else {
+        s = vk_upload(dev, &b, 0, x, n * 4);
+    }
+    cr_assert_eq(s, VKF_OK, "upload: %s", dev->diag->error);
+    return b;
+}
+
+void tbuf_download(vk_device *dev, const vk_buf *b, float *x, size_t n, op_dtype t)
+{
+    vkf_status s;
+    if (t == OP_F16) {
+        uint16_t *h = malloc(n * 2 + 2);
+        s = vk_download(dev, b, 0, h, n * 2);
+        for (size_t i = 0; i < n; i++) x[i] = base_f16_to_f32(h[i]);
+        free(h);
+    } else {
+        s = vk_download(dev, b, 0, x, n * 4);
+    }
+    cr_assert_eq(s, VKF_OK, "download: %s", dev->diag->error);
+}

@@ -1,0 +1,49 @@
+/* Shared by the suites: contexts with validation on and messages captured,
+ * float64 comparison helpers, a deterministic RNG. */
+#ifndef VKF_TEST_COMMON_H
+#define VKF_TEST_COMMON_H
+
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "ops/ops.h"
+
+/* A context on the default device with validation (and synchronization
+ * validation) required and the pipeline cache off. caps: VKF_CAPS syntax or NULL. */
+vkf_context *tctx_create(const char *caps);
+vkf_context *tctx_create_desc(vkf_context_desc desc);
+/* Destroys and asserts that the validation layer reported nothing. */
+void tctx_destroy(vkf_context *ctx);
+static inline vk_device *tctx_dev(vkf_context *ctx) { return ctx->dev; }
+
+/* Messages captured from every context's logger. */
+uint32_t tlog_validation_messages(void);
+bool tlog_contains(const char *needle);
+void tlog_reset(void);
+
+/* Capabilities variants from VKF_TEST_CAPS (set by ctest for the clamped runs). */
+const char *tcaps(void);
+
+/* Normalised mean squared error: sum (g - r)^2 / max(sum r^2, n * 1e-4). */
+double nmse_f32(const float *got, const double *ref, size_t n);
+double max_abs_diff(const float *got, const double *ref, size_t n);
+
+uint64_t trand_u64(uint64_t *state);
+float trand_uniform(uint64_t *state, float lo, float hi);
+void trand_fill(uint64_t *state, float *x, size_t n, float lo, float hi);
+
+/* Device buffers from host floats in the given storage type, and back. */
+vk_buf tbuf_upload(vk_device *dev, const float *x, size_t n, op_dtype t);
+vk_buf tbuf_alloc(vk_device *dev, size_t n, op_dtype t);
+void tbuf_download(vk_device *dev, const vk_buf *b, float *x, size_t n, op_dtype t);
+/* Rounds host values through the storage type (what the device really sees). */
+void tround(float *x, size_t n, op_dtype t);
+
+#define TEST_PI 3.14159265358979323846
+#define NMSE_F32 1e-10
+#define NMSE_F16 1e-5
+
+#endif

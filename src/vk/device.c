@@ -422,7 +422,8 @@ void vk_device_destroy(vk_device *dev)
 {
     if (!dev) return;
     if (dev->device) {
-        dev->fn.vkDeviceWaitIdle(dev->device);
+        VkResult r = dev->fn.vkDeviceWaitIdle(dev->device);
+        if (r != VK_SUCCESS) base_log(dev->diag, VKF_LOG_WARN, "vkDeviceWaitIdle at destroy: %s", vk_result_string(r));
         vk_pipelines_destroy(dev);
         vk_alloc_destroy(dev);
         if (dev->cmd_pool) dev->fn.vkDestroyCommandPool(dev->device, dev->cmd_pool, NULL);

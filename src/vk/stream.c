@@ -333,7 +333,10 @@ void vk_stream_destroy(vk_stream *s)
     if (!dev) return;
     if (s->fence) {
         /* A submitted stream must finish before its objects go. */
-        if (s->in_flight) dev->fn.vkWaitForFences(dev->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+        if (s->in_flight) {
+            VkResult r = dev->fn.vkWaitForFences(dev->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
+            if (r != VK_SUCCESS) base_log(dev->diag, VKF_LOG_WARN, "vkWaitForFences at destroy: %s", vk_result_string(r));
+        }
         dev->fn.vkDestroyFence(dev->device, s->fence, NULL);
     }
     for (size_t i = 0; i < s->n_views; i++) dev->fn.vkDestroyBufferView(dev->device, s->views[i], NULL);

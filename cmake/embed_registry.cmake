@@ -1,5 +1,6 @@
-# cmake -DOUT=registry.c -DDIR=<spv dir> -DNAMES="a;b;c" -P embed_registry.cmake
+# cmake -DOUT=registry.c -DDIR=<spv dir> -DNAMES_FILE=names.txt -P embed_registry.cmake
 # Writes the name -> SPIR-V table, sorted by name for binary search.
+file(READ "${NAMES_FILE}" NAMES)
 list(SORT NAMES)
 set(decls "")
 set(rows "")

@@ -2,3 +2,6 @@
 # vkf_shader_f32_f16 adds <name>_f16 with STORAGE_F16 (tensors stored as half).
 vkf_shader_f32_f16(eltwise eltwise.comp)
 vkf_shader_f32_f16(eltwise_vec4 eltwise.comp DEFINES VEC4=1)
+vkf_shader_f32_f16(matmul_cpu matmul_cpu.comp)
+vkf_shader_f32_f16(matmul_tiled matmul_tiled.comp)
+vkf_shader_f32_f16(matmul_small matmul_small.comp)

@@ -60,3 +60,40 @@ vkf_status op_no_shader(vk_device *dev, const char *base, const char *suffix, op
     return base_fail(dev->diag, VKF_ERROR_NOT_FOUND, "no shader variant %s%s%s in this build", base,
                      suffix ? suffix : "", t == OP_F16 ? "_f16" : "");
 }
+
+static uint32_t format_bytes(VkFormat f)
+{
+    switch (f) {
+    case VK_FORMAT_R32G32B32A32_SFLOAT: return 16;
+    case VK_FORMAT_R16G16B16A16_SFLOAT: return 8;
+    case VK_FORMAT_R16_SFLOAT: return 2;
+    default: return 4;
+    }
+}
+
+uint64_t op_bind_limit(const vk_device *dev, vk_arg_kind kind, uint32_t texel_bytes)
+{
+    uint64_t align = BASE_MAX(dev->real.min_storage_align, dev->real.min_texel_align);
+    uint64_t limit = kind == VK_ARG_TEXEL ? (uint64_t)dev->caps.max_texel_buffer_elements * texel_bytes
+                                          : dev->caps.max_storage_buffer_range;
+    return limit > 2 * align + 16 ? limit - 2 * align - 16 : 0;
+}
+
+bool op_bind(const vk_device *dev, op_ref t, uint64_t begin, uint64_t end, uint32_t es, vk_arg_kind kind,
+             VkFormat format, bool write, vk_arg *arg, uint32_t *elem_off)
+{
+    uint64_t align = kind == VK_ARG_TEXEL ? dev->real.min_texel_align : dev->real.min_storage_align;
+    align = BASE_MAX(align, (uint64_t)es);
+    uint64_t first = t.offset + begin * es, last = t.offset + end * es;
+    uint64_t start = first / align * align;
+    uint64_t size = last - start;
+    uint32_t tb = kind == VK_ARG_TEXEL ? format_bytes(format) : es;
+    size = BASE_ALIGN_UP(size, (uint64_t)tb);
+    uint64_t limit = kind == VK_ARG_TEXEL ? (uint64_t)dev->caps.max_texel_buffer_elements * tb
+                                          : dev->caps.max_storage_buffer_range;
+    if (size > limit || (first - start) % es) return false;
+    *arg = (vk_arg){.buffer = t.buffer, .offset = start, .size = size, .kind = (uint8_t)kind, .write = write,
+                    .format = format};
+    *elem_off = (uint32_t)((first - start) / es);
+    return true;
+}

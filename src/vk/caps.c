@@ -185,6 +185,7 @@ void vk_caps_query(VkPhysicalDevice phys, uint32_t queue_timestamp_bits, vk_caps
     c->storage8 = ext_s8 && s8.storageBuffer8BitAccess;
     c->int_dot = ext_dot && dot.shaderIntegerDotProduct;
 
+    c->cpu_kernels = c->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     c->timestamp_bits = queue_timestamp_bits;
     c->timestamps = l->timestampComputeAndGraphics && queue_timestamp_bits > 0;
     c->timestamp_period_ns = l->timestampPeriod;
@@ -260,6 +261,7 @@ static const clamp_key clamp_keys[] = {
     CK("subgroup_control", CLAMP_BOOL, subgroup_size_control),
     CK("subgroup_arith", CLAMP_BOOL, subgroup_arith),
     CK("timestamps", CLAMP_BOOL, timestamps),
+    CK("cpu_kernels", CLAMP_BOOL, cpu_kernels),
     CK("mem", CLAMP_MIN, memory_budget),
     CK("max_alloc", CLAMP_MIN, max_alloc_size),
     CK("max_alloc_count", CLAMP_MIN, max_alloc_count),
@@ -375,12 +377,12 @@ void vk_caps_line(const vk_caps *c, char *buf, size_t size)
     snprintf(buf, size,
              "%s [%s] vendor=0x%04x device=0x%04x driver=\"%s\" api=%s subgroup=%s shared=%u "
              "max_range=%llu wg=%u (%ux%ux%u) fp16=%d storage16=%d storage8=%d int_dot=%d coopmat=%s "
-             "timestamps=%d (%.3g ns) heaps=[%s] uma=%d%s%s",
+             "timestamps=%d (%.3g ns) heaps=[%s] uma=%d kernels=%s%s%s",
              c->name, vk_device_type_string(c->type), c->vendor_id, c->device_id, c->driver, api, sg,
              c->shared_memory, (unsigned long long)c->max_storage_buffer_range, c->max_workgroup_invocations,
              c->max_workgroup_size[0], c->max_workgroup_size[1], c->max_workgroup_size[2], c->fp16, c->storage16,
              c->storage8, c->int_dot, coop, c->timestamps, (double)c->timestamp_period_ns, heaps, c->uma,
-             c->clamped[0] ? " clamped:" : "", c->clamped);
+             c->cpu_kernels ? "cpu" : "gpu", c->clamped[0] ? " clamped:" : "", c->clamped);
 }
 
 void vk_caps_to_info(const vk_caps *c, uint32_t index, vkf_device_info *info)
@@ -467,6 +469,7 @@ void *vk_caps_json(const vk_caps *c, uint32_t index)
         cJSON_AddItemToArray(heaps, h);
     }
     cJSON_AddBoolToObject(o, "uma", c->uma);
+    cJSON_AddStringToObject(o, "kernels", c->cpu_kernels ? "cpu" : "gpu");
     cJSON_AddNumberToObject(o, "max_allocation_size", (double)c->max_alloc_size);
     cJSON_AddNumberToObject(o, "max_allocation_count", c->max_alloc_count);
     cJSON_AddNumberToObject(o, "memory_budget", (double)c->memory_budget);

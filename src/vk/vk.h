@@ -55,6 +55,8 @@ typedef struct vk_caps {
     uint32_t n_coopmat;
     vk_coopmat_shape coopmat[VK_MAX_COOPMAT];
 
+    bool cpu_kernels; /* kernels shaped for SIMD-on-CPU drivers (lavapipe) */
+
     bool timestamps;
     float timestamp_period_ns;
     uint32_t timestamp_bits;

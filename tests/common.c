@@ -150,3 +150,17 @@ void tbuf_download(vk_device *dev, const vk_buf *b, float *x, size_t n, op_dtype
     }
     cr_assert_eq(s, VKF_OK, "download: %s", dev->diag->error);
 }
+
+vk_buf tbuf_upload_i32(vk_device *dev, const int32_t *x, size_t n)
+{
+    vk_buf b;
+    cr_assert_eq(vk_buf_alloc(dev, n * 4, VK_MEM_DEVICE, "test ints", &b), VKF_OK);
+    cr_assert_eq(vk_upload(dev, &b, 0, x, n * 4), VKF_OK, "%s", dev->diag->error);
+    return b;
+}
+
+void trun(vkf_context *ctx, op_list *l)
+{
+    cr_assert_eq(op_list_run(ctx->dev, l), VKF_OK, "%s", vkf_last_error(ctx));
+    op_list_free(l);
+}

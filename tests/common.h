@@ -39,6 +39,10 @@ void trand_fill(uint64_t *state, float *x, size_t n, float lo, float hi);
 vk_buf tbuf_upload(vk_device *dev, const float *x, size_t n, op_dtype t);
 vk_buf tbuf_alloc(vk_device *dev, size_t n, op_dtype t);
 void tbuf_download(vk_device *dev, const vk_buf *b, float *x, size_t n, op_dtype t);
+/* An int32 device buffer (token ids, lengths, positions). */
+vk_buf tbuf_upload_i32(vk_device *dev, const int32_t *x, size_t n);
+/* Uploads, runs and frees an op list; downloads y. */
+void trun(vkf_context *ctx, op_list *l);
 /* Rounds host values through the storage type (what the device really sees). */
 void tround(float *x, size_t n, op_dtype t);
 

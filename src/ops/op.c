@@ -97,3 +97,40 @@ bool op_bind(const vk_device *dev, op_ref t, uint64_t begin, uint64_t end, uint3
     *elem_off = (uint32_t)((first - start) / es);
     return true;
 }
+
+bool op_bind_all(const vk_device *dev, op_ref t, uint32_t es, bool write, vk_arg *arg, uint32_t *elem_off)
+{
+    return op_bind(dev, t, 0, t.size / es, es, VK_ARG_STORAGE, 0, write, arg, elem_off);
+}
+
+void op_grid_rows(vk_dispatch *d, uint32_t rows)
+{
+    d->groups[0] = BASE_MIN(rows, 65535u);
+    d->groups[1] = BASE_DIV_UP(rows, d->groups[0]);
+    d->groups[2] = 1;
+}
+
+uint32_t op_row_workgroup(const vk_device *dev, uint32_t row_len)
+{
+    /* CPU drivers: one subgroup per row, so reductions need no barrier. */
+    if (dev->caps.cpu_kernels) return dev->real.subgroup_size;
+    uint32_t wg = 256;
+    while (wg > 32 && wg / 2 >= row_len) wg /= 2;
+    wg = BASE_MAX(wg, dev->caps.subgroup_size);
+    /* 256 at most: shaders/reduce.glsl sizes its shared array for that. */
+    return BASE_MIN(BASE_MIN(wg, dev->caps.max_workgroup_invocations), 256u);
+}
+
+const char *op_reduce_suffix(const vk_device *dev) { return dev->caps.subgroup_arith ? "" : "_nosg"; }
+
+vkf_status op_add_dispatch(vk_device *dev, op_list *out, const char *base, const char *suffix, op_dtype t,
+                           const char *label, vk_dispatch **d)
+{
+    const char *shader = op_shader(base, suffix, t);
+    if (!shader) return op_no_shader(dev, base, suffix, t);
+    *d = op_list_add(out);
+    if (!*d) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    (*d)->shader = shader;
+    (*d)->label = label;
+    return VKF_OK;
+}

@@ -46,6 +46,19 @@ bool op_bind(const vk_device *dev, op_ref t, uint64_t begin, uint64_t end, uint3
              VkFormat format, bool write, vk_arg *arg, uint32_t *elem_off);
 /* Largest byte span one binding of that kind may cover (alignment slack kept). */
 uint64_t op_bind_limit(const vk_device *dev, vk_arg_kind kind, uint32_t texel_bytes);
+/* Binds the whole of t as a storage buffer; false when it exceeds the range. */
+bool op_bind_all(const vk_device *dev, op_ref t, uint32_t es, bool write, vk_arg *arg, uint32_t *elem_off);
+/* a when it is set, else b: optional bindings still need some valid buffer. */
+static inline op_ref op_ref_or(op_ref a, op_ref b) { return a.buffer ? a : b; }
+/* A 2-D grid of `rows` workgroups (x at most 65535); shaders fold it back. */
+void op_grid_rows(vk_dispatch *d, uint32_t rows);
+/* Workgroup size for kernels with one workgroup per row. */
+uint32_t op_row_workgroup(const vk_device *dev, uint32_t row_len);
+/* "" with subgroup arithmetic, "_nosg" without (kernels built both ways). */
+const char *op_reduce_suffix(const vk_device *dev);
+/* Adds a dispatch of `shader` (base name + suffix + dtype), or fails naming it. */
+vkf_status op_add_dispatch(vk_device *dev, op_list *out, const char *base, const char *suffix, op_dtype t,
+                           const char *label, vk_dispatch **d);
 void op_set_push(vk_dispatch *d, const void *push, uint32_t size);
 /* The registry's (static) name of a shader variant "<base><suffix>[_f16]", or
  * NULL when the build has no such variant. */
@@ -120,5 +133,99 @@ op_matmul_variant op_matmul_choose(const vk_device *dev, const op_matmul_params 
  * may cover are split into windows, transparently. */
 vkf_status op_matmul(vk_device *dev, const op_matmul_params *p, op_ref x, op_ref w, op_ref bias, op_ref res,
                      op_ref y, op_list *out);
+
+/* ---- softmax, layernorm ------------------------------------------------------- */
+
+/* y = softmax(scale * x) over rows of `cols`, masked keys excluded. */
+typedef struct op_softmax_params {
+    uint32_t rows, cols;
+    float scale;             /* 0 means 1 */
+    bool causal;             /* row r is query r % q_len at absolute position q_pos + r % q_len */
+    uint32_t q_len, q_pos;
+    bool key_lengths;        /* keys >= meta[len_index + r / rows_per_batch] masked */
+    uint32_t rows_per_batch, len_index;
+    op_dtype dtype;
+} op_softmax_params;
+
+vkf_status op_softmax(vk_device *dev, const op_softmax_params *p, op_ref x, op_ref meta, op_ref y, op_list *out);
+
+/* h = x (+ res); sum_out = h (optional); y = (h - mean(h)) / sqrt(var(h) + eps) * w + b */
+typedef struct op_layernorm_params {
+    uint32_t rows, cols;
+    float eps;
+    bool residual, write_sum;
+    op_dtype dtype;
+} op_layernorm_params;
+
+vkf_status op_layernorm(vk_device *dev, const op_layernorm_params *p, op_ref x, op_ref res, op_ref w, op_ref b,
+                        op_ref sum_out, op_ref y, op_list *out);
+
+/* ---- attention ------------------------------------------------------------------ */
+
+/* O = softmax(scale * Q K^T + masks) V per (batch, head), fused, online softmax.
+ * Strides are in elements; zeros mean dense [B, S, H, D] layouts. */
+typedef struct op_attention_params {
+    uint32_t batch, q_len, kv_len, heads, head_dim;
+    uint32_t q_rs, k_rs, v_rs, o_rs;       /* between tokens; 0: heads * head_dim */
+    uint64_t q_bs, k_bs, v_bs, o_bs;       /* between batches; 0: len * token stride */
+    uint32_t q_hs, k_hs, v_hs, o_hs;       /* between heads; 0: head_dim */
+    float scale;                            /* 0: 1 / sqrt(head_dim) */
+    bool causal;
+    uint32_t q_pos;                         /* absolute position of query 0 (past length) */
+    bool dyn_pos;                           /* q_pos = meta[pos_index] at run time */
+    uint32_t pos_index;
+    bool kv_cache;                          /* keys counted: q_pos + q_len (at most kv_len) */
+    bool key_lengths;                       /* keys >= meta[len_index + b] masked */
+    uint32_t len_index;
+    op_dtype dtype;
+} op_attention_params;
+
+vkf_status op_attention(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
+                        op_ref o, op_list *out);
+
+/* ---- embeddings, patches, rows ------------------------------------------------------ */
+
+/* y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]); ids are int32. */
+typedef struct op_embed_params {
+    uint32_t tokens, seq, dim, vocab, max_pos, type_vocab;
+    bool pos, token_type;
+    uint32_t pos0;
+    bool dyn_pos;            /* pos0 = meta[pos_index] at run time */
+    uint32_t pos_index;
+    op_dtype dtype;
+} op_embed_params;
+
+vkf_status op_embed(vk_device *dev, const op_embed_params *p, op_ref ids, op_ref tt_ids, op_ref wte, op_ref wpe,
+                    op_ref wtt, op_ref meta, op_ref y, op_list *out);
+
+/* image [B, C, H, W] -> patches [B, (H/ph)*(W/pw), C*ph*pw] in conv-weight order. */
+typedef struct op_patchify_params {
+    uint32_t batch, channels, height, width, patch_h, patch_w;
+    op_dtype dtype;
+} op_patchify_params;
+
+vkf_status op_patchify(vk_device *dev, const op_patchify_params *p, op_ref image, op_ref patches, op_list *out);
+
+typedef enum op_rows_mode { OP_ROWS_SET = 0, OP_ROWS_GATHER, OP_ROWS_MEAN, OP_ROWS_L2, OP_ROWS_COPY } op_rows_mode;
+
+/* Row operations; a "row" is `dim` consecutive elements, tensors are
+ * [batch, seq, dim] with the given strides (0: dense).
+ *   SET     y[b, index, :] = x[:] (+ c[:])          batch rows; x and c are single rows
+ *   GATHER  y[b, :] = x[b, idx, :]                  idx = index, or meta[meta_index + b] - 1
+ *   MEAN    y[b, :] = mean over s < n of x[b, s, :] n = seq, or meta[meta_index + b]
+ *   L2      y[r, :] = x[r, :] / max(|x[r, :]|, eps) rows = batch
+ *   COPY    y[b, pos + s, :] = x[b, s, :]           pos = index, or meta[meta_index] */
+typedef struct op_rows_params {
+    op_rows_mode mode;
+    uint32_t batch, seq, dim;
+    uint32_t x_bs, x_rs, y_bs, y_rs;
+    uint32_t index;
+    bool use_meta;
+    uint32_t meta_index;
+    float eps;
+    op_dtype dtype;
+} op_rows_params;
+
+vkf_status op_rows(vk_device *dev, const op_rows_params *p, op_ref x, op_ref c, op_ref meta, op_ref y, op_list *out);
 
 #endif

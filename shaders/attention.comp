@@ -1,0 +1,106 @@
+#version 450
+// Fused scaled-dot-product attention with an online softmax (flash-attention
+// style): memory does not grow with sequence^2. One invocation per query; a
+// workgroup holds WG queries of one (batch, head).
+//   Q, K, V, O are strided views, so Q/K/V are read straight from the packed
+//   QKV projection ([B, S, 3, H, D] rows) and O is written with heads merged.
+//   Masks: causal (query i sits at absolute position q_pos + i), key padding
+//   (keys j >= meta[len_index + b] ignored). KV-cache form: DYN_KV counts
+//   q_pos + Sq keys, and q_pos may come from meta[pos_index] at run time.
+//   TILE > 0: keys and values go through shared memory TILE at a time (GPUs);
+//   TILE == 0 reads them directly (CPU drivers, where shared memory costs).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+VKF_LOCAL_SIZE;
+layout(constant_id = 3) const uint D = 64;       // head dim, a multiple of 4
+layout(constant_id = 4) const uint CAUSAL = 0;
+layout(constant_id = 5) const uint USE_LEN = 0;
+layout(constant_id = 6) const uint DYN_POS = 0;
+layout(constant_id = 7) const uint DYN_KV = 0;
+layout(constant_id = 8) const uint TILE = 0;
+
+layout(push_constant) uniform Push {
+    uint B, Sq, Skv, H;
+    uint q_rs, k_rs, v_rs, o_rs;   // token strides (elements)
+    uint q_bs, k_bs, v_bs, o_bs;   // batch strides
+    uint q_hs, k_hs, v_hs, o_hs;   // head strides
+    uint q_off, k_off, v_off, o_off;
+    float scale;
+    uint q_pos, pos_index, len_index;
+} p;
+
+layout(binding = 0) readonly buffer Q { STYPE4 q4[]; };
+layout(binding = 1) readonly buffer K { STYPE4 k4[]; };
+layout(binding = 2) readonly buffer V { STYPE4 v4[]; };
+layout(binding = 3) readonly buffer Meta { int meta[]; };
+layout(binding = 4) writeonly buffer O { STYPE4 o4[]; };
+
+const uint D4 = D / 4;
+shared vec4 ks[TILE > 0 ? TILE * D4 : 1];
+shared vec4 vs[TILE > 0 ? TILE * D4 : 1];
+
+void main()
+{
+    uint h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
+    uint i = gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+    uint qpos0 = DYN_POS != 0 ? uint(meta[p.pos_index]) : p.q_pos;
+    uint nkv = DYN_KV != 0 ? min(qpos0 + p.Sq, p.Skv) : p.Skv;
+    if (USE_LEN != 0) nkv = min(nkv, uint(max(meta[p.len_index + b], 0)));
+    bool live = i < p.Sq;
+    uint qi = min(i, p.Sq - 1);
+    uint limit = CAUSAL != 0 ? min(nkv, qpos0 + qi + 1) : nkv;
+    if (!live) limit = 0;
+
+    vec4 q[D4], acc[D4];
+    uint qb = (p.q_off + b * p.q_bs + qi * p.q_rs + h * p.q_hs) / 4;
+    for (uint d = 0; d < D4; d++) {
+        q[d] = vec4(q4[qb + d]) * p.scale;
+        acc[d] = vec4(0.0);
+    }
+    float m = -3.402823e38, l = 0.0;
+    uint kb = (p.k_off + b * p.k_bs + h * p.k_hs) / 4, vb = (p.v_off + b * p.v_bs + h * p.v_hs) / 4;
+    uint krs = p.k_rs / 4, vrs = p.v_rs / 4;
+
+    if (TILE == 0) {
+        for (uint j = 0; j < limit; j++) {
+            float s = 0.0;
+            for (uint d = 0; d < D4; d++) s += dot(q[d], vec4(k4[kb + j * krs + d]));
+            float mn = max(m, s);
+            float corr = exp(m - mn), e = exp(s - mn);
+            l = l * corr + e;
+            for (uint d = 0; d < D4; d++) acc[d] = acc[d] * corr + e * vec4(v4[vb + j * vrs + d]);
+            m = mn;
+        }
+    } else {
+        // Every invocation walks the same tiles (barriers); the workgroup's
+        // last query has the largest causal limit.
+        uint last = min(gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_WorkGroupSize.x, p.Sq) - 1;
+        uint wg_limit = CAUSAL != 0 ? min(nkv, qpos0 + last + 1) : nkv;
+        for (uint j0 = 0; j0 < wg_limit; j0 += TILE) {
+            uint n = min(TILE, wg_limit - j0);
+            for (uint e = gl_LocalInvocationID.x; e < n * D4; e += gl_WorkGroupSize.x) {
+                uint jj = e / D4, d = e % D4;
+                ks[e] = vec4(k4[kb + (j0 + jj) * krs + d]);
+                vs[e] = vec4(v4[vb + (j0 + jj) * vrs + d]);
+            }
+            barrier();
+            uint jn = min(n, limit > j0 ? limit - j0 : 0);
+            for (uint jj = 0; jj < jn; jj++) {
+                float s = 0.0;
+                for (uint d = 0; d < D4; d++) s += dot(q[d], ks[jj * D4 + d]);
+                float mn = max(m, s);
+                float corr = exp(m - mn), e = exp(s - mn);
+                l = l * corr + e;
+                for (uint d = 0; d < D4; d++) acc[d] = acc[d] * corr + e * vs[jj * D4 + d];
+                m = mn;
+            }
+            barrier();
+        }
+    }
+    if (live) {
+        float inv = l > 0.0 ? 1.0 / l : 0.0;
+        uint ob = (p.o_off + b * p.o_bs + i * p.o_rs + h * p.o_hs) / 4;
+        for (uint d = 0; d < D4; d++) o4[ob + d] = STYPE4(acc[d] * inv);
+    }
+}

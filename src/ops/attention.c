@@ -1,0 +1,122 @@
+/* Fused attention: shaders/attention.comp. */
+#include "ops.h"
+
+#include <math.h>
+
+typedef struct attention_push {
+    uint32_t B, Sq, Skv, H;
+    uint32_t q_rs, k_rs, v_rs, o_rs;
+    uint32_t q_bs, k_bs, v_bs, o_bs;
+    uint32_t q_hs, k_hs, v_hs, o_hs;
+    uint32_t q_off, k_off, v_off, o_off;
+    float scale;
+    uint32_t q_pos, pos_index, len_index;
+} attention_push;
+
+_Static_assert(sizeof(attention_push) <= 128, "push constants beyond the guaranteed 128 bytes");
+
+/* Bytes one strided [B, S, H, D] view spans. */
+static uint64_t view_end(uint32_t B, uint32_t S, uint32_t H, uint32_t D, uint64_t bs, uint32_t rs, uint32_t hs)
+{
+    return (uint64_t)(B - 1) * bs + (uint64_t)(S - 1) * rs + (uint64_t)(H - 1) * hs + D;
+}
+
+vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
+                        op_ref o, op_list *out)
+{
+    op_attention_params p = *in;
+    uint32_t es = op_dtype_size(p.dtype), D = p.head_dim;
+    if (!p.batch || !p.q_len || !p.kv_len || !p.heads || !D)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: empty shape");
+    if (D % 4 || D > 256)
+        return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: head_dim %u is not a multiple of 4 up to 256", D);
+    uint32_t hd = p.heads * D;
+    if (!p.q_rs) p.q_rs = hd;
+    if (!p.k_rs) p.k_rs = hd;
+    if (!p.v_rs) p.v_rs = hd;
+    if (!p.o_rs) p.o_rs = hd;
+    if (!p.q_hs) p.q_hs = D;
+    if (!p.k_hs) p.k_hs = D;
+    if (!p.v_hs) p.v_hs = D;
+    if (!p.o_hs) p.o_hs = D;
+    if (!p.q_bs) p.q_bs = (uint64_t)p.q_len * p.q_rs;
+    if (!p.k_bs) p.k_bs = (uint64_t)p.kv_len * p.k_rs;
+    if (!p.v_bs) p.v_bs = (uint64_t)p.kv_len * p.v_rs;
+    if (!p.o_bs) p.o_bs = (uint64_t)p.q_len * p.o_rs;
+    uint64_t strides[] = {p.q_rs, p.k_rs, p.v_rs, p.o_rs, p.q_hs, p.k_hs, p.v_hs, p.o_hs, p.q_bs, p.k_bs, p.v_bs, p.o_bs};
+    for (size_t i = 0; i < BASE_ARRAY_LEN(strides); i++)
+        if (strides[i] % 4 || strides[i] > UINT32_MAX)
+            return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: strides must be multiples of 4 elements");
+    if ((p.dyn_pos || p.key_lengths) && !meta.buffer)
+        return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "attention: dynamic position or key lengths need meta");
+    if (p.kv_cache && !p.dyn_pos && p.q_pos + p.q_len > p.kv_len)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: %u cached + %u new keys exceed the cache of %u",
+                         p.q_pos, p.q_len, p.kv_len);
+    struct {
+        const char *name;
+        op_ref r;
+        uint64_t end;
+    } views[] = {
+        {"Q", q, view_end(p.batch, p.q_len, p.heads, D, p.q_bs, p.q_rs, p.q_hs)},
+        {"K", k, view_end(p.batch, p.kv_len, p.heads, D, p.k_bs, p.k_rs, p.k_hs)},
+        {"V", v, view_end(p.batch, p.kv_len, p.heads, D, p.v_bs, p.v_rs, p.v_hs)},
+        {"O", o, view_end(p.batch, p.q_len, p.heads, D, p.o_bs, p.o_rs, p.o_hs)},
+    };
+    for (size_t i = 0; i < BASE_ARRAY_LEN(views); i++)
+        if (views[i].r.size < views[i].end * es)
+            return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: %s holds %llu bytes, its view needs %llu",
+                             views[i].name, (unsigned long long)views[i].r.size,
+                             (unsigned long long)(views[i].end * es));
+
+    vk_dispatch *d;
+    vkf_status st = op_add_dispatch(dev, out, "attention", "", p.dtype, "attention", &d);
+    if (st != VKF_OK) return st;
+    attention_push push = {
+        .B = p.batch, .Sq = p.q_len, .Skv = p.kv_len, .H = p.heads,
+        .q_rs = p.q_rs, .k_rs = p.k_rs, .v_rs = p.v_rs, .o_rs = p.o_rs,
+        .q_bs = (uint32_t)p.q_bs, .k_bs = (uint32_t)p.k_bs, .v_bs = (uint32_t)p.v_bs, .o_bs = (uint32_t)p.o_bs,
+        .q_hs = p.q_hs, .k_hs = p.k_hs, .v_hs = p.v_hs, .o_hs = p.o_hs,
+        .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
+        .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index,
+    };
+    uint32_t meta_off = 0;
+    bool ok = op_bind(dev, q, 0, views[0].end, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.q_off) &&
+              op_bind(dev, k, 0, views[1].end, es, VK_ARG_STORAGE, 0, false, &d->args[1], &push.k_off) &&
+              op_bind(dev, v, 0, views[2].end, es, VK_ARG_STORAGE, 0, false, &d->args[2], &push.v_off) &&
+              op_bind_all(dev, op_ref_or(meta, o), meta.buffer ? 4 : es, false, &d->args[3], &meta_off) &&
+              op_bind(dev, o, 0, views[3].end, es, VK_ARG_STORAGE, 0, true, &d->args[4], &push.o_off);
+    if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: a tensor exceeds the binding range");
+    if (push.q_off % 4 || push.k_off % 4 || push.v_off % 4 || push.o_off % 4)
+        return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: views must start on 4-element boundaries");
+    if (meta.buffer) {
+        push.pos_index += meta_off;
+        push.len_index += meta_off;
+    }
+    d->n_args = 5;
+    /* GPUs: a workgroup of queries shares K/V tiles through shared memory.
+     * CPU drivers: direct reads, shared memory only adds per-lane loops. */
+    uint32_t wg, tile = 0;
+    if (dev->caps.cpu_kernels) {
+        wg = dev->real.subgroup_size;
+    } else {
+        wg = BASE_MIN(64u, dev->caps.max_workgroup_invocations);
+        wg = BASE_MAX(wg, BASE_MIN(dev->caps.subgroup_size, dev->caps.max_workgroup_invocations));
+        uint32_t per_key = 2 * D * 4; /* K and V rows in fp32 */
+        tile = 32;
+        while (tile > 4 && tile * per_key > dev->caps.shared_memory / 2) tile /= 2;
+        if (tile * per_key > dev->caps.shared_memory) tile = 0;
+    }
+    d->spec[0] = wg;
+    d->spec[3] = D;
+    d->spec[4] = p.causal;
+    d->spec[5] = p.key_lengths;
+    d->spec[6] = p.dyn_pos;
+    d->spec[7] = p.kv_cache;
+    d->spec[8] = tile;
+    d->n_spec = 9;
+    op_set_push(d, &push, sizeof push);
+    d->groups[0] = BASE_DIV_UP(p.q_len, wg);
+    d->groups[1] = p.heads;
+    d->groups[2] = p.batch;
+    return VKF_OK;
+}

@@ -1,0 +1,194 @@
+/* Fused attention against float64: head dims, packed QKV views, masks, KV cache. */
+#include "common.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct att_case {
+    uint32_t B, S, H, D;
+    bool causal, lengths;
+    const int32_t *lens;
+} att_case;
+
+/* Reference over [B, S, H*D] views q, k, v with token strides qs/ks/vs. */
+static void ref_attention(const float *q, const float *k, const float *v, uint32_t B, uint32_t Sq, uint32_t Skv,
+                          uint32_t H, uint32_t D, uint32_t qrs, uint32_t krs, uint32_t qpos, bool causal,
+                          const int32_t *lens, double *o)
+{
+    double *s = malloc(Skv * sizeof(double));
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t h = 0; h < H; h++)
+            for (uint32_t i = 0; i < Sq; i++) {
+                uint32_t n = Skv;
+                if (causal) n = BASE_MIN(n, qpos + i + 1);
+                if (lens) n = BASE_MIN(n, (uint32_t)BASE_MAX(lens[b], 0));
+                double m = -INFINITY, sum = 0;
+                for (uint32_t j = 0; j < n; j++) {
+                    double d = 0;
+                    for (uint32_t t = 0; t < D; t++)
+                        d += (double)q[((size_t)b * Sq + i) * qrs + h * D + t] * k[((size_t)b * Skv + j) * krs + h * D + t];
+                    s[j] = d / sqrt((double)D);
+                    m = fmax(m, s[j]);
+                }
+                for (uint32_t j = 0; j < n; j++) sum += (s[j] = exp(s[j] - m));
+                for (uint32_t t = 0; t < D; t++) {
+                    double acc = 0;
+                    for (uint32_t j = 0; j < n; j++) acc += s[j] * v[((size_t)b * Skv + j) * krs + h * D + t];
+                    o[((size_t)b * Sq + i) * H * D + h * D + t] = n ? acc / sum : 0.0;
+                }
+            }
+    free(s);
+}
+
+/* Q, K, V read straight from one packed QKV projection output [B, S, 3*H*D]. */
+static void check_packed(vkf_context *ctx, att_case c, op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    uint32_t HD = c.H * c.D, rs = 3 * HD;
+    size_t nqkv = (size_t)c.B * c.S * rs, no = (size_t)c.B * c.S * HD;
+    uint64_t rng = 3 + c.S * 7 + c.D;
+    float *qkv = malloc(nqkv * 4), *o = malloc(no * 4);
+    double *ref = malloc(no * 8);
+    trand_fill(&rng, qkv, nqkv, -2, 2);
+    tround(qkv, nqkv, dt);
+    ref_attention(qkv, qkv + HD, qkv + 2 * HD, c.B, c.S, c.S, c.H, c.D, rs, rs, 0, c.causal, c.lengths ? c.lens : NULL, ref);
+    vk_buf bqkv = tbuf_upload(dev, qkv, nqkv, dt), bo = tbuf_alloc(dev, no, dt);
+    vk_buf bm = tbuf_upload_i32(dev, c.lens ? c.lens : (int32_t[]){0}, c.lens ? c.B : 1);
+    op_ref all = op_ref_of(&bqkv);
+    uint32_t es = op_dtype_size(dt);
+    op_attention_params p = {
+        .batch = c.B, .q_len = c.S, .kv_len = c.S, .heads = c.H, .head_dim = c.D,
+        .q_rs = rs, .k_rs = rs, .v_rs = rs, .causal = c.causal, .key_lengths = c.lengths, .dtype = dt,
+    };
+    op_list l = {0};
+    vkf_status s = op_attention(dev, &p, all, op_ref_sub(all, HD * es, all.size - HD * es),
+                                op_ref_sub(all, 2 * HD * es, all.size - 2 * HD * es), op_ref_of(&bm), op_ref_of(&bo), &l);
+    cr_assert_eq(s, VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &bo, o, no, dt);
+    double e = nmse_f32(o, ref, no);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "attention B%u S%u H%u D%u causal %d lengths %d %s: nmse %g",
+                  c.B, c.S, c.H, c.D, c.causal, c.lengths, dt == OP_F16 ? "f16" : "f32", e);
+    vk_buf_free(dev, &bqkv);
+    vk_buf_free(dev, &bo);
+    vk_buf_free(dev, &bm);
+    free(qkv);
+    free(o);
+    free(ref);
+}
+
+Test(attention, head_dims_and_lengths)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    static const uint32_t dims[] = {32, 64, 80, 128};
+    static const uint32_t seqs[] = {1, 3, 17, 197};
+    for (size_t d = 0; d < BASE_ARRAY_LEN(dims); d++)
+        for (size_t s = 0; s < BASE_ARRAY_LEN(seqs); s++) {
+            att_case c = {.B = 2, .S = seqs[s], .H = s % 2 ? 3 : 1, .D = dims[d]};
+            check_packed(ctx, c, OP_F32);
+            if (ctx->dev->caps.storage16 && s % 2) check_packed(ctx, c, OP_F16);
+        }
+    /* ViT-B/16: 12 heads of 64 over 197 tokens */
+    check_packed(ctx, (att_case){.B = 1, .S = 197, .H = 12, .D = 64}, OP_F32);
+    tctx_destroy(ctx);
+}
+
+Test(attention, masks)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    int32_t lens[] = {13, 4, 0};
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        check_packed(ctx, (att_case){.B = 2, .S = 37, .H = 2, .D = 64, .causal = true}, dt);
+        check_packed(ctx, (att_case){.B = 3, .S = 13, .H = 2, .D = 32, .lengths = true, .lens = lens}, dt);
+        check_packed(ctx, (att_case){.B = 3, .S = 13, .H = 2, .D = 32, .causal = true, .lengths = true, .lens = lens}, dt);
+    }
+    tctx_destroy(ctx);
+}
+
+/* n new queries at positions past..past+n-1 attend to a cache of past + n
+ * keys; the position either baked into the dispatch or read from meta. */
+static void check_kv_cache(vkf_context *ctx, uint32_t past, uint32_t n, bool dyn, op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    const uint32_t B = 2, H = 3, D = 64, CAP = 40, HD = H * D;
+    size_t nc = (size_t)B * CAP * HD, nq = (size_t)B * n * HD;
+    uint64_t rng = 11 + past * 3 + n;
+    float *kc = malloc(nc * 4), *vc = malloc(nc * 4), *q = malloc(nq * 4), *o = malloc(nq * 4);
+    double *ref = malloc(nq * 8);
+    trand_fill(&rng, kc, nc, -2, 2);
+    trand_fill(&rng, vc, nc, -2, 2);
+    trand_fill(&rng, q, nq, -2, 2);
+    tround(kc, nc, dt);
+    tround(vc, nc, dt);
+    tround(q, nq, dt);
+    /* The reference sees exactly past + n keys per batch of the cache. */
+    float *k = malloc((size_t)B * (past + n) * HD * 4), *v = malloc((size_t)B * (past + n) * HD * 4);
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t j = 0; j < past + n; j++)
+            for (uint32_t t = 0; t < HD; t++) {
+                k[((size_t)b * (past + n) + j) * HD + t] = kc[((size_t)b * CAP + j) * HD + t];
+                v[((size_t)b * (past + n) + j) * HD + t] = vc[((size_t)b * CAP + j) * HD + t];
+            }
+    ref_attention(q, k, v, B, n, past + n, H, D, HD, HD, past, true, NULL, ref);
+    vk_buf bk = tbuf_upload(dev, kc, nc, dt), bv = tbuf_upload(dev, vc, nc, dt), bq = tbuf_upload(dev, q, nq, dt);
+    vk_buf bo = tbuf_alloc(dev, nq, dt);
+    int32_t meta[3] = {-1, (int32_t)past, -1};
+    vk_buf bm = tbuf_upload_i32(dev, meta, 3);
+    op_attention_params p = {
+        .batch = B, .q_len = n, .kv_len = CAP, .heads = H, .head_dim = D, .causal = true, .kv_cache = true,
+        .q_pos = dyn ? 0 : past, .dyn_pos = dyn, .pos_index = 1, .dtype = dt,
+    };
+    op_list l = {0};
+    cr_assert_eq(op_attention(dev, &p, op_ref_of(&bq), op_ref_of(&bk), op_ref_of(&bv), op_ref_of(&bm), op_ref_of(&bo), &l),
+                 VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &bo, o, nq, dt);
+    double e = nmse_f32(o, ref, nq);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "kv cache past %u n %u dyn %d: nmse %g", past, n, dyn, e);
+    vk_buf_free(dev, &bk);
+    vk_buf_free(dev, &bv);
+    vk_buf_free(dev, &bq);
+    vk_buf_free(dev, &bo);
+    vk_buf_free(dev, &bm);
+    free(kc);
+    free(vc);
+    free(q);
+    free(o);
+    free(k);
+    free(v);
+    free(ref);
+}
+
+Test(attention, kv_cache)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        check_kv_cache(ctx, 0, 10, false, dt);  /* prompt */
+        check_kv_cache(ctx, 10, 1, false, dt);  /* decode step */
+        check_kv_cache(ctx, 17, 1, true, dt);   /* decode, position from meta */
+        check_kv_cache(ctx, 30, 4, true, dt);
+        check_kv_cache(ctx, 39, 1, true, dt);   /* the last cache slot */
+    }
+    tctx_destroy(ctx);
+}
+
+Test(attention, rejects_bad_arguments)
+{
+    vkf_context *ctx = tctx_create(NULL);
+    vk_device *dev = tctx_dev(ctx);
+    vk_buf b = tbuf_alloc(dev, 1024, OP_F32);
+    op_ref r = op_ref_of(&b);
+    op_list l = {0};
+    op_attention_params p = {.batch = 1, .q_len = 4, .kv_len = 4, .heads = 2, .head_dim = 30};
+    cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, r, &l), VKF_ERROR_UNSUPPORTED);
+    p.head_dim = 64;
+    p.q_len = 100;
+    cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, r, &l), VKF_ERROR_SHAPE);
+    cr_assert_eq(l.n, 0);
+    vk_buf_free(dev, &b);
+    tctx_destroy(ctx);
+}

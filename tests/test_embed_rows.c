@@ -1,0 +1,199 @@
+/* Embedding gathers, ViT patch extraction and the row ops against references. */
+#include "common.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void check_embed(vkf_context *ctx, op_embed_params p, bool dyn, op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    size_t nt = p.tokens, d = p.dim;
+    uint64_t rng = 21 + nt + d;
+    float *wte = malloc((size_t)p.vocab * d * 4), *wpe = malloc((size_t)BASE_MAX(p.max_pos, 1u) * d * 4);
+    float *wtt = malloc((size_t)BASE_MAX(p.type_vocab, 1u) * d * 4), *y = malloc(nt * d * 4);
+    double *ref = malloc(nt * d * 8);
+    int32_t *ids = malloc(nt * 4), *tt = malloc(nt * 4);
+    trand_fill(&rng, wte, (size_t)p.vocab * d, -1, 1);
+    trand_fill(&rng, wpe, (size_t)BASE_MAX(p.max_pos, 1u) * d, -1, 1);
+    trand_fill(&rng, wtt, (size_t)BASE_MAX(p.type_vocab, 1u) * d, -1, 1);
+    tround(wte, (size_t)p.vocab * d, dt);
+    tround(wpe, (size_t)BASE_MAX(p.max_pos, 1u) * d, dt);
+    tround(wtt, (size_t)BASE_MAX(p.type_vocab, 1u) * d, dt);
+    for (size_t t = 0; t < nt; t++) {
+        ids[t] = (int32_t)(trand_u64(&rng) % p.vocab);
+        tt[t] = (int32_t)(trand_u64(&rng) % BASE_MAX(p.type_vocab, 1u));
+    }
+    ids[0] = -5;                        /* hostile ids are clamped, never read out of bounds */
+    if (nt > 1) ids[nt - 1] = (int32_t)p.vocab + 1000;
+    uint32_t pos0 = dyn ? 3 : p.pos0;
+    for (size_t t = 0; t < nt; t++) {
+        int32_t id = ids[t] < 0 ? 0 : (ids[t] >= (int32_t)p.vocab ? (int32_t)p.vocab - 1 : ids[t]);
+        uint32_t pos = BASE_MIN(pos0 + (uint32_t)(t % p.seq), p.max_pos - 1);
+        for (size_t j = 0; j < d; j++) {
+            double v = wte[(size_t)id * d + j];
+            if (p.pos) v += wpe[(size_t)pos * d + j];
+            if (p.token_type) v += wtt[(size_t)tt[t] * d + j];
+            ref[t * d + j] = v;
+        }
+    }
+    vk_buf bte = tbuf_upload(dev, wte, (size_t)p.vocab * d, dt), bpe = tbuf_upload(dev, wpe, (size_t)BASE_MAX(p.max_pos, 1u) * d, dt);
+    vk_buf btt = tbuf_upload(dev, wtt, (size_t)BASE_MAX(p.type_vocab, 1u) * d, dt), by = tbuf_alloc(dev, nt * d, dt);
+    vk_buf bids = tbuf_upload_i32(dev, ids, nt), btts = tbuf_upload_i32(dev, tt, nt);
+    int32_t meta[2] = {0, 3};
+    vk_buf bm = tbuf_upload_i32(dev, meta, 2);
+    p.dyn_pos = dyn;
+    p.pos_index = 1;
+    p.dtype = dt;
+    op_list l = {0};
+    cr_assert_eq(op_embed(dev, &p, op_ref_of(&bids), op_ref_of(&btts), op_ref_of(&bte), op_ref_of(&bpe), op_ref_of(&btt),
+                          op_ref_of(&bm), op_ref_of(&by), &l),
+                 VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &by, y, nt * d, dt);
+    double e = nmse_f32(y, ref, nt * d);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : 1e-14, "embed %zu tokens dim %zu: nmse %g", nt, d, e);
+    vk_buf_free(dev, &bte);
+    vk_buf_free(dev, &bpe);
+    vk_buf_free(dev, &btt);
+    vk_buf_free(dev, &by);
+    vk_buf_free(dev, &bids);
+    vk_buf_free(dev, &btts);
+    vk_buf_free(dev, &bm);
+    free(wte);
+    free(wpe);
+    free(wtt);
+    free(y);
+    free(ref);
+    free(ids);
+    free(tt);
+}
+
+Test(embed, bert_and_gpt2_forms)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        /* BERT: word + position + token type, 2 sequences of 13 */
+        check_embed(ctx, (op_embed_params){.tokens = 26, .seq = 13, .dim = 64, .vocab = 100, .max_pos = 32, .type_vocab = 2, .pos = true, .token_type = true}, false, dt);
+        /* GPT-2 decode: one token at a run-time position */
+        check_embed(ctx, (op_embed_params){.tokens = 1, .seq = 1, .dim = 48, .vocab = 77, .max_pos = 16, .pos = true}, true, dt);
+        check_embed(ctx, (op_embed_params){.tokens = 17, .seq = 17, .dim = 3, .vocab = 5, .max_pos = 10, .pos = true, .pos0 = 2}, false, dt);
+    }
+    tctx_destroy(ctx);
+}
+
+Test(embed, table_beyond_storage_range)
+{
+    /* A token table larger than one storage binding goes through a texel buffer. */
+    vkf_context *ctx = tctx_create("max_range=65536");
+    check_embed(ctx, (op_embed_params){.tokens = 9, .seq = 9, .dim = 96, .vocab = 300, .max_pos = 9, .pos = true}, false, OP_F32);
+    tctx_destroy(ctx);
+}
+
+Test(patchify, matches_conv_weight_order)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    vk_device *dev = tctx_dev(ctx);
+    const uint32_t B = 2, C = 3, H = 32, W = 48, P = 16;
+    size_t n = (size_t)B * C * H * W;
+    float *img = malloc(n * 4), *out = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) img[i] = (float)i;
+    vk_buf bi = tbuf_upload(dev, img, n, OP_F32), bo = tbuf_alloc(dev, n, OP_F32);
+    op_list l = {0};
+    op_patchify_params p = {.batch = B, .channels = C, .height = H, .width = W, .patch_h = P, .patch_w = P};
+    cr_assert_eq(op_patchify(dev, &p, op_ref_of(&bi), op_ref_of(&bo), &l), VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &bo, out, n, OP_F32);
+    uint32_t gw = W / P, row = C * P * P;
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t pi = 0; pi < (H / P) * gw; pi++)
+            for (uint32_t c = 0; c < C; c++)
+                for (uint32_t ky = 0; ky < P; ky++)
+                    for (uint32_t kx = 0; kx < P; kx++) {
+                        size_t src = (((size_t)b * C + c) * H + (pi / gw) * P + ky) * W + (pi % gw) * P + kx;
+                        size_t dst = ((size_t)b * (H / P) * gw + pi) * row + (c * P + ky) * P + kx;
+                        cr_assert_eq(out[dst], img[src], "patch %u c%u (%u,%u)", pi, c, ky, kx);
+                    }
+    p.width = 40; /* not a whole number of patches */
+    cr_assert_eq(op_patchify(dev, &p, op_ref_of(&bi), op_ref_of(&bo), &l), VKF_ERROR_SHAPE);
+    vk_buf_free(dev, &bi);
+    vk_buf_free(dev, &bo);
+    free(img);
+    free(out);
+    tctx_destroy(ctx);
+}
+
+/* Runs one row op over x [B, S, D] (with c and meta) and compares with ref. */
+static void run_rows(vkf_context *ctx, op_rows_params p, const float *x, size_t nx, const float *c, const int32_t *meta,
+                     size_t nmeta, float *y_init, size_t ny, const double *ref)
+{
+    vk_device *dev = tctx_dev(ctx);
+    vk_buf bx = tbuf_upload(dev, x, nx, p.dtype), by = tbuf_upload(dev, y_init, ny, p.dtype);
+    vk_buf bc = tbuf_upload(dev, c ? c : x, c ? p.dim : 1, p.dtype), bm = tbuf_upload_i32(dev, meta, nmeta);
+    op_list l = {0};
+    cr_assert_eq(op_rows(dev, &p, op_ref_of(&bx), c ? op_ref_of(&bc) : (op_ref){0}, op_ref_of(&bm), op_ref_of(&by), &l),
+                 VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    float *y = malloc(ny * 4);
+    tbuf_download(dev, &by, y, ny, p.dtype);
+    double e = nmse_f32(y, ref, ny);
+    cr_assert_leq(e, p.dtype == OP_F16 ? NMSE_F16 : NMSE_F32, "rows mode %d: nmse %g", p.mode, e);
+    free(y);
+    vk_buf_free(dev, &bx);
+    vk_buf_free(dev, &by);
+    vk_buf_free(dev, &bc);
+    vk_buf_free(dev, &bm);
+}
+
+Test(rows, all_modes)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    enum { B = 3, S = 7, D = 771 };
+    static float x[B * S * D], y0[B * S * D], c[D];
+    static double ref[B * S * D];
+    uint64_t rng = 8;
+    trand_fill(&rng, x, B * S * D, -2, 2);
+    trand_fill(&rng, y0, B * S * D, -2, 2);
+    trand_fill(&rng, c, D, -1, 1);
+    int32_t meta[] = {0, 5, 7, 1, 2};
+
+    /* SET: the CLS row (+ its position embedding) at row 0 of every batch */
+    for (int i = 0; i < B * S * D; i++) ref[i] = y0[i];
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < D; j++) ref[(size_t)b * S * D + j] = (double)x[j] + c[j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_SET, .batch = B, .seq = S, .dim = D, .index = 0}, x, D, c, meta, 5, y0, B * S * D, ref);
+
+    /* GATHER fixed (CLS pooling) and last valid token from meta lengths */
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < D; j++) ref[(size_t)b * D + j] = x[((size_t)b * S + 2) * D + j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .index = 2}, x, B * S * D, NULL, meta, 5, y0, B * D, ref);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < D; j++) ref[(size_t)b * D + j] = x[((size_t)b * S + meta[1 + b] - 1) * D + j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, meta, 5, y0, B * D, ref);
+
+    /* MEAN under the mask given by meta lengths */
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < D; j++) {
+            double s = 0;
+            for (int t = 0; t < meta[1 + b]; t++) s += x[((size_t)b * S + t) * D + j];
+            ref[(size_t)b * D + j] = s / meta[1 + b];
+        }
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_MEAN, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, meta, 5, y0, B * D, ref);
+
+    /* L2 normalisation of B*S rows */
+    for (int r = 0; r < B * S; r++) {
+        double s = 0;
+        for (int j = 0; j < D; j++) s += (double)x[(size_t)r * D + j] * x[(size_t)r * D + j];
+        for (int j = 0; j < D; j++) ref[(size_t)r * D + j] = x[(size_t)r * D + j] / sqrt(s);
+    }
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_L2, .batch = B * S, .dim = D, .eps = 1e-12f}, x, B * S * D, NULL, meta, 5, y0, B * S * D, ref);
+
+    /* COPY 2 new rows per batch into a cache of S rows at a run-time position */
+    for (int i = 0; i < B * S * D; i++) ref[i] = y0[i];
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < 2; s++)
+            for (int j = 0; j < D; j++) ref[((size_t)b * S + meta[4] + s) * D + j] = x[((size_t)b * 2 + s) * D + j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_COPY, .batch = B, .seq = 2, .dim = D, .y_bs = S * D, .use_meta = true, .meta_index = 4}, x, B * 2 * D, NULL, meta, 5, y0, B * S * D, ref);
+    tctx_destroy(ctx);
+}

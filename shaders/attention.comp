@@ -67,7 +67,7 @@ void main()
             float s = 0.0;
             for (uint d = 0; d < D4; d++) s += dot(q[d], vec4(k4[kb + j * krs + d]));
             float mn = max(m, s);
-            float corr = exp(m - mn), e = exp(s - mn);
+            float corr = vkf_exp(m - mn), e = vkf_exp(s - mn);
             l = l * corr + e;
             for (uint d = 0; d < D4; d++) acc[d] = acc[d] * corr + e * vec4(v4[vb + j * vrs + d]);
             m = mn;
@@ -90,7 +90,7 @@ void main()
                 float s = 0.0;
                 for (uint d = 0; d < D4; d++) s += dot(q[d], ks[jj * D4 + d]);
                 float mn = max(m, s);
-                float corr = exp(m - mn), e = exp(s - mn);
+                float corr = vkf_exp(m - mn), e = vkf_exp(s - mn);
                 l = l * corr + e;
                 for (uint d = 0; d < D4; d++) acc[d] = acc[d] * corr + e * vs[jj * D4 + d];
                 m = mn;

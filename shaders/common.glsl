@@ -17,12 +17,42 @@
 // Workgroup size comes from specialization constants 0..2 in every kernel.
 #define VKF_LOCAL_SIZE layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in
 
+// Every dispatch sets constant 15 from the device: 1 on CPU drivers, where
+// GLSL exp() becomes a per-lane libm call (~23 instructions per element on
+// lavapipe), so vkf_exp uses a vectorisable polynomial instead. GPUs keep
+// their native exp.
+layout(constant_id = 15) const uint VKF_POLY_EXP = 0;
+
+// exp(x) = 2^i * 2^f, f in [0, 1): degree-5 fit of 2^f, relative error < 1.6e-7.
+// Underflows to exactly 0 below e^-87.
+float vkf_exp(float x)
+{
+    if (VKF_POLY_EXP == 0) return exp(x);
+    float y = clamp(x * 1.4426950408889634, -127.0, 127.0);
+    float i = floor(y), f = y - i;
+    float p = ((((0.0018762329 * f + 0.0089925844) * f + 0.0558236055) * f + 0.2401545346) * f +
+               0.6931529641) * f + 0.9999999404;
+    float r = intBitsToFloat((int(i) + 127) << 23) * p;
+    return y <= -126.0 ? 0.0 : r;
+}
+
+vec4 vkf_exp(vec4 x)
+{
+    if (VKF_POLY_EXP == 0) return exp(x);
+    vec4 y = clamp(x * 1.4426950408889634, -127.0, 127.0);
+    vec4 i = floor(y), f = y - i;
+    vec4 p = ((((0.0018762329 * f + 0.0089925844) * f + 0.0558236055) * f + 0.2401545346) * f +
+              0.6931529641) * f + 0.9999999404;
+    vec4 r = intBitsToFloat((ivec4(i) + 127) << 23) * p;
+    return mix(r, vec4(0.0), lessThanEqual(y, vec4(-126.0)));
+}
+
 // erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit): GLSL has none.
 float vkf_erf(float x)
 {
     float z = abs(x);
     float t = 1.0 / (1.0 + 0.5 * z);
-    float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    float r = t * vkf_exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
               t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
               t * (-0.82215223 + t * 0.17087277)))))))));
     return x >= 0.0 ? 1.0 - r : r - 1.0;
@@ -33,7 +63,7 @@ float vkf_erf(float x)
 float vkf_tanh(float x)
 {
     float c = clamp(x, -15.0, 15.0);
-    float e = exp(2.0 * c);
+    float e = vkf_exp(2.0 * c);
     return (e - 1.0) / (e + 1.0);
 }
 
@@ -46,7 +76,7 @@ float vkf_gelu_tanh(float x)
 }
 
 // CLIP's quick_gelu: x * sigmoid(1.702 x)
-float vkf_quick_gelu(float x) { return x / (1.0 + exp(-1.702 * x)); }
+float vkf_quick_gelu(float x) { return x / (1.0 + vkf_exp(-1.702 * x)); }
 
 #define ACT_NONE 0
 #define ACT_GELU 1

@@ -113,7 +113,6 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
     d->spec[6] = p.dyn_pos;
     d->spec[7] = p.kv_cache;
     d->spec[8] = tile;
-    d->n_spec = 9;
     op_set_push(d, &push, sizeof push);
     d->groups[0] = BASE_DIV_UP(p.q_len, wg);
     d->groups[1] = p.heads;

@@ -29,14 +29,13 @@ vkf_status op_eltwise(vk_device *dev, const op_eltwise_params *p, op_ref a, op_r
     const char *shader = op_shader("eltwise", vec4 ? "_vec4" : "", p->dtype);
     if (!shader) return op_no_shader(dev, "eltwise", vec4 ? "_vec4" : "", p->dtype);
     uint32_t n = (uint32_t)(vec4 ? p->n / 4 : p->n);
-    vk_dispatch *d = op_list_add(out);
+    vk_dispatch *d = op_list_add(dev, out);
     if (!d) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     d->shader = shader;
     d->label = "eltwise";
     d->spec[0] = ELTWISE_WG;
     d->spec[3] = (uint32_t)p->kind;
     d->spec[4] = (uint32_t)p->act;
-    d->n_spec = 5;
     eltwise_push push = {n, p->value};
     op_set_push(d, &push, sizeof push);
     op_ref sa = reads_a ? a : y, sb = reads_b ? b : (reads_a ? a : y);

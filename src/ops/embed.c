@@ -46,7 +46,6 @@ vkf_status op_embed(vk_device *dev, const op_embed_params *p, op_ref ids, op_ref
     d->spec[3] = p->pos;
     d->spec[4] = p->token_type;
     d->spec[5] = p->dyn_pos;
-    d->n_spec = 6;
     op_set_push(d, &push, sizeof push);
     op_grid_rows(d, p->tokens);
     return VKF_OK;

@@ -244,7 +244,7 @@ vkf_status op_matmul(vk_device *dev, const op_matmul_params *in, op_ref x, op_re
                 uint64_t wcols = nt ? p.K : p.N;
                 uint64_t we = wb + (p.sw ? (nbatch - 1) * p.sw : 0) + (uint64_t)(w1 - 1) * p.ldw + wcols;
 
-                vk_dispatch *d = op_list_add(out);
+                vk_dispatch *d = op_list_add(dev, out);
                 if (!d) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
                 matmul_push push = {
                     .M = m1 - m0, .N = n1 - n0, .K = k1 - k0,
@@ -271,7 +271,6 @@ vkf_status op_matmul(vk_device *dev, const op_matmul_params *in, op_ref x, op_re
                 d->shader = pl.shader;
                 d->label = "matmul";
                 memcpy(d->spec, pl.spec, sizeof pl.spec);
-                d->n_spec = N_SPEC;
                 if (!last_k) {
                     d->spec[SPEC_EPI_BIAS] = d->spec[SPEC_EPI_ACT] = d->spec[SPEC_EPI_RESIDUAL] = 0;
                 }

@@ -33,11 +33,16 @@ vkf_status op_softmax(vk_device *dev, const op_softmax_params *p, op_ref x, op_r
               op_bind_all(dev, y, es, true, &d->args[2], &push.y_off);
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "softmax: a tensor exceeds the binding range");
     push.len_index += meta.buffer ? meta_off : 0;
+    /* Aligned vec4 reads over unaligned rows: needs x and y equally aligned,
+     * and their bindings to reach the vec4 that holds the last row's end. */
+    bool vec4 = (push.y_off - push.x_off) % 4 == 0 && push.y_off >= push.x_off &&
+                BASE_ALIGN_UP(push.x_off + n, 4u) * es <= d->args[0].size &&
+                BASE_ALIGN_UP(push.y_off + n, 4u) * es <= d->args[2].size;
     d->n_args = 3;
-    d->spec[0] = op_row_workgroup(dev, p->cols);
+    d->spec[0] = op_row_workgroup(dev, vec4 ? BASE_DIV_UP(p->cols, 4) : p->cols);
     d->spec[3] = p->causal;
     d->spec[4] = p->key_lengths;
-    d->n_spec = 5;
+    d->spec[5] = vec4;
     op_set_push(d, &push, sizeof push);
     op_grid_rows(d, p->rows);
     return VKF_OK;
@@ -77,7 +82,6 @@ vkf_status op_layernorm(vk_device *dev, const op_layernorm_params *p, op_ref x, 
     d->spec[3] = p->residual;
     d->spec[4] = p->write_sum;
     d->spec[5] = vec4;
-    d->n_spec = 6;
     op_set_push(d, &push, sizeof push);
     op_grid_rows(d, p->rows);
     return VKF_OK;

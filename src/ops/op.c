@@ -5,14 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-vk_dispatch *op_list_add(op_list *l)
+vk_dispatch *op_list_add(const vk_device *dev, op_list *l)
 {
     if (!base_grow((void **)&l->d, &l->cap, l->n + 1, sizeof(*l->d))) return NULL;
     vk_dispatch *d = &l->d[l->n++];
     memset(d, 0, sizeof(*d));
     d->groups[0] = d->groups[1] = d->groups[2] = 1;
     d->spec[0] = d->spec[1] = d->spec[2] = 1;
-    d->n_spec = 3;
+    d->spec[OP_SPEC_POLY_EXP] = dev->caps.cpu_kernels;
+    d->n_spec = VK_MAX_SPEC; /* constants a module does not declare are ignored */
     return d;
 }
 
@@ -128,7 +129,7 @@ vkf_status op_add_dispatch(vk_device *dev, op_list *out, const char *base, const
 {
     const char *shader = op_shader(base, suffix, t);
     if (!shader) return op_no_shader(dev, base, suffix, t);
-    *d = op_list_add(out);
+    *d = op_list_add(dev, out);
     if (!*d) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     (*d)->shader = shader;
     (*d)->label = label;

@@ -28,8 +28,10 @@ typedef struct op_list {
     size_t n, cap;
 } op_list;
 
-/* Appends a zeroed dispatch (NULL when out of host memory). */
-vk_dispatch *op_list_add(op_list *l);
+/* Appends a zeroed dispatch (NULL when out of host memory) with the
+ * device-wide specialization constants set (15: polynomial exp on CPU drivers). */
+vk_dispatch *op_list_add(const vk_device *dev, op_list *l);
+#define OP_SPEC_POLY_EXP 15
 void op_list_free(op_list *l);
 /* Records every dispatch of the list into the stream. */
 vkf_status op_list_record(vk_stream *s, const op_list *l);

@@ -53,7 +53,6 @@ vkf_status op_rows(vk_device *dev, const op_rows_params *p, op_ref x, op_ref c, 
     d->spec[3] = (uint32_t)p->mode;
     d->spec[4] = p->use_meta;
     d->spec[5] = c.buffer != VK_NULL_HANDLE;
-    d->n_spec = 6;
     op_set_push(d, &push, sizeof push);
     op_grid_rows(d, push.rows);
     return VKF_OK;

@@ -1,0 +1,228 @@
+/* vkformer-bench: GPU-timestamp benchmarks of ops and models. */
+#include "bench.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkformer-bench ops [options]\n"
+            "\n"
+            "ops      every op and kernel variant on real model shapes: median GPU time\n"
+            "         (timestamps) after warm-up, GFLOP/s or GB/s, and OpenBLAS sgemm on the\n"
+            "         same matmul shapes as a fixed CPU yardstick\n"
+            "\n"
+            "options:\n"
+            "  --json               machine-readable output instead of the table\n"
+            "  --repeat N           timed runs per entry (default 10); the median is reported\n"
+            "  --warmup N           untimed runs first (default 3)\n"
+            "  --filter TEXT        only entries whose op/variant/shape/dtype contain TEXT\n"
+            "  --dtype f32|f16|both storage precisions to run (default both where supported)\n"
+            "  --auto-only          only the variant the library picks, not every variant\n"
+            "  --no-blas            skip the OpenBLAS yardstick\n"
+            "  --peak-gflops X      the device's peak, to print the fraction reached\n"
+            "  --peak-gbs X         the device's memory bandwidth, likewise\n"
+            "  --device N           device index (default: VKF_DEVICE or the best)\n"
+            "Environment: VKF_CAPS clamps capabilities (e.g. cpu_kernels=0 to time GPU\n"
+            "variants on lavapipe), VKF_DEVICE picks the device.\n");
+}
+
+static int parse_int(const char *s, int lo, const char *what)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > 100000) {
+        fprintf(stderr, "vkformer-bench: bad %s '%s'\n", what, s);
+        exit(2);
+    }
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = {.warmup = 3, .repeat = 10, .dtypes = 3, .all_variants = true, .blas = true};
+    vkf_context_desc desc = {0};
+    const char *cmd = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            o.json = true;
+        } else if (!strcmp(a, "--repeat") && has) {
+            o.repeat = parse_int(argv[++i], 1, "--repeat");
+        } else if (!strcmp(a, "--warmup") && has) {
+            o.warmup = parse_int(argv[++i], 0, "--warmup");
+        } else if (!strcmp(a, "--filter") && has) {
+            o.filter = argv[++i];
+        } else if (!strcmp(a, "--dtype") && has) {
+            const char *d = argv[++i];
+            o.dtypes = !strcmp(d, "f32") ? 1 : !strcmp(d, "f16") ? 2 : !strcmp(d, "both") ? 3 : 0;
+            if (!o.dtypes) {
+                fprintf(stderr, "vkformer-bench: --dtype takes f32, f16 or both\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--auto-only")) {
+            o.all_variants = false;
+        } else if (!strcmp(a, "--no-blas")) {
+            o.blas = false;
+        } else if (!strcmp(a, "--peak-gflops") && has) {
+            o.peak_gflops = atof(argv[++i]);
+        } else if (!strcmp(a, "--peak-gbs") && has) {
+            o.peak_gbs = atof(argv[++i]);
+        } else if (!strcmp(a, "--device") && has) {
+            desc.use_device_index = 1;
+            desc.device_index = (uint32_t)parse_int(argv[++i], 0, "--device");
+        } else if (a[0] != '-' && !cmd) {
+            cmd = a;
+        } else {
+            fprintf(stderr, "vkformer-bench: unknown argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!cmd) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "ops") != 0) {
+        fprintf(stderr, "vkformer-bench: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    vkf_context *ctx;
+    if (vkf_context_create(&desc, &ctx) != VKF_OK) {
+        fprintf(stderr, "vkformer-bench: %s\n", vkf_last_error(NULL));
+        return 1;
+    }
+    vkf_device_info info;
+    vkf_context_device(ctx, &info);
+    if (!o.json) printf("device: %s\n", info.caps_line);
+    if (!ctx->dev->caps.timestamps) {
+        fprintf(stderr, "vkformer-bench: the device has no timestamp queries\n");
+        vkf_context_destroy(ctx);
+        return 1;
+    }
+    bench_table t = {0};
+    int rc = bench_ops(ctx, &o, &t);
+    if (rc == 0) {
+        if (o.json)
+            bench_table_json(&t, &o, ctx, stdout);
+        else
+            bench_table_print(&t, &o, stdout);
+    }
+    free(t.rows);
+    vkf_context_destroy(ctx);
+    return rc;
+}
+
+double bench_median(double *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double x = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = x;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+vkf_status bench_time_list(vk_device *dev, const op_list *l, const bench_opts *o, double *median_us, double *min_us)
+{
+    vk_stream s;
+    vkf_status st = vk_stream_begin(dev, &s, VK_STREAM_REUSABLE);
+    uint32_t q0 = 0, q1 = 0;
+    if (st == VKF_OK) st = vk_stream_timestamp(&s, &q0);
+    if (st == VKF_OK) st = op_list_record(&s, l);
+    if (st == VKF_OK) st = vk_stream_timestamp(&s, &q1);
+    if (st == VKF_OK) st = vk_stream_end(&s);
+    double *times = calloc((size_t)o->repeat, sizeof(double));
+    for (int i = 0; st == VKF_OK && i < o->warmup + o->repeat; i++) {
+        st = vk_stream_submit(&s);
+        if (st == VKF_OK) st = vk_stream_wait(&s);
+        double ns[2];
+        if (st == VKF_OK) st = vk_stream_read_timestamps(&s, ns, 2);
+        if (st == VKF_OK && i >= o->warmup) times[i - o->warmup] = (ns[1] - ns[0]) * 1e-3;
+    }
+    if (st == VKF_OK) {
+        *median_us = bench_median(times, o->repeat); /* sorts */
+        if (min_us) *min_us = times[0];
+    }
+    free(times);
+    vk_stream_destroy(&s);
+    return st;
+}
+
+void bench_table_add(bench_table *t, const bench_row *r)
+{
+    if (!base_grow((void **)&t->rows, &t->cap, t->n + 1, sizeof(*t->rows))) return;
+    t->rows[t->n++] = *r;
+}
+
+bool bench_selected(const bench_opts *o, const bench_row *r)
+{
+    if (!o->filter) return true;
+    char all[256];
+    snprintf(all, sizeof all, "%s %s %s %s", r->op, r->variant, r->shape, r->dtype);
+    return strstr(all, o->filter) != NULL;
+}
+
+void bench_table_print(const bench_table *t, const bench_opts *o, FILE *f)
+{
+    fprintf(f, "%-10s %-8s %-22s %-4s %11s %11s %9s %9s %9s %8s\n", "op", "variant", "shape", "type", "median us",
+            "min us", "GFLOP/s", "GB/s", "BLAS x", "peak %");
+    for (size_t i = 0; i < t->n; i++) {
+        const bench_row *r = &t->rows[i];
+        double s = r->us * 1e-6;
+        char gf[16] = "-", gb[16] = "-", bl[16] = "-", pk[16] = "-";
+        if (r->flops) snprintf(gf, sizeof gf, "%.2f", r->flops / s * 1e-9);
+        if (r->bytes) snprintf(gb, sizeof gb, "%.2f", r->bytes / s * 1e-9);
+        if (r->blas_us > 0) snprintf(bl, sizeof bl, "%.3f", r->blas_us / r->us);
+        if (r->flops && o->peak_gflops > 0) snprintf(pk, sizeof pk, "%.1f", 100 * r->flops / s * 1e-9 / o->peak_gflops);
+        else if (!r->flops && r->bytes && o->peak_gbs > 0) snprintf(pk, sizeof pk, "%.1f", 100 * r->bytes / s * 1e-9 / o->peak_gbs);
+        fprintf(f, "%-10s %-8s %-22s %-4s %11.1f %11.1f %9s %9s %9s %8s\n", r->op, r->variant, r->shape, r->dtype, r->us,
+                r->min_us, gf, gb, bl, pk);
+    }
+    fprintf(f, "Rates use the median. BLAS x: the op's speed as a fraction of OpenBLAS sgemm (median) on the same\n"
+               "shape on this machine's CPU, measured in the same run. * marks the variant the library picks.\n");
+}
+
+void bench_table_json(const bench_table *t, const bench_opts *o, vkf_context *ctx, FILE *f)
+{
+    cJSON *root = cJSON_CreateObject();
+    vkf_device_info info;
+    vkf_context_device(ctx, &info);
+    cJSON_AddStringToObject(root, "device", info.name);
+    cJSON_AddStringToObject(root, "caps", info.caps_line);
+    cJSON_AddNumberToObject(root, "warmup", o->warmup);
+    cJSON_AddNumberToObject(root, "repeat", o->repeat);
+    cJSON *rows = cJSON_AddArrayToObject(root, "results");
+    for (size_t i = 0; i < t->n; i++) {
+        const bench_row *r = &t->rows[i];
+        double s = r->us * 1e-6;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "op", r->op);
+        cJSON_AddStringToObject(e, "variant", r->variant);
+        cJSON_AddStringToObject(e, "shape", r->shape);
+        cJSON_AddStringToObject(e, "dtype", r->dtype);
+        cJSON_AddNumberToObject(e, "median_us", r->us);
+        cJSON_AddNumberToObject(e, "min_us", r->min_us);
+        cJSON_AddNumberToObject(e, "dispatches", r->dispatches);
+        if (r->flops) cJSON_AddNumberToObject(e, "gflops", r->flops / s * 1e-9);
+        if (r->bytes) cJSON_AddNumberToObject(e, "gbs", r->bytes / s * 1e-9);
+        if (r->blas_us > 0) {
+            cJSON_AddNumberToObject(e, "blas_us", r->blas_us);
+            cJSON_AddNumberToObject(e, "blas_ratio", r->blas_us / r->us);
+        }
+        if (r->flops && o->peak_gflops > 0) cJSON_AddNumberToObject(e, "peak_fraction", r->flops / s * 1e-9 / o->peak_gflops);
+        cJSON_AddItemToArray(rows, e);
+    }
+    char *text = cJSON_Print(root);
+    if (text) fprintf(f, "%s\n", text);
+    free(text);
+    cJSON_Delete(root);
+}

@@ -1,7 +1,8 @@
 #version 450
 // Row operations (a row = `dim` consecutive elements), one workgroup per
 // output row:
-//   SET     y[b, index, :] = a + c          (prepend the CLS token (+ its position))
+//   PREPEND y[b, 0, :] = c + pos[0]; y[b, s, :] = x[b, s - 1, :] + pos[s]
+//                                           (ViT: CLS token before the patches, positions added)
 //   GATHER  y[b, :] = x[b, idx_b, :]        (CLS / last-token pooling; idx_b fixed
 //                                            or meta[len_index + b] - 1)
 //   MEAN    y[b, :] = mean_{s < len_b} x[b, s, :]  (len_b = seq or from meta)
@@ -14,8 +15,8 @@ VKF_LOCAL_SIZE;
 #include "reduce.glsl" // after the local size: it uses gl_WorkGroupSize
 layout(constant_id = 3) const uint MODE = 0;
 layout(constant_id = 4) const uint USE_META = 0; // GATHER/MEAN: lengths; COPY: position
-layout(constant_id = 5) const uint USE_C = 0;
-#define MODE_SET 0
+layout(constant_id = 5) const uint USE_POS = 0;
+#define MODE_PREPEND 0
 #define MODE_GATHER 1
 #define MODE_MEAN 2
 #define MODE_L2 3
@@ -24,7 +25,7 @@ layout(constant_id = 5) const uint USE_C = 0;
 layout(push_constant) uniform Push {
     uint rows, dim, seq;
     uint x_bs, x_rs, y_bs, y_rs;   // batch and row strides (elements)
-    uint x_off, y_off, c_off;
+    uint x_off, y_off, c_off, pos_off;
     uint index, meta_index;
     float eps;
 } p;
@@ -33,17 +34,19 @@ layout(binding = 0) readonly buffer X { STYPE x[]; };
 layout(binding = 1) readonly buffer Cb { STYPE cb[]; };
 layout(binding = 2) readonly buffer Meta { int meta[]; };
 layout(binding = 3) writeonly buffer Y { STYPE y[]; };
+layout(binding = 4) readonly buffer Pos { STYPE pos[]; };
 
 void main()
 {
     uint r = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (r >= p.rows) return;
     uint t = gl_LocalInvocationID.x, nt = gl_WorkGroupSize.x;
-    if (MODE == MODE_SET) {
-        uint yb = p.y_off + r * p.y_bs + p.index * p.y_rs;
+    if (MODE == MODE_PREPEND) { // r = b * seq + s
+        uint b = r / p.seq, s = r % p.seq;
+        uint yb = p.y_off + b * p.y_bs + s * p.y_rs;
         for (uint d = t; d < p.dim; d += nt) {
-            float v = float(x[p.x_off + d]);
-            if (USE_C != 0) v += float(cb[p.c_off + d]);
+            float v = s == 0 ? float(cb[p.c_off + d]) : float(x[p.x_off + b * p.x_bs + (s - 1) * p.x_rs + d]);
+            if (USE_POS != 0) v += float(pos[p.pos_off + s * p.dim + d]);
             y[yb + d] = STYPE(v);
         }
     } else if (MODE == MODE_GATHER) {

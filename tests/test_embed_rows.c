@@ -124,15 +124,17 @@ Test(patchify, matches_conv_weight_order)
     tctx_destroy(ctx);
 }
 
-/* Runs one row op over x [B, S, D] (with c and meta) and compares with ref. */
-static void run_rows(vkf_context *ctx, op_rows_params p, const float *x, size_t nx, const float *c, const int32_t *meta,
-                     size_t nmeta, float *y_init, size_t ny, const double *ref)
+/* Runs one row op over x [B, S, D] (with c, pos and meta) and compares with ref. */
+static void run_rows(vkf_context *ctx, op_rows_params p, const float *x, size_t nx, const float *c, const float *pos,
+                     size_t npos, const int32_t *meta, size_t nmeta, float *y_init, size_t ny, const double *ref)
 {
     vk_device *dev = tctx_dev(ctx);
     vk_buf bx = tbuf_upload(dev, x, nx, p.dtype), by = tbuf_upload(dev, y_init, ny, p.dtype);
     vk_buf bc = tbuf_upload(dev, c ? c : x, c ? p.dim : 1, p.dtype), bm = tbuf_upload_i32(dev, meta, nmeta);
+    vk_buf bp = tbuf_upload(dev, pos ? pos : x, pos ? npos : 1, p.dtype);
     op_list l = {0};
-    cr_assert_eq(op_rows(dev, &p, op_ref_of(&bx), c ? op_ref_of(&bc) : (op_ref){0}, op_ref_of(&bm), op_ref_of(&by), &l),
+    cr_assert_eq(op_rows(dev, &p, op_ref_of(&bx), c ? op_ref_of(&bc) : (op_ref){0}, pos ? op_ref_of(&bp) : (op_ref){0},
+                         op_ref_of(&bm), op_ref_of(&by), &l),
                  VKF_OK, "%s", vkf_last_error(ctx));
     trun(ctx, &l);
     float *y = malloc(ny * 4);
@@ -143,6 +145,7 @@ static void run_rows(vkf_context *ctx, op_rows_params p, const float *x, size_t 
     vk_buf_free(dev, &bx);
     vk_buf_free(dev, &by);
     vk_buf_free(dev, &bc);
+    vk_buf_free(dev, &bp);
     vk_buf_free(dev, &bm);
 }
 
@@ -150,27 +153,31 @@ Test(rows, all_modes)
 {
     vkf_context *ctx = tctx_create(tcaps());
     enum { B = 3, S = 7, D = 771 };
-    static float x[B * S * D], y0[B * S * D], c[D];
+    static float x[B * S * D], y0[B * S * D], c[D], pos[S * D];
     static double ref[B * S * D];
     uint64_t rng = 8;
     trand_fill(&rng, x, B * S * D, -2, 2);
     trand_fill(&rng, y0, B * S * D, -2, 2);
     trand_fill(&rng, c, D, -1, 1);
+    trand_fill(&rng, pos, S * D, -1, 1);
     int32_t meta[] = {0, 5, 7, 1, 2};
 
-    /* SET: the CLS row (+ its position embedding) at row 0 of every batch */
-    for (int i = 0; i < B * S * D; i++) ref[i] = y0[i];
+    /* PREPEND: CLS row, then the S-1 patch rows, positions added */
     for (int b = 0; b < B; b++)
-        for (int j = 0; j < D; j++) ref[(size_t)b * S * D + j] = (double)x[j] + c[j];
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_SET, .batch = B, .seq = S, .dim = D, .index = 0}, x, D, c, meta, 5, y0, B * S * D, ref);
+        for (int s = 0; s < S; s++)
+            for (int j = 0; j < D; j++)
+                ref[((size_t)b * S + s) * D + j] =
+                    (s == 0 ? (double)c[j] : (double)x[((size_t)b * (S - 1) + s - 1) * D + j]) + pos[(size_t)s * D + j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_PREPEND, .batch = B, .seq = S, .dim = D}, x, B * (S - 1) * D, c, pos,
+             S * D, meta, 5, y0, B * S * D, ref);
 
     /* GATHER fixed (CLS pooling) and last valid token from meta lengths */
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++) ref[(size_t)b * D + j] = x[((size_t)b * S + 2) * D + j];
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .index = 2}, x, B * S * D, NULL, meta, 5, y0, B * D, ref);
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .index = 2}, x, B * S * D, NULL, NULL, 0, meta, 5, y0, B * D, ref);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++) ref[(size_t)b * D + j] = x[((size_t)b * S + meta[1 + b] - 1) * D + j];
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, meta, 5, y0, B * D, ref);
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, NULL, 0, meta, 5, y0, B * D, ref);
 
     /* MEAN under the mask given by meta lengths */
     for (int b = 0; b < B; b++)
@@ -179,7 +186,7 @@ Test(rows, all_modes)
             for (int t = 0; t < meta[1 + b]; t++) s += x[((size_t)b * S + t) * D + j];
             ref[(size_t)b * D + j] = s / meta[1 + b];
         }
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_MEAN, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, meta, 5, y0, B * D, ref);
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_MEAN, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, NULL, 0, meta, 5, y0, B * D, ref);
 
     /* L2 normalisation of B*S rows */
     for (int r = 0; r < B * S; r++) {
@@ -187,13 +194,13 @@ Test(rows, all_modes)
         for (int j = 0; j < D; j++) s += (double)x[(size_t)r * D + j] * x[(size_t)r * D + j];
         for (int j = 0; j < D; j++) ref[(size_t)r * D + j] = x[(size_t)r * D + j] / sqrt(s);
     }
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_L2, .batch = B * S, .dim = D, .eps = 1e-12f}, x, B * S * D, NULL, meta, 5, y0, B * S * D, ref);
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_L2, .batch = B * S, .dim = D, .eps = 1e-12f}, x, B * S * D, NULL, NULL, 0, meta, 5, y0, B * S * D, ref);
 
     /* COPY 2 new rows per batch into a cache of S rows at a run-time position */
     for (int i = 0; i < B * S * D; i++) ref[i] = y0[i];
     for (int b = 0; b < B; b++)
         for (int s = 0; s < 2; s++)
             for (int j = 0; j < D; j++) ref[((size_t)b * S + meta[4] + s) * D + j] = x[((size_t)b * 2 + s) * D + j];
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_COPY, .batch = B, .seq = 2, .dim = D, .y_bs = S * D, .use_meta = true, .meta_index = 4}, x, B * 2 * D, NULL, meta, 5, y0, B * S * D, ref);
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_COPY, .batch = B, .seq = 2, .dim = D, .y_bs = S * D, .use_meta = true, .meta_index = 4}, x, B * 2 * D, NULL, NULL, 0, meta, 5, y0, B * S * D, ref);
     tctx_destroy(ctx);
 }

@@ -208,11 +208,12 @@ typedef struct op_patchify_params {
 
 vkf_status op_patchify(vk_device *dev, const op_patchify_params *p, op_ref image, op_ref patches, op_list *out);
 
-typedef enum op_rows_mode { OP_ROWS_SET = 0, OP_ROWS_GATHER, OP_ROWS_MEAN, OP_ROWS_L2, OP_ROWS_COPY } op_rows_mode;
+typedef enum op_rows_mode { OP_ROWS_PREPEND = 0, OP_ROWS_GATHER, OP_ROWS_MEAN, OP_ROWS_L2, OP_ROWS_COPY } op_rows_mode;
 
 /* Row operations; a "row" is `dim` consecutive elements, tensors are
  * [batch, seq, dim] with the given strides (0: dense).
- *   SET     y[b, index, :] = x[:] (+ c[:])          batch rows; x and c are single rows
+ *   PREPEND y[b, 0, :] = c + pos[0]; y[b, s, :] = x[b, s-1, :] + pos[s]
+ *                                               x: [batch, seq-1, dim], pos optional [seq, dim]
  *   GATHER  y[b, :] = x[b, idx, :]                  idx = index, or meta[meta_index + b] - 1
  *   MEAN    y[b, :] = mean over s < n of x[b, s, :] n = seq, or meta[meta_index + b]
  *   L2      y[r, :] = x[r, :] / max(|x[r, :]|, eps) rows = batch
@@ -228,6 +229,8 @@ typedef struct op_rows_params {
     op_dtype dtype;
 } op_rows_params;
 
-vkf_status op_rows(vk_device *dev, const op_rows_params *p, op_ref x, op_ref c, op_ref meta, op_ref y, op_list *out);
+/* c: the PREPEND row; pos: PREPEND's position table (may be empty). */
+vkf_status op_rows(vk_device *dev, const op_rows_params *p, op_ref x, op_ref c, op_ref pos, op_ref meta, op_ref y,
+                   op_list *out);
 
 #endif

@@ -158,6 +158,97 @@ void vkf_context_validation_counts(const vkf_context *ctx, uint32_t *errors, uin
 /* Writes the pipeline cache now (it is also written at destroy when it changed). */
 vkf_status vkf_context_save_pipeline_cache(vkf_context *ctx);
 
+/* ---- models ----------------------------------------------------------------
+ *
+ *   vkf_model *m;
+ *   vkf_model_load(ctx, "models/vit-tiny-patch16-224", &(vkf_model_desc){0}, &m);
+ *   vkf_class_score top[5];
+ *   vkf_classify_file(m, "cat.jpg", top, 5);
+ *   printf("%s %.3f\n", top[0].label, top[0].prob);
+ *   vkf_model_destroy(m);
+ *
+ * A model directory is a Hugging Face checkpoint as saved: config.json,
+ * model.safetensors (or shards with model.safetensors.index.json) and, for
+ * image models, preprocessor_config.json. No conversion step. */
+
+typedef struct vkf_model vkf_model;
+
+typedef enum vkf_precision {
+    VKF_PRECISION_DEFAULT = 0, /* fp16 storage where the device has 16-bit storage, else fp32 */
+    VKF_FP32,
+    VKF_FP16                   /* fp16 storage, fp32 arithmetic */
+} vkf_precision;
+
+/* Loading progress: bytes of weights uploaded so far out of total. */
+typedef void (*vkf_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+typedef struct vkf_model_desc {
+    vkf_precision precision;
+    vkf_progress_fn progress;
+    void *progress_user;
+    uint32_t max_in_flight;   /* inferences in flight at once per shape (default 2) */
+    uint32_t max_variants;    /* recorded batch-size variants kept (default 4) */
+    int profile;              /* per-node GPU timestamps (also VKF_PROFILE=1) */
+} vkf_model_desc;
+
+vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_desc *desc, vkf_model **out);
+void vkf_model_destroy(vkf_model *model);
+
+typedef struct vkf_model_info {
+    const char *type;         /* "vit" */
+    vkf_precision precision;  /* VKF_FP32 or VKF_FP16 as loaded */
+    uint32_t image_height, image_width, channels; /* image models: the model input */
+    uint32_t num_labels;      /* 0 without a classification head */
+    uint32_t hidden_size, num_layers, seq_len;
+    uint64_t parameters;
+    uint64_t weight_bytes;    /* device memory the weights take */
+} vkf_model_info;
+
+vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);
+
+/* Records the command buffer for a batch size now (pipelines, memory plan,
+ * descriptor sets) instead of at its first run. */
+vkf_status vkf_model_prepare(vkf_model *model, uint32_t batch);
+/* The label of a class index, or NULL when out of range. */
+const char *vkf_model_label(const vkf_model *model, uint32_t index);
+
+typedef struct vkf_class_score {
+    uint32_t index;
+    const char *label;   /* owned by the model */
+    float prob;          /* softmax over all classes */
+    float logit;
+} vkf_class_score;
+
+/* Decodes, preprocesses as the model's preprocessor_config.json says, and
+ * classifies; `top` receives k scores, best first. */
+vkf_status vkf_classify_file(vkf_model *model, const char *path, vkf_class_score *top, uint32_t k);
+/* n images in batched inferences (up to 32 per inference); top holds n * k scores. */
+vkf_status vkf_classify_files(vkf_model *model, const char *const *paths, uint32_t n, vkf_class_score *top, uint32_t k);
+/* Scores from logits (one image). */
+vkf_status vkf_top_k(const vkf_model *model, const float *logits, vkf_class_score *top, uint32_t k);
+
+/* The preprocessed model input of one image: channels * height * width floats. */
+vkf_status vkf_image_preprocess_file(vkf_model *model, const char *path, float *pixels);
+
+/* Tensor level: named inputs in, named outputs out, float32 row-major.
+ * ViT: input "pixel_values" [N, C, H, W]; outputs "logits" [N, labels],
+ * "pooled" [N, hidden], "last_hidden_state" [N, seq, hidden]. The caller sets
+ * each output's name and data (with room for the shape); shape is filled in. */
+typedef struct vkf_tensor {
+    const char *name;
+    uint32_t rank;
+    uint32_t shape[4];
+    void *data;
+    uint64_t capacity;   /* outputs: bytes available at data */
+} vkf_tensor;
+
+vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
+                         uint32_t n_outputs);
+
+/* Per-node GPU times of the runs so far (desc.profile or VKF_PROFILE=1), as a
+ * text table. Free with vkf_free. */
+vkf_status vkf_model_profile(vkf_model *model, char **table);
+
 /* Frees memory the library returned to the caller (JSON strings). */
 void vkf_free(void *p);
 

@@ -86,7 +86,11 @@ static const void *check_cache_file(vk_device *dev, const char *path, const void
             why = "corrupt (Vulkan cache header mismatch)";
     }
     if (why) {
-        base_log(dev->diag, VKF_LOG_WARN, "ignoring pipeline cache %s: %s", path, why);
+        /* A rebuilt library invalidates its cache in the normal course of
+         * things; anything else (another device, corruption) deserves a warning. */
+        bool stale = got.spirv_hash != want.spirv_hash && got.vendor_id == want.vendor_id &&
+                     got.device_id == want.device_id;
+        base_log(dev->diag, stale ? VKF_LOG_INFO : VKF_LOG_WARN, "ignoring pipeline cache %s: %s", path, why);
         return NULL;
     }
     *payload = n;

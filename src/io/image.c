@@ -1,0 +1,439 @@
+/* Images: stb_image decoding with bounds checked first, EXIF orientation,
+ * PIL-exact resampling, and the HF image-processor steps (resize, center
+ * crop, rescale, normalise). */
+#include "io.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <stb_image.h>
+
+void io_image_free(io_image *img)
+{
+    if (!img) return;
+    free(img->rgb);
+    memset(img, 0, sizeof(*img));
+}
+
+/* ---- EXIF orientation (JPEG APP1) ---------------------------------------- */
+
+static uint32_t rd(const uint8_t *p, int n, bool le)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint32_t)p[le ? i : n - 1 - i] << (8 * (le ? i : n - 1 - i));
+    return v;
+}
+
+/* The orientation tag (1..8) of a JPEG, 1 when absent or unreadable. */
+static int jpeg_orientation(const uint8_t *p, size_t n)
+{
+    if (n < 4 || p[0] != 0xFF || p[1] != 0xD8) return 1;
+    size_t i = 2;
+    while (i + 4 <= n && p[i] == 0xFF) {
+        uint8_t marker = p[i + 1];
+        size_t len = ((size_t)p[i + 2] << 8) | p[i + 3];
+        if (marker == 0xDA || len < 2 || i + 2 + len > n) break; /* start of scan: no more metadata */
+        const uint8_t *seg = p + i + 4;
+        size_t sl = len - 2;
+        if (marker == 0xE1 && sl >= 14 && memcmp(seg, "Exif\0\0", 6) == 0) {
+            const uint8_t *tiff = seg + 6;
+            size_t tl = sl - 6;
+            bool le = tiff[0] == 'I' && tiff[1] == 'I';
+            if (!le && !(tiff[0] == 'M' && tiff[1] == 'M')) return 1;
+            uint32_t ifd = rd(tiff + 4, 4, le);
+            if (ifd > tl || tl - ifd < 2) return 1;
+            uint32_t count = rd(tiff + ifd, 2, le);
+            for (uint32_t k = 0; k < count; k++) {
+                size_t e = ifd + 2 + (size_t)k * 12;
+                if (e + 12 > tl) return 1;
+                if (rd(tiff + e, 2, le) == 0x0112 && rd(tiff + e + 2, 2, le) == 3) {
+                    uint32_t v = rd(tiff + e + 8, 2, le);
+                    return v >= 1 && v <= 8 ? (int)v : 1;
+                }
+            }
+            return 1;
+        }
+        i += 2 + len;
+    }
+    return 1;
+}
+
+/* PIL's ImageOps.exif_transpose: 2 mirror, 3 rotate 180, 4 flip, 5 transpose,
+ * 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise. */
+static vkf_status apply_orientation(base_diag *d, io_image *img, int o)
+{
+    if (o <= 1) return VKF_OK;
+    uint32_t w = img->w, h = img->h;
+    bool swap = o >= 5;
+    uint32_t ow = swap ? h : w, oh = swap ? w : h;
+    uint8_t *out = malloc((size_t)ow * oh * 3);
+    if (!out) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t y = 0; y < oh; y++)
+        for (uint32_t x = 0; x < ow; x++) {
+            uint32_t sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x, sy = y; break;
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 4: sx = x, sy = h - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break;
+            default: sx = w - 1 - y, sy = x; break; /* 8 */
+            }
+            memcpy(out + ((size_t)y * ow + x) * 3, img->rgb + ((size_t)sy * w + sx) * 3, 3);
+        }
+    free(img->rgb);
+    img->rgb = out;
+    img->w = ow;
+    img->h = oh;
+    return VKF_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------------ */
+
+vkf_status io_image_decode(base_diag *d, const void *data, size_t size, const char *name, uint64_t max_pixels,
+                           io_image *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (size == 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: empty file, not an image", name);
+    if (size > INT32_MAX) return base_fail(d, VKF_ERROR_FORMAT, "%s: larger than 2 GB, not decodable", name);
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(data, (int)size, &w, &h, &comp)) {
+        const char *why = stbi_failure_reason();
+        if (why && strstr(why, "0-pixel"))
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: the image is empty (zero width or height)", name);
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: not a decodable image (%s)", name, why ? why : "unknown format");
+    }
+    if (w <= 0 || h <= 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: the image is empty (%dx%d)", name, w, h);
+    if ((uint64_t)w * (uint64_t)h > max_pixels)
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: %dx%d is %.1f megapixels, over the %.1f megapixel bound", name, w, h,
+                         (double)w * h / 1e6, (double)max_pixels / 1e6);
+    /* req_comp 3: gray is replicated and alpha dropped, as PIL's convert("RGB"). */
+    uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3);
+    if (!px) {
+        const char *why = stbi_failure_reason();
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: corrupt or truncated image data (%s)", name, why ? why : "decode failed");
+    }
+    out->w = (uint32_t)w;
+    out->h = (uint32_t)h;
+    out->rgb = malloc((size_t)w * h * 3);
+    if (!out->rgb) {
+        stbi_image_free(px);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", name);
+    }
+    memcpy(out->rgb, px, (size_t)w * h * 3);
+    stbi_image_free(px);
+    vkf_status s = apply_orientation(d, out, jpeg_orientation(data, size));
+    if (s != VKF_OK) io_image_free(out);
+    return s;
+}
+
+vkf_status io_image_load(base_diag *d, const char *path, uint64_t max_pixels, io_image *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return base_fail(d, VKF_ERROR_IO, "%s: is a directory, not an image", path);
+    void *data;
+    size_t size;
+    vkf_status s = base_read_file(d, path, &data, &size);
+    if (s != VKF_OK) return s;
+    s = io_image_decode(d, data, size, path, max_pixels, out);
+    free(data);
+    return s;
+}
+
+/* ---- PIL-exact resampling ------------------------------------------------------- */
+
+typedef double (*filter_fn)(double);
+
+static double f_box(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+static double f_bilinear(double x)
+{
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+static double f_hamming(double x)
+{
+    x = fabs(x);
+    if (x == 0.0) return 1.0;
+    if (x >= 1.0) return 0.0;
+    x *= 3.14159265358979323846;
+    return sin(x) / x * (0.54f + 0.46f * cos(x)); /* PIL mixes float constants in */
+}
+static double f_bicubic(double x)
+{
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+static double sinc(double x)
+{
+    if (x == 0.0) return 1.0;
+    x *= 3.14159265358979323846;
+    return sin(x) / x;
+}
+static double f_lanczos(double x) { return (-3.0 <= x && x < 3.0) ? sinc(x) * sinc(x / 3) : 0.0; }
+
+#define PRECISION_BITS (32 - 8 - 2)
+
+typedef struct coeffs {
+    int ksize;
+    int *bounds;   /* per output: first input index, count */
+    int32_t *k;    /* per output: ksize fixed-point weights */
+} coeffs;
+
+/* PIL's precompute_coeffs + normalize_coeffs_8bpc for a full-image box. */
+static bool make_coeffs(uint32_t in_size, uint32_t out_size, filter_fn f, double support_base, coeffs *c)
+{
+    double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = support_base * filterscale;
+    c->ksize = (int)ceil(support) * 2 + 1;
+    c->bounds = malloc((size_t)out_size * 2 * sizeof(int));
+    c->k = calloc((size_t)out_size * (size_t)c->ksize, sizeof(int32_t));
+    double *kk = malloc((size_t)c->ksize * sizeof(double));
+    if (!c->bounds || !c->k || !kk) {
+        free(kk);
+        return false;
+    }
+    for (uint32_t xx = 0; xx < out_size; xx++) {
+        double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > (int)in_size) xmax = (int)in_size;
+        xmax -= xmin;
+        for (int x = 0; x < xmax; x++) {
+            double w = f((x + xmin - center + 0.5) * ss);
+            kk[x] = w;
+            ww += w;
+        }
+        for (int x = 0; x < xmax; x++) {
+            double v = ww != 0.0 ? kk[x] / ww : kk[x];
+            c->k[(size_t)xx * c->ksize + x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
+                                                   : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
+        }
+        c->bounds[xx * 2] = xmin;
+        c->bounds[xx * 2 + 1] = xmax;
+    }
+    free(kk);
+    return true;
+}
+
+static void free_coeffs(coeffs *c)
+{
+    free(c->bounds);
+    free(c->k);
+}
+
+static inline uint8_t clip8(int32_t v)
+{
+    v >>= PRECISION_BITS;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+vkf_status io_image_resize(base_diag *d, const io_image *in, uint32_t w, uint32_t h, io_resample filter, io_image *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!w || !h || !in->w || !in->h) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "resize to or from an empty image");
+    filter_fn f;
+    double support;
+    switch (filter) {
+    case IO_BOX: f = f_box, support = 0.5; break;
+    case IO_BILINEAR: f = f_bilinear, support = 1.0; break;
+    case IO_HAMMING: f = f_hamming, support = 1.0; break;
+    case IO_BICUBIC: f = f_bicubic, support = 2.0; break;
+    case IO_LANCZOS: f = f_lanczos, support = 3.0; break;
+    default:
+        return base_fail(d, VKF_ERROR_UNSUPPORTED, "resample %d is not supported (bilinear 2, bicubic 3, box 4, hamming 5, lanczos 1)",
+                         (int)filter);
+    }
+    bool need_h = w != in->w, need_v = h != in->h;
+    coeffs ch = {0}, cv = {0};
+    uint8_t *tmp = NULL, *dst = NULL;
+    vkf_status s = VKF_OK;
+    if ((need_h && !make_coeffs(in->w, w, f, support, &ch)) || (need_v && !make_coeffs(in->h, h, f, support, &cv))) {
+        s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    /* Horizontal pass, on the rows the vertical pass will read. */
+    const uint8_t *src = in->rgb;
+    uint32_t src_w = in->w, y0 = 0, rows = in->h;
+    if (need_h) {
+        if (need_v) {
+            y0 = (uint32_t)cv.bounds[0];
+            rows = (uint32_t)(cv.bounds[(h - 1) * 2] + cv.bounds[(h - 1) * 2 + 1]) - y0;
+        }
+        tmp = malloc((size_t)w * rows * 3);
+        if (!tmp) {
+            s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+            goto done;
+        }
+        for (uint32_t y = 0; y < rows; y++) {
+            const uint8_t *row = in->rgb + (size_t)(y + y0) * in->w * 3;
+            for (uint32_t x = 0; x < w; x++) {
+                int xmin = ch.bounds[x * 2], n = ch.bounds[x * 2 + 1];
+                const int32_t *k = &ch.k[(size_t)x * ch.ksize];
+                int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+                for (int i = 0; i < n; i++) {
+                    const uint8_t *p = row + (size_t)(xmin + i) * 3;
+                    s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
+                }
+                uint8_t *o = tmp + ((size_t)y * w + x) * 3;
+                o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2);
+            }
+        }
+        src = tmp;
+        src_w = w;
+    }
+    dst = malloc((size_t)w * h * 3);
+    if (!dst) {
+        s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    if (need_v) {
+        for (uint32_t y = 0; y < h; y++) {
+            int ymin = cv.bounds[y * 2] - (int)y0, n = cv.bounds[y * 2 + 1];
+            const int32_t *k = &cv.k[(size_t)y * cv.ksize];
+            for (uint32_t x = 0; x < w; x++) {
+                int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+                for (int i = 0; i < n; i++) {
+                    const uint8_t *p = src + ((size_t)(ymin + i) * src_w + x) * 3;
+                    s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
+                }
+                uint8_t *o = dst + ((size_t)y * w + x) * 3;
+                o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2);
+            }
+        }
+    } else {
+        memcpy(dst, src, (size_t)w * h * 3);
+    }
+    out->w = w;
+    out->h = h;
+    out->rgb = dst;
+    dst = NULL;
+done:
+    free(tmp);
+    free(dst);
+    free_coeffs(&ch);
+    free_coeffs(&cv);
+    return s;
+}
+
+/* ---- HF preprocessing --------------------------------------------------------------- */
+
+static vkf_status read_size(base_diag *d, const char *file, const cJSON *root, const char *key, uint32_t *h, uint32_t *w,
+                            uint32_t *shortest)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return VKF_OK;
+    if (cJSON_IsNumber(v)) { /* legacy: one number means a square */
+        uint32_t s;
+        vkf_status st = io_json_u32(d, file, root, key, 0, 1, 65535, &s);
+        if (st == VKF_OK) *h = *w = s, *shortest = 0;
+        return st;
+    }
+    if (!cJSON_IsObject(v)) return base_fail(d, VKF_ERROR_FORMAT, "%s: \"%s\" must be a number or an object", file, key);
+    uint32_t se = 0, hh = 0, ww = 0;
+    vkf_status st = io_json_u32(d, file, v, "shortest_edge", 0, 0, 65535, &se);
+    if (st == VKF_OK) st = io_json_u32(d, file, v, "height", 0, 0, 65535, &hh);
+    if (st == VKF_OK) st = io_json_u32(d, file, v, "width", 0, 0, 65535, &ww);
+    if (st != VKF_OK) return st;
+    if (se) {
+        *shortest = se, *h = *w = 0;
+    } else if (hh && ww) {
+        *h = hh, *w = ww, *shortest = 0;
+    } else {
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: \"%s\" needs height and width, or shortest_edge", file, key);
+    }
+    return VKF_OK;
+}
+
+vkf_status io_preproc_load(base_diag *d, const char *dir, const io_preproc *defaults, io_preproc *out)
+{
+    *out = *defaults;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    struct stat st;
+    if (stat(path, &st) != 0) return VKF_OK; /* optional: the defaults stand */
+    cJSON *root;
+    vkf_status s = io_json_load(d, path, &root);
+    if (s != VKF_OK) return s;
+    uint32_t resample = out->resample, unused = 0;
+    if (s == VKF_OK) s = io_json_bool(d, path, root, "do_resize", out->do_resize, &out->do_resize);
+    if (s == VKF_OK) s = read_size(d, path, root, "size", &out->height, &out->width, &out->shortest_edge);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "resample", resample, 0, 5, &resample);
+    if (s == VKF_OK) s = io_json_bool(d, path, root, "do_center_crop", out->do_center_crop, &out->do_center_crop);
+    if (s == VKF_OK) s = read_size(d, path, root, "crop_size", &out->crop_h, &out->crop_w, &unused);
+    if (s == VKF_OK && unused) s = base_fail(d, VKF_ERROR_FORMAT, "%s: \"crop_size\" must give height and width", path);
+    if (s == VKF_OK) s = io_json_bool(d, path, root, "do_rescale", out->do_rescale, &out->do_rescale);
+    if (s == VKF_OK) s = io_json_f64(d, path, root, "rescale_factor", out->rescale_factor, &out->rescale_factor);
+    if (s == VKF_OK) s = io_json_bool(d, path, root, "do_normalize", out->do_normalize, &out->do_normalize);
+    float mean[3], stdv[3];
+    memcpy(mean, out->mean, sizeof mean);
+    memcpy(stdv, out->std, sizeof stdv);
+    if (s == VKF_OK) s = io_json_f32n(d, path, root, "image_mean", mean, 3, out->mean);
+    if (s == VKF_OK) s = io_json_f32n(d, path, root, "image_std", stdv, 3, out->std);
+    for (int c = 0; c < 3 && s == VKF_OK; c++)
+        if (out->std[c] == 0.0f) s = base_fail(d, VKF_ERROR_FORMAT, "%s: \"image_std\" has a zero", path);
+    out->resample = (io_resample)resample;
+    io_json_free(root);
+    return s;
+}
+
+vkf_status io_preprocess(base_diag *d, const io_image *img, const io_preproc *pp, uint32_t out_h, uint32_t out_w,
+                         float *chw)
+{
+    io_image resized = {0};
+    const io_image *cur = img;
+    vkf_status s = VKF_OK;
+    if (pp->do_resize) {
+        uint32_t rh = pp->height, rw = pp->width;
+        if (pp->shortest_edge) { /* HF get_resize_output_image_size(default_to_square=False) */
+            uint32_t se = pp->shortest_edge;
+            if (img->w <= img->h)
+                rw = se, rh = (uint32_t)((double)se * img->h / img->w);
+            else
+                rh = se, rw = (uint32_t)((double)se * img->w / img->h);
+        }
+        if (!rh || !rw) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "preprocessing: resize target is empty");
+        s = io_image_resize(d, img, rw, rh, pp->resample, &resized);
+        if (s != VKF_OK) return s;
+        cur = &resized;
+    }
+    uint32_t h = cur->h, w = cur->w;
+    int32_t top = 0, left = 0;
+    if (pp->do_center_crop) { /* HF center_crop: pads with zeros when the crop is larger */
+        top = ((int32_t)cur->h - (int32_t)pp->crop_h) / 2;
+        left = ((int32_t)cur->w - (int32_t)pp->crop_w) / 2;
+        if ((int32_t)cur->h < (int32_t)pp->crop_h) top = -(((int32_t)pp->crop_h - (int32_t)cur->h + 1) / 2);
+        if ((int32_t)cur->w < (int32_t)pp->crop_w) left = -(((int32_t)pp->crop_w - (int32_t)cur->w + 1) / 2);
+        h = pp->crop_h, w = pp->crop_w;
+    }
+    if (h != out_h || w != out_w) {
+        io_image_free(&resized);
+        return base_fail(d, VKF_ERROR_SHAPE, "preprocessing gives %ux%u pixels but the model takes %ux%u", w, h, out_w,
+                         out_h);
+    }
+    size_t plane = (size_t)h * w;
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            int32_t sy = (int32_t)y + top, sx = (int32_t)x + left;
+            bool inside = sy >= 0 && sx >= 0 && sy < (int32_t)cur->h && sx < (int32_t)cur->w;
+            for (int c = 0; c < 3; c++) {
+                uint8_t u = inside ? cur->rgb[((size_t)sy * cur->w + sx) * 3 + c] : 0;
+                /* As transformers: rescale in float64, cast to float32, then
+                 * (x - mean) / std in float32. */
+                float v = pp->do_rescale ? (float)((double)u * pp->rescale_factor) : (float)u;
+                if (pp->do_normalize) v = (v - pp->mean[c]) / pp->std[c];
+                chw[(size_t)c * plane + (size_t)y * w + x] = v;
+            }
+        }
+    io_image_free(&resized);
+    return VKF_OK;
+}

@@ -1,0 +1,125 @@
+/* Files in: safetensors checkpoints (mmap, strict validation), JSON configs,
+ * images (decode, PIL-exact resize, HF preprocessing). Depends only on base;
+ * every error names the file and what is wrong with it. */
+#ifndef VKF_IO_H
+#define VKF_IO_H
+
+#include "../base/base.h"
+
+/* ---- safetensors ------------------------------------------------------------ */
+
+typedef enum st_dtype {
+    ST_F32 = 0,
+    ST_F16,
+    ST_BF16,
+    ST_OTHER /* valid in the file (I64 position_ids, ...) but not loadable as weights */
+} st_dtype;
+
+#define ST_MAX_RANK 8
+
+typedef struct st_tensor {
+    char *name;
+    st_dtype dtype;
+    char dtype_name[16];
+    uint32_t rank;
+    uint64_t shape[ST_MAX_RANK];
+    const uint8_t *data;
+    uint64_t bytes;
+    uint32_t file; /* index into the checkpoint's files */
+} st_tensor;
+
+typedef struct st_file {
+    char *path;
+    void *map;
+    size_t size;
+} st_file;
+
+typedef struct st_checkpoint {
+    st_file *files;
+    uint32_t n_files;
+    st_tensor *t; /* sorted by name */
+    size_t n_t;
+} st_checkpoint;
+
+/* Opens dir/model.safetensors, or the shards listed in
+ * dir/model.safetensors.index.json, or `path` itself when it is a file. */
+vkf_status st_open(base_diag *d, const char *path, st_checkpoint *ck);
+void st_close(st_checkpoint *ck);
+const st_tensor *st_find(const st_checkpoint *ck, const char *name);
+uint64_t st_numel(const st_tensor *t);
+
+/* Converts elements [first, first + count) of a float tensor to float32 or,
+ * with to_f16, to IEEE half. Fails with the tensor's name for other dtypes. */
+vkf_status st_convert(base_diag *d, const st_tensor *t, uint64_t first, uint64_t count, bool to_f16, void *dst);
+
+/* ---- JSON --------------------------------------------------------------------- */
+
+typedef struct cJSON cJSON;
+
+/* Parses a JSON file; a syntax error reports the line and column. */
+vkf_status io_json_load(base_diag *d, const char *path, cJSON **root);
+void io_json_free(cJSON *root);
+
+/* Typed getters with HF-style defaults: a missing key (or JSON null) gives
+ * the default; a present key of the wrong type or out of range is an error
+ * naming the file and the key. */
+vkf_status io_json_u32(base_diag *d, const char *file, const cJSON *obj, const char *key, uint32_t dflt, uint32_t min,
+                       uint32_t max, uint32_t *out);
+vkf_status io_json_f64(base_diag *d, const char *file, const cJSON *obj, const char *key, double dflt, double *out);
+vkf_status io_json_bool(base_diag *d, const char *file, const cJSON *obj, const char *key, bool dflt, bool *out);
+/* A string value or dflt (not copied). */
+vkf_status io_json_str(base_diag *d, const char *file, const cJSON *obj, const char *key, const char *dflt,
+                       const char **out);
+/* A list of exactly n numbers (or a single number, repeated). */
+vkf_status io_json_f32n(base_diag *d, const char *file, const cJSON *obj, const char *key, const float *dflt,
+                        uint32_t n, float *out);
+
+/* ---- images -------------------------------------------------------------------- */
+
+#define IO_MAX_PIXELS_DEFAULT (100ull * 1000 * 1000)
+
+typedef struct io_image {
+    uint32_t w, h;
+    uint8_t *rgb; /* w * h * 3, row-major */
+} io_image;
+
+/* Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PNM, HDR into 8-bit RGB
+ * (grayscale replicated, alpha dropped, as PIL's convert("RGB")), applying a
+ * JPEG's EXIF orientation as HF pipelines do (ImageOps.exif_transpose).
+ * Images over max_pixels, empty ones, and undecodable ones are refused with a
+ * message naming the file. */
+vkf_status io_image_load(base_diag *d, const char *path, uint64_t max_pixels, io_image *out);
+vkf_status io_image_decode(base_diag *d, const void *data, size_t size, const char *name, uint64_t max_pixels,
+                           io_image *out);
+void io_image_free(io_image *img);
+
+typedef enum io_resample { IO_NEAREST = 0, IO_LANCZOS = 1, IO_BILINEAR = 2, IO_BICUBIC = 3, IO_BOX = 4, IO_HAMMING = 5 } io_resample;
+
+/* PIL's Image.resize for 8-bit RGB, bit for bit: separable passes
+ * (horizontal first), filter support widened by the downscale factor
+ * (antialiasing), 22-bit fixed-point accumulation, clipping after each pass. */
+vkf_status io_image_resize(base_diag *d, const io_image *in, uint32_t w, uint32_t h, io_resample filter, io_image *out);
+
+/* HF image processor settings (preprocessor_config.json). */
+typedef struct io_preproc {
+    bool do_resize;
+    uint32_t height, width;     /* resize target, or 0 with shortest_edge */
+    uint32_t shortest_edge;
+    io_resample resample;
+    bool do_center_crop;
+    uint32_t crop_h, crop_w;
+    bool do_rescale;
+    double rescale_factor;
+    bool do_normalize;
+    float mean[3], std[3];
+} io_preproc;
+
+/* Reads dir/preprocessor_config.json when present; `defaults` fills what it omits. */
+vkf_status io_preproc_load(base_diag *d, const char *dir, const io_preproc *defaults, io_preproc *out);
+
+/* The model input for one image: resize, center crop, rescale, normalise
+ * exactly as HF does; writes 3 * out_h * out_w floats, channel-major. */
+vkf_status io_preprocess(base_diag *d, const io_image *img, const io_preproc *pp, uint32_t out_h, uint32_t out_w,
+                         float *chw);
+
+#endif

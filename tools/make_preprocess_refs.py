@@ -59,3 +59,18 @@ std = np.array([0.5, 0.5, 0.5], dtype=np.float32)
 x = ((x - mean) / std).astype(np.float32).transpose(2, 0, 1)
 x.reshape(-1)[:4096].astype("<f4").tofile(os.path.join(OUT, "cats_pixel_values_head.bin"))
 print("wrote", len(os.listdir(OUT)), "files to", OUT)
+
+# EXIF orientation: the same small JPEG with orientation tags 1..8, and what
+# PIL's ImageOps.exif_transpose (as HF pipelines' load_image) makes of each.
+from PIL import ImageOps
+yy, xx = np.mgrid[0:24, 0:40]
+ori = np.stack([xx * 6, yy * 10, 128 + 0 * xx], axis=-1).astype(np.uint8)
+ori[2:8, 3:12] = [250, 250, 20]  # a marker in one corner
+base = Image.fromarray(ori, "RGB")
+for o in range(1, 9):
+    exif = Image.Exif()
+    exif[0x0112] = o
+    path = os.path.join(OUT, f"exif_{o}.jpg")
+    base.save(path, quality=95, exif=exif.tobytes())
+    ImageOps.exif_transpose(Image.open(path)).convert("RGB").save(os.path.join(OUT, f"exif_{o}_pil.png"))
+print("wrote EXIF cases")

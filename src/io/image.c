@@ -24,7 +24,7 @@ void io_image_free(io_image *img)
 static uint32_t rd(const uint8_t *p, int n, bool le)
 {
     uint32_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint32_t)p[le ? i : n - 1 - i] << (8 * (le ? i : n - 1 - i));
+    for (int i = 0; i < n; i++) v = (v << 8) | p[le ? n - 1 - i : i];
     return v;
 }
 
@@ -95,23 +95,59 @@ static vkf_status apply_orientation(base_diag *d, io_image *img, int o)
 
 /* ---- decoding ------------------------------------------------------------------ */
 
+/* Dimensions from the header of a PNG, GIF, BMP or JPEG, so an empty image
+ * gets its own message (stb_image only says "unknown image type"). */
+static bool sniff_dims(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h)
+{
+    if (n >= 24 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(p + 12, "IHDR", 4) == 0) {
+        *w = rd(p + 16, 4, false), *h = rd(p + 20, 4, false);
+        return true;
+    }
+    if (n >= 10 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) {
+        *w = rd(p + 6, 2, true), *h = rd(p + 8, 2, true);
+        return true;
+    }
+    if (n >= 26 && p[0] == 'B' && p[1] == 'M') {
+        int32_t hh = (int32_t)rd(p + 22, 4, true);
+        *w = rd(p + 18, 4, true), *h = (uint32_t)(hh < 0 ? -hh : hh);
+        return true;
+    }
+    if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {
+        for (size_t i = 2; i + 9 < n && p[i] == 0xFF;) {
+            uint8_t m = p[i + 1];
+            size_t len = ((size_t)p[i + 2] << 8) | p[i + 3];
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                *h = rd(p + i + 5, 2, false), *w = rd(p + i + 7, 2, false);
+                return true;
+            }
+            i += 2 + len;
+        }
+    }
+    return false;
+}
+
 vkf_status io_image_decode(base_diag *d, const void *data, size_t size, const char *name, uint64_t max_pixels,
                            io_image *out)
 {
     memset(out, 0, sizeof(*out));
     if (size == 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: empty file, not an image", name);
     if (size > INT32_MAX) return base_fail(d, VKF_ERROR_FORMAT, "%s: larger than 2 GB, not decodable", name);
+    /* Dimensions are checked before anything is decoded: a small file may
+     * claim a huge image (a decompression bomb). */
+    uint32_t sw = 0, sh = 0;
+    bool sniffed = sniff_dims(data, size, &sw, &sh);
     int w = 0, h = 0, comp = 0;
-    if (!stbi_info_from_memory(data, (int)size, &w, &h, &comp)) {
-        const char *why = stbi_failure_reason();
-        if (why && strstr(why, "0-pixel"))
-            return base_fail(d, VKF_ERROR_FORMAT, "%s: the image is empty (zero width or height)", name);
-        return base_fail(d, VKF_ERROR_FORMAT, "%s: not a decodable image (%s)", name, why ? why : "unknown format");
+    if (!sniffed) {
+        if (!stbi_info_from_memory(data, (int)size, &w, &h, &comp)) {
+            const char *why = stbi_failure_reason();
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: not a decodable image (%s)", name, why ? why : "unknown format");
+        }
+        sw = (uint32_t)(w > 0 ? w : 0), sh = (uint32_t)(h > 0 ? h : 0);
     }
-    if (w <= 0 || h <= 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: the image is empty (%dx%d)", name, w, h);
-    if ((uint64_t)w * (uint64_t)h > max_pixels)
-        return base_fail(d, VKF_ERROR_FORMAT, "%s: %dx%d is %.1f megapixels, over the %.1f megapixel bound", name, w, h,
-                         (double)w * h / 1e6, (double)max_pixels / 1e6);
+    if (sw == 0 || sh == 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: the image is empty (zero width or height)", name);
+    if ((uint64_t)sw * sh > max_pixels)
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: %ux%u is %.1f megapixels, over the %.1f megapixel bound", name, sw, sh,
+                         (double)sw * sh / 1e6, (double)max_pixels / 1e6);
     /* req_comp 3: gray is replicated and alpha dropped, as PIL's convert("RGB"). */
     uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3);
     if (!px) {

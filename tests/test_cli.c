@@ -1,0 +1,138 @@
+/* vkformer-classify as a user runs it: defaults, JSON, raw tensors in and
+ * logits out, and bad input ending in a message and a non-zero exit, never a
+ * crash. Runs with the validation layer on; its messages fail the test. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define GOLDEN VKF_TEST_DATA "/golden/vit"
+
+typedef struct run_result {
+    int status; /* exit code, or -signal */
+    char out[16384];
+    char err[8192];
+} run_result;
+
+static run_result *run(const char *args)
+{
+    static run_result r;
+    memset(&r, 0, sizeof r);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "VKF_VALIDATION=1 VKF_PIPELINE_CACHE=off %s %s 2>/tmp/vkf-cli-err.%d",
+             VKF_CLASSIFY_BIN, args, (int)getpid());
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(r.out, 1, sizeof r.out - 1, p);
+    r.out[n] = 0;
+    int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/vkf-cli-err.%d", (int)getpid());
+    FILE *e = fopen(path, "r");
+    if (e) {
+        n = fread(r.err, 1, sizeof r.err - 1, e);
+        r.err[n] = 0;
+        fclose(e);
+        unlink(path);
+    }
+    cr_assert(!strstr(r.err, "vulkan ["), "validation messages:\n%s", r.err);
+    return &r;
+}
+
+static void expect_failure(const char *args, int status, const char *needle)
+{
+    run_result *r = run(args);
+    cr_assert_eq(r->status, status, "`%s` exited %d (want %d)\nstderr: %s", args, r->status, status, r->err);
+    cr_assert(strstr(r->err, needle), "`%s`: expected '%s' in stderr:\n%s", args, needle, r->err);
+}
+
+Test(cli, default_run_prints_the_cats, .timeout = 300)
+{
+    run_result *r = run("");
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cr_assert(strstr(r->out, "0.725   281  tabby, tabby cat"), "%s", r->out);
+    cr_assert(strstr(r->out, "load ") && strstr(r->out, "inference "), "%s", r->out);
+}
+
+Test(cli, json_and_batches, .timeout = 300)
+{
+    run_result *r = run("--json --top 2 " VKF_REPO_DIR "/models/images/000000039769.png " VKF_REPO_DIR "/models/images/dog.jpg");
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cJSON *j = cJSON_Parse(r->out);
+    cr_assert_not_null(j, "not JSON: %s", r->out);
+    cJSON *res = cJSON_GetObjectItem(j, "results");
+    cr_assert_eq(cJSON_GetArraySize(res), 2);
+    cJSON *dog = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 1), "top"), 0);
+    cr_assert_eq((int)cJSON_GetObjectItem(dog, "index")->valuedouble, 258);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "top")), 2);
+    cJSON_Delete(j);
+}
+
+Test(cli, input_tensor_and_dump_logits)
+{
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/vkf-logits-%d.bin", (int)getpid());
+    char args[512];
+    snprintf(args, sizeof args, "--model " GOLDEN " --input-tensor " GOLDEN "/pixel_values.bin --dump-logits %s -q", out);
+    run_result *r = run(args);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    float got[10], want[10];
+    FILE *f = fopen(out, "rb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(got, 4, 10, f), 10);
+    cr_assert_eq(fgetc(f), EOF, "more than N x labels floats written");
+    fclose(f);
+    unlink(out);
+    f = fopen(GOLDEN "/logits.bin", "rb");
+    cr_assert_eq(fread(want, 4, 10, f), 10);
+    fclose(f);
+    for (int i = 0; i < 10; i++) cr_assert_float_eq(got[i], want[i], 1e-4);
+}
+
+Test(cli, bad_input_fails_cleanly)
+{
+    char dir[] = "/tmp/vkf-cli-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[1024], args[1024];
+    /* a model whose weights file was cut short */
+    snprintf(cmd, sizeof cmd, "cp -r " GOLDEN " %s/model && truncate -s 400000 %s/model/model.safetensors", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "--model %s/model", dir);
+    expect_failure(args, 1, "truncated");
+    /* a corrupt image and an empty one */
+    snprintf(cmd, sizeof cmd, "head -c 500 /dev/urandom > %s/noise.jpg && : > %s/empty.png", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "%s/noise.jpg", dir);
+    expect_failure(args, 1, "noise.jpg: not a decodable image");
+    snprintf(args, sizeof args, "%s/empty.png", dir);
+    expect_failure(args, 1, "empty.png: empty file");
+    expect_failure("/no/such/picture.png", 1, "/no/such/picture.png: cannot open");
+    expect_failure("--model /no/such/model", 1, "/no/such/model/config.json: cannot open");
+    /* a raw tensor of the wrong size */
+    snprintf(cmd, sizeof cmd, "head -c 4000 /dev/zero > %s/short.bin", dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "--model " GOLDEN " --input-tensor %s/short.bin", dir);
+    expect_failure(args, 1, "1000 floats is not a whole number of 3x64x64 images");
+    /* usage errors */
+    expect_failure("--top 0", 2, "--top takes a positive number");
+    expect_failure("--precision fp8", 2, "--precision takes fp32 or fp16");
+    expect_failure("--frobnicate", 2, "unknown option '--frobnicate'");
+    snprintf(args, sizeof args, "--input-tensor %s/short.bin x.png", dir);
+    expect_failure(args, 2, "not both");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(cli, help)
+{
+    run_result *r = run("--help");
+    cr_assert_eq(r->status, 0);
+    cr_assert(strstr(r->out, "--input-tensor") && strstr(r->out, "--dump-logits") && strstr(r->out, "--precision"));
+}

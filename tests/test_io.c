@@ -1,0 +1,531 @@
+/* Files in: images against PIL, EXIF orientation, and every malformed input
+ * (images, safetensors, config.json) with its own clear message. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+#include "io/io.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PRE VKF_TEST_DATA "/preprocess"
+#define GOLDEN VKF_TEST_DATA "/golden/vit"
+
+static base_diag diag;
+
+static void init_diag(void) { base_diag_init(&diag, NULL, NULL, VKF_LOG_ERROR + 1); }
+
+static io_image load_ok(const char *path)
+{
+    io_image img;
+    vkf_status s = io_image_load(&diag, path, IO_MAX_PIXELS_DEFAULT, &img);
+    cr_assert_eq(s, VKF_OK, "%s", diag.error);
+    return img;
+}
+
+static void assert_same(const io_image *a, const io_image *b, const char *what)
+{
+    cr_assert_eq(a->w, b->w, "%s: width %u vs %u", what, a->w, b->w);
+    cr_assert_eq(a->h, b->h, "%s: height %u vs %u", what, a->h, b->h);
+    size_t n = (size_t)a->w * a->h * 3;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(a->rgb[i], b->rgb[i], "%s: byte %zu (pixel %zu,%zu) is %u, PIL has %u", what, i, (i / 3) % a->w,
+                     (i / 3) / a->w, a->rgb[i], b->rgb[i]);
+}
+
+Test(image, resize_matches_pil_bit_for_bit, .init = init_diag)
+{
+    static const char *srcs[] = {"rgb", "gray", "rgba"};
+    static const uint32_t sizes[][2] = {{40, 33}, {13, 9}, {130, 70}, {97, 20}, {224, 224}};
+    static const struct {
+        const char *name;
+        io_resample f;
+    } filters[] = {{"bilinear", IO_BILINEAR}, {"bicubic", IO_BICUBIC}};
+    int compared = 0;
+    for (size_t s = 0; s < 3; s++) {
+        char path[512];
+        snprintf(path, sizeof path, PRE "/src_%s.png", srcs[s]);
+        io_image src = load_ok(path);
+        for (size_t z = 0; z < BASE_ARRAY_LEN(sizes); z++)
+            for (size_t f = 0; f < 2; f++) {
+                snprintf(path, sizeof path, PRE "/%s_%ux%u_%s.png", srcs[s], sizes[z][0], sizes[z][1], filters[f].name);
+                if (access(path, R_OK) != 0) continue;
+                io_image want = load_ok(path), got;
+                cr_assert_eq(io_image_resize(&diag, &src, sizes[z][0], sizes[z][1], filters[f].f, &got), VKF_OK, "%s", diag.error);
+                assert_same(&got, &want, path);
+                io_image_free(&got);
+                io_image_free(&want);
+                compared++;
+            }
+        io_image_free(&src);
+    }
+    cr_assert_eq(compared, 14);
+}
+
+Test(image, vit_preprocessing_matches_hf, .init = init_diag)
+{
+    io_image cats = load_ok(VKF_REPO_DIR "/models/images/000000039769.png");
+    cr_assert_eq(cats.w, 640);
+    cr_assert_eq(cats.h, 480);
+    io_image want = load_ok(PRE "/cats_224x224_bilinear.png"), got;
+    cr_assert_eq(io_image_resize(&diag, &cats, 224, 224, IO_BILINEAR, &got), VKF_OK);
+    assert_same(&got, &want, "cats 224x224");
+    io_preproc pp;
+    io_preproc dflt = {0};
+    cr_assert_eq(io_preproc_load(&diag, VKF_REPO_DIR "/models/vit-tiny-patch16-224", &dflt, &pp), VKF_OK, "%s", diag.error);
+    cr_assert(pp.do_resize && pp.height == 224 && pp.width == 224 && pp.resample == IO_BILINEAR);
+    float *chw = malloc(3 * 224 * 224 * sizeof(float)), ref[4096];
+    cr_assert_eq(io_preprocess(&diag, &cats, &pp, 224, 224, chw), VKF_OK, "%s", diag.error);
+    FILE *f = fopen(PRE "/cats_pixel_values_head.bin", "rb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(ref, 4, 4096, f), 4096);
+    fclose(f);
+    for (int i = 0; i < 4096; i++) cr_assert_eq(chw[i], ref[i], "pixel value %d: %.9g vs HF %.9g", i, (double)chw[i], (double)ref[i]);
+    /* A model that wants another size is told so. */
+    cr_assert_eq(io_preprocess(&diag, &cats, &pp, 384, 384, chw), VKF_ERROR_SHAPE);
+    cr_assert(strstr(diag.error, "gives 224x224 pixels but the model takes 384x384"), "%s", diag.error);
+    free(chw);
+    io_image_free(&got);
+    io_image_free(&want);
+    io_image_free(&cats);
+}
+
+Test(image, center_crop_and_shortest_edge, .init = init_diag)
+{
+    io_image src = load_ok(PRE "/src_rgb.png"); /* 97 x 61 */
+    /* DeiT-style: shortest edge 40 (-> 63 x 40), center crop 32 x 32 */
+    io_preproc pp = {.do_resize = true, .shortest_edge = 40, .resample = IO_BICUBIC, .do_center_crop = true,
+                     .crop_h = 32, .crop_w = 32, .do_rescale = true, .rescale_factor = 1.0 / 255, .do_normalize = true,
+                     .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f}};
+    float out[3 * 32 * 32];
+    cr_assert_eq(io_preprocess(&diag, &src, &pp, 32, 32, out), VKF_OK, "%s", diag.error);
+    io_image r;
+    cr_assert_eq(io_image_resize(&diag, &src, 63, 40, IO_BICUBIC, &r), VKF_OK);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++) {
+                uint8_t u = r.rgb[((size_t)(y + 4) * 63 + (x + 15)) * 3 + c]; /* top (40-32)/2, left (63-32)//2 */
+                float v = ((float)((double)u * (1.0 / 255)) - pp.mean[c]) / pp.std[c];
+                cr_assert_eq(out[c * 1024 + y * 32 + x], v);
+            }
+    /* A crop larger than the image pads with zeros, as HF does. */
+    io_preproc pad = {.do_center_crop = true, .crop_h = 65, .crop_w = 97};
+    float *big = malloc(3 * 65 * 97 * sizeof(float));
+    cr_assert_eq(io_preprocess(&diag, &src, &pad, 65, 97, big), VKF_OK, "%s", diag.error);
+    cr_assert_eq(big[0], 0.0f);                            /* padding row on top (2 rows) */
+    cr_assert_eq(big[2 * 97], (float)src.rgb[0]);          /* first image row */
+    cr_assert_eq(big[64 * 97], 0.0f);                      /* padding row at the bottom */
+    free(big);
+    io_image_free(&r);
+    io_image_free(&src);
+}
+
+Test(image, exif_orientation_as_pil, .init = init_diag)
+{
+    io_image upright = load_ok(PRE "/exif_1.jpg");
+    cr_assert_eq(upright.w, 40);
+    for (int o = 1; o <= 8; o++) {
+        char path[256], pil[256];
+        snprintf(path, sizeof path, PRE "/exif_%d.jpg", o);
+        snprintf(pil, sizeof pil, PRE "/exif_%d_pil.png", o);
+        io_image got = load_ok(path), want = load_ok(pil);
+        cr_assert_eq(got.w, want.w, "orientation %d: width %u, PIL %u", o, got.w, want.w);
+        cr_assert_eq(got.h, want.h, "orientation %d: height %u, PIL %u", o, got.h, want.h);
+        /* stb_image and libjpeg differ by a few levels; the layout must not. */
+        double diff = 0;
+        for (size_t i = 0; i < (size_t)got.w * got.h * 3; i++) diff += fabs((double)got.rgb[i] - want.rgb[i]);
+        diff /= (double)got.w * got.h * 3;
+        cr_assert_lt(diff, 3.0, "orientation %d: mean difference %.2f from PIL's exif_transpose", o, diff);
+        io_image_free(&got);
+        io_image_free(&want);
+    }
+    io_image_free(&upright);
+}
+
+/* ---- malformed images -------------------------------------------------------------- */
+
+static char tmpdir[256];
+
+static void make_tmp(void)
+{
+    init_diag();
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkf-io-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static const char *tmp(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+/* A PNG header claiming w x h (stb_image reads dimensions from IHDR). */
+static size_t png_header(uint8_t *p, uint32_t w, uint32_t h)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(p, sig, 8);
+    uint8_t ihdr[25] = {0, 0, 0, 13, 'I', 'H', 'D', 'R', (uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8),
+                        (uint8_t)w, (uint8_t)(h >> 24), (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h, 8, 2, 0, 0, 0};
+    memcpy(p + 8, ihdr, 25);
+    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    memcpy(p + 33, iend, 12);
+    return 45;
+}
+
+static void expect_image_error(const char *path, const char *needle)
+{
+    io_image img;
+    vkf_status s = io_image_load(&diag, path, IO_MAX_PIXELS_DEFAULT, &img);
+    cr_assert_neq(s, VKF_OK, "%s decoded", path);
+    cr_assert_null(img.rgb);
+    cr_assert(strstr(diag.error, needle) && strstr(diag.error, path), "%s: expected '%s' in: %s", path, needle, diag.error);
+}
+
+Test(image, bad_images_each_get_their_own_message, .init = make_tmp, .fini = rm_tmp)
+{
+    expect_image_error(tmp("missing.png"), "cannot open");
+    expect_image_error(tmpdir, "is a directory");
+    write_file(tmp("empty.png"), "", 0);
+    expect_image_error(tmp("empty.png"), "empty file");
+    uint8_t junk[300];
+    for (int i = 0; i < 300; i++) junk[i] = (uint8_t)(i * 37 + 11);
+    write_file(tmp("junk.jpg"), junk, sizeof junk);
+    expect_image_error(tmp("junk.jpg"), "not a decodable image");
+    /* a real PNG cut in half */
+    void *png;
+    size_t n;
+    cr_assert_eq(base_read_file(&diag, PRE "/src_rgb.png", &png, &n), VKF_OK);
+    write_file(tmp("truncated.png"), png, n / 2);
+    free(png);
+    expect_image_error(tmp("truncated.png"), "corrupt or truncated");
+    uint8_t hdr[64];
+    write_file(tmp("zero.png"), hdr, png_header(hdr, 0, 0));
+    expect_image_error(tmp("zero.png"), "empty (zero width or height)");
+    write_file(tmp("huge.png"), hdr, png_header(hdr, 20000, 20000));
+    expect_image_error(tmp("huge.png"), "400.0 megapixels, over the 100.0 megapixel bound");
+    /* the bound is the caller's */
+    io_image img;
+    cr_assert_eq(io_image_load(&diag, PRE "/src_rgb.png", 1000, &img), VKF_ERROR_FORMAT);
+    cr_assert(strstr(diag.error, "megapixel bound"), "%s", diag.error);
+}
+
+/* ---- safetensors ------------------------------------------------------------------- */
+
+typedef struct st_entry {
+    const char *name, *dtype;
+    uint64_t shape[4];
+    uint32_t rank;
+    uint64_t begin, end;
+} st_entry;
+
+/* Writes a safetensors file from entries and a data blob; header_len may be
+ * forced (0: the real length). */
+static void write_st(const char *path, const st_entry *e, size_t n, const void *data, size_t data_len, uint64_t header_len)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "pt");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *t = cJSON_AddObjectToObject(root, e[i].name);
+        cJSON_AddStringToObject(t, "dtype", e[i].dtype);
+        cJSON *sh = cJSON_AddArrayToObject(t, "shape");
+        for (uint32_t k = 0; k < e[i].rank; k++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)e[i].shape[k]));
+        cJSON *off = cJSON_AddArrayToObject(t, "data_offsets");
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)e[i].begin));
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)e[i].end));
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    uint64_t len = strlen(text), hl = header_len ? header_len : len;
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 8; i++) fputc((int)((hl >> (8 * i)) & 0xff), f);
+    fwrite(text, 1, len, f);
+    if (data_len) fwrite(data, 1, data_len, f);
+    fclose(f);
+    free(text);
+    cJSON_Delete(root);
+}
+
+static void expect_st_error(const char *path, vkf_status want, const char *needle)
+{
+    st_checkpoint ck;
+    vkf_status s = st_open(&diag, path, &ck);
+    cr_assert_eq(s, want, "%s: got %s: %s", path, vkf_status_string(s), diag.error);
+    cr_assert(strstr(diag.error, needle), "expected '%s' in: %s", needle, diag.error);
+    cr_assert_eq(ck.n_t, 0);
+}
+
+Test(safetensors, malformed_files, .init = make_tmp, .fini = rm_tmp)
+{
+    static float data[64];
+    st_entry ok = {"a", "F32", {4, 4}, 2, 0, 64};
+    write_st(tmp("ok.safetensors"), &ok, 1, data, 64, 0);
+    st_checkpoint ck;
+    cr_assert_eq(st_open(&diag, tmp("ok.safetensors"), &ck), VKF_OK, "%s", diag.error);
+    cr_assert_eq(ck.n_t, 1);
+    cr_assert_eq(st_find(&ck, "a")->bytes, 64);
+    st_close(&ck);
+
+    expect_st_error(tmp("nothing.safetensors"), VKF_ERROR_IO, "no such file");
+    write_file(tmp("short.safetensors"), "\x10\0\0", 3);
+    expect_st_error(tmp("short.safetensors"), VKF_ERROR_FORMAT, "too short");
+    write_st(tmp("long_header.safetensors"), &ok, 1, data, 64, 100000);
+    expect_st_error(tmp("long_header.safetensors"), VKF_ERROR_FORMAT, "header length 100000 is larger than the file");
+    write_st(tmp("huge_header.safetensors"), &ok, 1, data, 64, 1ull << 63);
+    expect_st_error(tmp("huge_header.safetensors"), VKF_ERROR_FORMAT, "header length 9223372036854775808 is larger than the file");
+    write_file(tmp("notjson.safetensors"), "\x08\0\0\0\0\0\0\0{garbage", 16);
+    expect_st_error(tmp("notjson.safetensors"), VKF_ERROR_FORMAT, "not a JSON object");
+    /* the whole data section is missing: a truncated download */
+    write_st(tmp("truncated.safetensors"), &ok, 1, data, 10, 0);
+    expect_st_error(tmp("truncated.safetensors"), VKF_ERROR_FORMAT, "runs past the end of the data section");
+    st_entry past = {"a", "F32", {4, 4}, 2, 1000, 1064};
+    write_st(tmp("past.safetensors"), &past, 1, data, 64, 0);
+    expect_st_error(tmp("past.safetensors"), VKF_ERROR_FORMAT, "tensor a (data_offsets 1000..1064) runs past the end");
+    st_entry overlap[2] = {{"a", "F32", {4, 4}, 2, 0, 64}, {"b", "F32", {2, 4}, 2, 32, 64}};
+    write_st(tmp("overlap.safetensors"), overlap, 2, data, 64, 0);
+    expect_st_error(tmp("overlap.safetensors"), VKF_ERROR_FORMAT, "tensors a and b overlap");
+    st_entry lying = {"a", "F32", {4, 5}, 2, 0, 64};
+    write_st(tmp("lying.safetensors"), &lying, 1, data, 64, 0);
+    expect_st_error(tmp("lying.safetensors"), VKF_ERROR_FORMAT, "tensor a spans 64 bytes but its shape and dtype F32 need 80");
+    st_entry weird = {"a", "Q4_K", {4, 4}, 2, 0, 64};
+    write_st(tmp("weird.safetensors"), &weird, 1, data, 64, 0);
+    expect_st_error(tmp("weird.safetensors"), VKF_ERROR_FORMAT, "tensor a has unknown dtype \"Q4_K\"");
+
+    /* A valid file with an int tensor: fine to open, refused only when loaded as a weight. */
+    st_entry ints = {"position_ids", "I64", {1, 8}, 2, 0, 64};
+    write_st(tmp("ints.safetensors"), &ints, 1, data, 64, 0);
+    cr_assert_eq(st_open(&diag, tmp("ints.safetensors"), &ck), VKF_OK, "%s", diag.error);
+    float out[8];
+    cr_assert_eq(st_convert(&diag, st_find(&ck, "position_ids"), 0, 8, false, out), VKF_ERROR_FORMAT);
+    cr_assert(strstr(diag.error, "position_ids: unsupported dtype I64"), "%s", diag.error);
+    st_close(&ck);
+}
+
+Test(safetensors, bf16_and_f16_convert)
+{
+    init_diag();
+    uint16_t raw[3] = {0x3f80, 0xc000, 0x3e00}; /* bf16 1, -2, 0.125 */
+    st_tensor t = {.name = "t", .dtype = ST_BF16, .rank = 1, .shape = {3}, .data = (const uint8_t *)raw, .bytes = 6};
+    float f[3];
+    cr_assert_eq(st_convert(&diag, &t, 0, 3, false, f), VKF_OK);
+    cr_assert(f[0] == 1.0f && f[1] == -2.0f && f[2] == 0.125f);
+    uint16_t h[3];
+    cr_assert_eq(st_convert(&diag, &t, 0, 3, true, h), VKF_OK);
+    cr_assert(h[0] == 0x3c00 && h[1] == 0xc000 && h[2] == 0x3000, "%04x %04x %04x", h[0], h[1], h[2]);
+}
+
+/* ---- model directories ------------------------------------------------------------ */
+
+/* Copies the golden model into tmpdir/name with one tensor changed by `edit`
+ * (NULL: copied as is); config.json copied unless `config` is given. */
+typedef void (*edit_fn)(st_entry *e, size_t *n, size_t i);
+
+static bool with_position_ids; /* make_model adds an int64 "position_ids" buffer */
+
+static const char *make_model(const char *name, edit_fn edit, const char *config)
+{
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    mkdir(dir, 0755);
+    st_checkpoint ck;
+    cr_assert_eq(st_open(&diag, GOLDEN, &ck), VKF_OK, "%s", diag.error);
+    st_entry *e = calloc(ck.n_t + 1, sizeof(*e));
+    size_t n = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < ck.n_t; i++) total += ck.t[i].bytes;
+    uint8_t *blob = calloc(total + 17 * 8, 1);
+    uint64_t off = 0;
+    for (size_t i = 0; i < ck.n_t; i++) {
+        const st_tensor *t = &ck.t[i];
+        e[n] = (st_entry){t->name, t->dtype_name, {0}, t->rank, off, off + t->bytes};
+        memcpy(e[n].shape, t->shape, t->rank * sizeof(uint64_t));
+        memcpy(blob + off, t->data, t->bytes);
+        off += t->bytes;
+        n++;
+        if (edit) edit(e, &n, n - 1);
+    }
+    if (with_position_ids) {
+        e[n++] = (st_entry){"vit.embeddings.position_ids", "I64", {1, 17}, 2, total, total + 17 * 8};
+        total += 17 * 8;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_st(path, e, n, blob, total, 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (config) {
+        write_file(path, config, strlen(config));
+    } else {
+        void *c;
+        size_t cn;
+        cr_assert_eq(base_read_file(&diag, GOLDEN "/config.json", &c, &cn), VKF_OK);
+        write_file(path, c, cn);
+        free(c);
+    }
+    free(blob);
+    free(e);
+    st_close(&ck);
+    return dir;
+}
+
+static void drop_layer1_value(st_entry *e, size_t *n, size_t i)
+{
+    if (strcmp(e[i].name, "vit.encoder.layer.1.attention.attention.value.weight") == 0) (*n)--;
+}
+
+static void reshape_fc1(st_entry *e, size_t *n, size_t i)
+{
+    (void)n;
+    if (strcmp(e[i].name, "vit.encoder.layer.2.intermediate.dense.weight") == 0) {
+        e[i].shape[0] = 64; /* [256, 64] claimed as [64, 256] */
+        e[i].shape[1] = 256;
+    }
+}
+
+static void int_bias(st_entry *e, size_t *n, size_t i)
+{
+    (void)n;
+    if (strcmp(e[i].name, "vit.layernorm.bias") == 0) e[i].dtype = "I32";
+}
+
+static void expect_load_error(vkf_context *ctx, const char *dir, vkf_status want, const char *needle)
+{
+    vkf_model *m = (vkf_model *)(uintptr_t)1;
+    vkf_model_desc d = {.precision = VKF_FP32};
+    vkf_status s = vkf_model_load(ctx, dir, &d, &m);
+    cr_assert_eq(s, want, "%s: got %s: %s", dir, vkf_status_string(s), vkf_last_error(ctx));
+    cr_assert_null(m);
+    cr_assert(strstr(vkf_last_error(ctx), needle), "expected '%s' in: %s", needle, vkf_last_error(ctx));
+}
+
+Test(model_files, bad_checkpoints_and_configs, .init = make_tmp, .fini = rm_tmp)
+{
+    vkf_context *ctx = tctx_create(NULL);
+    expect_load_error(ctx, tmp("no-such-model"), VKF_ERROR_IO, "no-such-model/config.json: cannot open");
+    expect_load_error(ctx, make_model("missing", drop_layer1_value, NULL), VKF_ERROR_NOT_FOUND,
+                      "missing tensor vit.encoder.layer.1.attention.attention.value.weight");
+    expect_load_error(ctx, make_model("shape", reshape_fc1, NULL), VKF_ERROR_SHAPE,
+                      "tensor vit.encoder.layer.2.intermediate.dense.weight has shape [64, 256], the config implies [256, 64]");
+    expect_load_error(ctx, make_model("dtype", int_bias, NULL), VKF_ERROR_FORMAT,
+                      "vit.layernorm.bias: unsupported dtype I32");
+    expect_load_error(ctx, make_model("malformed", NULL, "{\"hidden_size\": 64,\n \"num_hidden_layers\": }"),
+                      VKF_ERROR_FORMAT, "config.json: malformed JSON at line 2");
+    expect_load_error(ctx, make_model("wrongtype", NULL, "{\"hidden_size\": \"big\"}"), VKF_ERROR_FORMAT,
+                      "config.json: \"hidden_size\" must be an integer");
+    /* An incomplete config takes ViTConfig's defaults, which do not fit these weights. */
+    expect_load_error(ctx, make_model("incomplete", NULL, "{\"model_type\": \"vit\"}"), VKF_ERROR_SHAPE,
+                      "has shape [64, 3, 16, 16], the config implies [768, 3, 16, 16]");
+    expect_load_error(ctx, make_model("heads", NULL, "{\"hidden_size\": 64, \"num_attention_heads\": 5}"),
+                      VKF_ERROR_FORMAT, "hidden_size 64 is not a multiple of num_attention_heads 5");
+    expect_load_error(ctx, make_model("bert", NULL, "{\"model_type\": \"bert\"}"), VKF_ERROR_UNSUPPORTED,
+                      "model_type \"bert\" is not an image transformer");
+    expect_load_error(ctx, make_model("labels", NULL, "{\"hidden_size\": 64, \"num_labels\": 3, \"id2label\": {\"0\": \"a\"}}"),
+                      VKF_ERROR_FORMAT, "num_labels 3 disagrees with 1 id2label entries");
+    /* The unmodified copy loads: the failures above are the edits' doing. */
+    vkf_model *m;
+    cr_assert_eq(vkf_model_load(ctx, make_model("good", NULL, NULL), NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+}
+
+static void strip_prefix(st_entry *e, size_t *n, size_t i)
+{
+    (void)n;
+    if (strncmp(e[i].name, "vit.", 4) == 0) e[i].name += 4;
+}
+
+Test(model_files, real_world_variants_load, .init = make_tmp, .fini = rm_tmp)
+{
+    vkf_context *ctx = tctx_create(NULL);
+    float *px = malloc(3 * 64 * 64 * 4), ref[10], got[10];
+    FILE *f = fopen(GOLDEN "/pixel_values.bin", "rb");
+    cr_assert_eq(fread(px, 4, 3 * 64 * 64, f), 3 * 64 * 64);
+    fclose(f);
+    f = fopen(GOLDEN "/logits.bin", "rb");
+    cr_assert_eq(fread(ref, 4, 10, f), 10);
+    fclose(f);
+    vkf_tensor in = {"pixel_values", 4, {1, 3, 64, 64}, px, 0};
+
+    /* Without the "vit." prefix (as ViTModel-derived saves are) */
+    vkf_model *m;
+    cr_assert_eq(vkf_model_load(ctx, make_model("noprefix", strip_prefix, NULL), NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));
+    vkf_tensor out = {"logits", 0, {0}, got, sizeof got};
+    cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 10; i++) cr_assert_float_eq(got[i], ref[i], 1e-4);
+    vkf_model_destroy(m);
+
+    /* An extra int64 buffer, as older checkpoints carry: ignored */
+    with_position_ids = true;
+    cr_assert_eq(vkf_model_load(ctx, make_model("posids", NULL, NULL), NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));
+    with_position_ids = false;
+    cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 10; i++) cr_assert_float_eq(got[i], ref[i], 1e-4);
+    vkf_model_destroy(m);
+
+    /* Sharded: two files and an index */
+    const char *dir = make_model("sharded", NULL, NULL);
+    char a[600], b[600], idx[600], whole[600];
+    snprintf(whole, sizeof whole, "%s/model.safetensors", dir);
+    st_checkpoint ck;
+    cr_assert_eq(st_open(&diag, whole, &ck), VKF_OK);
+    st_entry *e = calloc(ck.n_t, sizeof(*e));
+    cJSON *root = cJSON_CreateObject(), *map = cJSON_AddObjectToObject(root, "weight_map");
+    for (int part = 0; part < 2; part++) {
+        size_t n = 0;
+        uint64_t off = 0, total = 0;
+        for (size_t i = 0; i < ck.n_t; i++)
+            if ((int)(i % 2) == part) total += ck.t[i].bytes;
+        uint8_t *blob = malloc(total);
+        for (size_t i = 0; i < ck.n_t; i++) {
+            if ((int)(i % 2) != part) continue;
+            const st_tensor *t = &ck.t[i];
+            e[n] = (st_entry){t->name, t->dtype_name, {0}, t->rank, off, off + t->bytes};
+            memcpy(e[n].shape, t->shape, t->rank * sizeof(uint64_t));
+            memcpy(blob + off, t->data, t->bytes);
+            off += t->bytes;
+            n++;
+            cJSON_AddStringToObject(map, t->name, part ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors");
+        }
+        snprintf(part ? b : a, 600, "%s/model-0000%d-of-00002.safetensors", dir, part + 1);
+        write_st(part ? b : a, e, n, blob, total, 0);
+        free(blob);
+    }
+    st_close(&ck);
+    free(e);
+    unlink(whole);
+    char *text = cJSON_Print(root);
+    snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
+    write_file(idx, text, strlen(text));
+    free(text);
+    cJSON_Delete(root);
+    cr_assert_eq(vkf_model_load(ctx, dir, NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 10; i++) cr_assert_float_eq(got[i], ref[i], 1e-4);
+    vkf_model_destroy(m);
+    /* ... and one shard gone */
+    unlink(b);
+    expect_load_error(ctx, dir, VKF_ERROR_IO, "model-00002-of-00002.safetensors: cannot open");
+    free(px);
+    tctx_destroy(ctx);
+}

@@ -1,4 +1,5 @@
 /* vkformer-bench: GPU-timestamp benchmarks of ops and models. */
+#define _POSIX_C_SOURCE 200809L
 #include "bench.h"
 
 #include <cjson/cJSON.h>
@@ -9,21 +10,28 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vkformer-bench ops [options]\n"
+            "       vkformer-bench vit [--model DIR | --config tiny|small|base|large]\n"
+            "                          [--image-size N] [--patch-size N] [--batches 1,8,32] [options]\n"
             "\n"
             "ops      every op and kernel variant on real model shapes: median GPU time\n"
             "         (timestamps) after warm-up, GFLOP/s or GB/s, and OpenBLAS sgemm on the\n"
             "         same matmul shapes as a fixed CPU yardstick\n"
+            "vit      a whole ViT: latency (median wall time after warm-up) and its GPU/host\n"
+            "         split, throughput at each batch size (and with two inferences in\n"
+            "         flight at batch 1), load and recording time, memory plan, peak device\n"
+            "         memory. --config builds random weights: ViT-B/16 without a download,\n"
+            "         and --config base --image-size 384 --patch-size 32 is ViT-B/32@384.\n"
             "\n"
             "options:\n"
             "  --json               machine-readable output instead of the table\n"
-            "  --repeat N           timed runs per entry (default 10); the median is reported\n"
-            "  --warmup N           untimed runs first (default 3)\n"
-            "  --filter TEXT        only entries whose op/variant/shape/dtype contain TEXT\n"
-            "  --dtype f32|f16|both storage precisions to run (default both where supported)\n"
-            "  --auto-only          only the variant the library picks, not every variant\n"
-            "  --no-blas            skip the OpenBLAS yardstick\n"
-            "  --peak-gflops X      the device's peak, to print the fraction reached\n"
-            "  --peak-gbs X         the device's memory bandwidth, likewise\n"
+            "  --repeat N           timed runs (default ops 10, vit 5; fewer at large batches)\n"
+            "  --warmup N           untimed runs first (default ops 3, vit 1)\n"
+            "  --dtype, --precision f32|f16|both (or fp32|fp16): storage precisions (default both)\n"
+            "  --filter TEXT        ops: only entries whose op/variant/shape/dtype contain TEXT\n"
+            "  --auto-only          ops: only the variant the library picks\n"
+            "  --no-blas            ops: skip the OpenBLAS yardstick\n"
+            "  --peak-gflops X      ops: the device's peak, to print the fraction reached\n"
+            "  --peak-gbs X         ops: the device's memory bandwidth, likewise\n"
             "  --device N           device index (default: VKF_DEVICE or the best)\n"
             "Environment: VKF_CAPS clamps capabilities (e.g. cpu_kernels=0 to time GPU\n"
             "variants on lavapipe), VKF_DEVICE picks the device.\n");
@@ -42,7 +50,8 @@ static int parse_int(const char *s, int lo, const char *what)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.warmup = 3, .repeat = 10, .dtypes = 3, .all_variants = true, .blas = true};
+    bench_opts o = {.warmup = -1, .repeat = -1, .dtypes = 3, .all_variants = true, .blas = true,
+                    .batches = {1, 8, 32}, .n_batches = 3};
     vkf_context_desc desc = {0};
     const char *cmd = NULL;
     for (int i = 1; i < argc; i++) {
@@ -59,11 +68,28 @@ int main(int argc, char **argv)
             o.warmup = parse_int(argv[++i], 0, "--warmup");
         } else if (!strcmp(a, "--filter") && has) {
             o.filter = argv[++i];
-        } else if (!strcmp(a, "--dtype") && has) {
+        } else if ((!strcmp(a, "--dtype") || !strcmp(a, "--precision")) && has) {
             const char *d = argv[++i];
-            o.dtypes = !strcmp(d, "f32") ? 1 : !strcmp(d, "f16") ? 2 : !strcmp(d, "both") ? 3 : 0;
+            o.dtypes = (!strcmp(d, "f32") || !strcmp(d, "fp32")) ? 1 : (!strcmp(d, "f16") || !strcmp(d, "fp16")) ? 2 : !strcmp(d, "both") ? 3 : 0;
             if (!o.dtypes) {
-                fprintf(stderr, "vkformer-bench: --dtype takes f32, f16 or both\n");
+                fprintf(stderr, "vkformer-bench: %s takes fp32, fp16 or both\n", a);
+                return 2;
+            }
+        } else if (!strcmp(a, "--model") && has) {
+            o.model = argv[++i];
+        } else if (!strcmp(a, "--config") && has) {
+            o.config = argv[++i];
+        } else if (!strcmp(a, "--image-size") && has) {
+            o.image_size = (uint32_t)parse_int(argv[++i], 1, "--image-size");
+        } else if (!strcmp(a, "--patch-size") && has) {
+            o.patch_size = (uint32_t)parse_int(argv[++i], 1, "--patch-size");
+        } else if (!strcmp(a, "--batches") && has) {
+            char *list = argv[++i], *save = NULL;
+            o.n_batches = 0;
+            for (char *tok = strtok_r(list, ",", &save); tok && o.n_batches < 8; tok = strtok_r(NULL, ",", &save))
+                o.batches[o.n_batches++] = (uint32_t)parse_int(tok, 1, "--batches");
+            if (!o.n_batches) {
+                fprintf(stderr, "vkformer-bench: --batches takes a list like 1,8,32\n");
                 return 2;
             }
         } else if (!strcmp(a, "--auto-only")) {
@@ -89,7 +115,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(cmd, "ops") != 0) {
+    bool vit = strcmp(cmd, "vit") == 0;
+    if (o.warmup < 0) o.warmup = vit ? 1 : 3;
+    if (o.repeat < 0) o.repeat = vit ? 5 : 10;
+    if (o.model && o.config) {
+        fprintf(stderr, "vkformer-bench: give --model or --config, not both\n");
+        return 2;
+    }
+    if (!vit && strcmp(cmd, "ops") != 0) {
         fprintf(stderr, "vkformer-bench: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -106,6 +139,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vkformer-bench: the device has no timestamp queries\n");
         vkf_context_destroy(ctx);
         return 1;
+    }
+    if (vit) {
+        int rc = bench_vit(ctx, &o);
+        vkf_context_destroy(ctx);
+        return rc;
     }
     bench_table t = {0};
     int rc = bench_ops(ctx, &o, &t);

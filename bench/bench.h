@@ -17,6 +17,12 @@ typedef struct bench_opts {
     double peak_gflops, peak_gbs; /* 0: unknown */
     bool all_variants;
     bool blas;
+    /* vit */
+    const char *model;    /* checkpoint directory, or NULL for a preset */
+    const char *config;   /* preset: tiny, small, base, large */
+    uint32_t image_size, patch_size;
+    uint32_t batches[8];
+    uint32_t n_batches;
 } bench_opts;
 
 /* One measured row of a table. */
@@ -45,5 +51,6 @@ void bench_table_json(const bench_table *t, const bench_opts *o, vkf_context *ct
 bool bench_selected(const bench_opts *o, const bench_row *r);
 
 int bench_ops(vkf_context *ctx, const bench_opts *o, bench_table *t);
+int bench_vit(vkf_context *ctx, const bench_opts *o);
 
 #endif

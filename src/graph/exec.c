@@ -166,7 +166,8 @@ static vkf_status record_slot(graph_exec *e, exec_slot *s)
     const graph *g = e->g;
     vkf_status st = vk_stream_begin(dev, &s->stream, VK_STREAM_REUSABLE | (e->profile ? VK_STREAM_PROFILE : 0));
     uint32_t q;
-    if (st == VKF_OK && e->profile) st = vk_stream_timestamp(&s->stream, &q);
+    /* Query 0: the start of the run (per-node profiles and whole-run time). */
+    if (st == VKF_OK) st = vk_stream_timestamp(&s->stream, &q);
     for (size_t i = 0; i < g->n_t && st == VKF_OK; i++)
         if (s->staging[i].block && g->t[i].role == GRAPH_INPUT)
             st = vk_stream_copy(&s->stream, &s->staging[i], 0, &s->own[i], 0, tensor_bytes(&g->t[i]));
@@ -188,6 +189,7 @@ static vkf_status record_slot(graph_exec *e, exec_slot *s)
     for (size_t i = 0; i < g->n_t && st == VKF_OK; i++)
         if (s->staging[i].block && g->t[i].output)
             st = vk_stream_copy(&s->stream, &s->own[i], 0, &s->staging[i], 0, tensor_bytes(&g->t[i]));
+    if (st == VKF_OK && !e->profile) st = vk_stream_timestamp(&s->stream, &q); /* the end */
     if (st == VKF_OK) st = vk_stream_end(&s->stream);
     return st;
 }
@@ -384,6 +386,19 @@ vkf_status graph_exec_wait(graph_exec *e, uint32_t slot)
         e->profiled_runs++;
         pthread_mutex_unlock(&e->lock);
     }
+    free(ns);
+    return st;
+}
+
+vkf_status graph_exec_gpu_time(graph_exec *e, uint32_t slot, double *us)
+{
+    exec_slot *s = &e->slot[slot];
+    uint32_t n = s->stream.n_queries;
+    if (slot >= e->n_slots || n < 2) return base_fail(e->dev->diag, VKF_ERROR_UNSUPPORTED, "no timestamps on this device");
+    double *ns = malloc(n * sizeof(double));
+    if (!ns) return base_fail(e->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    vkf_status st = vk_stream_read_timestamps(&s->stream, ns, n);
+    if (st == VKF_OK) *us = ns[n - 1] * 1e-3;
     free(ns);
     return st;
 }

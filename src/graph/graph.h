@@ -210,6 +210,10 @@ vkf_status graph_exec_wait(graph_exec *e, uint32_t slot);
 vkf_status graph_exec_read(graph_exec *e, uint32_t slot, int tensor, void *data, size_t bytes);
 void graph_exec_release(graph_exec *e, uint32_t slot);
 
+/* GPU time of the slot's last run, from timestamps (a call the run path
+ * itself never makes; benchmarks ask for it after waiting). */
+vkf_status graph_exec_gpu_time(graph_exec *e, uint32_t slot, double *us);
+
 /* Per-node profile averaged over the profiled runs so far, as a table. */
 vkf_status graph_exec_profile_table(graph_exec *e, char **text);
 

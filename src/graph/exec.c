@@ -323,7 +323,7 @@ static vkf_status io_check(graph_exec *e, uint32_t slot, int tensor, size_t byte
 
 vkf_status graph_exec_write(graph_exec *e, uint32_t slot, int tensor, const void *data, size_t bytes)
 {
-    void *dst;
+    void *dst = NULL;
     vkf_status s = io_check(e, slot, tensor, bytes, true, &dst);
     if (s != VKF_OK) return s;
     const graph_tensor *t = &e->g->t[tensor];
@@ -339,7 +339,7 @@ vkf_status graph_exec_write(graph_exec *e, uint32_t slot, int tensor, const void
 
 vkf_status graph_exec_read(graph_exec *e, uint32_t slot, int tensor, void *data, size_t bytes)
 {
-    void *src;
+    void *src = NULL;
     vkf_status s = io_check(e, slot, tensor, bytes, false, &src);
     if (s != VKF_OK) return s;
     const graph_tensor *t = &e->g->t[tensor];

@@ -63,6 +63,18 @@ void tctx_destroy(vkf_context *ctx)
     cr_assert_eq(validation_messages, 0, "the validation layer reported %u message(s)", validation_messages);
 }
 
+double tref_act(op_act act, double x)
+{
+    switch (act) {
+    case OP_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case OP_ACT_GELU_TANH: return 0.5 * x * (1.0 + tanh(sqrt(2.0 / TEST_PI) * (x + 0.044715 * x * x * x)));
+    case OP_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
+    case OP_ACT_TANH: return tanh(x);
+    case OP_ACT_RELU: return x > 0 ? x : 0;
+    default: return x;
+    }
+}
+
 double nmse_f32(const float *got, const double *ref, size_t n)
 {
     double num = 0, den = 0;

@@ -28,6 +28,9 @@ void tlog_reset(void);
 const char *tcaps(void);
 
 /* Normalised mean squared error: sum (g - r)^2 / max(sum r^2, n * 1e-4). */
+/* The activations in float64 (HF's definitions). */
+double tref_act(op_act act, double x);
+
 double nmse_f32(const float *got, const double *ref, size_t n);
 double max_abs_diff(const float *got, const double *ref, size_t n);
 

@@ -4,25 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-static double ref_act(op_act act, double x)
-{
-    switch (act) {
-    case OP_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case OP_ACT_GELU_TANH: return 0.5 * x * (1.0 + tanh(sqrt(2.0 / TEST_PI) * (x + 0.044715 * x * x * x)));
-    case OP_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
-    case OP_ACT_TANH: return tanh(x);
-    case OP_ACT_RELU: return x > 0 ? x : 0;
-    default: return x;
-    }
-}
-
 static double ref(const op_eltwise_params *p, double a, double b)
 {
     switch (p->kind) {
     case OP_FILL: return p->value;
     case OP_ADD: return a + b;
     case OP_MUL: return a * b;
-    case OP_ACT: return ref_act(p->act, a);
+    case OP_ACT: return tref_act(p->act, a);
     default: return a * p->value;
     }
 }

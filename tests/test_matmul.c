@@ -14,18 +14,6 @@ typedef struct mm_case {
     op_act act;
 } mm_case;
 
-static double act_ref(op_act a, double v)
-{
-    switch (a) {
-    case OP_ACT_GELU: return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
-    case OP_ACT_GELU_TANH: return 0.5 * v * (1.0 + tanh(sqrt(2.0 / TEST_PI) * (v + 0.044715 * v * v * v)));
-    case OP_ACT_QUICK_GELU: return v / (1.0 + exp(-1.702 * v));
-    case OP_ACT_TANH: return tanh(v);
-    case OP_ACT_RELU: return v > 0 ? v : 0;
-    default: return v;
-    }
-}
-
 /* Runs one case with one variant; returns nmse (also asserts the bound). */
 static double run_case(vkf_context *ctx, mm_case c, op_matmul_variant v, op_dtype dt)
 {
@@ -53,7 +41,7 @@ static double run_case(vkf_context *ctx, mm_case c, op_matmul_variant v, op_dtyp
                     s += (double)xb[(size_t)m * c.K + k] *
                          (c.layout == OP_W_NT ? wb[(size_t)n * c.K + k] : wb[(size_t)k * c.N + n]);
                 if (c.bias) s += bias[n];
-                s = act_ref(c.act, s);
+                s = tref_act(c.act, s);
                 size_t i = ((size_t)b * c.M + m) * c.N + n;
                 if (c.residual) s += res[i];
                 ref[i] = s;

@@ -1,74 +1,23 @@
-/* One-time command buffers, host<->device copies and barriers. One-time work
- * holds the queue lock from begin to the end of submit_wait: it is load-time
- * work, and the shared command pool needs external synchronisation. */
+/* Queue submission, host<->device copies and barriers. */
 #include "vk.h"
 
 #include <string.h>
 
 #define STAGING_CHUNK (16ull << 20)
 
-vkf_status vk_cmd_begin(vk_device *dev, VkCommandBuffer *cmd)
-{
-    pthread_mutex_lock(&dev->queue_lock);
-    VkCommandBufferAllocateInfo ai = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-        .commandPool = dev->cmd_pool,
-        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = 1,
-    };
-    atomic_fetch_add(&dev->calls.allocate, 1);
-    VkResult r = dev->fn.vkAllocateCommandBuffers(dev->device, &ai, cmd);
-    if (r == VK_SUCCESS) {
-        VkCommandBufferBeginInfo bi = {
-            .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-            .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
-        };
-        atomic_fetch_add(&dev->calls.begin_cmd, 1);
-        r = dev->fn.vkBeginCommandBuffer(*cmd, &bi);
-        if (r != VK_SUCCESS) dev->fn.vkFreeCommandBuffers(dev->device, dev->cmd_pool, 1, cmd);
-    }
-    if (r != VK_SUCCESS) {
-        pthread_mutex_unlock(&dev->queue_lock);
-        return vk_check(dev->diag, r, "vkAllocateCommandBuffers/vkBeginCommandBuffer");
-    }
-    return VKF_OK;
-}
-
-static vkf_status submit_locked(vk_device *dev, VkCommandBuffer cmd, VkFence fence)
+vkf_status vk_queue_submit(vk_device *dev, VkCommandBuffer cmd, VkFence fence)
 {
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
         .commandBufferCount = 1,
         .pCommandBuffers = &cmd,
     };
-    atomic_fetch_add(&dev->calls.submit, 1);
-    return vk_check(dev->diag, dev->fn.vkQueueSubmit(dev->queue, 1, &si, fence), "vkQueueSubmit");
-}
-
-vkf_status vk_cmd_submit_wait(vk_device *dev, VkCommandBuffer cmd)
-{
-    VkFence fence = VK_NULL_HANDLE;
-    VkResult r = dev->fn.vkEndCommandBuffer(cmd);
-    vkf_status s = vk_check(dev->diag, r, "vkEndCommandBuffer");
-    if (s == VKF_OK) {
-        VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        atomic_fetch_add(&dev->calls.create, 1);
-        s = vk_check(dev->diag, dev->fn.vkCreateFence(dev->device, &fci, NULL, &fence), "vkCreateFence");
-    }
-    if (s == VKF_OK) s = submit_locked(dev, cmd, fence);
-    if (s == VKF_OK) s = vk_fence_wait(dev, fence);
-    if (fence) dev->fn.vkDestroyFence(dev->device, fence, NULL);
-    dev->fn.vkFreeCommandBuffers(dev->device, dev->cmd_pool, 1, &cmd);
-    pthread_mutex_unlock(&dev->queue_lock);
-    return s;
-}
-
-vkf_status vk_queue_submit(vk_device *dev, VkCommandBuffer cmd, VkFence fence)
-{
+    /* vkQueueSubmit needs the queue externally synchronised. */
     pthread_mutex_lock(&dev->queue_lock);
-    vkf_status s = submit_locked(dev, cmd, fence);
+    atomic_fetch_add(&dev->calls.submit, 1);
+    VkResult r = dev->fn.vkQueueSubmit(dev->queue, 1, &si, fence);
     pthread_mutex_unlock(&dev->queue_lock);
-    return s;
+    return vk_check(dev->diag, r, "vkQueueSubmit");
 }
 
 vkf_status vk_fence_wait(vk_device *dev, VkFence fence)
@@ -125,18 +74,15 @@ static vkf_status copy_chunked(vk_device *dev, const vk_buf *dev_buf, VkDeviceSi
     for (size_t done = 0; done < size && s == VKF_OK; done += chunk) {
         VkDeviceSize n = BASE_MIN((VkDeviceSize)(size - done), chunk);
         if (upload) memcpy(staging.mapped, (char *)host + done, n);
-        VkCommandBuffer cmd;
-        s = vk_cmd_begin(dev, &cmd);
-        if (s != VKF_OK) break;
-        VkBufferCopy region = {
-            .srcOffset = upload ? staging.offset : dev_buf->offset + offset + done,
-            .dstOffset = upload ? dev_buf->offset + offset + done : staging.offset,
-            .size = n,
-        };
-        dev->fn.vkCmdCopyBuffer(cmd, upload ? staging.buffer : dev_buf->buffer,
-                                upload ? dev_buf->buffer : staging.buffer, 1, &region);
-        if (!upload) vk_cmd_host_barrier(dev, cmd);
-        s = vk_cmd_submit_wait(dev, cmd);
+        vk_stream st;
+        s = vk_stream_begin(dev, &st, 0);
+        if (s == VKF_OK)
+            s = upload ? vk_stream_copy(&st, &staging, 0, dev_buf, offset + done, n)
+                       : vk_stream_copy(&st, dev_buf, offset + done, &staging, 0, n);
+        if (s == VKF_OK) s = vk_stream_end(&st);
+        if (s == VKF_OK) s = vk_stream_submit(&st);
+        if (s == VKF_OK) s = vk_stream_wait(&st);
+        vk_stream_destroy(&st);
         if (s == VKF_OK && !upload) memcpy((char *)host + done, staging.mapped, n);
     }
     vk_buf_free(dev, &staging);

@@ -395,14 +395,6 @@ vkf_status vk_device_create(base_diag *d, const vk_device_desc *desc, vk_device 
     s = create_logical_device(dev);
     if (s != VKF_OK) goto fail;
 
-    VkCommandPoolCreateInfo pci = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-        .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT | VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-        .queueFamilyIndex = dev->queue_family,
-    };
-    atomic_fetch_add(&dev->calls.create, 1);
-    s = vk_check(d, dev->fn.vkCreateCommandPool(dev->device, &pci, NULL, &dev->cmd_pool), "vkCreateCommandPool");
-    if (s != VKF_OK) goto fail;
     s = vk_alloc_init(dev);
     if (s != VKF_OK) goto fail;
     s = vk_pipelines_init(dev, desc->cache_enabled, desc->cache_path);
@@ -426,7 +418,6 @@ void vk_device_destroy(vk_device *dev)
         if (r != VK_SUCCESS) base_log(dev->diag, VKF_LOG_WARN, "vkDeviceWaitIdle at destroy: %s", vk_result_string(r));
         vk_pipelines_destroy(dev);
         vk_alloc_destroy(dev);
-        if (dev->cmd_pool) dev->fn.vkDestroyCommandPool(dev->device, dev->cmd_pool, NULL);
         dev->fn.vkDestroyDevice(dev->device, NULL);
     }
     vk_instance_destroy(&dev->inst);

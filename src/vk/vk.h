@@ -231,7 +231,6 @@ typedef struct vk_device {
     uint32_t queue_family;
     VkQueue queue;
     pthread_mutex_t queue_lock;
-    VkCommandPool cmd_pool;      /* guarded by queue_lock */
     vk_caps real;                /* as the driver reports */
     vk_caps caps;                /* as the library believes (after clamps) */
     vk_allocator alloc;
@@ -282,16 +281,12 @@ void vk_pipeline_cache_default_path(const vk_caps *caps, char *buf, size_t size)
 
 /* ---- commands ------------------------------------------------------------------ */
 
-/* One-time command buffer from the device's pool; submit_wait frees it. */
-vkf_status vk_cmd_begin(vk_device *dev, VkCommandBuffer *cmd);
-vkf_status vk_cmd_submit_wait(vk_device *dev, VkCommandBuffer cmd);
 /* Submits a recorded command buffer and signals fence (no wait). */
 vkf_status vk_queue_submit(vk_device *dev, VkCommandBuffer cmd, VkFence fence);
 vkf_status vk_fence_wait(vk_device *dev, VkFence fence);
 
 /* Host <-> device copies. Host-visible buffers are copied directly; others go
- * through bounded staging in chunks. progress (may be NULL) gets bytes done. */
-typedef void (*vk_progress_fn)(void *user, uint64_t done, uint64_t total);
+ * through bounded staging in chunks, each an eager vk_stream. */
 vkf_status vk_upload(vk_device *dev, const vk_buf *dst, VkDeviceSize offset, const void *src,
                      size_t size);
 vkf_status vk_download(vk_device *dev, const vk_buf *src, VkDeviceSize offset, void *dst,

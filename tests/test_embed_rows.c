@@ -91,11 +91,9 @@ Test(embed, table_beyond_storage_range)
     tctx_destroy(ctx);
 }
 
-Test(patchify, matches_conv_weight_order)
+static void check_patchify(vkf_context *ctx, uint32_t B, uint32_t C, uint32_t H, uint32_t W, uint32_t P)
 {
-    vkf_context *ctx = tctx_create(tcaps());
     vk_device *dev = tctx_dev(ctx);
-    const uint32_t B = 2, C = 3, H = 32, W = 48, P = 16;
     size_t n = (size_t)B * C * H * W;
     float *img = malloc(n * 4), *out = malloc(n * 4);
     for (size_t i = 0; i < n; i++) img[i] = (float)i;
@@ -115,12 +113,19 @@ Test(patchify, matches_conv_weight_order)
                         size_t dst = ((size_t)b * (H / P) * gw + pi) * row + (c * P + ky) * P + kx;
                         cr_assert_eq(out[dst], img[src], "patch %u c%u (%u,%u)", pi, c, ky, kx);
                     }
-    p.width = 40; /* not a whole number of patches */
+    p.width = W + 1; /* not a whole number of patches */
     cr_assert_eq(op_patchify(dev, &p, op_ref_of(&bi), op_ref_of(&bo), &l), VKF_ERROR_SHAPE);
     vk_buf_free(dev, &bi);
     vk_buf_free(dev, &bo);
     free(img);
     free(out);
+}
+
+Test(patchify, matches_conv_weight_order)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    check_patchify(ctx, 2, 3, 32, 48, 16); /* vec4 moves */
+    check_patchify(ctx, 1, 3, 14, 21, 7);  /* odd patch: scalar */
     tctx_destroy(ctx);
 }
 

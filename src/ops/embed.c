@@ -77,9 +77,11 @@ vkf_status op_patchify(vk_device *dev, const op_patchify_params *p, op_ref image
     bool ok = op_bind(dev, image, 0, n, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.x_off) &&
               op_bind(dev, patches, 0, n, es, VK_ARG_STORAGE, 0, true, &d->args[1], &push.y_off);
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "patchify: a tensor exceeds the binding range");
+    bool vec4 = p->patch_w % 4 == 0 && p->width % 4 == 0 && push.x_off % 4 == 0 && push.y_off % 4 == 0;
     d->n_args = 2;
     d->spec[0] = 256;
+    d->spec[3] = vec4;
     op_set_push(d, &push, sizeof push);
-    d->groups[0] = (uint32_t)BASE_MIN(BASE_DIV_UP(n, 256u), 65535u);
+    d->groups[0] = (uint32_t)BASE_MIN(BASE_DIV_UP(vec4 ? n / 4 : n, 256u), 65535u);
     return VKF_OK;
 }

@@ -29,7 +29,15 @@ layout(push_constant) uniform Push {
 layout(binding = 0) readonly buffer X { STYPE x[]; };
 layout(binding = 1) readonly buffer Meta { int meta[]; };
 layout(binding = 2) writeonly buffer Y { STYPE y[]; };
+#ifdef TEXEL_IN
+// CPU drivers: texel fetches cost less than storage loads there. The view is
+// RGBA (32- or 16-bit float), so a fetch returns the same vec4 as x4[a].
+layout(binding = 3) uniform samplerBuffer xt;
+#define LOAD4(a) texelFetch(xt, int(a))
+#else
 layout(binding = 0) readonly buffer X4 { STYPE4 x4[]; };
+#define LOAD4(a) vec4(x4[a])
+#endif
 layout(binding = 2) writeonly buffer Y4 { STYPE4 y4[]; };
 
 // Online (max, sum) update: the sum is kept relative to the running max.
@@ -57,7 +65,7 @@ void main()
     if (VEC4 != 0) {
         // Per vec4: one rescale of the running sum, four exps.
         for (uint a = xb / 4 + t; a * 4 < xb + n; a += nt) {
-            vec4 v = vec4(x4[a]) * p.scale;
+            vec4 v = LOAD4(a) * p.scale;
             uvec4 e = uvec4(a * 4) + uvec4(0, 1, 2, 3) - uvec4(xb);
             bvec4 in_row = lessThan(e, uvec4(n)); // e wraps above n before the row start
             v = mix(vec4(NEG), v, in_row);
@@ -78,7 +86,7 @@ void main()
         // x and y share their alignment (the host checks), so a is aligned for both.
         uint dy = yb - xb;
         for (uint a = xb / 4 + t; a * 4 < xb + p.cols; a += nt) {
-            vec4 v = vec4(x4[a]) * p.scale;
+            vec4 v = LOAD4(a) * p.scale;
             uvec4 e = uvec4(a * 4) + uvec4(0, 1, 2, 3) - uvec4(xb);
             vec4 o = mix(vec4(0.0), vkf_exp(v - m) * inv, lessThan(e, uvec4(n)));
             if (a * 4 >= xb && a * 4 + 4 <= xb + p.cols) {

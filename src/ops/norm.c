@@ -22,6 +22,7 @@ vkf_status op_softmax(vk_device *dev, const op_softmax_params *p, op_ref x, op_r
     vk_dispatch *d;
     vkf_status st = op_add_dispatch(dev, out, "softmax", op_reduce_suffix(dev), p->dtype, "softmax", &d);
     if (st != VKF_OK) return st;
+    d->n_args = 3;
     softmax_push push = {
         .rows = p->rows, .cols = p->cols, .ld = p->cols, .scale = p->scale != 0 ? p->scale : 1.0f,
         .q_len = p->q_len ? p->q_len : 1, .q_pos = p->q_pos, .rows_per_batch = p->rows_per_batch ? p->rows_per_batch : 1,
@@ -38,7 +39,18 @@ vkf_status op_softmax(vk_device *dev, const op_softmax_params *p, op_ref x, op_r
     bool vec4 = (push.y_off - push.x_off) % 4 == 0 && push.y_off >= push.x_off &&
                 BASE_ALIGN_UP(push.x_off + n, 4u) * es <= d->args[0].size &&
                 BASE_ALIGN_UP(push.y_off + n, 4u) * es <= d->args[2].size;
-    d->n_args = 3;
+    /* CPU drivers read x through an RGBA texel view (cheaper than storage
+     * loads there); it must see the elements at the same indices. */
+    if (vec4 && dev->caps.cpu_kernels) {
+        VkFormat fmt = es == 2 ? VK_FORMAT_R16G16B16A16_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT;
+        uint32_t t_off;
+        const char *texel = op_shader("softmax_texel", op_reduce_suffix(dev), p->dtype);
+        if (texel && op_bind(dev, x, 0, n, es, VK_ARG_TEXEL, fmt, false, &d->args[3], &t_off) &&
+            d->args[3].offset == d->args[0].offset && t_off == push.x_off) {
+            d->shader = texel;
+            d->n_args = 4;
+        }
+    }
     d->spec[0] = op_row_workgroup(dev, vec4 ? BASE_DIV_UP(p->cols, 4) : p->cols);
     d->spec[3] = p->causal;
     d->spec[4] = p->key_lengths;

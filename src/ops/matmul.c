@@ -53,9 +53,8 @@ typedef struct tile_cfg {
     uint32_t bm, bn, bk, tm, tn;
 } tile_cfg;
 
-static tile_cfg tiled_config(const vk_device *dev, uint32_t es)
+static tile_cfg tiled_config(const vk_device *dev)
 {
-    (void)es;
     const vk_caps *c = &dev->caps;
     static const tile_cfg cfgs[] = {
         {128, 128, 16, 8, 8}, /* 256 invocations, 16.5 KiB: desktop GPUs */
@@ -116,7 +115,7 @@ static vkf_status make_plan(vk_device *dev, const op_matmul_params *p, op_matmul
                                 : (vec4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT);
     } else if (v == OP_MATMUL_TILED) {
         base = "matmul_tiled";
-        tile_cfg t = tiled_config(dev, es);
+        tile_cfg t = tiled_config(dev);
         pl->spec[0] = (t.bm / t.tm) * (t.bn / t.tn);
         pl->spec[3] = t.bm;
         pl->spec[4] = t.bn;

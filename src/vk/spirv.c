@@ -21,10 +21,6 @@ const vk_spirv *vk_spirv_find(const char *name)
     return NULL;
 }
 
-size_t vk_spirv_count(void) { return vkf_spirv_table_count; }
-
-const vk_spirv *vk_spirv_at(size_t i) { return i < vkf_spirv_table_count ? &vkf_spirv_table[i] : NULL; }
-
 uint64_t vk_spirv_hash(void)
 {
     uint64_t h = BASE_HASH_SEED;

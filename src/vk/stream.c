@@ -363,18 +363,7 @@ vkf_status vk_run_dispatches(vk_device *dev, const vk_dispatch *ds, size_t n)
     return st;
 }
 
-vk_arg vk_arg_buf(const vk_buf *b, bool write)
-{
-    return (vk_arg){.buffer = b->buffer, .offset = b->offset, .size = b->size, .kind = VK_ARG_STORAGE, .write = write};
-}
-
 vk_arg vk_arg_range(const vk_buf *b, VkDeviceSize offset, VkDeviceSize size, bool write)
 {
     return (vk_arg){.buffer = b->buffer, .offset = b->offset + offset, .size = size, .kind = VK_ARG_STORAGE, .write = write};
-}
-
-vk_arg vk_arg_texel(const vk_buf *b, VkDeviceSize offset, VkDeviceSize size, VkFormat format)
-{
-    return (vk_arg){.buffer = b->buffer, .offset = b->offset + offset, .size = size, .kind = VK_ARG_TEXEL,
-                    .format = format};
 }

@@ -163,8 +163,6 @@ typedef struct vk_spirv {
 } vk_spirv;
 
 const vk_spirv *vk_spirv_find(const char *name);
-size_t vk_spirv_count(void);
-const vk_spirv *vk_spirv_at(size_t i);
 /* Hash of every embedded module: a pipeline cache built from other SPIR-V is stale. */
 uint64_t vk_spirv_hash(void);
 
@@ -370,9 +368,7 @@ void vk_stream_destroy(vk_stream *s);
 /* Convenience for one-off use: begin, dispatch all, end, submit, wait, destroy. */
 vkf_status vk_run_dispatches(vk_device *dev, const vk_dispatch *ds, size_t n);
 
-/* Argument helpers. */
-vk_arg vk_arg_buf(const vk_buf *b, bool write);
+/* A storage argument over a range of a buffer. */
 vk_arg vk_arg_range(const vk_buf *b, VkDeviceSize offset, VkDeviceSize size, bool write);
-vk_arg vk_arg_texel(const vk_buf *b, VkDeviceSize offset, VkDeviceSize size, VkFormat format);
 
 #endif

@@ -24,27 +24,28 @@
 layout(constant_id = 15) const uint VKF_POLY_EXP = 0;
 
 // exp(x) = 2^i * 2^f, f in [0, 1): degree-5 fit of 2^f, relative error < 1.6e-7.
-// Underflows to exactly 0 below e^-87.
+// Underflows to exactly 0 below e^-87. One body for float and vec4.
+#define VKF_EXP_POLY(T, IT, x)                                                                   \
+    T y = clamp(x * 1.4426950408889634, -127.0, 127.0);                                          \
+    T i = floor(y), f = y - i;                                                                   \
+    T p = ((((0.0018762329 * f + 0.0089925844) * f + 0.0558236055) * f + 0.2401545346) * f +    \
+           0.6931529641) * f + 0.9999999404;                                                     \
+    T r = intBitsToFloat((IT(i) + 127) << 23) * p;                                               \
+    return mix(r, T(0.0), lessThanEqualT(y, T(-126.0)))
+
+bool lessThanEqualT(float a, float b) { return a <= b; }
+bvec4 lessThanEqualT(vec4 a, vec4 b) { return lessThanEqual(a, b); }
+
 float vkf_exp(float x)
 {
     if (VKF_POLY_EXP == 0) return exp(x);
-    float y = clamp(x * 1.4426950408889634, -127.0, 127.0);
-    float i = floor(y), f = y - i;
-    float p = ((((0.0018762329 * f + 0.0089925844) * f + 0.0558236055) * f + 0.2401545346) * f +
-               0.6931529641) * f + 0.9999999404;
-    float r = intBitsToFloat((int(i) + 127) << 23) * p;
-    return y <= -126.0 ? 0.0 : r;
+    VKF_EXP_POLY(float, int, x);
 }
 
 vec4 vkf_exp(vec4 x)
 {
     if (VKF_POLY_EXP == 0) return exp(x);
-    vec4 y = clamp(x * 1.4426950408889634, -127.0, 127.0);
-    vec4 i = floor(y), f = y - i;
-    vec4 p = ((((0.0018762329 * f + 0.0089925844) * f + 0.0558236055) * f + 0.2401545346) * f +
-              0.6931529641) * f + 0.9999999404;
-    vec4 r = intBitsToFloat((ivec4(i) + 127) << 23) * p;
-    return mix(r, vec4(0.0), lessThanEqual(y, vec4(-126.0)));
+    VKF_EXP_POLY(vec4, ivec4, x);
 }
 
 // erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev fit): GLSL has none.

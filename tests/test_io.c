@@ -342,6 +342,16 @@ Test(safetensors, bf16_and_f16_convert)
  * (NULL: copied as is); config.json copied unless `config` is given. */
 typedef void (*edit_fn)(st_entry *e, size_t *n, size_t i);
 
+/* Appends tensor t of the checkpoint to entries e (offset *off into blob). */
+static void copy_entry(const st_tensor *t, st_entry *e, size_t *n, uint8_t *blob, uint64_t *off)
+{
+    e[*n] = (st_entry){t->name, t->dtype_name, {0}, t->rank, *off, *off + t->bytes};
+    memcpy(e[*n].shape, t->shape, t->rank * sizeof(uint64_t));
+    memcpy(blob + *off, t->data, t->bytes);
+    *off += t->bytes;
+    (*n)++;
+}
+
 static bool with_position_ids; /* make_model adds an int64 "position_ids" buffer */
 
 static const char *make_model(const char *name, edit_fn edit, const char *config)
@@ -358,12 +368,7 @@ static const char *make_model(const char *name, edit_fn edit, const char *config
     uint8_t *blob = calloc(total + 17 * 8, 1);
     uint64_t off = 0;
     for (size_t i = 0; i < ck.n_t; i++) {
-        const st_tensor *t = &ck.t[i];
-        e[n] = (st_entry){t->name, t->dtype_name, {0}, t->rank, off, off + t->bytes};
-        memcpy(e[n].shape, t->shape, t->rank * sizeof(uint64_t));
-        memcpy(blob + off, t->data, t->bytes);
-        off += t->bytes;
-        n++;
+        copy_entry(&ck.t[i], e, &n, blob, &off);
         if (edit) edit(e, &n, n - 1);
     }
     if (with_position_ids) {
@@ -499,13 +504,8 @@ Test(model_files, real_world_variants_load, .init = make_tmp, .fini = rm_tmp)
         uint8_t *blob = malloc(total);
         for (size_t i = 0; i < ck.n_t; i++) {
             if ((int)(i % 2) != part) continue;
-            const st_tensor *t = &ck.t[i];
-            e[n] = (st_entry){t->name, t->dtype_name, {0}, t->rank, off, off + t->bytes};
-            memcpy(e[n].shape, t->shape, t->rank * sizeof(uint64_t));
-            memcpy(blob + off, t->data, t->bytes);
-            off += t->bytes;
-            n++;
-            cJSON_AddStringToObject(map, t->name, part ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors");
+            copy_entry(&ck.t[i], e, &n, blob, &off);
+            cJSON_AddStringToObject(map, ck.t[i].name, part ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors");
         }
         snprintf(part ? b : a, 600, "%s/model-0000%d-of-00002.safetensors", dir, part + 1);
         write_st(part ? b : a, e, n, blob, total, 0);

@@ -249,7 +249,116 @@ vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_
  * text table. Free with vkf_free. */
 vkf_status vkf_model_profile(vkf_model *model, char **table);
 
-/* Frees memory the library returned to the caller (JSON strings). */
+/* ---- tokenizers ----------------------------------------------------------------
+ *
+ *   vkf_tokenizer *tok;
+ *   if (vkf_tokenizer_load("models/bert", &tok) != VKF_OK) puts(vkf_last_error(NULL));
+ *   vkf_encoding enc;
+ *   vkf_tokenizer_encode(tok, "Hello world", VKF_TEXT_NUL, NULL, 0, NULL, &enc);
+ *   for (uint32_t i = 0; i < enc.length; i++) printf("%d ", enc.ids[i]);   // 101 7592 2088 102
+ *   vkf_encoding_free(&enc);
+ *   vkf_tokenizer_destroy(tok);
+ *
+ * The ids equal what Hugging Face `AutoTokenizer.from_pretrained(dir)(text)`
+ * gives: tokenizer.json is read when the directory has one, else the legacy
+ * files (vocab.txt for BERT-style WordPiece; vocab.json + merges.txt for GPT-2,
+ * RoBERTa and CLIP byte-level BPE), with the class from tokenizer_config.json
+ * or config.json's model_type. Texts are bytes: invalid UTF-8 is read as
+ * Python's bytes.decode("utf-8", "replace") would. Special-token strings in
+ * the text ("[SEP]", "<|endoftext|>") become their ids, as in HF. As in
+ * `transformers`, the truncation and padding stored in tokenizer.json are not
+ * applied; vkf_encode_options says what to do.
+ *
+ * No Vulkan context is needed. Errors leave their message in
+ * vkf_last_error(NULL) of the calling thread. A tokenizer may be used from
+ * several threads at once. */
+
+typedef struct vkf_tokenizer vkf_tokenizer;
+
+/* `dir`: a model directory, or the path of a tokenizer.json. */
+vkf_status vkf_tokenizer_load(const char *dir, vkf_tokenizer **out);
+void vkf_tokenizer_destroy(vkf_tokenizer *tok);
+
+typedef struct vkf_tokenizer_info {
+    const char *model;          /* "wordpiece" or "bpe" */
+    const char *source;         /* "tokenizer.json", "vocab.txt" or "vocab.json+merges.txt" */
+    uint32_t vocab_size;        /* ids run from 0 to vocab_size - 1, added tokens included */
+    uint32_t model_max_length;  /* from tokenizer_config.json; 0 when it does not say */
+    /* special tokens by role, -1 when the tokenizer has none */
+    int32_t pad_id, unk_id, cls_id, sep_id, mask_id, bos_id, eos_id;
+} vkf_tokenizer_info;
+
+vkf_status vkf_tokenizer_get_info(const vkf_tokenizer *tok, vkf_tokenizer_info *info);
+/* The id of a token string as the vocabulary spells it ("##ing", "Ġworld"), or -1. */
+int32_t vkf_tokenizer_token_to_id(const vkf_tokenizer *tok, const char *token);
+/* The token string of an id (owned by the tokenizer), or NULL when out of range. */
+const char *vkf_tokenizer_id_to_token(const vkf_tokenizer *tok, int32_t id);
+
+/* Pass as a text length: the text is NUL-terminated. */
+#define VKF_TEXT_NUL ((size_t)-1)
+
+typedef enum vkf_padding {
+    VKF_PAD_NONE = 0,    /* no padding (a batch's encodings differ in length) */
+    VKF_PAD_LONGEST,     /* pad a batch to its longest encoding */
+    VKF_PAD_MAX_LENGTH   /* pad every encoding to max_length */
+} vkf_padding;
+
+typedef struct vkf_encode_options {
+    int no_special_tokens;  /* 1: no [CLS]/[SEP]/<s>... (HF add_special_tokens=False) */
+    uint32_t max_length;    /* > 0: truncate to this many tokens, special tokens included;
+                               pairs lose tokens from the longer text first (HF longest_first) */
+    vkf_padding padding;
+    int pad_left;           /* pad on the left (as for decoder-only models) */
+} vkf_encode_options;
+
+typedef struct vkf_encoding {
+    uint32_t length;          /* tokens, padding included */
+    int32_t *ids;
+    int32_t *type_ids;        /* token_type_ids: 0 first text, 1 second (BERT pairs) */
+    int32_t *attention_mask;  /* 1 for tokens, 0 for padding */
+    int32_t *special_mask;    /* 1 for the special tokens the post-processor added and padding */
+    int32_t *sequence_ids;    /* 0: from the first text, 1: from the second, -1: special or padding */
+    uint32_t (*offsets)[2];   /* [start, end) byte offsets into the text the token came from; 0,0 for specials */
+} vkf_encoding;
+
+/* Encodes text (len bytes, or VKF_TEXT_NUL) and, when pair is not NULL, the
+ * second text of a pair. opt may be NULL: special tokens, no truncation.
+ * Texts up to 2 GiB; free the result with vkf_encoding_free. */
+vkf_status vkf_tokenizer_encode(const vkf_tokenizer *tok, const char *text, size_t len, const char *pair, size_t pair_len,
+                                const vkf_encode_options *opt, vkf_encoding *out);
+/* n texts (lens may be NULL: all NUL-terminated; pairs may be NULL) into out[n],
+ * padded as opt says with the pad token (or, when the tokenizer has none, the
+ * end-of-text token, as GPT-2 users do). */
+vkf_status vkf_tokenizer_encode_batch(const vkf_tokenizer *tok, const char *const *texts, const size_t *lens,
+                                      const char *const *pairs, const size_t *pair_lens, uint32_t n,
+                                      const vkf_encode_options *opt, vkf_encoding *out);
+/* Frees the arrays of an encoding (not the struct itself). */
+void vkf_encoding_free(vkf_encoding *enc);
+
+/* Ids back to text (HF tokenizer.decode). *text is NUL-terminated and *len
+ * (when len is not NULL) its length, which counts NUL characters the text may
+ * hold; free it with vkf_free. Invalid UTF-8 that byte-level tokens spell is
+ * replaced by U+FFFD. */
+vkf_status vkf_tokenizer_decode(const vkf_tokenizer *tok, const int32_t *ids, size_t n, int skip_special_tokens,
+                                char **text, size_t *len);
+
+/* Streaming decoder for generation: feed ids one at a time and print what
+ * each completes. A token that ends inside a UTF-8 character (byte-level
+ * BPE splits emoji and CJK into several tokens) yields nothing until a later
+ * token completes it. The pieces concatenate to what vkf_tokenizer_decode
+ * gives for the whole sequence. */
+typedef struct vkf_decode_stream vkf_decode_stream;
+
+vkf_status vkf_decode_stream_create(const vkf_tokenizer *tok, int skip_special_tokens, vkf_decode_stream **out);
+/* *piece: the new text (not NUL-terminated, *len bytes, possibly 0), valid
+ * until the next call on the stream. */
+vkf_status vkf_decode_stream_step(vkf_decode_stream *s, int32_t id, const char **piece, size_t *len);
+/* What is still held back at the end of generation (an unfinished character
+ * comes out as U+FFFD). */
+vkf_status vkf_decode_stream_finish(vkf_decode_stream *s, const char **piece, size_t *len);
+void vkf_decode_stream_destroy(vkf_decode_stream *s);
+
+/* Frees memory the library returned to the caller (JSON strings, decoded text). */
 void vkf_free(void *p);
 
 #ifdef __cplusplus

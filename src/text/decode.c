@@ -1,0 +1,149 @@
+/* Decoding ids back to text, as the HF decoders do: WordPiece (join with
+ * spaces, glue "##" pieces, clean up spaces before punctuation), ByteLevel
+ * (characters back to bytes, invalid UTF-8 replaced), and CLIP's BPE suffix
+ * (`</w>` ends a word). */
+#include "text.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct buf {
+    char *b;
+    size_t n, cap;
+} buf;
+
+static bool put(buf *o, const char *s, size_t n)
+{
+    if (!base_grow((void **)&o->b, &o->cap, o->n + n + 1, 1)) return false;
+    memcpy(o->b + o->n, s, n);
+    o->n += n;
+    o->b[o->n] = 0;
+    return true;
+}
+
+/* Replaces every `from` by `to` in o->b[at, n) (to no longer than from). */
+static void replace_all(buf *o, size_t at, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), w = at;
+    for (size_t r = at; r < o->n;) {
+        if (r + fl <= o->n && !memcmp(o->b + r, from, fl)) {
+            memmove(o->b + w, to, tl);
+            w += tl, r += fl;
+        } else {
+            o->b[w++] = o->b[r++];
+        }
+    }
+    o->n = w;
+    o->b[w] = 0;
+}
+
+/* tokenizers' WordPiece cleanup of one token (o->b[at, n)): a token is
+ * " ." or " 's" at most, so the replacements never span tokens. */
+static bool wordpiece_cleanup(buf *o, size_t at)
+{
+    static const char *const pairs[][2] = {{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+                                           {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+    for (size_t k = 0; k < BASE_ARRAY_LEN(pairs); k++) replace_all(o, at, pairs[k][0], pairs[k][1]);
+    return true;
+}
+
+/* A token's characters as bytes when all are in the byte-level alphabet,
+ * else its UTF-8 as it is (tokenizers' ByteLevel decoder). */
+static bool put_byte_level(const tok_tokenizer *t, buf *o, const char *tk, size_t len)
+{
+    size_t at = o->n;
+    for (size_t i = 0; i < len;) {
+        uint32_t c = tok_utf8_next(tk, len, &i);
+        if (c >= 0x180 || !t->char_is_byte[c]) {
+            o->n = at;
+            return put(o, tk, len);
+        }
+        char b = (char)t->byte_of_char[c];
+        if (!put(o, &b, 1)) return false;
+    }
+    return true;
+}
+
+/* UTF-8 with each maximal invalid subpart replaced by U+FFFD. */
+static bool lossy(buf *o)
+{
+    tok_str s = {0};
+    if (!tok_from_raw(o->b ? o->b : "", o->n, &s)) return tok_str_free(&s), false;
+    free(o->b);
+    o->b = s.b, o->n = s.n, o->cap = s.cap;
+    free(s.os);
+    free(s.oe);
+    return true;
+}
+
+static bool is_special_id(const tok_tokenizer *t, uint32_t id)
+{
+    for (uint32_t i = 0; i < t->n_added; i++)
+        if (t->added[i].id == id && t->added[i].special) return true;
+    return false;
+}
+
+vkf_status tok_decode(base_diag *d, const tok_tokenizer *t, const uint32_t *ids, size_t n_ids, bool skip_special,
+                      char **text, size_t *n)
+{
+    *text = NULL;
+    *n = 0;
+    buf o = {0};
+    bool ok = put(&o, "", 0);
+    size_t pl = strlen(t->model.prefix), sl = strlen(t->model.suffix);
+    size_t emitted = 0;
+    for (size_t i = 0; ok && i < n_ids; i++) {
+        uint32_t id = ids[i];
+        if (id >= t->vocab.n) {
+            free(o.b);
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "token id %u is outside the vocabulary (%u tokens)", id, t->vocab.n);
+        }
+        if (skip_special && is_special_id(t, id)) continue;
+        const char *tk = t->vocab.tok[id];
+        size_t len = t->vocab.len[id];
+        switch (t->decoder) {
+        case TOK_DEC_WORDPIECE: {
+            /* Per token, as tokenizers' decode_chain: glue or space, then cleanup. */
+            size_t at = o.n;
+            if (emitted > 0 && pl && len >= pl && !memcmp(tk, t->model.prefix, pl)) ok = put(&o, tk + pl, len - pl);
+            else ok = (emitted == 0 || put(&o, " ", 1)) && put(&o, tk, len);
+            if (ok && t->wp_cleanup) ok = wordpiece_cleanup(&o, at);
+            break;
+        }
+        case TOK_DEC_BYTE_LEVEL:
+        case TOK_DEC_BPE_SUFFIX:
+            ok = put_byte_level(t, &o, tk, len);
+            break;
+        default:
+            ok = (emitted == 0 || put(&o, " ", 1)) && put(&o, tk, len);
+            break;
+        }
+        emitted++;
+    }
+    if (ok && (t->decoder == TOK_DEC_BYTE_LEVEL || t->decoder == TOK_DEC_BPE_SUFFIX)) ok = lossy(&o);
+    if (ok && t->decoder == TOK_DEC_BPE_SUFFIX && sl) {
+        /* CLIPTokenizer: the suffix marks a word end; the text is stripped. */
+        char *sfx = t->model.suffix;
+        buf r = {0};
+        ok = put(&r, "", 0);
+        for (size_t i = 0; ok && i < o.n;) {
+            if (i + sl <= o.n && !memcmp(o.b + i, sfx, sl)) ok = put(&r, " ", 1), i += sl;
+            else ok = put(&r, o.b + i, 1), i++;
+        }
+        free(o.b);
+        o = r;
+        size_t s = 0, e = o.n;
+        while (s < e && (o.b[s] == ' ' || (o.b[s] >= '\t' && o.b[s] <= '\r'))) s++;
+        while (e > s && (o.b[e - 1] == ' ' || (o.b[e - 1] >= '\t' && o.b[e - 1] <= '\r'))) e--;
+        memmove(o.b, o.b + s, e - s);
+        o.n = e - s;
+        o.b[o.n] = 0;
+    }
+    if (!ok) {
+        free(o.b);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory decoding %zu ids", n_ids);
+    }
+    *text = o.b;
+    *n = o.n;
+    return VKF_OK;
+}

@@ -1,0 +1,204 @@
+/* Encoding: added tokens out of the raw text, then per segment normalizer,
+ * pre-tokenizers and model; truncation and the post-processor's template. */
+#include "text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+bool tok_enc_push(tok_enc *e, uint32_t id, uint32_t type_id, bool special, uint32_t os, uint32_t oe)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 64;
+        uint32_t **arrays[] = {&e->ids, &e->type_ids, &e->special, &e->os, &e->oe, &e->seq};
+        for (size_t i = 0; i < BASE_ARRAY_LEN(arrays); i++) {
+            uint32_t *p = realloc(*arrays[i], cap * sizeof *p);
+            if (!p) return false;
+            *arrays[i] = p;
+        }
+        e->cap = cap;
+    }
+    e->ids[e->n] = id, e->type_ids[e->n] = type_id, e->special[e->n] = special, e->os[e->n] = os, e->oe[e->n] = oe;
+    e->seq[e->n] = special ? UINT32_MAX : 0;
+    e->n++;
+    return true;
+}
+
+void tok_enc_free(tok_enc *e)
+{
+    free(e->ids);
+    free(e->type_ids);
+    free(e->special);
+    free(e->os);
+    free(e->oe);
+    free(e->seq);
+    memset(e, 0, sizeof *e);
+}
+
+static bool is_word_char(uint32_t c)
+{
+    if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    int k = utf8proc_category((utf8proc_int32_t)c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_NO) || k == UTF8PROC_CATEGORY_PC;
+}
+
+/* The code point that ends just before s[at] (valid UTF-8). */
+static uint32_t prev_char(const char *s, size_t at)
+{
+    size_t j = at - 1;
+    while (j > 0 && ((uint8_t)s[j] & 0xC0) == 0x80) j--;
+    return tok_utf8_next(s, at, &j);
+}
+
+/* An added token at s[i], leftmost-longest as HF's matcher; its span after
+ * lstrip/rstrip in *ms, *me (ms may move left to i0 at most). */
+static const tok_added *match_added(const tok_tokenizer *t, const tok_str *s, size_t i, size_t i0, size_t *ms, size_t *me)
+{
+    for (uint32_t k = 0; k < t->n_added; k++) {
+        const tok_added *a = &t->added[k];
+        if (a->len > s->n - i || memcmp(s->b + i, a->content, a->len)) continue;
+        size_t e = i + a->len;
+        if (a->single_word) {
+            if (i > 0 && is_word_char(prev_char(s->b, i))) continue;
+            size_t j = e;
+            if (e < s->n && is_word_char(tok_utf8_next(s->b, s->n, &j))) continue;
+        }
+        size_t b = i;
+        if (a->lstrip)
+            while (b > i0 && tok_is_whitespace(prev_char(s->b, b))) {
+                size_t j = b - 1;
+                while (j > i0 && ((uint8_t)s->b[j] & 0xC0) == 0x80) j--;
+                b = j;
+            }
+        if (a->rstrip)
+            while (e < s->n) {
+                size_t j = e;
+                if (!tok_is_whitespace(tok_utf8_next(s->b, s->n, &j))) break;
+                e = j;
+            }
+        *ms = b, *me = e;
+        return a;
+    }
+    return NULL;
+}
+
+/* Normalizes, pre-tokenizes and tokenizes raw[s, e) onto out. */
+static bool encode_segment(const tok_tokenizer *t, const tok_str *raw, size_t s, size_t e, const char *orig, tok_enc *out)
+{
+    if (s >= e) return true;
+    tok_str seg = {0};
+    tok_pieces pieces = {0}, scratch = {0};
+    tok_toks toks = {0};
+    bool ok = tok_str_reserve(&seg, e - s);
+    if (ok) {
+        memcpy(seg.b, raw->b + s, e - s);
+        memcpy(seg.os, raw->os + s, (e - s) * 4);
+        memcpy(seg.oe, raw->oe + s, (e - s) * 4);
+        seg.n = e - s;
+        seg.b[seg.n] = 0;
+    }
+    for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &seg);
+    if (ok && seg.n) {
+        ok = base_grow((void **)&pieces.v, &pieces.cap, 1, sizeof *pieces.v);
+        if (ok) pieces.v[0] = (tok_piece){0, (uint32_t)seg.n}, pieces.n = 1;
+    }
+    for (uint32_t k = 0; ok && k < t->n_pres; k++) ok = tok_pretokenize(&t->pres[k], &seg, &pieces, &scratch);
+    for (size_t p = 0; ok && p < pieces.n; p++) {
+        tok_piece pc = pieces.v[p];
+        toks.n = 0;
+        ok = tok_model_word(&t->model, &t->vocab, seg.b + pc.s, pc.e - pc.s, &toks);
+        for (size_t k = 0; ok && k < toks.n; k++) {
+            uint32_t a = pc.s + toks.v[k].s, b = pc.s + toks.v[k].e;
+            uint32_t os = seg.os[a], oe = seg.oe[b - 1];
+            for (uint32_t j = a; j < b; j++) os = BASE_MIN(os, seg.os[j]), oe = BASE_MAX(oe, seg.oe[j]);
+            if (t->trim_offsets) {
+                while (os < oe && orig[os] == ' ') os++;
+                while (oe > os && orig[oe - 1] == ' ') oe--;
+            }
+            ok = tok_enc_push(out, toks.v[k].id, 0, false, os, oe);
+        }
+    }
+    tok_str_free(&seg);
+    free(pieces.v);
+    free(scratch.v);
+    free(toks.v);
+    return ok;
+}
+
+vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *text, size_t n, tok_enc *out)
+{
+    if (n > TOK_MAX_TEXT_BYTES)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text of %zu bytes is over the %zu-byte limit", n, TOK_MAX_TEXT_BYTES);
+    if (n && !text) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "NULL text");
+    tok_str raw = {0};
+    if (!tok_from_raw(text, n, &raw)) {
+        tok_str_free(&raw);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory for a %zu-byte text", n);
+    }
+    bool ok = true;
+    size_t seg = 0, i = 0;
+    while (ok && i < raw.n) {
+        size_t ms, me;
+        const tok_added *a = t->added_first_byte[(uint8_t)raw.b[i]] ? match_added(t, &raw, i, seg, &ms, &me) : NULL;
+        if (!a) {
+            i++;
+            continue;
+        }
+        ok = encode_segment(t, &raw, seg, ms, text, out) && tok_enc_push(out, a->id, 0, false, raw.os[ms], raw.oe[me - 1]);
+        seg = i = me;
+    }
+    if (ok) ok = encode_segment(t, &raw, seg, raw.n, text, out);
+    tok_str_free(&raw);
+    if (!ok) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory encoding a %zu-byte text", n);
+    return VKF_OK;
+}
+
+uint32_t tok_added_count(const tok_tokenizer *t, bool pair)
+{
+    const tok_tmpl *tm = pair ? &t->pair : &t->single;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < tm->n; i++) n += tm->v[i].seq < 0 ? tm->v[i].n_ids : 0;
+    return n;
+}
+
+static bool append(tok_enc *out, const tok_enc *in, uint32_t type_id, uint32_t seq)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        if (!tok_enc_push(out, in->ids[i], type_id, in->special[i], in->os[i], in->oe[i])) return false;
+        out->seq[out->n - 1] = seq;
+    }
+    return true;
+}
+
+vkf_status tok_finish(base_diag *d, const tok_tokenizer *t, tok_enc *a, tok_enc *b, bool add_special, uint32_t max_len,
+                      tok_enc *out)
+{
+    bool tmpl = add_special && t->post == TOK_POST_TEMPLATE;
+    if (max_len) {
+        uint32_t added = tmpl ? tok_added_count(t, b != NULL) : 0;
+        size_t budget = max_len > added ? max_len - added : 0;
+        if (!b) {
+            a->n = BASE_MIN(a->n, budget);
+        } else if (a->n + b->n > budget) {
+            /* Longest first: the shorter keeps up to half, the longer the rest. */
+            tok_enc *shorter = a->n <= b->n ? a : b, *longer = a->n <= b->n ? b : a;
+            shorter->n = BASE_MIN(shorter->n, budget / 2);
+            longer->n = BASE_MIN(longer->n, budget - shorter->n);
+        }
+    }
+    bool ok = true;
+    if (tmpl) {
+        const tok_tmpl *tm = b ? &t->pair : &t->single;
+        for (uint32_t i = 0; ok && i < tm->n; i++) {
+            const tok_tmpl_item *it = &tm->v[i];
+            if (it->seq == 0) ok = append(out, a, it->type_id, 0);
+            else if (it->seq == 1) ok = !b || append(out, b, it->type_id, 1);
+            else
+                for (uint32_t k = 0; ok && k < it->n_ids; k++) ok = tok_enc_push(out, it->ids[k], it->type_id, true, 0, 0);
+        }
+    } else {
+        ok = append(out, a, 0, 0) && (!b || append(out, b, 1, 1));
+    }
+    if (!ok) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    return VKF_OK;
+}

@@ -1,0 +1,871 @@
+/* Loading a tokenizer from a Hugging Face directory: tokenizer.json when
+ * present, else the legacy files, which are turned into the same pipeline
+ * that `transformers` builds from them (its slow-to-fast converters) so both
+ * forms give the same ids. Every error names the file and the component. */
+#include "text.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+
+#define CLIP_PATTERN "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+"
+
+uint32_t tok_byte_char(uint8_t b)
+{
+    /* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves,
+     * the others to U+0100 upwards in byte order. */
+    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE)) return b;
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < b; c++)
+        if (!((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE))) n++;
+    return 256 + n;
+}
+
+typedef struct loader {
+    base_diag *d;
+    tok_tokenizer *t;
+    char file[4096];      /* the file being read, for messages */
+} loader;
+
+static vkf_status fail_oom(loader *L) { return base_fail(L->d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", L->file); }
+
+static bool file_exists(const char *dir, const char *name, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Whole file, refusing sizes no tokenizer file has before reading any. */
+static vkf_status read_capped(loader *L, const char *path, char **data, size_t *size)
+{
+    snprintf(L->file, sizeof L->file, "%s", path);
+    struct stat st;
+    if (stat(path, &st) != 0) return base_fail(L->d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if ((uint64_t)st.st_size > TOK_MAX_FILE_BYTES)
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %llu bytes is larger than any tokenizer file (limit %zu MiB)", path,
+                         (unsigned long long)st.st_size, TOK_MAX_FILE_BYTES >> 20);
+    void *p;
+    vkf_status s = base_read_file(L->d, path, &p, size);
+    *data = p;
+    return s;
+}
+
+static vkf_status json_file(loader *L, const char *path, cJSON **root)
+{
+    char *text;
+    size_t n;
+    vkf_status s = read_capped(L, path, &text, &n);
+    if (s != VKF_OK) return s;
+    free(text);
+    return io_json_load(L->d, path, root);
+}
+
+static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static bool get_bool(const cJSON *o, const char *k, bool dflt)
+{
+    const cJSON *v = get(o, k);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
+}
+static const char *get_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = get(o, k);
+    if (cJSON_IsString(v)) return v->valuestring;
+    /* special tokens in tokenizer_config.json may be AddedToken objects */
+    if (cJSON_IsObject(v) && cJSON_IsString(get(v, "content"))) return get(v, "content")->valuestring;
+    return NULL;
+}
+
+/* ---- vocabulary and merges -------------------------------------------------------------- */
+
+static vkf_status add_token(loader *L, const char *tok, size_t len, double idv, const char *where)
+{
+    if (idv < 0 || idv > INT32_MAX || idv != (double)(int64_t)idv)
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: token '%.64s' has an invalid id", L->file, where, tok);
+    int dup;
+    if (!tok_vocab_add(&L->t->vocab, tok, len, (uint32_t)idv, &dup)) {
+        if (dup == 1) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: duplicate token '%.64s'", L->file, where, tok);
+        if (dup == 2)
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: id %u is given to both '%.64s' and '%.64s'", L->file, where,
+                             (uint32_t)idv, L->t->vocab.tok[(uint32_t)idv], tok);
+        return fail_oom(L);
+    }
+    return VKF_OK;
+}
+
+static vkf_status vocab_from_json(loader *L, const cJSON *vocab)
+{
+    if (!cJSON_IsObject(vocab)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: model.vocab is not an object", L->file);
+    for (const cJSON *e = vocab->child; e; e = e->next) {
+        if (!cJSON_IsNumber(e)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: vocab entry '%.64s' is not a number", L->file, e->string);
+        vkf_status s = add_token(L, e->string, strlen(e->string), e->valuedouble, "vocab");
+        if (s != VKF_OK) return s;
+    }
+    return VKF_OK;
+}
+
+/* vocab.txt: one token per line, the line number is the id. */
+static vkf_status vocab_from_txt(loader *L, const char *path)
+{
+    char *text;
+    size_t n;
+    vkf_status s = read_capped(L, path, &text, &n);
+    if (s != VKF_OK) return s;
+    size_t line = 0;
+    for (size_t i = 0; i < n && s == VKF_OK;) {
+        size_t e = i;
+        while (e < n && text[e] != '\n') e++;
+        size_t len = e - i;
+        if (len && text[i + len - 1] == '\r') len--;
+        char save = text[i + len];
+        text[i + len] = 0;
+        char where[48];
+        snprintf(where, sizeof where, "line %zu", line + 1);
+        s = add_token(L, text + i, len, (double)line, where);
+        text[i + len] = save;
+        line++;
+        i = e + 1;
+    }
+    free(text);
+    return s;
+}
+
+static vkf_status vocab_from_vocab_json(loader *L, const char *path)
+{
+    cJSON *root;
+    char *text;
+    size_t n;
+    vkf_status s = read_capped(L, path, &text, &n);
+    if (s != VKF_OK) return s;
+    root = cJSON_ParseWithLength(text, n);
+    free(text);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: not a JSON object of token -> id", path);
+    }
+    s = vocab_from_json(L, root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* One merge "a b" with its rank. */
+static vkf_status add_merge(loader *L, const char *a, size_t al, const char *b, size_t bl, uint32_t rank)
+{
+    tok_tokenizer *t = L->t;
+    int64_t ia = tok_vocab_find(&t->vocab, a, al), ib = tok_vocab_find(&t->vocab, b, bl);
+    if (ia < 0 || ib < 0)
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: merge %u ('%.*s' '%.*s') names a token that is not in the vocabulary ('%.*s')",
+                         L->file, rank + 1, (int)BASE_MIN(al, 64), a, (int)BASE_MIN(bl, 64), b,
+                         (int)BASE_MIN(ia < 0 ? al : bl, 64), ia < 0 ? a : b);
+    size_t pl = strlen(t->model.prefix);
+    if (pl && bl >= pl && !memcmp(b, t->model.prefix, pl)) b += pl, bl -= pl;
+    char stack[256];
+    char *m = al + bl <= sizeof stack ? stack : malloc(al + bl);
+    if (!m) return fail_oom(L);
+    memcpy(m, a, al);
+    memcpy(m + al, b, bl);
+    int64_t id = tok_vocab_find(&t->vocab, m, al + bl);
+    if (m != stack) free(m);
+    if (id < 0)
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: merge %u ('%.*s' '%.*s'): the merged token is not in the vocabulary",
+                         L->file, rank + 1, (int)BASE_MIN(al, 64), a, (int)BASE_MIN(bl, 64), b);
+    /* A repeated pair keeps its first (best) rank, as HF does. */
+    tok_merge_add(&t->model, (uint32_t)ia, (uint32_t)ib, rank, (uint32_t)id);
+    return VKF_OK;
+}
+
+static vkf_status merges_from_json(loader *L, const cJSON *merges)
+{
+    if (!cJSON_IsArray(merges)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: model.merges is not an array", L->file);
+    if (!tok_merges_init(&L->t->model, (size_t)cJSON_GetArraySize(merges))) return fail_oom(L);
+    uint32_t rank = 0;
+    for (const cJSON *e = merges->child; e; e = e->next, rank++) {
+        vkf_status s;
+        if (cJSON_IsString(e)) {
+            const char *sp = strchr(e->valuestring, ' ');
+            if (!sp) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: merge %u '%.64s' is not two tokens", L->file, rank + 1, e->valuestring);
+            s = add_merge(L, e->valuestring, (size_t)(sp - e->valuestring), sp + 1, strlen(sp + 1), rank);
+        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
+            s = add_merge(L, e->child->valuestring, strlen(e->child->valuestring), e->child->next->valuestring,
+                          strlen(e->child->next->valuestring), rank);
+        } else {
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: merge %u is neither \"a b\" nor [a, b]", L->file, rank + 1);
+        }
+        if (s != VKF_OK) return s;
+    }
+    return VKF_OK;
+}
+
+static vkf_status merges_from_txt(loader *L, const char *path)
+{
+    char *text;
+    size_t n;
+    vkf_status s = read_capped(L, path, &text, &n);
+    if (s != VKF_OK) return s;
+    size_t lines = 1;
+    for (size_t i = 0; i < n; i++) lines += text[i] == '\n';
+    if (!tok_merges_init(&L->t->model, lines)) return free(text), fail_oom(L);
+    uint32_t rank = 0;
+    size_t line = 0;
+    for (size_t i = 0; i < n && s == VKF_OK; line++) {
+        size_t e = i;
+        while (e < n && text[e] != '\n') e++;
+        size_t len = e - i;
+        if (len && text[i + len - 1] == '\r') len--;
+        const char *l = text + i;
+        i = e + 1;
+        if (!len || (line == 0 && len >= 8 && !memcmp(l, "#version", 8))) continue;
+        const char *sp = memchr(l, ' ', len);
+        if (!sp || sp == l || sp == l + len - 1)
+            s = base_fail(L->d, VKF_ERROR_FORMAT, "%s: line %zu is not two tokens separated by a space", path, line + 1);
+        else
+            s = add_merge(L, l, (size_t)(sp - l), sp + 1, len - (size_t)(sp - l) - 1, rank++);
+    }
+    free(text);
+    return s;
+}
+
+/* ---- components ------------------------------------------------------------------------------ */
+
+static vkf_status regex_of(loader *L, const cJSON *pattern, const char *what, tok_regex **out)
+{
+    const char *rx = get_str(pattern, "Regex"), *lit = get_str(pattern, "String");
+    if (!rx && !lit) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: pattern is neither Regex nor String", L->file, what);
+    vkf_status s = tok_regex_new(L->d, rx ? rx : lit, !rx, out);
+    if (s != VKF_OK) return base_fail_prefix(L->d, s, "%s: %s: ", L->file, what);
+    return VKF_OK;
+}
+
+static vkf_status add_norm(loader *L, const cJSON *n)
+{
+    tok_tokenizer *t = L->t;
+    const char *type = get_str(n, "type");
+    if (!type) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: normalizer without a type", L->file);
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = get(n, "normalizers");
+        for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
+            vkf_status s = add_norm(L, e);
+            if (s != VKF_OK) return s;
+        }
+        return VKF_OK;
+    }
+    tok_norm z = {0};
+    if (!strcmp(type, "BertNormalizer")) {
+        z.kind = TOK_NORM_BERT;
+        z.clean_text = get_bool(n, "clean_text", true);
+        z.chinese_chars = get_bool(n, "handle_chinese_chars", true);
+        z.lowercase = get_bool(n, "lowercase", true);
+        z.strip_accents = get_bool(n, "strip_accents", z.lowercase); /* null follows lowercase */
+    } else if (!strcmp(type, "NFC")) z.kind = TOK_NORM_NFC;
+    else if (!strcmp(type, "NFD")) z.kind = TOK_NORM_NFD;
+    else if (!strcmp(type, "NFKC")) z.kind = TOK_NORM_NFKC;
+    else if (!strcmp(type, "NFKD")) z.kind = TOK_NORM_NFKD;
+    else if (!strcmp(type, "Lowercase")) z.kind = TOK_NORM_LOWERCASE;
+    else if (!strcmp(type, "StripAccents")) z.kind = TOK_NORM_STRIP_ACCENTS;
+    else if (!strcmp(type, "Strip")) {
+        z.kind = TOK_NORM_STRIP;
+        z.left = get_bool(n, "strip_left", true);
+        z.right = get_bool(n, "strip_right", true);
+    } else if (!strcmp(type, "Replace") || !strcmp(type, "Prepend")) {
+        const char *c = get_str(n, !strcmp(type, "Replace") ? "content" : "prepend");
+        if (!c) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s normalizer without its string", L->file, type);
+        z.kind = !strcmp(type, "Replace") ? TOK_NORM_REPLACE : TOK_NORM_PREPEND;
+        if (z.kind == TOK_NORM_REPLACE) {
+            vkf_status s = regex_of(L, get(n, "pattern"), "Replace normalizer", &z.pattern);
+            if (s != VKF_OK) return s;
+        }
+        z.content = base_strdup(c);
+        if (!z.content) return tok_regex_free(z.pattern), fail_oom(L);
+    } else {
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
+                         "%s: normalizer '%s' is not supported (supported: BertNormalizer, Sequence, NFC, NFD, NFKC, NFKD, "
+                         "Lowercase, StripAccents, Strip, Replace, Prepend)", L->file, type);
+    }
+    tok_norm *nn = realloc(t->norms, (t->n_norms + 1) * sizeof *nn);
+    if (!nn) {
+        tok_regex_free(z.pattern);
+        free(z.content);
+        return fail_oom(L);
+    }
+    t->norms = nn;
+    t->norms[t->n_norms++] = z;
+    return VKF_OK;
+}
+
+static vkf_status add_pre(loader *L, const cJSON *p)
+{
+    tok_tokenizer *t = L->t;
+    const char *type = get_str(p, "type");
+    if (!type) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: pre_tokenizer without a type", L->file);
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = get(p, "pretokenizers");
+        for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
+            vkf_status s = add_pre(L, e);
+            if (s != VKF_OK) return s;
+        }
+        return VKF_OK;
+    }
+    if (t->n_pres && t->pres[t->n_pres - 1].kind == TOK_PRE_BYTE_LEVEL)
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: pre-tokenizer '%s' after ByteLevel is not supported", L->file, type);
+    tok_pre z = {0};
+    vkf_status s = VKF_OK;
+    if (!strcmp(type, "BertPreTokenizer")) z.kind = TOK_PRE_BERT;
+    else if (!strcmp(type, "WhitespaceSplit")) z.kind = TOK_PRE_WHITESPACE_SPLIT;
+    else if (!strcmp(type, "Whitespace")) {
+        z.kind = TOK_PRE_WHITESPACE;
+        s = tok_regex_new(L->d, "\\w+|[^\\w\\s]+", false, &z.pattern);
+    } else if (!strcmp(type, "ByteLevel")) {
+        z.kind = TOK_PRE_BYTE_LEVEL;
+        z.add_prefix_space = get_bool(p, "add_prefix_space", true);
+        if (get_bool(p, "use_regex", true)) s = tok_regex_new(L->d, tok_gpt2_pattern(), false, &z.pattern);
+        t->model.byte_level = true;
+    } else if (!strcmp(type, "Split")) {
+        z.kind = TOK_PRE_SPLIT;
+        z.invert = get_bool(p, "invert", false);
+        const char *b = get_str(p, "behavior");
+        static const char *const names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+        int k = -1;
+        for (int i = 0; b && i < 5; i++)
+            if (!strcmp(b, names[i])) k = i;
+        if (k < 0) return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: Split behavior '%s' is not supported", L->file, b ? b : "(none)");
+        z.behavior = (tok_split_behavior)k;
+        s = regex_of(L, get(p, "pattern"), "Split pre-tokenizer", &z.pattern);
+    } else {
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
+                         "%s: pre-tokenizer '%s' is not supported (supported: BertPreTokenizer, ByteLevel, Split, "
+                         "Whitespace, WhitespaceSplit, Sequence)", L->file, type);
+    }
+    if (s != VKF_OK) return s;
+    tok_pre *np = realloc(t->pres, (t->n_pres + 1) * sizeof *np);
+    if (!np) return tok_regex_free(z.pattern), fail_oom(L);
+    t->pres = np;
+    t->pres[t->n_pres++] = z;
+    return VKF_OK;
+}
+
+static vkf_status special_ids(loader *L, const char *name, uint32_t **ids, uint32_t *n)
+{
+    int64_t id = tok_vocab_find(&L->t->vocab, name, strlen(name));
+    if (id < 0) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: post-processor: special token '%.64s' is not in the vocabulary", L->file, name);
+    *ids = malloc(sizeof **ids);
+    if (!*ids) return fail_oom(L);
+    **ids = (uint32_t)id;
+    *n = 1;
+    return VKF_OK;
+}
+
+static vkf_status tmpl_add(loader *L, tok_tmpl *tm, int seq, uint32_t type_id, const char *special)
+{
+    tok_tmpl_item *v = realloc(tm->v, (tm->n + 1) * sizeof *v);
+    if (!v) return fail_oom(L);
+    tm->v = v;
+    tok_tmpl_item it = {.seq = seq, .type_id = type_id};
+    if (special) {
+        vkf_status s = special_ids(L, special, &it.ids, &it.n_ids);
+        if (s != VKF_OK) return s;
+    }
+    tm->v[tm->n++] = it;
+    return VKF_OK;
+}
+
+/* [cls] A [sep] ([sep] B [sep] for RoBERTa, B [sep] for BERT). */
+static vkf_status cls_sep(loader *L, const cJSON *p, bool roberta)
+{
+    const cJSON *cls = get(p, "cls"), *sep = get(p, "sep");
+    if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) || !cJSON_IsString(cls->child) || !cJSON_IsString(sep->child))
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: post-processor needs cls and sep as [token, id]", L->file);
+    const char *c = cls->child->valuestring, *s = sep->child->valuestring;
+    tok_tokenizer *t = L->t;
+    vkf_status st;
+    uint32_t b = roberta ? 0 : 1;
+    if ((st = tmpl_add(L, &t->single, -1, 0, c)) || (st = tmpl_add(L, &t->single, 0, 0, NULL)) ||
+        (st = tmpl_add(L, &t->single, -1, 0, s)) || (st = tmpl_add(L, &t->pair, -1, 0, c)) ||
+        (st = tmpl_add(L, &t->pair, 0, 0, NULL)) || (st = tmpl_add(L, &t->pair, -1, 0, s)))
+        return st;
+    if (roberta && (st = tmpl_add(L, &t->pair, -1, 0, s))) return st;
+    if ((st = tmpl_add(L, &t->pair, 1, b, NULL)) || (st = tmpl_add(L, &t->pair, -1, b, s))) return st;
+    t->trim_offsets = roberta && get_bool(p, "trim_offsets", true);
+    t->post = TOK_POST_TEMPLATE;
+    return VKF_OK;
+}
+
+static vkf_status template_side(loader *L, const cJSON *items, const cJSON *specials, tok_tmpl *tm)
+{
+    for (const cJSON *e = items ? items->child : NULL; e; e = e->next) {
+        const cJSON *sp = get(e, "SpecialToken"), *sq = get(e, "Sequence");
+        const cJSON *x = sp ? sp : sq;
+        const cJSON *tid = get(x, "type_id");
+        uint32_t type_id = cJSON_IsNumber(tid) && tid->valuedouble >= 0 ? (uint32_t)tid->valuedouble : 0;
+        const char *id = get_str(x, "id");
+        if (!x || !id) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: TemplateProcessing item is neither SpecialToken nor Sequence", L->file);
+        if (sq) {
+            vkf_status s = tmpl_add(L, tm, !strcmp(id, "B") ? 1 : 0, type_id, NULL);
+            if (s != VKF_OK) return s;
+            continue;
+        }
+        const cJSON *def = get(specials, id);
+        const cJSON *ids = get(def, "ids");
+        if (!cJSON_IsArray(ids)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: TemplateProcessing: special token '%.64s' has no ids", L->file, id);
+        tok_tmpl_item *v = realloc(tm->v, (tm->n + 1) * sizeof *v);
+        if (!v) return fail_oom(L);
+        tm->v = v;
+        tok_tmpl_item it = {.seq = -1, .type_id = type_id};
+        int n = cJSON_GetArraySize(ids);
+        it.ids = calloc((size_t)n + 1, sizeof *it.ids);
+        if (!it.ids) return fail_oom(L);
+        for (const cJSON *i = ids->child; i; i = i->next) {
+            if (!cJSON_IsNumber(i) || i->valuedouble < 0 || i->valuedouble >= L->t->vocab.n) {
+                free(it.ids);
+                return base_fail(L->d, VKF_ERROR_FORMAT, "%s: TemplateProcessing: special token '%.64s' has an id outside the vocabulary", L->file, id);
+            }
+            it.ids[it.n_ids++] = (uint32_t)i->valuedouble;
+        }
+        tm->v[tm->n++] = it;
+    }
+    return VKF_OK;
+}
+
+static vkf_status set_post(loader *L, const cJSON *p)
+{
+    tok_tokenizer *t = L->t;
+    if (!p || cJSON_IsNull(p)) return VKF_OK;
+    const char *type = get_str(p, "type");
+    if (!type) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: post_processor without a type", L->file);
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = get(p, "processors");
+        for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
+            vkf_status s = set_post(L, e);
+            if (s != VKF_OK) return s;
+        }
+        return VKF_OK;
+    }
+    if (!strcmp(type, "ByteLevel")) {
+        t->trim_offsets = get_bool(p, "trim_offsets", true);
+        return VKF_OK;
+    }
+    if (t->post != TOK_POST_NONE) return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: two template post-processors", L->file);
+    if (!strcmp(type, "BertProcessing")) return cls_sep(L, p, false);
+    if (!strcmp(type, "RobertaProcessing")) return cls_sep(L, p, true);
+    if (!strcmp(type, "TemplateProcessing")) {
+        vkf_status s = template_side(L, get(p, "single"), get(p, "special_tokens"), &t->single);
+        if (s == VKF_OK) s = template_side(L, get(p, "pair"), get(p, "special_tokens"), &t->pair);
+        t->post = TOK_POST_TEMPLATE;
+        return s;
+    }
+    return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
+                     "%s: post-processor '%s' is not supported (supported: TemplateProcessing, BertProcessing, "
+                     "RobertaProcessing, ByteLevel, Sequence)", L->file, type);
+}
+
+static vkf_status set_decoder(loader *L, const cJSON *p)
+{
+    tok_tokenizer *t = L->t;
+    if (!p || cJSON_IsNull(p)) return VKF_OK;
+    const char *type = get_str(p, "type");
+    if (!type) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: decoder without a type", L->file);
+    if (!strcmp(type, "WordPiece")) {
+        t->decoder = TOK_DEC_WORDPIECE;
+        t->wp_cleanup = get_bool(p, "cleanup", true);
+    } else if (!strcmp(type, "ByteLevel")) {
+        t->decoder = TOK_DEC_BYTE_LEVEL;
+    } else if (!strcmp(type, "BPEDecoder")) {
+        t->decoder = TOK_DEC_BPE_SUFFIX;
+    } else {
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
+                         "%s: decoder '%s' is not supported (supported: WordPiece, ByteLevel, BPEDecoder)", L->file, type);
+    }
+    return VKF_OK;
+}
+
+static vkf_status add_added(loader *L, const cJSON *list)
+{
+    tok_tokenizer *t = L->t;
+    for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
+        const char *c = get_str(e, "content");
+        const cJSON *id = get(e, "id");
+        if (!c || !*c || !cJSON_IsNumber(id))
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: added_tokens entry without content or id", L->file);
+        int64_t have = tok_vocab_find(&t->vocab, c, strlen(c));
+        if (have < 0) {
+            vkf_status s = add_token(L, c, strlen(c), id->valuedouble, "added_tokens");
+            if (s != VKF_OK) return s;
+        } else if (have != (int64_t)id->valuedouble) {
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: added token '%.64s' has id %.0f but the vocabulary gives it %lld",
+                             L->file, c, id->valuedouble, (long long)have);
+        }
+        tok_added *v = realloc(t->added, (t->n_added + 1) * sizeof *v);
+        if (!v) return fail_oom(L);
+        t->added = v;
+        tok_added a = {.len = (uint32_t)strlen(c), .id = (uint32_t)id->valuedouble, .special = get_bool(e, "special", false),
+                       .lstrip = get_bool(e, "lstrip", false), .rstrip = get_bool(e, "rstrip", false),
+                       .single_word = get_bool(e, "single_word", false), .normalized = get_bool(e, "normalized", false)};
+        a.content = base_strdup(c);
+        if (!a.content) return fail_oom(L);
+        t->added[t->n_added++] = a;
+    }
+    return VKF_OK;
+}
+
+static int by_length_desc(const void *a, const void *b)
+{
+    const tok_added *x = a, *y = b;
+    return x->len != y->len ? (x->len < y->len ? 1 : -1) : strcmp(x->content, y->content);
+}
+
+/* ---- the model section ------------------------------------------------------------------------- */
+
+static vkf_status set_model(loader *L, const cJSON *m, const char *dir, bool legacy)
+{
+    tok_tokenizer *t = L->t;
+    tok_model *md = &t->model;
+    const char *type = get_str(m, "type");
+    if (!type) type = get(m, "merges") ? "BPE" : "WordPiece";
+    md->unk_id = -1;
+    const char *pfx = get_str(m, "continuing_subword_prefix"), *sfx = get_str(m, "end_of_word_suffix");
+    if (!strcmp(type, "WordPiece")) {
+        md->kind = TOK_MODEL_WORDPIECE;
+        const cJSON *mx = get(m, "max_input_chars_per_word");
+        md->max_chars = cJSON_IsNumber(mx) && mx->valuedouble >= 1 ? (uint32_t)BASE_MIN(mx->valuedouble, 1e9) : 100;
+        if (!pfx) pfx = "##";
+        snprintf(t->kind, sizeof t->kind, "wordpiece");
+    } else if (!strcmp(type, "BPE")) {
+        md->kind = TOK_MODEL_BPE;
+        md->fuse_unk = get_bool(m, "fuse_unk", false);
+        md->byte_fallback = get_bool(m, "byte_fallback", false);
+        md->ignore_merges = get_bool(m, "ignore_merges", false);
+        const cJSON *dr = get(m, "dropout");
+        if (cJSON_IsNumber(dr) && dr->valuedouble > 0)
+            return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: BPE dropout is not supported (it is for training)", L->file);
+        snprintf(t->kind, sizeof t->kind, "bpe");
+    } else {
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: model type '%s' is not supported (supported: WordPiece, BPE)", L->file, type);
+    }
+    if ((pfx && strlen(pfx) > 16) || (sfx && strlen(sfx) > 16))
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: subword prefix or suffix over 16 bytes", L->file);
+    md->prefix = base_strdup(pfx ? pfx : "");
+    md->suffix = base_strdup(sfx ? sfx : "");
+    if (!md->prefix || !md->suffix) return fail_oom(L);
+    vkf_status s;
+    char path[4096];
+    if (!legacy) {
+        s = vocab_from_json(L, get(m, "vocab"));
+    } else if (md->kind == TOK_MODEL_WORDPIECE) {
+        file_exists(dir, "vocab.txt", path, sizeof path);
+        s = vocab_from_txt(L, path);
+    } else {
+        file_exists(dir, "vocab.json", path, sizeof path);
+        s = vocab_from_vocab_json(L, path);
+    }
+    if (s != VKF_OK) return s;
+    if (t->vocab.n == 0) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: the vocabulary is empty", L->file);
+    if (md->kind == TOK_MODEL_BPE) {
+        if (!legacy) {
+            s = merges_from_json(L, get(m, "merges"));
+        } else {
+            file_exists(dir, "merges.txt", path, sizeof path);
+            s = merges_from_txt(L, path);
+        }
+        if (s != VKF_OK) return s;
+    }
+    const char *unk = get_str(m, "unk_token");
+    if (unk) {
+        md->unk_id = tok_vocab_find(&t->vocab, unk, strlen(unk));
+        if (md->unk_id < 0 && md->kind == TOK_MODEL_WORDPIECE)
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: the unknown token '%.64s' is not in the vocabulary", L->file, unk);
+    } else if (md->kind == TOK_MODEL_WORDPIECE) {
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: WordPiece model without unk_token", L->file);
+    }
+    return VKF_OK;
+}
+
+/* ---- legacy files: the pipeline transformers' converters build ------------------------------------ */
+
+typedef enum legacy_kind { LEG_BERT, LEG_GPT2, LEG_ROBERTA, LEG_CLIP } legacy_kind;
+
+static cJSON *obj(const char *type)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && type) cJSON_AddStringToObject(o, "type", type);
+    return o;
+}
+
+static cJSON *added_json(const char *content, int64_t id, bool lstrip)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "id", (double)id);
+    cJSON_AddStringToObject(a, "content", content);
+    cJSON_AddBoolToObject(a, "special", 1);
+    cJSON_AddBoolToObject(a, "lstrip", lstrip);
+    return a;
+}
+
+/* The tokenizer.json equivalent of the legacy files (without vocab/merges). */
+static cJSON *legacy_json(legacy_kind k, const cJSON *cfg)
+{
+    cJSON *root = obj(NULL), *model = obj(k == LEG_BERT ? "WordPiece" : "BPE");
+    cJSON_AddItemToObject(root, "model", model);
+    const char *unk = get_str(cfg, "unk_token");
+    if (k == LEG_BERT) {
+        cJSON_AddStringToObject(model, "unk_token", unk ? unk : "[UNK]");
+        cJSON *nz = cJSON_AddObjectToObject(root, "normalizer");
+        cJSON_AddStringToObject(nz, "type", "BertNormalizer");
+        bool lower = get_bool(cfg, "do_lower_case", true);
+        cJSON_AddBoolToObject(nz, "lowercase", lower);
+        cJSON_AddBoolToObject(nz, "handle_chinese_chars", get_bool(cfg, "tokenize_chinese_chars", true));
+        cJSON_AddBoolToObject(nz, "strip_accents", get_bool(cfg, "strip_accents", lower));
+        cJSON_AddItemToObject(root, "pre_tokenizer", obj("BertPreTokenizer"));
+        cJSON *post = cJSON_AddObjectToObject(root, "post_processor");
+        cJSON_AddStringToObject(post, "type", "BertProcessing");
+        const char *cls = get_str(cfg, "cls_token"), *sep = get_str(cfg, "sep_token");
+        cJSON *c = cJSON_AddArrayToObject(post, "cls"), *s = cJSON_AddArrayToObject(post, "sep");
+        cJSON_AddItemToArray(c, cJSON_CreateString(cls ? cls : "[CLS]"));
+        cJSON_AddItemToArray(s, cJSON_CreateString(sep ? sep : "[SEP]"));
+        cJSON_AddItemToObject(root, "decoder", obj("WordPiece"));
+        return root;
+    }
+    if (k == LEG_CLIP) {
+        cJSON_AddStringToObject(model, "unk_token", unk ? unk : "<|endoftext|>");
+        cJSON_AddStringToObject(model, "end_of_word_suffix", "</w>");
+        cJSON *nz = cJSON_AddObjectToObject(root, "normalizer");
+        cJSON_AddStringToObject(nz, "type", "Sequence");
+        cJSON *list = cJSON_AddArrayToObject(nz, "normalizers");
+        cJSON_AddItemToArray(list, obj("NFC"));
+        cJSON *rep = obj("Replace");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(rep, "pattern"), "Regex", "\\s+");
+        cJSON_AddStringToObject(rep, "content", " ");
+        cJSON_AddItemToArray(list, rep);
+        cJSON_AddItemToArray(list, obj("Lowercase"));
+        cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+        cJSON_AddStringToObject(pre, "type", "Sequence");
+        cJSON *pl = cJSON_AddArrayToObject(pre, "pretokenizers");
+        cJSON *split = obj("Split");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(split, "pattern"), "Regex", CLIP_PATTERN);
+        cJSON_AddStringToObject(split, "behavior", "Removed");
+        cJSON_AddBoolToObject(split, "invert", 1);
+        cJSON_AddItemToArray(pl, split);
+        cJSON *bl = obj("ByteLevel");
+        cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
+        cJSON_AddItemToArray(pl, bl);
+    } else {
+        cJSON *bl = cJSON_AddObjectToObject(root, "pre_tokenizer");
+        cJSON_AddStringToObject(bl, "type", "ByteLevel");
+        cJSON_AddBoolToObject(bl, "add_prefix_space", get_bool(cfg, "add_prefix_space", false));
+    }
+    cJSON *post = cJSON_AddObjectToObject(root, "post_processor");
+    if (k == LEG_GPT2) {
+        /* $A (with bos first when add_bos_token) */
+        cJSON_AddStringToObject(post, "type", "TemplateProcessing");
+        cJSON_AddItemToObject(root, "decoder", obj("ByteLevel"));
+        return root;
+    }
+    const char *cls = get_str(cfg, k == LEG_CLIP ? "bos_token" : "cls_token"), *sep = get_str(cfg, k == LEG_CLIP ? "eos_token" : "sep_token");
+    cJSON_AddStringToObject(post, "type", "RobertaProcessing");
+    cJSON_AddBoolToObject(post, "trim_offsets", 0);
+    cJSON *c = cJSON_AddArrayToObject(post, "cls"), *s = cJSON_AddArrayToObject(post, "sep");
+    cJSON_AddItemToArray(c, cJSON_CreateString(cls ? cls : k == LEG_CLIP ? "<|startoftext|>" : "<s>"));
+    cJSON_AddItemToArray(s, cJSON_CreateString(sep ? sep : k == LEG_CLIP ? "<|endoftext|>" : "</s>"));
+    cJSON_AddItemToObject(root, "decoder", obj(k == LEG_CLIP ? "BPEDecoder" : "ByteLevel"));
+    return root;
+}
+
+/* Special tokens of a legacy tokenizer that exist in its vocabulary. */
+static vkf_status legacy_added(loader *L, legacy_kind k, const cJSON *cfg)
+{
+    static const char *const keys[] = {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token", "bos_token", "eos_token"};
+    static const char *const dflt[4][7] = {
+        {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]", NULL, NULL},
+        {"<|endoftext|>", NULL, NULL, NULL, NULL, "<|endoftext|>", "<|endoftext|>"},
+        {"<unk>", "</s>", "<pad>", "<s>", "<mask>", "<s>", "</s>"},
+        {"<|endoftext|>", NULL, "<|endoftext|>", NULL, NULL, "<|startoftext|>", "<|endoftext|>"},
+    };
+    cJSON *list = cJSON_CreateArray();
+    if (!list) return fail_oom(L);
+    for (int i = 0; i < 7; i++) {
+        const char *name = get_str(cfg, keys[i]);
+        if (!name) name = dflt[k][i];
+        if (!name) continue;
+        int64_t id = tok_vocab_find(&L->t->vocab, name, strlen(name));
+        bool seen = false;
+        for (const cJSON *e = list->child; e; e = e->next) seen |= !strcmp(get_str(e, "content"), name);
+        if (id >= 0 && !seen) cJSON_AddItemToArray(list, added_json(name, id, k == LEG_ROBERTA && i == 4));
+    }
+    vkf_status s = add_added(L, list);
+    cJSON_Delete(list);
+    return s;
+}
+
+/* ---- putting it together ---------------------------------------------------------------------------- */
+
+static void set_roles(tok_tokenizer *t, const cJSON *cfg)
+{
+    static const char *const keys[] = {"pad_token", "unk_token", "cls_token", "sep_token", "mask_token", "bos_token", "eos_token"};
+    static const char *const guesses[7][4] = {
+        {"[PAD]", "<pad>", NULL}, {"[UNK]", "<unk>", "<|endoftext|>", NULL}, {"[CLS]", "<s>", "<|startoftext|>", NULL},
+        {"[SEP]", "</s>", "<|endoftext|>", NULL}, {"[MASK]", "<mask>", NULL}, {"<s>", "<|startoftext|>", "<|endoftext|>", NULL},
+        {"</s>", "<|endoftext|>", NULL}};
+    int64_t *dst[] = {&t->pad_id, &t->unk_id, &t->cls_id, &t->sep_id, &t->mask_id, &t->bos_id, &t->eos_id};
+    for (int i = 0; i < 7; i++) {
+        *dst[i] = -1;
+        const char *name = get_str(cfg, keys[i]);
+        if (name) *dst[i] = tok_vocab_find(&t->vocab, name, strlen(name));
+        for (int g = 0; !name && *dst[i] < 0 && g < 4 && guesses[i][g]; g++)
+            *dst[i] = tok_vocab_find(&t->vocab, guesses[i][g], strlen(guesses[i][g]));
+    }
+}
+
+static vkf_status build(loader *L, const cJSON *root, const char *dir, bool legacy)
+{
+    tok_tokenizer *t = L->t;
+    vkf_status s = set_model(L, get(root, "model"), dir, legacy);
+    if (s != VKF_OK) return s;
+    const cJSON *n = get(root, "normalizer");
+    if (n && !cJSON_IsNull(n) && (s = add_norm(L, n)) != VKF_OK) return s;
+    const cJSON *p = get(root, "pre_tokenizer");
+    if (p && !cJSON_IsNull(p) && (s = add_pre(L, p)) != VKF_OK) return s;
+    if (!legacy && (s = add_added(L, get(root, "added_tokens"))) != VKF_OK) return s;
+    if ((s = set_post(L, get(root, "post_processor"))) != VKF_OK) return s;
+    if ((s = set_decoder(L, get(root, "decoder"))) != VKF_OK) return s;
+    if (t->model.suffix[0] && t->decoder == TOK_DEC_BYTE_LEVEL) t->decoder = TOK_DEC_BPE_SUFFIX; /* as CLIPTokenizer decodes */
+    return VKF_OK;
+}
+
+static vkf_status finish(loader *L)
+{
+    tok_tokenizer *t = L->t;
+    for (uint32_t id = 0; id < t->vocab.n; id++)
+        if (!t->vocab.tok[id])
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: the vocabulary has no token with id %u (ids must run from 0 to %u)",
+                             L->file, id, t->vocab.n - 1);
+    qsort(t->added, t->n_added, sizeof *t->added, by_length_desc);
+    for (uint32_t i = 0; i < t->n_added; i++) t->added_first_byte[(uint8_t)t->added[i].content[0]] = true;
+    for (int b = 0; b < 256; b++) {
+        char buf[8];
+        int k = tok_utf8_put(tok_byte_char((uint8_t)b), buf);
+        t->model.byte_ids[b] = tok_vocab_find(&t->vocab, buf, (size_t)k);
+        size_t sl = strlen(t->model.suffix);
+        memcpy(buf + k, t->model.suffix, sl);
+        t->model.byte_ids_suffix[b] = tok_vocab_find(&t->vocab, buf, (size_t)k + sl);
+        uint32_t c = tok_byte_char((uint8_t)b);
+        t->char_is_byte[c] = true;
+        t->byte_of_char[c] = (uint8_t)b;
+    }
+    if (!tok_model_init_cache(&t->model)) return fail_oom(L);
+    return VKF_OK;
+}
+
+static bool has_prefix(const char *s, const char *p) { return s && !strncmp(s, p, strlen(p)); }
+
+vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
+{
+    *out = NULL;
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", dir ? dir : "(null)", dir ? strerror(errno) : "no path");
+    tok_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    loader L = {.d = d, .t = t};
+    snprintf(L.file, sizeof L.file, "%s", dir);
+    char path[4096], base[4096];
+    /* A path to tokenizer.json itself is accepted too. */
+    snprintf(base, sizeof base, "%s", dir);
+    bool direct = S_ISREG(st.st_mode);
+    if (direct) {
+        char *slash = strrchr(base, '/');
+        if (slash) *slash = 0;
+        else snprintf(base, sizeof base, ".");
+    }
+    t->dir = base_strdup(base);
+    cJSON *cfg = NULL, *mcfg = NULL, *root = NULL;
+    vkf_status s = VKF_OK;
+    if (file_exists(base, "tokenizer_config.json", path, sizeof path)) s = json_file(&L, path, &cfg);
+    if (s == VKF_OK && file_exists(base, "config.json", path, sizeof path)) s = json_file(&L, path, &mcfg);
+    if (s == VKF_OK && cfg) {
+        const cJSON *ml = get(cfg, "model_max_length");
+        if (cJSON_IsNumber(ml) && ml->valuedouble >= 1 && ml->valuedouble < 1e9) t->model_max_length = (uint32_t)ml->valuedouble;
+    }
+    if (s != VKF_OK) goto done;
+    if (direct || file_exists(base, "tokenizer.json", path, sizeof path)) {
+        if (direct) snprintf(path, sizeof path, "%s", dir);
+        snprintf(t->source, sizeof t->source, "tokenizer.json");
+        s = json_file(&L, path, &root);
+        if (s == VKF_OK) s = build(&L, root, base, false);
+    } else {
+        const char *cls = get_str(cfg, "tokenizer_class"), *mt = get_str(mcfg, "model_type");
+        char vt[4096], vj[4096], mg[4096];
+        bool has_txt = file_exists(base, "vocab.txt", vt, sizeof vt), has_json = file_exists(base, "vocab.json", vj, sizeof vj),
+             has_merges = file_exists(base, "merges.txt", mg, sizeof mg);
+        legacy_kind k;
+        if (has_prefix(cls, "CLIP") || has_prefix(mt, "clip")) k = LEG_CLIP;
+        else if (has_prefix(cls, "Roberta") || has_prefix(mt, "roberta")) k = LEG_ROBERTA;
+        else if (has_prefix(cls, "GPT2") || has_prefix(mt, "gpt2")) k = LEG_GPT2;
+        else if (has_prefix(cls, "Bert") || has_prefix(cls, "DistilBert") || has_prefix(mt, "bert") || has_prefix(mt, "distilbert")) k = LEG_BERT;
+        else if (cls || mt) {
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED,
+                          "%s: tokenizer '%s' is not supported (supported: BertTokenizer, DistilBertTokenizer, GPT2Tokenizer, "
+                          "RobertaTokenizer, CLIPTokenizer, or any tokenizer.json with WordPiece or BPE)", base, cls ? cls : mt);
+            goto done;
+        } else if (has_txt) k = LEG_BERT;
+        else k = LEG_GPT2;
+        if (k == LEG_BERT ? !has_txt : !(has_json && has_merges)) {
+            s = base_fail(d, VKF_ERROR_IO, "%s: no tokenizer files: expected tokenizer.json, or %s", base,
+                          k == LEG_BERT ? "vocab.txt" : "vocab.json and merges.txt");
+            goto done;
+        }
+        snprintf(t->source, sizeof t->source, "%s", k == LEG_BERT ? "vocab.txt" : "vocab.json+merges.txt");
+        root = legacy_json(k, cfg);
+        if (!root) {
+            s = fail_oom(&L);
+            goto done;
+        }
+        s = build(&L, root, base, true);
+        if (s == VKF_OK) s = legacy_added(&L, k, cfg);
+        if (s == VKF_OK && k == LEG_GPT2 && get_bool(cfg, "add_bos_token", false)) {
+            const char *bos = get_str(cfg, "bos_token");
+            s = tmpl_add(&L, &t->single, -1, 0, bos ? bos : "<|endoftext|>");
+        }
+        if (s == VKF_OK && k == LEG_GPT2) {
+            tok_tmpl *both[2] = {&t->single, &t->pair};
+            for (int i = 0; i < 2 && s == VKF_OK; i++) s = tmpl_add(&L, both[i], 0, 0, NULL);
+            if (s == VKF_OK) s = tmpl_add(&L, &t->pair, 1, 1, NULL);
+            t->post = TOK_POST_TEMPLATE;
+        }
+    }
+    if (s == VKF_OK) s = finish(&L);
+    if (s == VKF_OK) set_roles(t, cfg);
+done:
+    cJSON_Delete(cfg);
+    cJSON_Delete(mcfg);
+    cJSON_Delete(root);
+    if (s != VKF_OK) {
+        tok_free(t);
+        return s;
+    }
+    *out = t;
+    return VKF_OK;
+}
+
+static void tmpl_free(tok_tmpl *tm)
+{
+    for (uint32_t i = 0; i < tm->n; i++) free(tm->v[i].ids);
+    free(tm->v);
+}
+
+void tok_free(tok_tokenizer *t)
+{
+    if (!t) return;
+    tok_vocab_free(&t->vocab);
+    tok_model_free(&t->model);
+    for (uint32_t i = 0; i < t->n_norms; i++) tok_regex_free(t->norms[i].pattern), free(t->norms[i].content);
+    free(t->norms);
+    for (uint32_t i = 0; i < t->n_pres; i++) tok_regex_free(t->pres[i].pattern);
+    free(t->pres);
+    for (uint32_t i = 0; i < t->n_added; i++) free(t->added[i].content);
+    free(t->added);
+    tmpl_free(&t->single);
+    tmpl_free(&t->pair);
+    free(t->dir);
+    free(t);
+}

@@ -1,0 +1,267 @@
+/* Tokenizers: the Hugging Face `tokenizers` pipeline in C, for the models this
+ * library runs (WordPiece for BERT-style encoders, byte-level BPE for GPT-2 and
+ * RoBERTa, CLIP's BPE with `</w>`). A tokenizer is read from tokenizer.json or
+ * from the legacy files and then applies, in HF's order:
+ *
+ *   raw bytes -> U+FFFD for invalid UTF-8 (Python's "replace")
+ *             -> added/special tokens split out of the raw text
+ *             -> normalizer -> pre-tokenizer -> model (WordPiece / BPE)
+ *             -> truncation -> post-processor (special tokens, type ids)
+ *
+ * Every intermediate string carries, per byte, the range of original bytes it
+ * came from, so tokens get byte offsets into the caller's text. Unicode data
+ * comes from utf8proc; pre-tokenizer regexes run on Oniguruma (the engine HF
+ * `tokenizers` uses), so `\s`, `\p{L}` mean what they mean there.
+ * Depends on base and io (JSON) only. A loaded tokenizer is immutable apart
+ * from its word cache, which has its own lock: share it between threads. */
+#ifndef VKF_TEXT_H
+#define VKF_TEXT_H
+
+#include <pthread.h>
+
+#include "../io/io.h"
+
+#define TOK_MAX_TEXT_BYTES ((size_t)INT32_MAX) /* offsets are 32-bit */
+#define TOK_MAX_FILE_BYTES ((size_t)512 << 20)
+
+/* ---- strings with alignments ----------------------------------------------- */
+
+/* A UTF-8 string whose byte i came from original bytes [os[i], oe[i]). */
+typedef struct tok_str {
+    char *b;
+    uint32_t *os, *oe;
+    size_t n, cap;
+} tok_str;
+
+bool tok_str_reserve(tok_str *s, size_t need);
+/* Appends bytes that all align to [os, oe). */
+bool tok_str_push(tok_str *s, const char *b, size_t n, uint32_t os, uint32_t oe);
+void tok_str_free(tok_str *s);
+
+/* Decodes UTF-8; invalid input yields U+FFFD per maximal invalid subpart, as
+ * Python's bytes.decode("utf-8", "replace") and Rust's from_utf8_lossy. */
+bool tok_from_raw(const char *raw, size_t n, tok_str *out);
+/* Next code point of valid UTF-8 at s[i] (i advanced); s must be valid. */
+uint32_t tok_utf8_next(const char *s, size_t n, size_t *i);
+int tok_utf8_put(uint32_t cp, char out[4]);
+/* Length of the longest prefix of s that is complete, valid-or-finished
+ * UTF-8: an incomplete but so-far valid sequence at the end is excluded. */
+size_t tok_utf8_complete(const uint8_t *s, size_t n);
+
+bool tok_is_whitespace(uint32_t c);   /* Rust char::is_whitespace (White_Space) */
+bool tok_is_punctuation(uint32_t c);  /* ASCII punctuation or Unicode P* (BERT) */
+
+/* ---- regex (Oniguruma) --------------------------------------------------- */
+
+typedef struct tok_regex tok_regex;
+vkf_status tok_regex_new(base_diag *d, const char *pattern, bool literal, tok_regex **out);
+void tok_regex_free(tok_regex *r);
+/* First match in s[from, n): returns false when none. */
+bool tok_regex_find(tok_regex *r, const char *s, size_t n, size_t from, size_t *ms, size_t *me);
+
+/* ---- normalizers ----------------------------------------------------------- */
+
+typedef enum tok_norm_kind {
+    TOK_NORM_BERT, TOK_NORM_NFC, TOK_NORM_NFD, TOK_NORM_NFKC, TOK_NORM_NFKD,
+    TOK_NORM_LOWERCASE, TOK_NORM_STRIP_ACCENTS, TOK_NORM_REPLACE, TOK_NORM_STRIP,
+    TOK_NORM_PREPEND
+} tok_norm_kind;
+
+typedef struct tok_norm {
+    tok_norm_kind kind;
+    /* BertNormalizer */
+    bool clean_text, chinese_chars, strip_accents, lowercase;
+    /* Replace / Prepend */
+    tok_regex *pattern;
+    char *content;
+    /* Strip */
+    bool left, right;
+} tok_norm;
+
+/* Applies one normalizer; *s is replaced by the result. */
+bool tok_normalize(const tok_norm *nz, tok_str *s);
+
+/* ---- pre-tokenizers ----------------------------------------------------------- */
+
+typedef enum tok_pre_kind {
+    TOK_PRE_BERT, TOK_PRE_BYTE_LEVEL, TOK_PRE_SPLIT, TOK_PRE_WHITESPACE, TOK_PRE_WHITESPACE_SPLIT
+} tok_pre_kind;
+
+typedef enum tok_split_behavior {
+    TOK_SPLIT_REMOVED, TOK_SPLIT_ISOLATED, TOK_SPLIT_MERGED_PREV, TOK_SPLIT_MERGED_NEXT, TOK_SPLIT_CONTIGUOUS
+} tok_split_behavior;
+
+typedef struct tok_pre {
+    tok_pre_kind kind;
+    tok_regex *pattern;          /* Split; ByteLevel with use_regex; Whitespace */
+    tok_split_behavior behavior;
+    bool invert;
+    bool add_prefix_space;       /* ByteLevel */
+} tok_pre;
+
+/* A piece of a tok_str: bytes [s, e). */
+typedef struct tok_piece {
+    uint32_t s, e;
+} tok_piece;
+
+typedef struct tok_pieces {
+    tok_piece *v;
+    size_t n, cap;
+} tok_pieces;
+
+/* Refines the pieces of str (may append to str, for ByteLevel's prefix space). */
+bool tok_pretokenize(const tok_pre *p, tok_str *str, tok_pieces *pieces, tok_pieces *scratch);
+
+/* ---- vocabularies and models ------------------------------------------------------ */
+
+/* String -> id hash map (open addressing). */
+typedef struct tok_map {
+    uint32_t *slots;   /* id + 1; 0 empty */
+    size_t mask;
+    char **keys;       /* by id (shared with the vocab) */
+    uint32_t *lens;
+} tok_map;
+
+typedef struct tok_vocab {
+    char **tok;          /* id -> token (NUL-terminated), NULL in gaps */
+    uint32_t *len;
+    uint32_t n;          /* ids 0..n-1 */
+    tok_map map;
+} tok_vocab;
+
+/* Adds token with id; false on duplicate token or id (*dup says which). */
+bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, int *dup);
+/* The id of a token, or -1. */
+int64_t tok_vocab_find(const tok_vocab *v, const char *t, size_t len);
+void tok_vocab_free(tok_vocab *v);
+
+typedef enum tok_model_kind { TOK_MODEL_WORDPIECE, TOK_MODEL_BPE } tok_model_kind;
+
+typedef struct tok_merge_slot {
+    uint64_t key;      /* (a << 32 | b) + 1; 0 empty */
+    uint32_t rank, id;
+} tok_merge_slot;
+
+typedef struct tok_cache tok_cache;
+
+typedef struct tok_model {
+    tok_model_kind kind;
+    int64_t unk_id;            /* -1: none */
+    char *prefix;              /* continuing_subword_prefix ("##" or "") */
+    char *suffix;              /* end_of_word_suffix ("</w>" or "") */
+    uint32_t max_chars;        /* WordPiece max_input_chars_per_word */
+    bool fuse_unk, byte_fallback, ignore_merges;
+    bool byte_level;           /* BPE symbols are byte-level characters */
+    tok_merge_slot *merges;
+    size_t merge_mask, n_merges;
+    int64_t byte_ids[256];     /* byte-level: id of each byte's symbol (with and without suffix) */
+    int64_t byte_ids_suffix[256];
+    tok_cache *cache;
+} tok_model;
+
+/* One token of a word: id and the bytes [s, e) of the piece it covers. */
+typedef struct tok_tok {
+    uint32_t id;
+    uint32_t s, e;
+} tok_tok;
+
+typedef struct tok_toks {
+    tok_tok *v;
+    size_t n, cap;
+} tok_toks;
+
+bool tok_toks_push(tok_toks *t, uint32_t id, uint32_t s, uint32_t e);
+
+/* Adds merge (a, b) -> id with rank; false if already present. */
+bool tok_merge_add(tok_model *m, uint32_t a, uint32_t b, uint32_t rank, uint32_t id);
+bool tok_merges_init(tok_model *m, size_t n);
+/* Tokenizes word w[0, n) (piece bytes, offsets relative to w) onto out. */
+bool tok_model_word(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out);
+bool tok_model_init_cache(tok_model *m);
+void tok_model_free(tok_model *m);
+
+/* ---- the whole tokenizer -------------------------------------------------------------- */
+
+typedef struct tok_added {
+    char *content;
+    uint32_t len;
+    uint32_t id;
+    bool special, lstrip, rstrip, single_word, normalized;
+} tok_added;
+
+typedef enum tok_post_kind { TOK_POST_NONE, TOK_POST_TEMPLATE, TOK_POST_BYTE_LEVEL } tok_post_kind;
+
+/* A template item: a special token's ids or sequence A / B, with a type id. */
+typedef struct tok_tmpl_item {
+    int seq;               /* 0: A, 1: B, -1: special */
+    uint32_t type_id;
+    uint32_t *ids;
+    uint32_t n_ids;
+} tok_tmpl_item;
+
+typedef struct tok_tmpl {
+    tok_tmpl_item *v;
+    uint32_t n;
+} tok_tmpl;
+
+typedef enum tok_dec_kind { TOK_DEC_NONE, TOK_DEC_WORDPIECE, TOK_DEC_BYTE_LEVEL, TOK_DEC_BPE_SUFFIX } tok_dec_kind;
+
+typedef struct tok_tokenizer {
+    char *dir;
+    char kind[32];             /* "wordpiece", "bpe" */
+    char source[32];           /* "tokenizer.json" or the legacy files */
+    tok_vocab vocab;           /* model vocab and added tokens */
+    tok_model model;
+    tok_norm *norms;
+    uint32_t n_norms;
+    tok_pre *pres;
+    uint32_t n_pres;
+    tok_added *added;          /* longest first */
+    uint32_t n_added;
+    bool added_first_byte[256];
+    tok_post_kind post;
+    tok_tmpl single, pair;
+    bool trim_offsets;
+    tok_dec_kind decoder;
+    bool wp_cleanup;
+    uint8_t byte_of_char[0x180]; /* byte-level alphabet, inverse */
+    bool char_is_byte[0x180];
+    /* special tokens by role, -1 when absent */
+    int64_t pad_id, unk_id, cls_id, sep_id, mask_id, bos_id, eos_id;
+    uint32_t model_max_length; /* 0 when unknown */
+} tok_tokenizer;
+
+vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out);
+void tok_free(tok_tokenizer *t);
+
+/* An encoding being built (arrays of n). */
+typedef struct tok_enc {
+    uint32_t *ids, *type_ids, *special;
+    uint32_t *os, *oe;
+    uint32_t *seq;  /* 0: first text, 1: second, UINT32_MAX: added by the post-processor */
+    size_t n, cap;
+} tok_enc;
+
+bool tok_enc_push(tok_enc *e, uint32_t id, uint32_t type_id, bool special, uint32_t os, uint32_t oe);
+void tok_enc_free(tok_enc *e);
+
+/* The tokens of a text, without post-processing. */
+vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *text, size_t n, tok_enc *out);
+/* Truncates (longest first, to max_len including the special tokens that
+ * post-processing adds) and post-processes a and optional b into out. */
+vkf_status tok_finish(base_diag *d, const tok_tokenizer *t, tok_enc *a, tok_enc *b, bool add_special,
+                      uint32_t max_len, tok_enc *out);
+/* Number of special tokens post-processing adds. */
+uint32_t tok_added_count(const tok_tokenizer *t, bool pair);
+
+/* Decodes ids to text (malloc'd, NUL-terminated, *n bytes). */
+vkf_status tok_decode(base_diag *d, const tok_tokenizer *t, const uint32_t *ids, size_t n_ids, bool skip_special,
+                      char **text, size_t *n);
+
+/* The regex of GPT-2's pre-tokenizer (ByteLevel with use_regex). */
+const char *tok_gpt2_pattern(void);
+
+/* Byte-level alphabet: the character for byte b (GPT-2's bytes_to_unicode). */
+uint32_t tok_byte_char(uint8_t b);
+
+#endif

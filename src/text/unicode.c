@@ -1,0 +1,547 @@
+/* Strings with alignments, UTF-8 decoding with replacement, the character
+ * classes HF's Rust code uses, the regex wrapper, and the normalizers.
+ * Unicode properties and normal forms come from utf8proc. */
+#include "text.h"
+
+#include <oniguruma.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* ---- tok_str -------------------------------------------------------------------- */
+
+bool tok_str_reserve(tok_str *s, size_t need)
+{
+    if (need <= s->cap && s->b) return true;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < need) cap *= 2;
+    char *b = realloc(s->b, cap + 1);
+    if (!b) return false;
+    s->b = b;
+    uint32_t *os = realloc(s->os, cap * sizeof *os);
+    if (!os) return false;
+    s->os = os;
+    uint32_t *oe = realloc(s->oe, cap * sizeof *oe);
+    if (!oe) return false;
+    s->oe = oe;
+    s->cap = cap;
+    return true;
+}
+
+bool tok_str_push(tok_str *s, const char *b, size_t n, uint32_t os, uint32_t oe)
+{
+    if (!tok_str_reserve(s, s->n + n)) return false;
+    memcpy(s->b + s->n, b, n);
+    for (size_t i = 0; i < n; i++) s->os[s->n + i] = os, s->oe[s->n + i] = oe;
+    s->n += n;
+    s->b[s->n] = 0;
+    return true;
+}
+
+void tok_str_free(tok_str *s)
+{
+    free(s->b);
+    free(s->os);
+    free(s->oe);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- UTF-8 ------------------------------------------------------------------------ */
+
+int tok_utf8_put(uint32_t cp, char out[4])
+{
+    if (cp < 0x80) return out[0] = (char)cp, 1;
+    if (cp < 0x800) return out[0] = (char)(0xC0 | cp >> 6), out[1] = (char)(0x80 | (cp & 0x3F)), 2;
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12), out[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18), out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Length of a valid sequence at s (1..4), or -k: the first k bytes are a
+ * maximal invalid subpart (Unicode's "best practice", which Python follows). */
+static int utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
+{
+    uint8_t c = s[0];
+    if (c < 0x80) return *cp = c, 1;
+    int len;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return -1;
+    }
+    uint32_t v = c & (0x7F >> len);
+    for (int k = 1; k < len; k++) {
+        if ((size_t)k >= n) return -k;
+        uint8_t b = s[k];
+        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return -k;
+        v = v << 6 | (b & 0x3F);
+    }
+    *cp = v;
+    return len;
+}
+
+bool tok_from_raw(const char *raw, size_t n, tok_str *out)
+{
+    if (!tok_str_reserve(out, n + 16)) return false;
+    const uint8_t *s = (const uint8_t *)raw;
+    size_t i = 0;
+    while (i < n) {
+        /* ASCII runs copy straight through. */
+        size_t j = i;
+        while (j < n && s[j] < 0x80) j++;
+        if (j > i) {
+            if (!tok_str_reserve(out, out->n + (j - i))) return false;
+            memcpy(out->b + out->n, raw + i, j - i);
+            for (size_t k = i; k < j; k++) out->os[out->n] = (uint32_t)k, out->oe[out->n++] = (uint32_t)k + 1;
+            i = j;
+            continue;
+        }
+        uint32_t cp;
+        int len = utf8_seq(s + i, n - i, &cp);
+        if (len > 0) {
+            if (!tok_str_push(out, raw + i, (size_t)len, (uint32_t)i, (uint32_t)(i + (size_t)len))) return false;
+            i += (size_t)len;
+        } else {
+            if (!tok_str_push(out, "\xEF\xBF\xBD", 3, (uint32_t)i, (uint32_t)(i + (size_t)-len))) return false;
+            i += (size_t)-len;
+        }
+    }
+    if (!tok_str_reserve(out, out->n)) return false;
+    out->b[out->n] = 0;
+    return true;
+}
+
+uint32_t tok_utf8_next(const char *s, size_t n, size_t *i)
+{
+    uint32_t cp = 0xFFFD;
+    int len = utf8_seq((const uint8_t *)s + *i, n - *i, &cp);
+    *i += len > 0 ? (size_t)len : (size_t)-len;
+    return len > 0 ? cp : 0xFFFD;
+}
+
+size_t tok_utf8_complete(const uint8_t *s, size_t n)
+{
+    /* Only the last three bytes can start an unfinished sequence. */
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        size_t at = n - back;
+        if (s[at] < 0x80) break;
+        if (s[at] >= 0xC0) {
+            uint32_t cp;
+            int len = utf8_seq(s + at, back, &cp);
+            /* -back: valid so far but cut by the end of the buffer. */
+            if (len == -(int)back && (size_t)(s[at] >= 0xF0 ? 4 : s[at] >= 0xE0 ? 3 : 2) > back) return at;
+            break;
+        }
+    }
+    return n;
+}
+
+/* ---- character classes ------------------------------------------------------------ */
+
+bool tok_is_whitespace(uint32_t c)
+{
+    if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D);
+    switch (c) {
+    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+        return true;
+    default:
+        return c >= 0x2000 && c <= 0x200A;
+    }
+}
+
+static int category(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c); }
+
+bool tok_is_punctuation(uint32_t c)
+{
+    if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
+    int k = category(c);
+    return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+}
+
+/* BertNormalizer's "control": Cc, Cf, Co, Cs, less \t \n \r. Unassigned
+ * code points (Cn) are kept, as HF keeps them (they end up as [UNK]). */
+static bool is_control(uint32_t c)
+{
+    if (c == '\t' || c == '\n' || c == '\r') return false;
+    int k = category(c);
+    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO || k == UTF8PROC_CATEGORY_CS;
+}
+
+static bool is_chinese(uint32_t c)
+{
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/* Rust's char::to_lowercase: the full mapping, whose only multi-character
+ * entry is U+0130 (İ -> i + U+0307); utf8proc gives the simple one. */
+static int lower(uint32_t c, uint32_t out[2])
+{
+    if (c < 0x80) return out[0] = (c >= 'A' && c <= 'Z') ? c + 32 : c, 1;
+    if (c == 0x130) return out[0] = 'i', out[1] = 0x307, 2;
+    out[0] = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    return 1;
+}
+
+/* ---- regex --------------------------------------------------------------------------- */
+
+struct tok_regex {
+    regex_t *re;
+    char *literal;   /* a plain string pattern instead */
+    size_t lit_len;
+};
+
+static pthread_once_t onig_once = PTHREAD_ONCE_INIT;
+static void onig_setup(void)
+{
+    OnigEncoding enc = ONIG_ENCODING_UTF8;
+    onig_initialize(&enc, 1);
+}
+
+vkf_status tok_regex_new(base_diag *d, const char *pattern, bool literal, tok_regex **out)
+{
+    *out = NULL;
+    tok_regex *r = calloc(1, sizeof *r);
+    if (!r) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    if (literal) {
+        r->literal = base_strdup(pattern);
+        r->lit_len = strlen(pattern);
+        if (!r->literal) return free(r), base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        if (!r->lit_len) return free(r->literal), free(r), base_fail(d, VKF_ERROR_FORMAT, "empty split/replace pattern");
+        *out = r;
+        return VKF_OK;
+    }
+    pthread_once(&onig_once, onig_setup);
+    OnigErrorInfo einfo;
+    const UChar *p = (const UChar *)pattern;
+    int rc = onig_new(&r->re, p, p + strlen(pattern), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &einfo);
+    if (rc != ONIG_NORMAL) {
+        UChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+        onig_error_code_to_str(msg, rc, &einfo);
+        free(r);
+        return base_fail(d, VKF_ERROR_FORMAT, "regex '%s': %s", pattern, (const char *)msg);
+    }
+    *out = r;
+    return VKF_OK;
+}
+
+void tok_regex_free(tok_regex *r)
+{
+    if (!r) return;
+    if (r->re) onig_free(r->re);
+    free(r->literal);
+    free(r);
+}
+
+bool tok_regex_find(tok_regex *r, const char *s, size_t n, size_t from, size_t *ms, size_t *me)
+{
+    if (r->literal) {
+        if (n < r->lit_len) return false;
+        for (size_t i = from; i + r->lit_len <= n; i++) {
+            if (s[i] == r->literal[0] && !memcmp(s + i, r->literal, r->lit_len)) {
+                *ms = i, *me = i + r->lit_len;
+                return true;
+            }
+        }
+        return false;
+    }
+    OnigRegion region;
+    onig_region_init(&region);
+    const UChar *u = (const UChar *)s;
+    int at = onig_search(r->re, u, u + n, u + from, u + n, &region, ONIG_OPTION_NONE);
+    bool found = at >= 0;
+    if (found) *ms = (size_t)region.beg[0], *me = (size_t)region.end[0];
+    onig_region_free(&region, 0);
+    return found;
+}
+
+/* ---- normalizers ------------------------------------------------------------------------ */
+
+/* Appends in[s, e) with its alignments. */
+static bool append_range(tok_str *o, const tok_str *in, size_t s, size_t e)
+{
+    if (!tok_str_reserve(o, o->n + (e - s))) return false;
+    if (e == s) return o->b[o->n] = 0, true;
+    memcpy(o->b + o->n, in->b + s, e - s);
+    memcpy(o->os + o->n, in->os + s, (e - s) * 4);
+    memcpy(o->oe + o->n, in->oe + s, (e - s) * 4);
+    o->n += e - s;
+    o->b[o->n] = 0;
+    return true;
+}
+
+static bool push_cp(tok_str *o, uint32_t cp, uint32_t os, uint32_t oe)
+{
+    char buf[4];
+    return tok_str_push(o, buf, (size_t)tok_utf8_put(cp, buf), os, oe);
+}
+
+static bool bert_char(const tok_norm *nz, tok_str *o, uint32_t c, uint32_t os, uint32_t oe)
+{
+    if (nz->clean_text) {
+        if (c == 0 || c == 0xFFFD || is_control(c)) return true;
+        if (tok_is_whitespace(c)) c = ' ';
+    }
+    bool cjk = nz->chinese_chars && is_chinese(c);
+    if (cjk && !push_cp(o, ' ', os, oe)) return false;
+    utf8proc_int32_t parts[8];
+    int np = 1;
+    parts[0] = (utf8proc_int32_t)c;
+    if (nz->strip_accents && c >= 0x80) {
+        utf8proc_int32_t bc = 0;
+        utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)c, parts, 8, UTF8PROC_DECOMPOSE, &bc);
+        np = k > 0 && k <= 8 ? (int)k : (parts[0] = (utf8proc_int32_t)c, 1);
+    }
+    for (int i = 0; i < np; i++) {
+        uint32_t p = (uint32_t)parts[i];
+        if (nz->strip_accents && p >= 0x80 && category(p) == UTF8PROC_CATEGORY_MN) continue;
+        uint32_t lo[2];
+        int nl = nz->lowercase ? lower(p, lo) : (lo[0] = p, 1);
+        for (int j = 0; j < nl; j++)
+            if (!push_cp(o, lo[j], os, oe)) return false;
+    }
+    if (cjk && !push_cp(o, ' ', os, oe)) return false;
+    return true;
+}
+
+/* Per-character normalizers: BERT, Lowercase, StripAccents. */
+static bool map_chars(const tok_norm *nz, const tok_str *in, tok_str *o)
+{
+    if (!tok_str_reserve(o, in->n + 16)) return false;
+    size_t i = 0;
+    while (i < in->n) {
+        uint8_t b = (uint8_t)in->b[i];
+        if (b < 0x80) {
+            /* ASCII fast path: at most one byte out. */
+            uint32_t c = b;
+            if (nz->kind == TOK_NORM_BERT && nz->clean_text) {
+                if (c == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+                    i++;
+                    continue;
+                }
+                if (c == '\t' || c == '\n' || c == '\r' || c == 0x0B || c == 0x0C) c = ' ';
+            }
+            if ((nz->kind == TOK_NORM_LOWERCASE || (nz->kind == TOK_NORM_BERT && nz->lowercase)) && c >= 'A' && c <= 'Z')
+                c += 32;
+            if (!tok_str_reserve(o, o->n + 1)) return false;
+            o->b[o->n] = (char)c, o->os[o->n] = in->os[i], o->oe[o->n] = in->oe[i], o->n++;
+            i++;
+            continue;
+        }
+        size_t start = i;
+        uint32_t c = tok_utf8_next(in->b, in->n, &i);
+        uint32_t os = in->os[start], oe = in->oe[i - 1];
+        bool ok = true;
+        if (nz->kind == TOK_NORM_BERT) {
+            ok = bert_char(nz, o, c, os, oe);
+        } else if (nz->kind == TOK_NORM_LOWERCASE) {
+            uint32_t lo[2];
+            int nl = lower(c, lo);
+            for (int j = 0; j < nl && ok; j++) ok = push_cp(o, lo[j], os, oe);
+        } else if (category(c) != UTF8PROC_CATEGORY_MN) { /* StripAccents */
+            ok = tok_str_push(o, in->b + start, i - start, os, oe);
+        }
+        if (!ok) return false;
+    }
+    if (!tok_str_reserve(o, o->n)) return false;
+    o->b[o->n] = 0;
+    return true;
+}
+
+/* Alignment of a cluster in[cs, ce) whose normal form `part` differs from it.
+ * When the characters' own normal forms concatenate to `part` (decomposition,
+ * ligatures), each output aligns to its source character; otherwise
+ * (composition) output character k aligns to input character k, the last
+ * input character taking any surplus, which is how HF's alignments come out
+ * ("e" + U+0301 -> "é" aligns to the "e"). */
+static bool cluster_align(const tok_str *in, size_t cs, size_t ce, const char *part, size_t pn, utf8proc_option_t opt,
+                          tok_str *o)
+{
+    size_t at = o->n, used = 0;
+    bool per_char = true;
+    for (size_t i = cs; i < ce && per_char;) {
+        size_t s = i;
+        tok_utf8_next(in->b, ce, &i);
+        utf8proc_uint8_t *one = NULL;
+        utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)in->b + s, (utf8proc_ssize_t)(i - s), &one, opt);
+        if (k < 0) return false;
+        per_char = used + (size_t)k <= pn && !memcmp(part + used, one, (size_t)k);
+        bool pushed = !per_char || tok_str_push(o, (const char *)one, (size_t)k, in->os[s], in->oe[i - 1]);
+        used += (size_t)k;
+        free(one);
+        if (!pushed) return false;
+    }
+    if (per_char && used == pn) return true;
+    o->n = at;
+    size_t src = cs, last = cs;
+    for (size_t j = 0; j < pn;) {
+        size_t s = j;
+        tok_utf8_next(part, pn, &j);
+        size_t cur = src < ce ? src : last, next = cur;
+        tok_utf8_next(in->b, ce, &next);
+        if (src < ce) last = src, src = next;
+        if (!tok_str_push(o, part + s, j - s, in->os[cur], in->oe[next - 1])) return false;
+    }
+    return true;
+}
+
+/* NFC/NFD/NFKC/NFKD. The text is utf8proc's normal form of the whole string.
+ * Alignments come from normalising each cluster (a starter and the
+ * non-starters after it) on its own; where that concatenation differs from
+ * the whole (composition across clusters, as Hangul jamo), the differing
+ * middle aligns to the union of its sources. */
+static bool unicode_form(const tok_norm *nz, const tok_str *in, tok_str *o)
+{
+    utf8proc_option_t opt = UTF8PROC_STABLE;
+    switch (nz->kind) {
+    case TOK_NORM_NFC: opt |= UTF8PROC_COMPOSE; break;
+    case TOK_NORM_NFD: opt |= UTF8PROC_DECOMPOSE; break;
+    case TOK_NORM_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
+    default: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    }
+    bool ascii = true;
+    for (size_t i = 0; i < in->n && ascii; i++) ascii = (uint8_t)in->b[i] < 0x80;
+    if (ascii) return append_range(o, in, 0, in->n);
+    utf8proc_uint8_t *whole = NULL;
+    utf8proc_ssize_t wn = utf8proc_map((const utf8proc_uint8_t *)in->b, (utf8proc_ssize_t)in->n, &whole, opt);
+    if (wn < 0) return false;
+    /* Cluster by cluster. */
+    size_t i = 0;
+    bool ok = true;
+    while (i < in->n && ok) {
+        size_t cs = i;
+        tok_utf8_next(in->b, in->n, &i);
+        while (i < in->n) {
+            size_t j = i;
+            uint32_t c = tok_utf8_next(in->b, in->n, &j);
+            if (c < 0x80 || utf8proc_get_property((utf8proc_int32_t)c)->combining_class == 0) break;
+            i = j;
+        }
+        uint32_t os = in->os[cs], oe = in->oe[i - 1];
+        if (i - cs == 1) {
+            ok = tok_str_push(o, in->b + cs, 1, os, oe);
+            continue;
+        }
+        utf8proc_uint8_t *part = NULL;
+        utf8proc_ssize_t pn = utf8proc_map((const utf8proc_uint8_t *)in->b + cs, (utf8proc_ssize_t)(i - cs), &part, opt);
+        if (pn < 0) {
+            ok = false;
+            break;
+        }
+        if ((size_t)pn == i - cs && !memcmp(part, in->b + cs, (size_t)pn)) ok = append_range(o, in, cs, i);
+        else ok = cluster_align(in, cs, i, (const char *)part, (size_t)pn, opt, o);
+        free(part);
+    }
+    if (ok && ((size_t)wn != o->n || memcmp(whole, o->b, o->n))) {
+        /* Rare: keep the common prefix and suffix, unite the middle. */
+        size_t p = 0, n_new = (size_t)wn;
+        while (p < o->n && p < n_new && o->b[p] == (char)whole[p]) p++;
+        while (p > 0 && ((uint8_t)whole[p] & 0xC0) == 0x80) p--;
+        size_t q = 0;
+        while (q < o->n - p && q < n_new - p && o->b[o->n - 1 - q] == (char)whole[n_new - 1 - q]) q++;
+        while (q > 0 && ((uint8_t)whole[n_new - q] & 0xC0) == 0x80) q--;
+        tok_str t = {0};
+        size_t mid_old = o->n - p - q;
+        uint32_t mos = mid_old ? o->os[p] : (p ? o->oe[p - 1] : 0), moe = mos;
+        for (size_t k = p; k < p + mid_old; k++) moe = BASE_MAX(moe, o->oe[k]);
+        ok = tok_str_reserve(&t, n_new);
+        if (ok) {
+            memcpy(t.b, whole, n_new);
+            memcpy(t.os, o->os, p * 4), memcpy(t.oe, o->oe, p * 4);
+            for (size_t k = p; k < n_new - q; k++) t.os[k] = mos, t.oe[k] = moe;
+            memcpy(t.os + n_new - q, o->os + o->n - q, q * 4), memcpy(t.oe + n_new - q, o->oe + o->n - q, q * 4);
+            t.n = n_new;
+            t.b[t.n] = 0;
+            tok_str_free(o);
+            *o = t;
+        } else {
+            tok_str_free(&t);
+        }
+    }
+    free(whole);
+    if (ok && tok_str_reserve(o, o->n)) o->b[o->n] = 0;
+    return ok;
+}
+
+static bool replace(const tok_norm *nz, const tok_str *in, tok_str *o)
+{
+    size_t at = 0, ms, me, cl = strlen(nz->content);
+    while (at <= in->n && tok_regex_find(nz->pattern, in->b, in->n, at, &ms, &me)) {
+        if (me == ms) { /* empty match: step one character */
+            if (ms >= in->n) break;
+            size_t j = ms;
+            tok_utf8_next(in->b, in->n, &j);
+            if (!append_range(o, in, at, j)) return false;
+            at = j;
+            continue;
+        }
+        if (!append_range(o, in, at, ms)) return false;
+        if (!tok_str_push(o, nz->content, cl, in->os[ms], in->oe[me - 1])) return false;
+        at = me;
+    }
+    return append_range(o, in, at < in->n ? at : in->n, in->n);
+}
+
+static bool strip(const tok_norm *nz, const tok_str *in, tok_str *o)
+{
+    size_t s = 0, e = in->n;
+    while (nz->left && s < e) {
+        size_t j = s;
+        if (!tok_is_whitespace(tok_utf8_next(in->b, e, &j))) break;
+        s = j;
+    }
+    while (nz->right && e > s) {
+        size_t j = e - 1;
+        while (j > s && ((uint8_t)in->b[j] & 0xC0) == 0x80) j--;
+        size_t k = j;
+        if (!tok_is_whitespace(tok_utf8_next(in->b, e, &k))) break;
+        e = j;
+    }
+    return append_range(o, in, s, e);
+}
+
+bool tok_normalize(const tok_norm *nz, tok_str *s)
+{
+    tok_str o = {0};
+    bool ok;
+    switch (nz->kind) {
+    case TOK_NORM_BERT:
+    case TOK_NORM_LOWERCASE:
+    case TOK_NORM_STRIP_ACCENTS:
+        ok = map_chars(nz, s, &o);
+        break;
+    case TOK_NORM_REPLACE:
+        ok = replace(nz, s, &o);
+        break;
+    case TOK_NORM_STRIP:
+        ok = strip(nz, s, &o);
+        break;
+    case TOK_NORM_PREPEND:
+        if (!s->n) return true;
+        ok = tok_str_push(&o, nz->content, strlen(nz->content), s->os[0], s->os[0]) && append_range(&o, s, 0, s->n);
+        break;
+    default:
+        ok = unicode_form(nz, s, &o);
+        break;
+    }
+    if (!ok) {
+        tok_str_free(&o);
+        return false;
+    }
+    tok_str_free(s);
+    *s = o;
+    return true;
+}

@@ -1,0 +1,570 @@
+/* Tokenizers against Hugging Face: every text of a hostile corpus, every
+ * tokenizer (BERT WordPiece, GPT-2 byte-level BPE, CLIP BPE), each loaded from
+ * tokenizer.json and from the legacy files, must give the ids, offsets and
+ * decoded text that `transformers` gave (tests/data/tokenizers/refs.json,
+ * made by tools/make_tokenizer_refs.py). Then pairs, truncation, padding,
+ * GPT-2 round trips and the streaming decoder, bad files, and scale. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "text/text.h"
+#include "vkformer.h"
+
+#define TOKDATA VKF_TEST_DATA "/tokenizers"
+
+static const char *const NAMES[] = {"bert-base-uncased", "gpt2", "clip"};
+
+/* ---- reference data ------------------------------------------------------------------ */
+
+typedef struct text {
+    char *b;
+    size_t n;
+} text;
+
+static int b64v(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+static text b64(const char *s)
+{
+    size_t n = strlen(s);
+    text t = {malloc(n + 1), 0};
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64v(s[i]);
+        if (v < 0) continue;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            t.b[t.n++] = (char)(acc >> bits & 0xFF);
+        }
+    }
+    t.b[t.n] = 0;
+    return t;
+}
+
+static cJSON *load_json(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s missing", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = 0;
+    fclose(f);
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    cr_assert_not_null(j, "%s: bad JSON", path);
+    return j;
+}
+
+static cJSON *corpus, *refs;
+static text *texts;
+static int n_texts;
+
+static void setup(void)
+{
+    corpus = load_json(TOKDATA "/corpus.json");
+    refs = load_json(TOKDATA "/refs.json");
+    cJSON *arr = cJSON_GetObjectItem(corpus, "texts");
+    n_texts = cJSON_GetArraySize(arr);
+    texts = calloc((size_t)n_texts, sizeof *texts);
+    for (int i = 0; i < n_texts; i++) texts[i] = b64(cJSON_GetArrayItem(arr, i)->valuestring);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < n_texts; i++) free(texts[i].b);
+    free(texts);
+    cJSON_Delete(corpus);
+    cJSON_Delete(refs);
+}
+
+static vkf_tokenizer *load_form(const char *name, const char *form)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s%s/%s", TOKDATA, strcmp(form, "json") ? "/legacy" : "", name);
+    vkf_tokenizer *tok = NULL;
+    vkf_status s = vkf_tokenizer_load(dir, &tok);
+    cr_assert_eq(s, VKF_OK, "%s: %s", dir, vkf_last_error(NULL));
+    vkf_tokenizer_info info;
+    cr_assert_eq(vkf_tokenizer_get_info(tok, &info), VKF_OK);
+    cr_assert_str_eq(info.source, strcmp(form, "json") ? (strcmp(name, "bert-base-uncased") ? "vocab.json+merges.txt" : "vocab.txt")
+                                                        : "tokenizer.json");
+    return tok;
+}
+
+static cJSON *ref_of(const char *name, const char *form)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s/%s", name, form);
+    cJSON *r = cJSON_GetObjectItem(refs, key);
+    cr_assert_not_null(r, "no references for %s", key);
+    return r;
+}
+
+/* Number of positions where got differs from the JSON int array (length too). */
+static int ids_differ(const int32_t *got, uint32_t n, const cJSON *want)
+{
+    int bad = (int)n != cJSON_GetArraySize(want);
+    uint32_t i = 0;
+    for (const cJSON *e = want->child; e && i < n; e = e->next, i++) bad += got[i] != (int32_t)e->valuedouble;
+    return bad;
+}
+
+static void log_ids(const char *what, int idx, const int32_t *got, uint32_t n, const cJSON *want)
+{
+    char g[2048] = "", w[2048] = "";
+    size_t gl = 0, wl = 0;
+    for (uint32_t i = 0; i < n && gl < sizeof g - 16; i++) gl += (size_t)snprintf(g + gl, sizeof g - gl, "%d ", got[i]);
+    for (const cJSON *e = want->child; e && wl < sizeof w - 16; e = e->next)
+        wl += (size_t)snprintf(w + wl, sizeof w - wl, "%d ", (int)e->valuedouble);
+    cr_log_error("%s, text %d:\n  got  %s\n  want %s", what, idx, g, w);
+}
+
+/* The references' offsets index the decoded string: compare them only where it is the input. */
+static bool valid_utf8(const text *t)
+{
+    tok_str s = {0};
+    cr_assert(tok_from_raw(t->b, t->n, &s));
+    bool same = s.n == t->n && !memcmp(s.b, t->b, t->n);
+    tok_str_free(&s);
+    return same;
+}
+
+/* ---- the corpus: ids, offsets, decoding -------------------------------------------------------- */
+
+static void check_corpus(const char *name, const char *form)
+{
+    vkf_tokenizer *tok = load_form(name, form);
+    cJSON *r = ref_of(name, form);
+    cJSON *ids = cJSON_GetObjectItem(r, "ids"), *ns = cJSON_GetObjectItem(r, "ids_no_special");
+    cJSON *offs = cJSON_GetObjectItem(r, "offsets"), *dec = cJSON_GetObjectItem(r, "decoded");
+    cr_assert_eq(cJSON_GetArraySize(ids), n_texts);
+    int bad_ids = 0, bad_ns = 0, bad_offs = 0, bad_dec = 0;
+    for (int i = 0; i < n_texts; i++) {
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(tok, texts[i].b, texts[i].n, NULL, 0, NULL, &e), VKF_OK, "%s", vkf_last_error(NULL));
+        const cJSON *want = cJSON_GetArrayItem(ids, i);
+        if (ids_differ(e.ids, e.length, want)) {
+            bad_ids++;
+            log_ids(name, i, e.ids, e.length, want);
+        }
+        /* offsets */
+        const cJSON *wo = cJSON_GetArrayItem(offs, i);
+        if (valid_utf8(&texts[i]) && !ids_differ(e.ids, e.length, want)) {
+            uint32_t k = 0;
+            int bad = 0;
+            for (const cJSON *p = wo->child; p; p = p->next, k++) {
+                uint32_t ws = (uint32_t)p->child->valuedouble, we = (uint32_t)p->child->next->valuedouble;
+                if (e.offsets[k][0] != ws || e.offsets[k][1] != we) {
+                    if (!bad) cr_log_error("%s/%s text %d token %u (%d): offsets %u..%u, HF %u..%u", name, form, i, k,
+                                           e.ids[k], e.offsets[k][0], e.offsets[k][1], ws, we);
+                    bad++;
+                }
+            }
+            bad_offs += bad != 0;
+        }
+        /* decoding what HF encoded */
+        char *d = NULL;
+        size_t dn = 0;
+        cr_assert_eq(vkf_tokenizer_decode(tok, e.ids, e.length, 0, &d, &dn), VKF_OK, "%s", vkf_last_error(NULL));
+        text wd = b64(cJSON_GetArrayItem(dec, i)->valuestring);
+        if (dn != wd.n || memcmp(d, wd.b, wd.n)) {
+            bad_dec++;
+            cr_log_error("%s/%s text %d decodes to\n  '%s'\n  HF '%s'", name, form, i, d, wd.b);
+        }
+        free(wd.b);
+        vkf_free(d);
+        vkf_encoding_free(&e);
+        /* without special tokens */
+        vkf_encode_options o = {.no_special_tokens = 1};
+        cr_assert_eq(vkf_tokenizer_encode(tok, texts[i].b, texts[i].n, NULL, 0, &o, &e), VKF_OK);
+        if (ids_differ(e.ids, e.length, cJSON_GetArrayItem(ns, i))) bad_ns++;
+        vkf_encoding_free(&e);
+    }
+    vkf_tokenizer_destroy(tok);
+    cr_expect_eq(bad_ids, 0, "%s/%s: %d of %d texts differ from HF", name, form, bad_ids, n_texts);
+    cr_expect_eq(bad_ns, 0, "%s/%s: %d texts differ without special tokens", name, form, bad_ns);
+    cr_expect_eq(bad_offs, 0, "%s/%s: %d texts with offsets unlike HF's", name, form, bad_offs);
+    cr_expect_eq(bad_dec, 0, "%s/%s: %d texts decode unlike HF", name, form, bad_dec);
+}
+
+TestSuite(tokenizer, .init = setup, .fini = teardown);
+
+Test(tokenizer, bert_json) { check_corpus("bert-base-uncased", "json"); }
+Test(tokenizer, bert_legacy) { check_corpus("bert-base-uncased", "legacy"); }
+Test(tokenizer, gpt2_json) { check_corpus("gpt2", "json"); }
+Test(tokenizer, gpt2_legacy) { check_corpus("gpt2", "legacy"); }
+Test(tokenizer, clip_json) { check_corpus("clip", "json"); }
+Test(tokenizer, clip_legacy) { check_corpus("clip", "legacy"); }
+
+/* ---- pairs, truncation, padding --------------------------------------------------------------------- */
+
+static void check_pairs_trunc_batch(const char *name, const char *form)
+{
+    vkf_tokenizer *tok = load_form(name, form);
+    cJSON *r = ref_of(name, form);
+    int bad = 0;
+    cJSON *pairs = cJSON_GetObjectItem(corpus, "pairs"), *rp = cJSON_GetObjectItem(r, "pairs");
+    for (int i = 0; i < cJSON_GetArraySize(pairs); i++) {
+        cJSON *p = cJSON_GetArrayItem(pairs, i);
+        text a = b64(p->child->valuestring), b = b64(p->child->next->valuestring);
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(tok, a.b, a.n, b.b, b.n, NULL, &e), VKF_OK);
+        cJSON *w = cJSON_GetArrayItem(rp, i);
+        if (ids_differ(e.ids, e.length, cJSON_GetObjectItem(w, "ids"))) bad++, log_ids("pair ids", i, e.ids, e.length, cJSON_GetObjectItem(w, "ids"));
+        if (ids_differ(e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"))) bad++, log_ids("pair type ids", i, e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"));
+        vkf_encoding_free(&e);
+        free(a.b), free(b.b);
+    }
+    cJSON *tr = cJSON_GetObjectItem(corpus, "truncation"), *rt = cJSON_GetObjectItem(r, "truncation");
+    for (int i = 0; i < cJSON_GetArraySize(tr); i++) {
+        cJSON *c = cJSON_GetArrayItem(tr, i);
+        text a = b64(c->child->valuestring), b = {0};
+        bool has_b = cJSON_IsString(c->child->next);
+        if (has_b) b = b64(c->child->next->valuestring);
+        vkf_encode_options o = {.max_length = (uint32_t)c->child->next->next->valuedouble};
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(tok, a.b, a.n, has_b ? b.b : NULL, b.n, &o, &e), VKF_OK);
+        cJSON *w = cJSON_GetArrayItem(rt, i);
+        if (ids_differ(e.ids, e.length, cJSON_GetObjectItem(w, "ids"))) bad++, log_ids("truncation", i, e.ids, e.length, cJSON_GetObjectItem(w, "ids"));
+        if (ids_differ(e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"))) bad++;
+        cr_expect_leq(e.length, o.max_length);
+        vkf_encoding_free(&e);
+        free(a.b), free(b.b);
+    }
+    cJSON *batch = cJSON_GetObjectItem(corpus, "batch");
+    int n = cJSON_GetArraySize(batch);
+    text bt[8];
+    const char *ptr[8];
+    size_t lens[8];
+    for (int i = 0; i < n; i++) bt[i] = b64(cJSON_GetArrayItem(batch, i)->valuestring), ptr[i] = bt[i].b, lens[i] = bt[i].n;
+    for (int left = 0; left < 2; left++) {
+        vkf_encoding e[8];
+        vkf_encode_options o = {.padding = VKF_PAD_LONGEST, .pad_left = left};
+        cr_assert_eq(vkf_tokenizer_encode_batch(tok, ptr, lens, NULL, NULL, (uint32_t)n, &o, e), VKF_OK);
+        cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "batch"), left ? "left" : "right");
+        uint32_t len0 = e[0].length;
+        for (int i = 0; i < n; i++) {
+            cr_expect_eq(e[i].length, len0, "padded lengths differ");
+            if (ids_differ(e[i].ids, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "ids"), i)))
+                bad++, log_ids(left ? "left padding" : "right padding", i, e[i].ids, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "ids"), i));
+            if (ids_differ(e[i].attention_mask, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "attention_mask"), i))) bad++;
+            vkf_encoding_free(&e[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) free(bt[i].b);
+    vkf_tokenizer_destroy(tok);
+    cr_expect_eq(bad, 0, "%s/%s: %d pair/truncation/padding cases differ from HF", name, form, bad);
+}
+
+Test(tokenizer, pairs_truncation_padding)
+{
+    for (int i = 0; i < 3; i++) {
+        check_pairs_trunc_batch(NAMES[i], "json");
+        check_pairs_trunc_batch(NAMES[i], "legacy");
+    }
+}
+
+/* ---- GPT-2: round trip and streaming ---------------------------------------------------------------- */
+
+Test(tokenizer, gpt2_round_trip_and_stream)
+{
+    vkf_tokenizer *tok = load_form("gpt2", "json");
+    vkf_encode_options o = {.no_special_tokens = 1};
+    for (int i = 0; i < n_texts; i++) {
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(tok, texts[i].b, texts[i].n, NULL, 0, &o, &e), VKF_OK);
+        char *d = NULL;
+        size_t dn = 0;
+        cr_assert_eq(vkf_tokenizer_decode(tok, e.ids, e.length, 0, &d, &dn), VKF_OK);
+        if (valid_utf8(&texts[i]))
+            cr_expect(dn == texts[i].n && !memcmp(d, texts[i].b, dn), "text %d: decode(encode(x)) != x: '%s'", i, d);
+        /* streaming: the pieces concatenate to the one-shot decoding */
+        vkf_decode_stream *st;
+        cr_assert_eq(vkf_decode_stream_create(tok, 0, &st), VKF_OK);
+        char *acc = malloc(dn + 64 * (e.length + 1));
+        size_t an = 0;
+        for (uint32_t k = 0; k < e.length; k++) {
+            const char *p;
+            size_t pl;
+            cr_assert_eq(vkf_decode_stream_step(st, e.ids[k], &p, &pl), VKF_OK);
+            /* never a partial character */
+            for (size_t q = 0; pl && q < 3 && q < pl; q++) {
+                uint8_t c = (uint8_t)p[pl - 1 - q];
+                if (c < 0x80) break;
+                if (c >= 0xC0) {
+                    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+                    cr_expect(q + 1 >= need, "text %d: piece ends inside a character", i);
+                    break;
+                }
+            }
+            memcpy(acc + an, p, pl), an += pl;
+        }
+        const char *p;
+        size_t pl;
+        cr_assert_eq(vkf_decode_stream_finish(st, &p, &pl), VKF_OK);
+        memcpy(acc + an, p, pl), an += pl;
+        cr_expect(an == dn && !memcmp(acc, d, dn), "text %d: stream gave %zu bytes, one-shot %zu", i, an, dn);
+        free(acc);
+        vkf_decode_stream_destroy(st);
+        vkf_free(d);
+        vkf_encoding_free(&e);
+    }
+    vkf_tokenizer_destroy(tok);
+}
+
+/* ---- offsets, info, threads ------------------------------------------------------------------------- */
+
+Test(tokenizer, info_and_lookup)
+{
+    vkf_tokenizer *tok = load_form("bert-base-uncased", "json");
+    vkf_tokenizer_info info;
+    vkf_tokenizer_get_info(tok, &info);
+    cr_expect_eq(info.vocab_size, 30522);
+    cr_expect_str_eq(info.model, "wordpiece");
+    cr_expect_eq(info.cls_id, 101);
+    cr_expect_eq(info.sep_id, 102);
+    cr_expect_eq(info.pad_id, 0);
+    cr_expect_eq(info.mask_id, 103);
+    cr_expect_eq(info.model_max_length, 512);
+    cr_expect_eq(vkf_tokenizer_token_to_id(tok, "##ing"), 2075);
+    cr_expect_str_eq(vkf_tokenizer_id_to_token(tok, 7592), "hello");
+    cr_expect_null(vkf_tokenizer_id_to_token(tok, 30522));
+    vkf_tokenizer_destroy(tok);
+    tok = load_form("gpt2", "legacy");
+    vkf_tokenizer_get_info(tok, &info);
+    cr_expect_eq(info.vocab_size, 50257);
+    cr_expect_eq(info.eos_id, 50256);
+    cr_expect_eq(info.pad_id, -1);
+    vkf_tokenizer_destroy(tok);
+}
+
+typedef struct thread_arg {
+    vkf_tokenizer *tok;
+    int32_t sum;
+    int ok;
+} thread_arg;
+
+static void *encode_all(void *p)
+{
+    thread_arg *a = p;
+    a->ok = 1;
+    for (int rep = 0; rep < 3; rep++)
+        for (int i = 0; i < n_texts; i++) {
+            vkf_encoding e;
+            if (vkf_tokenizer_encode(a->tok, texts[i].b, texts[i].n, NULL, 0, NULL, &e) != VKF_OK) a->ok = 0;
+            for (uint32_t k = 0; k < e.length; k++) a->sum += e.ids[k] * (int32_t)(k + 1);
+            vkf_encoding_free(&e);
+        }
+    return NULL;
+}
+
+Test(tokenizer, shared_between_threads)
+{
+    vkf_tokenizer *tok = load_form("gpt2", "json");
+    thread_arg a[3] = {{tok, 0, 0}, {tok, 0, 0}, {tok, 0, 0}};
+    encode_all(&a[0]);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, encode_all, &a[i + 1]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++) cr_expect(a[i].ok);
+    cr_expect_eq(a[1].sum, a[0].sum);
+    cr_expect_eq(a[2].sum, a[0].sum);
+    vkf_tokenizer_destroy(tok);
+}
+
+/* ---- scale: linear time on big inputs (the timeout guards a hang) ----------------------------------- */
+
+Test(tokenizer, large_inputs, .timeout = 120)
+{
+    size_t n = 1 << 20;
+    char *big = malloc(n + 1);
+    static const char *words[] = {"the ", "quick ", "naïve ", "café, ", "🥲 ", "tokenization ", "İstanbul\n", "1234 "};
+    size_t at = 0;
+    for (uint64_t r = 1; at < n - 16; r = r * 6364136223846793005ull + 1442695040888963407ull) {
+        const char *w = words[(r >> 33) % 8];
+        memcpy(big + at, w, strlen(w));
+        at += strlen(w);
+    }
+    big[at] = 0;
+    char *word = malloc(100001);
+    for (size_t i = 0; i < 100000; i++) word[i] = "abcdefghij"[(i * 7 + i / 13) % 10];
+    word[100000] = 0;
+    for (int k = 0; k < 3; k++) {
+        vkf_tokenizer *tok = load_form(NAMES[k], "json");
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(tok, big, at, NULL, 0, NULL, &e), VKF_OK);
+        cr_expect_gt(e.length, at / 16, "%s: %u tokens for %zu bytes", NAMES[k], e.length, at);
+        vkf_encoding_free(&e);
+        cr_assert_eq(vkf_tokenizer_encode(tok, word, 100000, NULL, 0, NULL, &e), VKF_OK);
+        if (k == 0) { /* WordPiece: a word over max_input_chars_per_word is [UNK] */
+            cr_expect_eq(e.length, 3);
+            cr_expect_eq(e.ids[1], 100);
+        } else {
+            cr_expect_gt(e.length, 1000);
+            /* the tokens cover the word, in order */
+            cr_expect_eq(e.offsets[k == 2 ? 1 : 0][0], 0);
+            cr_expect_eq(e.offsets[e.length - (k == 2 ? 2 : 1)][1], 100000);
+        }
+        vkf_encoding_free(&e);
+        vkf_tokenizer_destroy(tok);
+    }
+    free(big);
+    free(word);
+}
+
+/* ---- bad files and bad calls ------------------------------------------------------------------------------ */
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *content)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+static void fresh_dir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkf-tok-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void remove_dir(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Loading tmpdir must fail with status s and a message containing needle. */
+static void expect_load_error(vkf_status s, const char *needle)
+{
+    vkf_tokenizer *tok = (vkf_tokenizer *)1;
+    vkf_status got = vkf_tokenizer_load(tmpdir, &tok);
+    cr_expect_eq(got, s, "status %s, want %s: %s", vkf_status_string(got), vkf_status_string(s), vkf_last_error(NULL));
+    cr_expect_null(tok);
+    cr_expect(strstr(vkf_last_error(NULL), needle) != NULL, "message '%s' lacks '%s'", vkf_last_error(NULL), needle);
+}
+
+#define WP_MODEL(vocab) "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": " vocab "}}"
+
+Test(tokenizer, bad_files)
+{
+    vkf_tokenizer *tok = (vkf_tokenizer *)1;
+    cr_expect_eq(vkf_tokenizer_load("/nonexistent/tokenizer", &tok), VKF_ERROR_IO);
+    cr_expect(strstr(vkf_last_error(NULL), "/nonexistent/tokenizer") != NULL);
+    cr_expect_null(tok);
+
+    fresh_dir();
+    expect_load_error(VKF_ERROR_IO, "no tokenizer files");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0,}}");
+    expect_load_error(VKF_ERROR_FORMAT, "malformed JSON at line 1");
+    write_file("tokenizer.json", WP_MODEL("{}"));
+    expect_load_error(VKF_ERROR_FORMAT, "vocabulary is empty");
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0, \"a\": 1, \"a\": 2}"));
+    expect_load_error(VKF_ERROR_FORMAT, "duplicate token 'a'");
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0, \"a\": 1, \"b\": 3}"));
+    expect_load_error(VKF_ERROR_FORMAT, "no token with id 2");
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0, \"a\": 1, \"b\": 1}"));
+    expect_load_error(VKF_ERROR_FORMAT, "id 1 is given to both");
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": -4}"));
+    expect_load_error(VKF_ERROR_FORMAT, "invalid id");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"<unk>\", \"vocab\": {\"a\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "unknown token '<unk>' is not in the vocabulary");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0]]}}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "model type 'Unigram'");
+    write_file("tokenizer.json", "{\"normalizer\": {\"type\": \"Precompiled\"}, " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "normalizer 'Precompiled' is not supported");
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "pre-tokenizer 'Metaspace'");
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"}, \"behavior\": \"Isolated\"}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "regex '(a'");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a c\"]}}");
+    expect_load_error(VKF_ERROR_FORMAT, "not in the vocabulary ('c')");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}");
+    expect_load_error(VKF_ERROR_FORMAT, "merged token is not in the vocabulary");
+    write_file("tokenizer.json", "[1, 2]");
+    expect_load_error(VKF_ERROR_FORMAT, "not a JSON object");
+    /* A 2 GiB claim: a sparse tokenizer.json is refused before reading it. */
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmpdir);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)2 << 30), 0);
+    close(fd);
+    expect_load_error(VKF_ERROR_FORMAT, "larger than any tokenizer file");
+    unlink(path);
+    /* legacy files */
+    write_file("vocab.txt", "[UNK]\nhello\nworld\nhello\n");
+    expect_load_error(VKF_ERROR_FORMAT, "line 4: duplicate token 'hello'");
+    write_file("vocab.txt", "");
+    expect_load_error(VKF_ERROR_FORMAT, "vocabulary is empty");
+    snprintf(path, sizeof path, "%s/vocab.txt", tmpdir);
+    unlink(path);
+    write_file("config.json", "{\"model_type\": \"gpt2\"}");
+    write_file("vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+    expect_load_error(VKF_ERROR_IO, "vocab.json and merges.txt");
+    write_file("merges.txt", "#version: 0.2\na b\nb x\n");
+    expect_load_error(VKF_ERROR_FORMAT, "merge 2 ('b' 'x') names a token that is not in the vocabulary ('x')");
+    write_file("merges.txt", "#version: 0.2\nab\n");
+    expect_load_error(VKF_ERROR_FORMAT, "line 2 is not two tokens");
+    write_file("vocab.json", "{\"a\": 0, \"b\": \"one\"}");
+    expect_load_error(VKF_ERROR_FORMAT, "is not a number");
+    write_file("config.json", "{\"model_type\": \"t5\"}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "tokenizer 't5' is not supported");
+    remove_dir();
+}
+
+Test(tokenizer, bad_calls)
+{
+    vkf_tokenizer *tok = load_form("gpt2", "json");
+    vkf_encoding e;
+    static const char small[] = "tiny";
+    /* A lying length is refused before anything is read. */
+    cr_expect_eq(vkf_tokenizer_encode(tok, small, (size_t)1 << 31, NULL, 0, NULL, &e), VKF_ERROR_INVALID_ARGUMENT);
+    cr_expect(strstr(vkf_last_error(NULL), "limit") != NULL);
+    cr_expect_eq(vkf_tokenizer_encode(tok, NULL, 5, NULL, 0, NULL, &e), VKF_ERROR_INVALID_ARGUMENT);
+    cr_expect_eq(vkf_tokenizer_encode(NULL, small, 4, NULL, 0, NULL, &e), VKF_ERROR_INVALID_ARGUMENT);
+    /* The empty text is fine: no tokens (GPT-2 adds none). */
+    cr_assert_eq(vkf_tokenizer_encode(tok, "", 0, NULL, 0, NULL, &e), VKF_OK);
+    cr_expect_eq(e.length, 0);
+    vkf_encoding_free(&e);
+    char *d = NULL;
+    int32_t bad_ids[] = {15496, 50257};
+    cr_expect_eq(vkf_tokenizer_decode(tok, bad_ids, 2, 0, &d, NULL), VKF_ERROR_INVALID_ARGUMENT);
+    cr_expect(strstr(vkf_last_error(NULL), "50257") != NULL);
+    cr_expect_null(d);
+    int32_t neg[] = {-1};
+    cr_expect_eq(vkf_tokenizer_decode(tok, neg, 1, 0, &d, NULL), VKF_ERROR_INVALID_ARGUMENT);
+    vkf_decode_stream *st;
+    cr_assert_eq(vkf_decode_stream_create(tok, 0, &st), VKF_OK);
+    const char *p;
+    size_t pl;
+    cr_expect_eq(vkf_decode_stream_step(st, 99999999, &p, &pl), VKF_ERROR_INVALID_ARGUMENT);
+    vkf_decode_stream_destroy(st);
+    vkf_tokenizer_destroy(tok);
+}

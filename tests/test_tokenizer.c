@@ -21,7 +21,7 @@
 
 #define TOKDATA VKF_TEST_DATA "/tokenizers"
 
-static const char *const NAMES[] = {"bert-base-uncased", "gpt2", "clip"};
+static const char *const NAMES[] = {"bert-base-uncased", "gpt2", "clip", "roberta"};
 
 /* ---- reference data ------------------------------------------------------------------ */
 
@@ -215,6 +215,8 @@ Test(tokenizer, gpt2_json) { check_corpus("gpt2", "json"); }
 Test(tokenizer, gpt2_legacy) { check_corpus("gpt2", "legacy"); }
 Test(tokenizer, clip_json) { check_corpus("clip", "json"); }
 Test(tokenizer, clip_legacy) { check_corpus("clip", "legacy"); }
+Test(tokenizer, roberta_json) { check_corpus("roberta", "json"); }
+Test(tokenizer, roberta_legacy) { check_corpus("roberta", "legacy"); }
 
 /* ---- pairs, truncation, padding --------------------------------------------------------------------- */
 
@@ -278,7 +280,7 @@ static void check_pairs_trunc_batch(const char *name, const char *form)
 
 Test(tokenizer, pairs_truncation_padding)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         check_pairs_trunc_batch(NAMES[i], "json");
         check_pairs_trunc_batch(NAMES[i], "legacy");
     }

@@ -75,6 +75,26 @@ CORPUS = [
     S("CamelCaseIdentifier snake_case_name kebab-case-name SCREAMING_CASE"),
 ]
 
+
+def random_texts(n, seed=1234):
+    """Seeded mixes of the corpus's hard pieces: every script, mark, space and
+    special string next to each other in orders nobody would write by hand."""
+    import random
+    rng = random.Random(seed)
+    atoms = ["the", "Hello", "WORLD", "naïve", "e\u0301", "\u0308", "我爱", "東京", "한국", "ภาษา", "مرحبا", "हिन्दी",
+             "👨\u200d👩\u200d👧", "🇯🇵", "👍🏽", "🥲", " ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u200b",
+             "\ufeff", "\x00", "\x1b", "ＦＵＬＬ", "ﬁ", "İ", "ı", "Σ", "ς", "ẞ", "[SEP]", "[MASK]", "<|endoftext|>",
+             "<|startoftext|>", "'s", "'ll", "don't", "123", "4.5", "½", "##", "...", "!?", "\"", "«", "—", "http://x.y/z?a=b",
+             "snake_case", "CamelCase", "x" * 30, "\ue000", "\u0378", "ǅ", "𝐇", "ｶﾞ"]
+    out = []
+    for _ in range(n):
+        k = rng.randint(1, 12)
+        out.append("".join(rng.choice(atoms) for _ in range(k)).encode("utf-8"))
+    return out
+
+
+CORPUS += random_texts(160)
+
 PAIRS = [
     (S("How old are you?"), S("I am six years old.")),
     (S("A short one"), S(PROSE)),
@@ -91,7 +111,7 @@ TRUNC_CASES = [  # (first, second or None, max_length)
 ]
 BATCH = [S("Hello world"), S(PROSE), S(""), S("naïve café 🥲")]
 
-TOKENIZERS = ["bert-base-uncased", "gpt2", "clip"]
+TOKENIZERS = ["bert-base-uncased", "gpt2", "clip", "roberta"]
 
 
 def write_gpt2_tokenizer_json():
@@ -103,6 +123,29 @@ def write_gpt2_tokenizer_json():
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens(["<|endoftext|>"])
     tok.save(os.path.join(d, "tokenizer.json"))
+
+
+def write_roberta_files():
+    """A RoBERTa-style tokenizer: GPT-2's BPE plus RoBERTa's five special
+    tokens (real checkpoints order their ids differently; the pipeline is the
+    same). Legacy files and the tokenizer.json transformers converts them to."""
+    d = os.path.join(DATA, "roberta")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(DATA, "gpt2", "vocab.json")) as f:
+        vocab = json.load(f)
+    for t in ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]:
+        vocab[t] = len(vocab)
+    with open(os.path.join(d, "vocab.json"), "w") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    shutil.copy(os.path.join(DATA, "gpt2", "merges.txt"), d)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump({"model_type": "roberta"}, f)
+    tmp = tempfile.mkdtemp()
+    for f in ("vocab.json", "merges.txt", "config.json"):
+        shutil.copy(os.path.join(d, f), tmp)
+    tok = AutoTokenizer.from_pretrained(tmp)
+    tok.backend_tokenizer.save(os.path.join(d, "tokenizer.json"))
+    shutil.rmtree(tmp)
 
 
 def load(name, form):
@@ -161,6 +204,7 @@ def refs_for(tok):
 def main():
     os.makedirs(DATA, exist_ok=True)
     write_gpt2_tokenizer_json()
+    write_roberta_files()
     corpus = {
         "texts": [base64.b64encode(b).decode() for b in CORPUS],
         "pairs": [[base64.b64encode(a).decode(), base64.b64encode(b).decode()] for a, b in PAIRS],

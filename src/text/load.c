@@ -593,13 +593,12 @@ static cJSON *obj(const char *type)
     return o;
 }
 
-static cJSON *added_json(const char *content, int64_t id, bool lstrip)
+static cJSON *added_json(const char *content, int64_t id)
 {
     cJSON *a = cJSON_CreateObject();
     cJSON_AddNumberToObject(a, "id", (double)id);
     cJSON_AddStringToObject(a, "content", content);
     cJSON_AddBoolToObject(a, "special", 1);
-    cJSON_AddBoolToObject(a, "lstrip", lstrip);
     return a;
 }
 
@@ -664,7 +663,7 @@ static cJSON *legacy_json(legacy_kind k, const cJSON *cfg)
     }
     const char *cls = get_str(cfg, k == LEG_CLIP ? "bos_token" : "cls_token"), *sep = get_str(cfg, k == LEG_CLIP ? "eos_token" : "sep_token");
     cJSON_AddStringToObject(post, "type", "RobertaProcessing");
-    cJSON_AddBoolToObject(post, "trim_offsets", 0);
+    cJSON_AddBoolToObject(post, "trim_offsets", k == LEG_ROBERTA && get_bool(cfg, "trim_offsets", true));
     cJSON *c = cJSON_AddArrayToObject(post, "cls"), *s = cJSON_AddArrayToObject(post, "sep");
     cJSON_AddItemToArray(c, cJSON_CreateString(cls ? cls : k == LEG_CLIP ? "<|startoftext|>" : "<s>"));
     cJSON_AddItemToArray(s, cJSON_CreateString(sep ? sep : k == LEG_CLIP ? "<|endoftext|>" : "</s>"));
@@ -691,7 +690,7 @@ static vkf_status legacy_added(loader *L, legacy_kind k, const cJSON *cfg)
         int64_t id = tok_vocab_find(&L->t->vocab, name, strlen(name));
         bool seen = false;
         for (const cJSON *e = list->child; e; e = e->next) seen |= !strcmp(get_str(e, "content"), name);
-        if (id >= 0 && !seen) cJSON_AddItemToArray(list, added_json(name, id, k == LEG_ROBERTA && i == 4));
+        if (id >= 0 && !seen) cJSON_AddItemToArray(list, added_json(name, id));
     }
     vkf_status s = add_added(L, list);
     cJSON_Delete(list);

@@ -364,9 +364,8 @@ static bool map_chars(const tok_norm *nz, const tok_str *in, tok_str *o)
 /* Alignment of a cluster in[cs, ce) whose normal form `part` differs from it.
  * When the characters' own normal forms concatenate to `part` (decomposition,
  * ligatures), each output aligns to its source character; otherwise
- * (composition) output character k aligns to input character k, the last
- * input character taking any surplus, which is how HF's alignments come out
- * ("e" + U+0301 -> "é" aligns to the "e"). */
+ * (composition) as HF's alignments come out: "e" + U+0301 + U+0308 -> "é" +
+ * U+0308 aligns "é" to the "e" and U+0308 to itself. */
 static bool cluster_align(const tok_str *in, size_t cs, size_t ce, const char *part, size_t pn, utf8proc_option_t opt,
                           tok_str *o)
 {
@@ -386,13 +385,23 @@ static bool cluster_align(const tok_str *in, size_t cs, size_t ce, const char *p
     }
     if (per_char && used == pn) return true;
     o->n = at;
-    size_t src = cs, last = cs;
+    /* An output character found unchanged further on aligns to itself; a
+     * composed one aligns to the next input character not yet used. */
+    size_t src = cs;
     for (size_t j = 0; j < pn;) {
         size_t s = j;
-        tok_utf8_next(part, pn, &j);
-        size_t cur = src < ce ? src : last, next = cur;
+        uint32_t c = tok_utf8_next(part, pn, &j);
+        size_t cur = src < ce ? src : cs, next;
+        for (size_t q = src; q < ce;) {
+            size_t qs = q;
+            if (tok_utf8_next(in->b, ce, &q) == c) {
+                cur = qs;
+                break;
+            }
+        }
+        next = cur;
         tok_utf8_next(in->b, ce, &next);
-        if (src < ce) last = src, src = next;
+        if (next > src) src = next;
         if (!tok_str_push(o, part + s, j - s, in->os[cur], in->oe[next - 1])) return false;
     }
     return true;

@@ -12,6 +12,7 @@ static void usage(FILE *f)
             "usage: vkformer-bench ops [options]\n"
             "       vkformer-bench vit [--model DIR | --config tiny|small|base|large]\n"
             "                          [--image-size N] [--patch-size N] [--batches 1,8,32] [options]\n"
+            "       vkformer-bench tokenize --text FILE [--model DIR] [options]\n"
             "\n"
             "ops      every op and kernel variant on real model shapes: median GPU time\n"
             "         (timestamps) after warm-up, GFLOP/s or GB/s, and OpenBLAS sgemm on the\n"
@@ -21,6 +22,10 @@ static void usage(FILE *f)
             "         flight at batch 1), load and recording time, memory plan, peak device\n"
             "         memory. --config builds random weights: ViT-B/16 without a download,\n"
             "         and --config base --image-size 384 --patch-size 32 is ViT-B/32@384.\n"
+            "tokenize tokenizer throughput on one thread (MB/s, tokens/s) over a large\n"
+            "         text, line by line and as one string; default tokenizers: the BERT\n"
+            "         WordPiece and GPT-2 BPE in tests/data/tokenizers. No GPU used.\n"
+            "         tools/bench_text.sh makes a 4.4 MB English text (KJV Bible, Debian).\n"
             "\n"
             "options:\n"
             "  --json               machine-readable output instead of the table\n"
@@ -77,6 +82,8 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(a, "--model") && has) {
             o.model = argv[++i];
+        } else if (!strcmp(a, "--text") && has) {
+            o.text = argv[++i];
         } else if (!strcmp(a, "--config") && has) {
             o.config = argv[++i];
         } else if (!strcmp(a, "--image-size") && has) {
@@ -114,6 +121,11 @@ int main(int argc, char **argv)
     if (!cmd) {
         usage(stderr);
         return 2;
+    }
+    if (!strcmp(cmd, "tokenize")) {
+        if (o.warmup < 0) o.warmup = 1;
+        if (o.repeat < 0) o.repeat = 5;
+        return bench_tokenize(&o);
     }
     bool vit = strcmp(cmd, "vit") == 0;
     if (o.warmup < 0) o.warmup = vit ? 1 : 3;

@@ -23,6 +23,8 @@ typedef struct bench_opts {
     uint32_t image_size, patch_size;
     uint32_t batches[8];
     uint32_t n_batches;
+    /* tokenize */
+    const char *text;     /* a large text file */
 } bench_opts;
 
 /* One measured row of a table. */
@@ -52,5 +54,7 @@ bool bench_selected(const bench_opts *o, const bench_row *r);
 
 int bench_ops(vkf_context *ctx, const bench_opts *o, bench_table *t);
 int bench_vit(vkf_context *ctx, const bench_opts *o);
+/* Needs no Vulkan device. */
+int bench_tokenize(const bench_opts *o);
 
 #endif

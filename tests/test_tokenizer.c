@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "text/text.h"
@@ -569,4 +570,112 @@ Test(tokenizer, bad_calls)
     cr_expect_eq(vkf_decode_stream_step(st, 99999999, &p, &pl), VKF_ERROR_INVALID_ARGUMENT);
     vkf_decode_stream_destroy(st);
     vkf_tokenizer_destroy(tok);
+}
+
+/* ---- vkformer-tokenize as a user runs it ------------------------------------------------------------------ */
+
+typedef struct cli_result {
+    int status;
+    char out[65536];
+    char err[4096];
+} cli_result;
+
+/* Runs vkformer-tokenize with args (shell syntax); stdin_text fed when not NULL. */
+static cli_result *cli(const char *args, const char *stdin_text, size_t stdin_len)
+{
+    static cli_result r;
+    memset(&r, 0, sizeof r);
+    char in[64] = "/dev/null", errp[64], cmd[8192];
+    snprintf(errp, sizeof errp, "/tmp/vkf-tok-err.%d", (int)getpid());
+    if (stdin_text) {
+        snprintf(in, sizeof in, "/tmp/vkf-tok-in.%d", (int)getpid());
+        FILE *f = fopen(in, "wb");
+        cr_assert_not_null(f);
+        fwrite(stdin_text, 1, stdin_len, f);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "%s %s <%s 2>%s", VKF_TOKENIZE_BIN, args, in, errp);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(r.out, 1, sizeof r.out - 1, p);
+    r.out[n] = 0;
+    int st = pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    FILE *e = fopen(errp, "r");
+    if (e) {
+        n = fread(r.err, 1, sizeof r.err - 1, e);
+        r.err[n] = 0;
+        fclose(e);
+    }
+    unlink(errp);
+    if (stdin_text) unlink(in);
+    if (r.status < 0) cr_assert_fail("vkformer-tokenize crashed (signal %d): %s", -r.status, args);
+    return &r;
+}
+
+#define BERT "-m " TOKDATA "/bert-base-uncased "
+
+Test(tokenize_cli, ids_json_stdin_pairs_and_errors)
+{
+    cli_result *r = cli(BERT "'Hello world!' 'naïve café'", NULL, 0);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    cr_expect_str_eq(r->out, "101 7592 2088 999 102\n101 15743 7668 102\n");
+    r = cli(BERT "--no-special 'Hello world!'", NULL, 0);
+    cr_expect_str_eq(r->out, "7592 2088 999\n");
+    r = cli(BERT "--pair 'I am six.' 'How old are you?'", NULL, 0);
+    cr_expect_str_eq(r->out, "101 2129 2214 2024 2017 1029 102 1045 2572 2416 1012 102\n");
+    r = cli(BERT "--max-length 4 'one two three four five'", NULL, 0);
+    cr_expect_str_eq(r->out, "101 2028 2048 102\n");
+    /* standard input is one text, newlines and all */
+    r = cli(BERT, "line one\nline two\n", 18);
+    cr_expect_str_eq(r->out, "101 2240 2028 2240 2048 102\n");
+    /* --file: one text per line */
+    r = cli(BERT "--file -", "line one\r\nline two\n", 19);
+    cr_expect_str_eq(r->out, "101 2240 2028 102\n101 2240 2048 102\n");
+    /* JSON with tokens and byte offsets into the text */
+    r = cli(BERT "--json 'Hi café'", NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cJSON *j = cJSON_Parse(r->out);
+    cr_assert(cJSON_IsArray(j), "%s", r->out);
+    cJSON *e = cJSON_GetArrayItem(j, 0);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(e, "input_ids")), 4);
+    cr_expect_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "tokens"), 2)->valuestring, "cafe");
+    cJSON *off = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "offsets"), 2);
+    cr_expect_eq(cJSON_GetArrayItem(off, 0)->valueint, 3);
+    cr_expect_eq(cJSON_GetArrayItem(off, 1)->valueint, 8); /* "café" is 5 bytes */
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(e, "attention_mask")), 4);
+    cJSON_Delete(j);
+    /* decoding */
+    r = cli("-m " TOKDATA "/gpt2 --decode 15496 995 0", NULL, 0);
+    cr_expect_str_eq(r->out, "Hello world!\n");
+    r = cli(BERT "--decode --skip-special 101 7592 2088 102", NULL, 0);
+    cr_expect_str_eq(r->out, "hello world\n");
+    /* help and version */
+    r = cli("--help", NULL, 0);
+    cr_expect_eq(r->status, 0);
+    cr_expect(strstr(r->out, "--max-length") != NULL);
+    r = cli("--version", NULL, 0);
+    cr_expect(strstr(r->out, "vkformer-tokenize") != NULL);
+    /* usage errors: 2; file and content errors: 1, with a message */
+    r = cli("'no model'", NULL, 0);
+    cr_expect_eq(r->status, 2);
+    cr_expect(strstr(r->err, "--model") != NULL, "%s", r->err);
+    r = cli(BERT "--max-length zero x", NULL, 0);
+    cr_expect_eq(r->status, 2);
+    r = cli(BERT "--bogus", NULL, 0);
+    cr_expect_eq(r->status, 2);
+    r = cli("-m /nonexistent/dir x", NULL, 0);
+    cr_expect_eq(r->status, 1);
+    cr_expect(strstr(r->err, "/nonexistent/dir") != NULL, "%s", r->err);
+    r = cli(BERT "--decode 101 99999999", NULL, 0);
+    cr_expect_eq(r->status, 1);
+    cr_expect(strstr(r->err, "99999999") != NULL, "%s", r->err);
+    r = cli(BERT "--decode 12abc", NULL, 0);
+    cr_expect_eq(r->status, 2);
+    /* the empty text and all bytes of a hostile one */
+    r = cli(BERT "''", NULL, 0);
+    cr_expect_str_eq(r->out, "101 102\n");
+    r = cli("-m " TOKDATA "/gpt2", "\xff\x00\xc3", 3);
+    cr_expect_eq(r->status, 0);
+    cr_expect_str_eq(r->out, "4210 188 4210\n"); /* U+FFFD NUL U+FFFD, as HF */
 }

@@ -1,0 +1,157 @@
+/* vkformer-bench tokenize: tokenizer throughput on one thread, MB/s and
+ * tokens/s, for a text of many lines (each line one encode call, as a batch
+ * of sentences) and for the same text as one string. No GPU involved.
+ * tools/bench_hf_tokenize.py times HF `tokenizers` on the same text. */
+#define _POSIX_C_SOURCE 200809L
+#include "bench.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef VKF_TOKENIZER_DATA
+#define VKF_TOKENIZER_DATA "tests/data/tokenizers"
+#endif
+
+typedef struct lines {
+    const char **s;
+    size_t *n;
+    size_t count;
+} lines;
+
+/* Seconds for one pass: every line (or the whole text) encoded, no special tokens. */
+static double pass(const vkf_tokenizer *tok, const char *text, size_t size, const lines *ls, bool whole, uint64_t *tokens)
+{
+    vkf_encode_options opt = {.no_special_tokens = 1};
+    uint64_t n = 0;
+    double t0 = base_now();
+    if (whole) {
+        vkf_encoding e;
+        if (vkf_tokenizer_encode(tok, text, size, NULL, 0, &opt, &e) != VKF_OK) return -1;
+        n = e.length;
+        vkf_encoding_free(&e);
+    } else {
+        for (size_t i = 0; i < ls->count; i++) {
+            vkf_encoding e;
+            if (vkf_tokenizer_encode(tok, ls->s[i], ls->n[i], NULL, 0, &opt, &e) != VKF_OK) return -1;
+            n += e.length;
+            vkf_encoding_free(&e);
+        }
+    }
+    *tokens = n;
+    return base_now() - t0;
+}
+
+int bench_tokenize(const bench_opts *o)
+{
+    if (!o->text) {
+        fprintf(stderr, "vkformer-bench tokenize: --text FILE is required: a large English text, e.g. the King James\n"
+                        "Bible from Debian's bible-kjv package: bash tools/bench_text.sh > kjv.txt\n");
+        return 2;
+    }
+    FILE *f = fopen(o->text, "rb");
+    if (!f) {
+        fprintf(stderr, "vkformer-bench: %s: cannot open\n", o->text);
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    if (!text || fread(text, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        free(text);
+        fprintf(stderr, "vkformer-bench: %s: read failed\n", o->text);
+        return 1;
+    }
+    fclose(f);
+    text[size] = 0;
+    lines ls = {0};
+    size_t cap = 0;
+    for (size_t at = 0; at < (size_t)size;) {
+        const char *nl = memchr(text + at, '\n', (size_t)size - at);
+        size_t end = nl ? (size_t)(nl - text) : (size_t)size;
+        if (base_grow((void **)&ls.s, &cap, ls.count + 1, sizeof *ls.s)) {
+            size_t c2 = ls.count;
+            ls.n = realloc(ls.n, (cap ? cap : 1) * sizeof *ls.n);
+            ls.s[c2] = text + at;
+            ls.n[c2] = end - at;
+            ls.count++;
+        }
+        at = end + 1;
+    }
+    const char *dirs[2] = {o->model, NULL};
+    char d0[512], d1[512];
+    if (!o->model) {
+        snprintf(d0, sizeof d0, "%s/bert-base-uncased", VKF_TOKENIZER_DATA);
+        snprintf(d1, sizeof d1, "%s/gpt2", VKF_TOKENIZER_DATA);
+        dirs[0] = d0, dirs[1] = d1;
+    }
+    cJSON *rows = cJSON_CreateArray();
+    if (!o->json)
+        printf("text: %s, %.2f MB, %zu lines; one thread, median of %d passes after %d warm-up\n\n"
+               "%-28s %-7s %10s %12s %10s %10s\n", o->text, size / 1e6, ls.count, o->repeat, o->warmup, "tokenizer", "input",
+               "MB/s", "tokens/s", "tokens", "ms");
+    int rc = 0;
+    for (int k = 0; k < 2 && dirs[k] && rc == 0; k++) {
+        vkf_tokenizer *tok;
+        double t0 = base_now();
+        if (vkf_tokenizer_load(dirs[k], &tok) != VKF_OK) {
+            fprintf(stderr, "vkformer-bench: %s\n", vkf_last_error(NULL));
+            rc = 1;
+            break;
+        }
+        double load_s = base_now() - t0;
+        const char *name = strrchr(dirs[k], '/') ? strrchr(dirs[k], '/') + 1 : dirs[k];
+        for (int whole = 0; whole < 2 && rc == 0; whole++) {
+            uint64_t tokens = 0;
+            double *t = calloc((size_t)o->repeat, sizeof *t);
+            for (int r = 0; r < o->warmup + o->repeat && rc == 0; r++) {
+                double s = pass(tok, text, (size_t)size, &ls, whole, &tokens);
+                if (s < 0) {
+                    fprintf(stderr, "vkformer-bench: %s\n", vkf_last_error(NULL));
+                    rc = 1;
+                } else if (r >= o->warmup) {
+                    t[r - o->warmup] = s;
+                }
+            }
+            double med = rc ? 0 : bench_median(t, o->repeat);
+            free(t);
+            if (rc) break;
+            double mbs = size / 1e6 / med, tps = (double)tokens / med;
+            if (o->json) {
+                cJSON *row = cJSON_CreateObject();
+                cJSON_AddStringToObject(row, "tokenizer", name);
+                cJSON_AddStringToObject(row, "input", whole ? "whole" : "lines");
+                cJSON_AddNumberToObject(row, "mb_per_s", mbs);
+                cJSON_AddNumberToObject(row, "tokens_per_s", tps);
+                cJSON_AddNumberToObject(row, "tokens", (double)tokens);
+                cJSON_AddNumberToObject(row, "ms", med * 1e3);
+                cJSON_AddNumberToObject(row, "load_ms", load_s * 1e3);
+                cJSON_AddItemToArray(rows, row);
+            } else {
+                printf("%-28s %-7s %10.2f %12.0f %10llu %10.1f\n", name, whole ? "whole" : "lines", mbs, tps,
+                       (unsigned long long)tokens, med * 1e3);
+            }
+        }
+        if (!o->json) printf("%-28s load %.1f ms\n", name, load_s * 1e3);
+        vkf_tokenizer_destroy(tok);
+    }
+    if (o->json && rc == 0) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "text", o->text);
+        cJSON_AddNumberToObject(root, "bytes", (double)size);
+        cJSON_AddNumberToObject(root, "lines", (double)ls.count);
+        cJSON_AddItemToObject(root, "rows", rows);
+        rows = NULL;
+        char *s = cJSON_Print(root);
+        puts(s);
+        free(s);
+        cJSON_Delete(root);
+    }
+    cJSON_Delete(rows);
+    free(ls.s);
+    free(ls.n);
+    free(text);
+    return rc;
+}

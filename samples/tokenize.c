@@ -54,6 +54,28 @@ static cJSON *encoding_json(const vkf_tokenizer *tok, const vkf_encoding *e)
     return o;
 }
 
+typedef struct text_list {
+    const char **s;
+    size_t *n;
+    size_t count, cap;
+} text_list;
+
+static int add_text(text_list *l, const char *s, size_t n)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        const char **ns = realloc(l->s, cap * sizeof *ns);
+        if (ns) l->s = ns;
+        size_t *nn = ns ? realloc(l->n, cap * sizeof *nn) : NULL;
+        if (!nn) return tool_fail("out of memory");
+        l->n = nn;
+        l->cap = cap;
+    }
+    l->s[l->count] = s;
+    l->n[l->count++] = n;
+    return TOOL_OK;
+}
+
 static int decode(const vkf_tokenizer *tok, char **args, int n, int skip_special)
 {
     int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
@@ -120,53 +142,27 @@ int main(int argc, char **argv)
     }
     /* The texts: arguments, lines of --file, or all of standard input. */
     char *input = NULL;
-    size_t input_len = 0, n = 0, cap = 16;
-    const char **texts = malloc(cap * sizeof *texts);
-    size_t *lens = malloc(cap * sizeof *lens);
+    size_t input_len = 0;
+    text_list texts = {0};
     int rc = TOOL_OK;
-    if (!texts || !lens) rc = tool_fail("out of memory");
-    if (rc == TOOL_OK && optind < argc) {
-        for (int i = optind; i < argc && rc == TOOL_OK; i++) {
-            if (n == cap) {
-                cap *= 2;
-                const char **nt = realloc(texts, cap * sizeof *texts);
-                size_t *nl = nt ? realloc(lens, cap * sizeof *lens) : NULL;
-                if (nt) texts = nt;
-                if (nl) lens = nl;
-                if (!nt || !nl) rc = tool_fail("out of memory");
-            }
-            if (rc == TOOL_OK) texts[n] = argv[i], lens[n++] = strlen(argv[i]);
-        }
-    } else if (rc == TOOL_OK) {
+    if (optind < argc) {
+        for (int i = optind; i < argc && rc == TOOL_OK; i++) rc = add_text(&texts, argv[i], strlen(argv[i]));
+    } else {
         input = tool_read_all(file ? file : "-", &input_len);
         if (!input) rc = TOOL_FAIL;
-        for (size_t at = 0; rc == TOOL_OK && (file ? at < input_len : n == 0);) {
-            size_t end = input_len;
-            if (file) {
-                const char *nl = memchr(input + at, '\n', input_len - at);
-                end = nl ? (size_t)(nl - input) : input_len;
-            }
-            if (n == cap) {
-                cap *= 2;
-                const char **nt = realloc(texts, cap * sizeof *texts);
-                size_t *nl = nt ? realloc(lens, cap * sizeof *lens) : NULL;
-                if (nt) texts = nt;
-                if (nl) lens = nl;
-                if (!nt || !nl) {
-                    rc = tool_fail("out of memory");
-                    break;
-                }
-            }
-            size_t len = end - at;
-            if (file && len && input[at + len - 1] == '\r') len--;
-            texts[n] = input + at, lens[n++] = len;
+        else if (!file) rc = add_text(&texts, input, input_len);
+        for (size_t at = 0; file && rc == TOOL_OK && at < input_len;) {
+            const char *nl = memchr(input + at, '\n', input_len - at);
+            size_t end = nl ? (size_t)(nl - input) : input_len, len = end - at;
+            if (len && input[at + len - 1] == '\r') len--;
+            rc = add_text(&texts, input + at, len);
             at = end + 1;
         }
     }
     cJSON *all = json && rc == TOOL_OK ? cJSON_CreateArray() : NULL;
-    for (size_t i = 0; i < n && rc == TOOL_OK; i++) {
+    for (size_t i = 0; i < texts.count && rc == TOOL_OK; i++) {
         vkf_encoding e;
-        if (vkf_tokenizer_encode(tok, texts[i], lens[i], pair, VKF_TEXT_NUL, &opt, &e) != VKF_OK) {
+        if (vkf_tokenizer_encode(tok, texts.s[i], texts.n[i], pair, VKF_TEXT_NUL, &opt, &e) != VKF_OK) {
             rc = tool_fail("text %zu: %s", i + 1, vkf_last_error(NULL));
             break;
         }
@@ -186,8 +182,8 @@ int main(int argc, char **argv)
     }
     cJSON_Delete(all);
     free(input);
-    free(texts);
-    free(lens);
+    free(texts.s);
+    free(texts.n);
     vkf_tokenizer_destroy(tok);
     return rc;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static uint32_t validation_messages;
 static char captured[1 << 16];
@@ -175,4 +177,49 @@ void trun(vkf_context *ctx, op_list *l)
 {
     cr_assert_eq(op_list_run(ctx->dev, l), VKF_OK, "%s", vkf_last_error(ctx));
     op_list_free(l);
+}
+
+tcli_result *tcli_run(const char *cmd, const char *args, const void *in, size_t in_len)
+{
+    static tcli_result r;
+    memset(&r, 0, sizeof r);
+    char inp[64] = "/dev/null", errp[64], line[8192];
+    snprintf(errp, sizeof errp, "/tmp/vkf-cli-err.%d", (int)getpid());
+    if (in) {
+        snprintf(inp, sizeof inp, "/tmp/vkf-cli-in.%d", (int)getpid());
+        FILE *f = fopen(inp, "wb");
+        cr_assert_not_null(f);
+        cr_assert_eq(fwrite(in, 1, in_len, f), in_len);
+        fclose(f);
+    }
+    snprintf(line, sizeof line, "%s %s <%s 2>%s", cmd, args, inp, errp);
+    FILE *p = popen(line, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(r.out, 1, sizeof r.out - 1, p);
+    r.out[n] = 0;
+    int st = pclose(p);
+    FILE *e = fopen(errp, "r");
+    if (e) {
+        n = fread(r.err, 1, sizeof r.err - 1, e);
+        r.err[n] = 0;
+        fclose(e);
+    }
+    unlink(errp);
+    if (in) unlink(inp);
+    cr_assert(WIFEXITED(st), "`%s %s` crashed (signal %d)\nstderr: %s", cmd, args, WIFSIGNALED(st) ? WTERMSIG(st) : 0, r.err);
+    r.status = WEXITSTATUS(st);
+    return &r;
+}
+
+void ttmpdir_create(char *dir, size_t size, const char *tag)
+{
+    snprintf(dir, size, "/tmp/vkf-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+}
+
+void ttmpdir_remove(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
 }

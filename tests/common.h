@@ -49,6 +49,20 @@ void trun(vkf_context *ctx, op_list *l);
 /* Rounds host values through the storage type (what the device really sees). */
 void tround(float *x, size_t n, op_dtype t);
 
+/* A command-line tool run through the shell: `cmd args`, standard input from
+ * in[0, in_len) (NULL: /dev/null). A crash fails the test. The result is
+ * static: valid until the next call. */
+typedef struct tcli_result {
+    int status; /* exit code */
+    char out[65536];
+    char err[8192];
+} tcli_result;
+tcli_result *tcli_run(const char *cmd, const char *args, const void *in, size_t in_len);
+
+/* A fresh directory under /tmp (mkdtemp) into dir[size], and its removal. */
+void ttmpdir_create(char *dir, size_t size, const char *tag);
+void ttmpdir_remove(const char *dir);
+
 #define TEST_PI 3.14159265358979323846
 #define NMSE_F32 1e-10
 #define NMSE_F16 1e-5

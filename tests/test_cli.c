@@ -9,41 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define GOLDEN VKF_TEST_DATA "/golden/vit"
 
-typedef struct run_result {
-    int status; /* exit code, or -signal */
-    char out[16384];
-    char err[8192];
-} run_result;
+typedef tcli_result run_result;
 
+/* vkformer-classify with validation on; a validation message fails the test. */
 static run_result *run(const char *args)
 {
-    static run_result r;
-    memset(&r, 0, sizeof r);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "VKF_VALIDATION=1 VKF_PIPELINE_CACHE=off %s %s 2>/tmp/vkf-cli-err.%d",
-             VKF_CLASSIFY_BIN, args, (int)getpid());
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(r.out, 1, sizeof r.out - 1, p);
-    r.out[n] = 0;
-    int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/vkf-cli-err.%d", (int)getpid());
-    FILE *e = fopen(path, "r");
-    if (e) {
-        n = fread(r.err, 1, sizeof r.err - 1, e);
-        r.err[n] = 0;
-        fclose(e);
-        unlink(path);
-    }
-    cr_assert(!strstr(r.err, "vulkan ["), "validation messages:\n%s", r.err);
-    return &r;
+    run_result *r = tcli_run("VKF_VALIDATION=1 VKF_PIPELINE_CACHE=off " VKF_CLASSIFY_BIN, args, NULL, 0);
+    cr_assert(!strstr(r->err, "vulkan ["), "validation messages:\n%s", r->err);
+    return r;
 }
 
 static void expect_failure(const char *args, int status, const char *needle)

@@ -153,16 +153,10 @@ static char tmpdir[256];
 static void make_tmp(void)
 {
     init_diag();
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkf-io-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    ttmpdir_create(tmpdir, sizeof tmpdir, "io-test");
 }
 
-static void rm_tmp(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void rm_tmp(void) { ttmpdir_remove(tmpdir); }
 
 static void write_file(const char *path, const void *data, size_t n)
 {

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "text/text.h"
@@ -449,18 +448,8 @@ static void write_file(const char *name, const char *content)
     fclose(f);
 }
 
-static void fresh_dir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkf-tok-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_dir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void fresh_dir(void) { ttmpdir_create(tmpdir, sizeof tmpdir, "tok"); }
+static void remove_dir(void) { ttmpdir_remove(tmpdir); }
 
 /* Loading tmpdir must fail with status s and a message containing needle. */
 static void expect_load_error(vkf_status s, const char *needle)
@@ -574,43 +563,11 @@ Test(tokenizer, bad_calls)
 
 /* ---- vkformer-tokenize as a user runs it ------------------------------------------------------------------ */
 
-typedef struct cli_result {
-    int status;
-    char out[65536];
-    char err[4096];
-} cli_result;
+typedef tcli_result cli_result;
 
-/* Runs vkformer-tokenize with args (shell syntax); stdin_text fed when not NULL. */
 static cli_result *cli(const char *args, const char *stdin_text, size_t stdin_len)
 {
-    static cli_result r;
-    memset(&r, 0, sizeof r);
-    char in[64] = "/dev/null", errp[64], cmd[8192];
-    snprintf(errp, sizeof errp, "/tmp/vkf-tok-err.%d", (int)getpid());
-    if (stdin_text) {
-        snprintf(in, sizeof in, "/tmp/vkf-tok-in.%d", (int)getpid());
-        FILE *f = fopen(in, "wb");
-        cr_assert_not_null(f);
-        fwrite(stdin_text, 1, stdin_len, f);
-        fclose(f);
-    }
-    snprintf(cmd, sizeof cmd, "%s %s <%s 2>%s", VKF_TOKENIZE_BIN, args, in, errp);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(r.out, 1, sizeof r.out - 1, p);
-    r.out[n] = 0;
-    int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-    FILE *e = fopen(errp, "r");
-    if (e) {
-        n = fread(r.err, 1, sizeof r.err - 1, e);
-        r.err[n] = 0;
-        fclose(e);
-    }
-    unlink(errp);
-    if (stdin_text) unlink(in);
-    if (r.status < 0) cr_assert_fail("vkformer-tokenize crashed (signal %d): %s", -r.status, args);
-    return &r;
+    return tcli_run(VKF_TOKENIZE_BIN, args, stdin_text, stdin_len);
 }
 
 #define BERT "-m " TOKDATA "/bert-base-uncased "

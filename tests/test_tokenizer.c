@@ -217,6 +217,8 @@ Test(tokenizer, clip_json) { check_corpus("clip", "json"); }
 Test(tokenizer, clip_legacy) { check_corpus("clip", "legacy"); }
 Test(tokenizer, roberta_json) { check_corpus("roberta", "json"); }
 Test(tokenizer, roberta_legacy) { check_corpus("roberta", "legacy"); }
+/* added tokens with lstrip/rstrip, single_word, and normalized matching */
+Test(tokenizer, bert_added_tokens) { check_corpus("bert-added", "json"); }
 
 /* ---- pairs, truncation, padding --------------------------------------------------------------------- */
 

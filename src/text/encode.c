@@ -50,13 +50,15 @@ static uint32_t prev_char(const char *s, size_t at)
     return tok_utf8_next(s, at, &j);
 }
 
-/* An added token at s[i], leftmost-longest as HF's matcher; its span after
- * lstrip/rstrip in *ms, *me (ms may move left to i0 at most). */
-static const tok_added *match_added(const tok_tokenizer *t, const tok_str *s, size_t i, size_t i0, size_t *ms, size_t *me)
+/* An added token at s[i], leftmost-longest as HF's matcher, among those
+ * matched on raw text (normalized false) or on normalized text; its span
+ * after lstrip/rstrip in *ms, *me (ms may move left to i0 at most). */
+static const tok_added *match_added(const tok_tokenizer *t, const tok_str *s, size_t i, size_t i0, bool normalized,
+                                    size_t *ms, size_t *me)
 {
     for (uint32_t k = 0; k < t->n_added; k++) {
         const tok_added *a = &t->added[k];
-        if (a->len > s->n - i || memcmp(s->b + i, a->content, a->len)) continue;
+        if (a->normalized != normalized || a->len > s->n - i || memcmp(s->b + i, a->content, a->len)) continue;
         size_t e = i + a->len;
         if (a->single_word) {
             if (i > 0 && is_word_char(prev_char(s->b, i))) continue;
@@ -82,13 +84,42 @@ static const tok_added *match_added(const tok_tokenizer *t, const tok_str *s, si
     return NULL;
 }
 
-/* Normalizes, pre-tokenizes and tokenizes raw[s, e) onto out. */
+/* Pre-tokenizes and tokenizes seg[s, e) onto out. */
+static bool tokenize_range(const tok_tokenizer *t, tok_str *seg, size_t s, size_t e, const char *orig, tok_enc *out)
+{
+    if (s >= e) return true;
+    tok_pieces pieces = {0}, scratch = {0};
+    tok_toks toks = {0};
+    bool ok = base_grow((void **)&pieces.v, &pieces.cap, 1, sizeof *pieces.v);
+    if (ok) pieces.v[0] = (tok_piece){(uint32_t)s, (uint32_t)e}, pieces.n = 1;
+    for (uint32_t k = 0; ok && k < t->n_pres; k++) ok = tok_pretokenize(&t->pres[k], seg, &pieces, &scratch);
+    for (size_t p = 0; ok && p < pieces.n; p++) {
+        tok_piece pc = pieces.v[p];
+        toks.n = 0;
+        ok = tok_model_word(&t->model, &t->vocab, seg->b + pc.s, pc.e - pc.s, &toks);
+        for (size_t k = 0; ok && k < toks.n; k++) {
+            uint32_t a = pc.s + toks.v[k].s, b = pc.s + toks.v[k].e;
+            uint32_t os = seg->os[a], oe = seg->oe[b - 1];
+            for (uint32_t j = a; j < b; j++) os = BASE_MIN(os, seg->os[j]), oe = BASE_MAX(oe, seg->oe[j]);
+            if (t->trim_offsets) {
+                while (os < oe && orig[os] == ' ') os++;
+                while (oe > os && orig[oe - 1] == ' ') oe--;
+            }
+            ok = tok_enc_push(out, toks.v[k].id, 0, false, os, oe);
+        }
+    }
+    free(pieces.v);
+    free(scratch.v);
+    free(toks.v);
+    return ok;
+}
+
+/* Normalizes raw[s, e), splits out the added tokens that match normalized
+ * text (normalized: true), and tokenizes the rest onto out. */
 static bool encode_segment(const tok_tokenizer *t, const tok_str *raw, size_t s, size_t e, const char *orig, tok_enc *out)
 {
     if (s >= e) return true;
     tok_str seg = {0};
-    tok_pieces pieces = {0}, scratch = {0};
-    tok_toks toks = {0};
     bool ok = tok_str_reserve(&seg, e - s);
     if (ok) {
         memcpy(seg.b, raw->b + s, e - s);
@@ -98,30 +129,19 @@ static bool encode_segment(const tok_tokenizer *t, const tok_str *raw, size_t s,
         seg.b[seg.n] = 0;
     }
     for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &seg);
-    if (ok && seg.n) {
-        ok = base_grow((void **)&pieces.v, &pieces.cap, 1, sizeof *pieces.v);
-        if (ok) pieces.v[0] = (tok_piece){0, (uint32_t)seg.n}, pieces.n = 1;
-    }
-    for (uint32_t k = 0; ok && k < t->n_pres; k++) ok = tok_pretokenize(&t->pres[k], &seg, &pieces, &scratch);
-    for (size_t p = 0; ok && p < pieces.n; p++) {
-        tok_piece pc = pieces.v[p];
-        toks.n = 0;
-        ok = tok_model_word(&t->model, &t->vocab, seg.b + pc.s, pc.e - pc.s, &toks);
-        for (size_t k = 0; ok && k < toks.n; k++) {
-            uint32_t a = pc.s + toks.v[k].s, b = pc.s + toks.v[k].e;
-            uint32_t os = seg.os[a], oe = seg.oe[b - 1];
-            for (uint32_t j = a; j < b; j++) os = BASE_MIN(os, seg.os[j]), oe = BASE_MAX(oe, seg.oe[j]);
-            if (t->trim_offsets) {
-                while (os < oe && orig[os] == ' ') os++;
-                while (oe > os && orig[oe - 1] == ' ') oe--;
-            }
-            ok = tok_enc_push(out, toks.v[k].id, 0, false, os, oe);
+    size_t from = 0;
+    for (size_t i = 0; ok && t->n_normalized_added && i < seg.n;) {
+        size_t ms, me;
+        const tok_added *a = t->added_first_byte[(uint8_t)seg.b[i]] ? match_added(t, &seg, i, from, true, &ms, &me) : NULL;
+        if (!a) {
+            i++;
+            continue;
         }
+        ok = tokenize_range(t, &seg, from, ms, orig, out) && tok_enc_push(out, a->id, 0, false, seg.os[ms], seg.oe[me - 1]);
+        from = i = me;
     }
+    if (ok) ok = tokenize_range(t, &seg, from, seg.n, orig, out);
     tok_str_free(&seg);
-    free(pieces.v);
-    free(scratch.v);
-    free(toks.v);
     return ok;
 }
 
@@ -139,7 +159,7 @@ vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *tex
     size_t seg = 0, i = 0;
     while (ok && i < raw.n) {
         size_t ms, me;
-        const tok_added *a = t->added_first_byte[(uint8_t)raw.b[i]] ? match_added(t, &raw, i, seg, &ms, &me) : NULL;
+        const tok_added *a = t->added_first_byte[(uint8_t)raw.b[i]] ? match_added(t, &raw, i, seg, false, &ms, &me) : NULL;
         if (!a) {
             i++;
             continue;

@@ -82,12 +82,12 @@ static const char *get_str(const cJSON *o, const char *k)
 
 /* ---- vocabulary and merges -------------------------------------------------------------- */
 
-static vkf_status add_token(loader *L, const char *tok, size_t len, double idv, const char *where)
+static vkf_status add_token(loader *L, const char *tok, size_t len, double idv, bool in_model, const char *where)
 {
     if (idv < 0 || idv > INT32_MAX || idv != (double)(int64_t)idv)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: token '%.64s' has an invalid id", L->file, where, tok);
     int dup;
-    if (!tok_vocab_add(&L->t->vocab, tok, len, (uint32_t)idv, &dup)) {
+    if (!tok_vocab_add(&L->t->vocab, tok, len, (uint32_t)idv, in_model, &dup)) {
         if (dup == 1) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: duplicate token '%.64s'", L->file, where, tok);
         if (dup == 2)
             return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: id %u is given to both '%.64s' and '%.64s'", L->file, where,
@@ -102,7 +102,7 @@ static vkf_status vocab_from_json(loader *L, const cJSON *vocab)
     if (!cJSON_IsObject(vocab)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: model.vocab is not an object", L->file);
     for (const cJSON *e = vocab->child; e; e = e->next) {
         if (!cJSON_IsNumber(e)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: vocab entry '%.64s' is not a number", L->file, e->string);
-        vkf_status s = add_token(L, e->string, strlen(e->string), e->valuedouble, "vocab");
+        vkf_status s = add_token(L, e->string, strlen(e->string), e->valuedouble, true, "vocab");
         if (s != VKF_OK) return s;
     }
     return VKF_OK;
@@ -125,7 +125,7 @@ static vkf_status vocab_from_txt(loader *L, const char *path)
         text[i + len] = 0;
         char where[48];
         snprintf(where, sizeof where, "line %zu", line + 1);
-        s = add_token(L, text + i, len, (double)line, where);
+        s = add_token(L, text + i, len, (double)line, true, where);
         text[i + len] = save;
         line++;
         i = e + 1;
@@ -156,7 +156,7 @@ static vkf_status vocab_from_vocab_json(loader *L, const char *path)
 static vkf_status add_merge(loader *L, const char *a, size_t al, const char *b, size_t bl, uint32_t rank)
 {
     tok_tokenizer *t = L->t;
-    int64_t ia = tok_vocab_find(&t->vocab, a, al), ib = tok_vocab_find(&t->vocab, b, bl);
+    int64_t ia = tok_vocab_find_model(&t->vocab, a, al), ib = tok_vocab_find_model(&t->vocab, b, bl);
     if (ia < 0 || ib < 0)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: merge %u ('%.*s' '%.*s') names a token that is not in the vocabulary ('%.*s')",
                          L->file, rank + 1, (int)BASE_MIN(al, 64), a, (int)BASE_MIN(bl, 64), b,
@@ -168,7 +168,7 @@ static vkf_status add_merge(loader *L, const char *a, size_t al, const char *b, 
     if (!m) return fail_oom(L);
     memcpy(m, a, al);
     memcpy(m + al, b, bl);
-    int64_t id = tok_vocab_find(&t->vocab, m, al + bl);
+    int64_t id = tok_vocab_find_model(&t->vocab, m, al + bl);
     if (m != stack) free(m);
     if (id < 0)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: merge %u ('%.*s' '%.*s'): the merged token is not in the vocabulary",
@@ -491,7 +491,7 @@ static vkf_status add_added(loader *L, const cJSON *list)
             return base_fail(L->d, VKF_ERROR_FORMAT, "%s: added_tokens entry without content or id", L->file);
         int64_t have = tok_vocab_find(&t->vocab, c, strlen(c));
         if (have < 0) {
-            vkf_status s = add_token(L, c, strlen(c), id->valuedouble, "added_tokens");
+            vkf_status s = add_token(L, c, strlen(c), id->valuedouble, false, "added_tokens");
             if (s != VKF_OK) return s;
         } else if (have != (int64_t)id->valuedouble) {
             return base_fail(L->d, VKF_ERROR_FORMAT, "%s: added token '%.64s' has id %.0f but the vocabulary gives it %lld",
@@ -500,9 +500,10 @@ static vkf_status add_added(loader *L, const cJSON *list)
         tok_added *v = realloc(t->added, (t->n_added + 1) * sizeof *v);
         if (!v) return fail_oom(L);
         t->added = v;
-        tok_added a = {.len = (uint32_t)strlen(c), .id = (uint32_t)id->valuedouble, .special = get_bool(e, "special", false),
+        bool special = get_bool(e, "special", false);
+        tok_added a = {.len = (uint32_t)strlen(c), .id = (uint32_t)id->valuedouble, .special = special,
                        .lstrip = get_bool(e, "lstrip", false), .rstrip = get_bool(e, "rstrip", false),
-                       .single_word = get_bool(e, "single_word", false), .normalized = get_bool(e, "normalized", false)};
+                       .single_word = get_bool(e, "single_word", false), .normalized = get_bool(e, "normalized", !special)};
         a.content = base_strdup(c);
         if (!a.content) return fail_oom(L);
         t->added[t->n_added++] = a;
@@ -739,15 +740,37 @@ static vkf_status finish(loader *L)
         if (!t->vocab.tok[id])
             return base_fail(L->d, VKF_ERROR_FORMAT, "%s: the vocabulary has no token with id %u (ids must run from 0 to %u)",
                              L->file, id, t->vocab.n - 1);
+    /* Tokens matched on normalized text are matched in their normalized form. */
+    for (uint32_t i = 0; i < t->n_added; i++) {
+        tok_added *a = &t->added[i];
+        if (!a->normalized || !t->n_norms) continue;
+        tok_str s = {0};
+        bool ok = tok_str_push(&s, a->content, a->len, 0, a->len);
+        for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &s);
+        if (ok && !s.n)
+            return tok_str_free(&s), base_fail(L->d, VKF_ERROR_FORMAT, "%s: added token '%.64s' normalizes to nothing", L->file, a->content);
+        /* HF spells such a token in its normalized form (decode, id_to_token) */
+        if (ok && !t->vocab.in_model[a->id]) ok = tok_vocab_rename(&t->vocab, a->id, s.b, s.n);
+        if (ok) {
+            free(a->content);
+            a->content = s.b, a->len = (uint32_t)s.n;
+            s.b = NULL;
+        }
+        tok_str_free(&s);
+        if (!ok) return fail_oom(L);
+    }
     qsort(t->added, t->n_added, sizeof *t->added, by_length_desc);
-    for (uint32_t i = 0; i < t->n_added; i++) t->added_first_byte[(uint8_t)t->added[i].content[0]] = true;
+    for (uint32_t i = 0; i < t->n_added; i++) {
+        t->added_first_byte[(uint8_t)t->added[i].content[0]] = true;
+        t->n_normalized_added += t->added[i].normalized;
+    }
     for (int b = 0; b < 256; b++) {
         char buf[8];
         int k = tok_utf8_put(tok_byte_char((uint8_t)b), buf);
-        t->model.byte_ids[b] = tok_vocab_find(&t->vocab, buf, (size_t)k);
+        t->model.byte_ids[b] = tok_vocab_find_model(&t->vocab, buf, (size_t)k);
         size_t sl = strlen(t->model.suffix);
         memcpy(buf + k, t->model.suffix, sl);
-        t->model.byte_ids_suffix[b] = tok_vocab_find(&t->vocab, buf, (size_t)k + sl);
+        t->model.byte_ids_suffix[b] = tok_vocab_find_model(&t->vocab, buf, (size_t)k + sl);
         uint32_t c = tok_byte_char((uint8_t)b);
         t->char_is_byte[c] = true;
         t->byte_of_char[c] = (uint8_t)b;

@@ -51,7 +51,25 @@ int64_t tok_vocab_find(const tok_vocab *v, const char *t, size_t len)
     return -1;
 }
 
-bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, int *dup)
+int64_t tok_vocab_find_model(const tok_vocab *v, const char *t, size_t len)
+{
+    int64_t id = tok_vocab_find(v, t, len);
+    return id >= 0 && v->in_model[id] ? id : -1;
+}
+
+bool tok_vocab_rename(tok_vocab *v, uint32_t id, const char *t, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (!c) return false;
+    memcpy(c, t, len);
+    c[len] = 0;
+    free(v->tok[id]);
+    v->tok[id] = c;
+    v->len[id] = (uint32_t)len;
+    return map_rehash(v, v->map.mask + 1);
+}
+
+bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, bool in_model, int *dup)
 {
     *dup = 0;
     if (id >= v->n) {
@@ -66,8 +84,11 @@ bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, int *du
             uint32_t *ln = realloc(v->len, cap * sizeof *ln);
             if (!ln) return false;
             v->len = ln;
+            uint8_t *im = realloc(v->in_model, cap);
+            if (!im) return false;
+            v->in_model = im;
         }
-        for (uint32_t k = v->n; k < n; k++) v->tok[k] = NULL, v->len[k] = 0;
+        for (uint32_t k = v->n; k < n; k++) v->tok[k] = NULL, v->len[k] = 0, v->in_model[k] = 0;
         v->n = n;
     }
     if (v->tok[id]) return *dup = 2, false;
@@ -78,6 +99,7 @@ bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, int *du
     c[len] = 0;
     v->tok[id] = c;
     v->len[id] = (uint32_t)len;
+    v->in_model[id] = in_model;
     /* Keep the table at most half full (n bounds the entries). */
     size_t slots = v->map.slots ? v->map.mask + 1 : 0;
     if (slots < 2 * (size_t)v->n + 2) {
@@ -97,6 +119,7 @@ void tok_vocab_free(tok_vocab *v)
     for (uint32_t i = 0; i < v->n; i++) free(v->tok[i]);
     free(v->tok);
     free(v->len);
+    free(v->in_model);
     free(v->map.slots);
     memset(v, 0, sizeof *v);
 }
@@ -228,9 +251,9 @@ static bool wordpiece(const tok_model *m, const tok_vocab *v, const char *w, siz
         while (end > start) {
             if (start > 0) {
                 memcpy(buf + pl, w + start, end - start);
-                id = tok_vocab_find(v, buf, pl + end - start);
+                id = tok_vocab_find_model(v, buf, pl + end - start);
             } else {
-                id = tok_vocab_find(v, w, end);
+                id = tok_vocab_find_model(v, w, end);
             }
             if (id >= 0) break;
             do end--;
@@ -314,7 +337,7 @@ static int64_t initial_id(const tok_model *m, const tok_vocab *v, const char *w,
         memcpy(buf + k, w + s, e - s), k += e - s;
     }
     if (e == n) memcpy(buf + k, m->suffix, sl), k += sl;
-    return tok_vocab_find(v, buf, k);
+    return tok_vocab_find_model(v, buf, k);
 }
 
 static bool bpe(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out)
@@ -339,7 +362,7 @@ static bool bpe(const tok_model *m, const tok_vocab *v, const char *w, size_t n,
             for (size_t b = s; b < i && all; b++) {
                 char hx[8];
                 snprintf(hx, sizeof hx, "<0x%02X>", (uint8_t)w[b]);
-                int64_t bid = tok_vocab_find(v, hx, 6);
+                int64_t bid = tok_vocab_find_model(v, hx, 6);
                 if (bid < 0) all = false;
                 else sy[ns++] = (sym){(uint32_t)bid, 0, 0, (uint32_t)b, (uint32_t)b + 1};
             }

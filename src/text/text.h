@@ -125,14 +125,19 @@ typedef struct tok_map {
 typedef struct tok_vocab {
     char **tok;          /* id -> token (NUL-terminated), NULL in gaps */
     uint32_t *len;
+    uint8_t *in_model;   /* 1: the model's own vocabulary; 0: an added token only */
     uint32_t n;          /* ids 0..n-1 */
     tok_map map;
 } tok_vocab;
 
 /* Adds token with id; false on duplicate token or id (*dup says which). */
-bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, int *dup);
+bool tok_vocab_add(tok_vocab *v, const char *t, size_t len, uint32_t id, bool in_model, int *dup);
 /* The id of a token, or -1. */
 int64_t tok_vocab_find(const tok_vocab *v, const char *t, size_t len);
+/* The same among the model's own tokens (what WordPiece and BPE may produce). */
+int64_t tok_vocab_find_model(const tok_vocab *v, const char *t, size_t len);
+/* Gives id another spelling; false when out of memory. */
+bool tok_vocab_rename(tok_vocab *v, uint32_t id, const char *t, size_t len);
 void tok_vocab_free(tok_vocab *v);
 
 typedef enum tok_model_kind { TOK_MODEL_WORDPIECE, TOK_MODEL_BPE } tok_model_kind;
@@ -217,7 +222,7 @@ typedef struct tok_tokenizer {
     tok_pre *pres;
     uint32_t n_pres;
     tok_added *added;          /* longest first */
-    uint32_t n_added;
+    uint32_t n_added, n_normalized_added;
     bool added_first_byte[256];
     tok_post_kind post;
     tok_tmpl single, pair;

@@ -219,6 +219,8 @@ Test(tokenizer, roberta_json) { check_corpus("roberta", "json"); }
 Test(tokenizer, roberta_legacy) { check_corpus("roberta", "legacy"); }
 /* added tokens with lstrip/rstrip, single_word, and normalized matching */
 Test(tokenizer, bert_added_tokens) { check_corpus("bert-added", "json"); }
+/* BPE ignore_merges: whole words the vocabulary has */
+Test(tokenizer, gpt2_ignore_merges) { check_corpus("gpt2-ignore-merges", "json"); }
 
 /* ---- pairs, truncation, padding --------------------------------------------------------------------- */
 

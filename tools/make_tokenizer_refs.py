@@ -73,7 +73,7 @@ CORPUS = [
     S(PROSE * 3),
     S("word " * 40 + "end"),
     S("CamelCaseIdentifier snake_case_name kebab-case-name SCREAMING_CASE"),
-    S("I said <ent> hello<ent>world  <ent>  xyzzy axyzzy xyzzyb XYZZY, Naïve CAFÉ cafe\u0301 my-token!"),
+    S("I said <ent> hello<ent>world  <ent>  xyzzy axyzzy xyzzyb XYZZY, Naïve CAFÉ cafe\u0301 my-token! zyxwv"),
 ]
 
 
@@ -112,7 +112,8 @@ TRUNC_CASES = [  # (first, second or None, max_length)
 ]
 BATCH = [S("Hello world"), S(PROSE), S(""), S("naïve café 🥲")]
 
-TOKENIZERS = ["bert-base-uncased", "gpt2", "clip", "roberta", "bert-added"]
+TOKENIZERS = ["bert-base-uncased", "gpt2", "clip", "roberta", "bert-added", "gpt2-ignore-merges"]
+JSON_ONLY = ("bert-added", "gpt2-ignore-merges")
 
 
 def write_gpt2_tokenizer_json():
@@ -163,6 +164,20 @@ def write_bert_added():
     shutil.copy(os.path.join(DATA, "bert-base-uncased", "tokenizer_config.json"), d)
 
 
+def write_gpt2_ignore_merges():
+    """GPT-2 with BPE ignore_merges (as Llama 3 uses): a word the vocabulary
+    has is one token, whatever the merges would make of it."""
+    d = os.path.join(DATA, "gpt2-ignore-merges")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(DATA, "gpt2", "tokenizer.json")) as f:
+        j = json.load(f)
+    j["model"]["ignore_merges"] = True
+    # a word no merge sequence reaches, so ignore_merges decides its ids
+    j["model"]["vocab"]["Ġzyxwv"] = max(j["model"]["vocab"].values()) + 1
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump(j, f, ensure_ascii=False)
+
+
 def load(name, form):
     """AutoTokenizer on a directory holding only one file form."""
     src = os.path.join(DATA, name)
@@ -208,7 +223,7 @@ def refs_for(tok):
         r["truncation"].append({"ids": e["input_ids"], "type_ids": e["token_type_ids"]})
     r["batch"] = {}
     if tok.pad_token is None:
-        tok.pad_token = tok.eos_token  # as users of GPT-2 do to pad a batch
+        tok.pad_token = tok.eos_token or "<|endoftext|>"  # as users of GPT-2 do to pad a batch
     for side in ("right", "left"):
         tok.padding_side = side
         e = tok([text(b) for b in BATCH], padding=True)
@@ -221,6 +236,7 @@ def main():
     write_gpt2_tokenizer_json()
     write_roberta_files()
     write_bert_added()
+    write_gpt2_ignore_merges()
     corpus = {
         "texts": [base64.b64encode(b).decode() for b in CORPUS],
         "pairs": [[base64.b64encode(a).decode(), base64.b64encode(b).decode()] for a, b in PAIRS],
@@ -232,7 +248,7 @@ def main():
         json.dump(corpus, f, indent=0)
     out = {}
     for name in TOKENIZERS:
-        for form in ("json", "legacy") if name != "bert-added" else ("json",):
+        for form in ("json",) if name in JSON_ONLY else ("json", "legacy"):
             tok = load(name, form)
             out[f"{name}/{form}"] = refs_for(tok)
             print(f"{name}/{form}: {type(tok).__name__}, {len(CORPUS)} texts")

@@ -342,9 +342,13 @@ static int64_t initial_id(const tok_model *m, const tok_vocab *v, const char *w,
 
 static bool bpe(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out)
 {
-    char buf[64];
-    if (m->ignore_merges && n <= 12) {
-        int64_t id = initial_id(m, v, w, 0, n, n, buf);
+    char buf[64]; /* one character (4 bytes, or 4 x 2 byte-level) + prefix and suffix (<= 16 each) */
+    if (m->ignore_merges) {
+        /* the whole word, when the vocabulary has it, is one token */
+        char *whole = malloc(2 * n + 40);
+        if (!whole) return false;
+        int64_t id = initial_id(m, v, w, 0, n, n, whole);
+        free(whole);
         if (id >= 0) return tok_toks_push(out, (uint32_t)id, 0, (uint32_t)n);
     }
     sym *sy = malloc(n * sizeof *sy);

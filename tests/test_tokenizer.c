@@ -106,7 +106,7 @@ static vkf_tokenizer *load_form(const char *name, const char *form)
     cr_assert_eq(s, VKF_OK, "%s: %s", dir, vkf_last_error(NULL));
     vkf_tokenizer_info info;
     cr_assert_eq(vkf_tokenizer_get_info(tok, &info), VKF_OK);
-    cr_assert_str_eq(info.source, strcmp(form, "json") ? (strcmp(name, "bert-base-uncased") ? "vocab.json+merges.txt" : "vocab.txt")
+    cr_assert_str_eq(info.source, strcmp(form, "json") ? (strncmp(name, "bert", 4) ? "vocab.json+merges.txt" : "vocab.txt")
                                                         : "tokenizer.json");
     return tok;
 }
@@ -221,6 +221,8 @@ Test(tokenizer, roberta_legacy) { check_corpus("roberta", "legacy"); }
 Test(tokenizer, bert_added_tokens) { check_corpus("bert-added", "json"); }
 /* BPE ignore_merges: whole words the vocabulary has */
 Test(tokenizer, gpt2_ignore_merges) { check_corpus("gpt2-ignore-merges", "json"); }
+/* a transformers 4.x directory: added_tokens_decoder, special_tokens_map.json */
+Test(tokenizer, bert_4x_legacy) { check_corpus("bert-4x", "legacy"); }
 
 /* ---- pairs, truncation, padding --------------------------------------------------------------------- */
 

@@ -693,6 +693,25 @@ static vkf_status legacy_added(loader *L, legacy_kind k, const cJSON *cfg)
         for (const cJSON *e = list->child; e; e = e->next) seen |= !strcmp(get_str(e, "content"), name);
         if (id >= 0 && !seen) cJSON_AddItemToArray(list, added_json(name, id));
     }
+    /* transformers >= 4.34 lists the added tokens in tokenizer_config.json */
+    const cJSON *dec = get(cfg, "added_tokens_decoder");
+    for (const cJSON *e = cJSON_IsObject(dec) ? dec->child : NULL; e; e = e->next) {
+        const char *name = get_str(e, "content");
+        char *end;
+        long id = strtol(e->string, &end, 10);
+        if (!name || *end || id < 0) {
+            cJSON_Delete(list);
+            return base_fail(L->d, VKF_ERROR_FORMAT, "tokenizer_config.json: added_tokens_decoder entry '%.32s' is not id: {content}",
+                             e->string);
+        }
+        bool seen = false;
+        for (const cJSON *x = list->child; x; x = x->next) seen |= !strcmp(get_str(x, "content"), name);
+        if (seen) continue;
+        cJSON *a = cJSON_Duplicate(e, 1);
+        cJSON_DeleteItemFromObject(a, "id");
+        cJSON_AddNumberToObject(a, "id", (double)id);
+        cJSON_AddItemToArray(list, a);
+    }
     vkf_status s = add_added(L, list);
     cJSON_Delete(list);
     return s;
@@ -804,6 +823,15 @@ vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
     vkf_status s = VKF_OK;
     if (file_exists(base, "tokenizer_config.json", path, sizeof path)) s = json_file(&L, path, &cfg);
     if (s == VKF_OK && file_exists(base, "config.json", path, sizeof path)) s = json_file(&L, path, &mcfg);
+    if (s == VKF_OK && file_exists(base, "special_tokens_map.json", path, sizeof path)) {
+        /* older directories name their special tokens here: a fallback for tokenizer_config.json */
+        cJSON *map = NULL;
+        s = json_file(&L, path, &map);
+        if (s == VKF_OK && !cfg) cfg = cJSON_CreateObject();
+        for (cJSON *e = map ? map->child : NULL; s == VKF_OK && e; e = e->next)
+            if (!get(cfg, e->string)) cJSON_AddItemToObject(cfg, e->string, cJSON_Duplicate(e, 1));
+        cJSON_Delete(map);
+    }
     if (s == VKF_OK && cfg) {
         const cJSON *ml = get(cfg, "model_max_length");
         if (cJSON_IsNumber(ml) && ml->valuedouble >= 1 && ml->valuedouble < 1e9) t->model_max_length = (uint32_t)ml->valuedouble;

@@ -469,7 +469,7 @@ static void expect_load_error(vkf_status s, const char *needle)
 
 #define WP_MODEL(vocab) "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": " vocab "}}"
 
-Test(tokenizer, bad_files)
+Test(tokenizer, bad_files, .timeout = 60)
 {
     vkf_tokenizer *tok = (vkf_tokenizer *)1;
     cr_expect_eq(vkf_tokenizer_load("/nonexistent/tokenizer", &tok), VKF_ERROR_IO);
@@ -507,10 +507,19 @@ Test(tokenizer, bad_files)
     expect_load_error(VKF_ERROR_FORMAT, "merged token is not in the vocabulary");
     write_file("tokenizer.json", "[1, 2]");
     expect_load_error(VKF_ERROR_FORMAT, "not a JSON object");
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0}") " {\"model\": 1}");
+    expect_load_error(VKF_ERROR_FORMAT, "unexpected data after the JSON value");
+    /* A FIFO must not block the load. */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/tokenizer.json", tmpdir);
+    unlink(fifo);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    expect_load_error(VKF_ERROR_IO, "not a regular file");
+    unlink(fifo);
     /* A 2 GiB claim: a sparse tokenizer.json is refused before reading it. */
     char path[256];
     snprintf(path, sizeof path, "%s/tokenizer.json", tmpdir);
-    int fd = open(path, O_WRONLY | O_TRUNC);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     cr_assert_geq(fd, 0);
     cr_assert_eq(ftruncate(fd, (off_t)2 << 30), 0);
     close(fd);

@@ -28,6 +28,17 @@ vkf_status io_json_load(base_diag *d, const char *path, cJSON **root)
         free(text);
         return base_fail(d, VKF_ERROR_FORMAT, "%s: malformed JSON at line %d, column %d", path, line, col);
     }
+    /* Only white space may follow the value (a NUL or a second value means
+     * the file is not what it claims to be). */
+    const char *rest = end ? end : (const char *)text + size;
+    while (rest < (const char *)text + size && (*rest == ' ' || *rest == '\t' || *rest == '\n' || *rest == '\r')) rest++;
+    if (rest < (const char *)text + size) {
+        size_t at = (size_t)(rest - (const char *)text);
+        free(text);
+        cJSON_Delete(*root);
+        *root = NULL;
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: unexpected data after the JSON value at byte %zu", path, at);
+    }
     free(text);
     if (!cJSON_IsObject(*root)) {
         cJSON_Delete(*root);

@@ -33,36 +33,44 @@ typedef struct loader {
 
 static vkf_status fail_oom(loader *L) { return base_fail(L->d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", L->file); }
 
+/* Whether dir/name exists (of any type: what is not a regular file is
+ * refused when read, rather than taken for missing). */
 static bool file_exists(const char *dir, const char *name, char *path, size_t cap)
 {
     snprintf(path, cap, "%s/%s", dir, name);
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return lstat(path, &st) == 0 || stat(path, &st) == 0;
 }
 
-/* Whole file, refusing sizes no tokenizer file has before reading any. */
-static vkf_status read_capped(loader *L, const char *path, char **data, size_t *size)
+/* Refuses what is not a regular file (a FIFO would block the read) and sizes
+ * no tokenizer file has, before opening anything. */
+static vkf_status check_file(loader *L, const char *path)
 {
     snprintf(L->file, sizeof L->file, "%s", path);
     struct stat st;
     if (stat(path, &st) != 0) return base_fail(L->d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return base_fail(L->d, VKF_ERROR_IO, "%s: not a regular file", path);
     if ((uint64_t)st.st_size > TOK_MAX_FILE_BYTES)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %llu bytes is larger than any tokenizer file (limit %zu MiB)", path,
                          (unsigned long long)st.st_size, TOK_MAX_FILE_BYTES >> 20);
+    return VKF_OK;
+}
+
+static vkf_status read_capped(loader *L, const char *path, char **data, size_t *size)
+{
+    *data = NULL;
+    vkf_status s = check_file(L, path);
+    if (s != VKF_OK) return s;
     void *p;
-    vkf_status s = base_read_file(L->d, path, &p, size);
+    s = base_read_file(L->d, path, &p, size);
     *data = p;
     return s;
 }
 
 static vkf_status json_file(loader *L, const char *path, cJSON **root)
 {
-    char *text;
-    size_t n;
-    vkf_status s = read_capped(L, path, &text, &n);
-    if (s != VKF_OK) return s;
-    free(text);
-    return io_json_load(L->d, path, root);
+    vkf_status s = check_file(L, path);
+    return s != VKF_OK ? s : io_json_load(L->d, path, root);
 }
 
 static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
@@ -137,16 +145,8 @@ static vkf_status vocab_from_txt(loader *L, const char *path)
 static vkf_status vocab_from_vocab_json(loader *L, const char *path)
 {
     cJSON *root;
-    char *text;
-    size_t n;
-    vkf_status s = read_capped(L, path, &text, &n);
+    vkf_status s = json_file(L, path, &root);
     if (s != VKF_OK) return s;
-    root = cJSON_ParseWithLength(text, n);
-    free(text);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: not a JSON object of token -> id", path);
-    }
     s = vocab_from_json(L, root);
     cJSON_Delete(root);
     return s;

@@ -95,7 +95,24 @@ def random_texts(n, seed=1234):
     return out
 
 
+def invalid_texts(n, seed=99):
+    """Bytes that are not UTF-8 in every way: lone continuation bytes, overlong
+    forms, encoded surrogates, bytes over F4, sequences cut short, mid-word
+    and at the end; HF sees them through bytes.decode("utf-8", "replace")."""
+    import random
+    rng = random.Random(seed)
+    bad = [b"\x80", b"\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+           b"\xf0\x80\x80\x80", b"\xf4\x90\x80\x80", b"\xf5", b"\xff", b"\xfe", b"\xe2\x82", b"\xf0\x9f\x98",
+           b"\xc3", b"\xe2", b"\xf0\x9f"]
+    good = [b"word", b" ", b"caf\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xe6\x97\xa5", b"[SEP]", b"<|endoftext|>", b"\n"]
+    out = []
+    for _ in range(n):
+        out.append(b"".join(rng.choice(bad if rng.random() < 0.4 else good) for _ in range(rng.randint(1, 10))))
+    return out
+
+
 CORPUS += random_texts(160)
+CORPUS += invalid_texts(24)
 
 PAIRS = [
     (S("How old are you?"), S("I am six years old.")),

@@ -10,7 +10,7 @@ packages=(
   vulkan-validationlayers      # Khronos validation, used by every test
   glslang-tools spirv-tools    # GLSL -> SPIR-V at build time, spirv-val
   libcriterion-dev libstb-dev libcjson-dev
-  libutf8proc-dev libonig-dev  # tokenizers: Unicode data and normal forms, HF's regex engine
+  libutf8proc-dev libpcre2-dev # tokenizers: Unicode data and normal forms, Unicode regexes
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
 )
 

@@ -10,8 +10,8 @@
  *
  * Every intermediate string carries, per byte, the range of original bytes it
  * came from, so tokens get byte offsets into the caller's text. Unicode data
- * comes from utf8proc; pre-tokenizer regexes run on Oniguruma (the engine HF
- * `tokenizers` uses), so `\s`, `\p{L}` mean what they mean there.
+ * comes from utf8proc; pre-tokenizer regexes run on PCRE2 (UTF + UCP), with
+ * `\s` and `\w` rewritten to mean what they mean in Oniguruma, HF's engine.
  * Depends on base and io (JSON) only. A loaded tokenizer is immutable apart
  * from its word cache, which has its own lock: share it between threads. */
 #ifndef VKF_TEXT_H
@@ -51,7 +51,7 @@ size_t tok_utf8_complete(const uint8_t *s, size_t n);
 bool tok_is_whitespace(uint32_t c);   /* Rust char::is_whitespace (White_Space) */
 bool tok_is_punctuation(uint32_t c);  /* ASCII punctuation or Unicode P* (BERT) */
 
-/* ---- regex (Oniguruma) --------------------------------------------------- */
+/* ---- regex (PCRE2) --------------------------------------------------- */
 
 typedef struct tok_regex tok_regex;
 vkf_status tok_regex_new(base_diag *d, const char *pattern, bool literal, tok_regex **out);

@@ -3,7 +3,8 @@
  * Unicode properties and normal forms come from utf8proc. */
 #include "text.h"
 
-#include <oniguruma.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -196,19 +197,92 @@ static int lower(uint32_t c, uint32_t out[2])
     return 1;
 }
 
-/* ---- regex --------------------------------------------------------------------------- */
+/* ---- regex (PCRE2) -----------------------------------------------------------------
+ * HF `tokenizers` runs its patterns on Oniguruma. Oniguruma itself is not
+ * used here: Debian's libonig exports POSIX regcomp/regexec, which then
+ * replace glibc's for the whole process (Mesa's driconf deadlocked on them).
+ * PCRE2 with UTF and UCP gives the same leftmost-first semantics and \p{..}
+ * classes; the shorthands whose Unicode meaning differs between the two are
+ * rewritten into Oniguruma's: \s is White_Space (PCRE2 adds U+180E), \w is
+ * letters, marks, decimal digits and connector punctuation. */
 
 struct tok_regex {
-    regex_t *re;
+    pcre2_code *re;
     char *literal;   /* a plain string pattern instead */
     size_t lit_len;
 };
 
-static pthread_once_t onig_once = PTHREAD_ONCE_INIT;
-static void onig_setup(void)
+#define WS_CLASS "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+#define WORD_CLASS "\\p{L}\\p{M}\\p{Nd}\\p{Pc}"
+
+static bool put_str(char **o, size_t *n, size_t *cap, const char *s)
 {
-    OnigEncoding enc = ONIG_ENCODING_UTF8;
-    onig_initialize(&enc, 1);
+    size_t k = strlen(s);
+    if (!base_grow((void **)o, cap, *n + k + 1, 1)) return false;
+    memcpy(*o + *n, s, k + 1);
+    *n += k;
+    return true;
+}
+
+/* The pattern with \s \S \w \W as Oniguruma means them; NULL with *bad set
+ * when a negated shorthand stands inside a class, or out of memory. */
+static char *translate(const char *p, const char **bad)
+{
+    char *o = NULL;
+    size_t n = 0, cap = 0;
+    bool in_class = false, ok = put_str(&o, &n, &cap, "");
+    *bad = NULL;
+    for (size_t i = 0; ok && p[i]; i++) {
+        char c = p[i];
+        if (c == '\\' && p[i + 1]) {
+            char e = p[++i];
+            char two[3] = {'\\', e, 0};
+            if (e == 's') ok = put_str(&o, &n, &cap, in_class ? WS_CLASS : "[" WS_CLASS "]");
+            else if (e == 'w') ok = put_str(&o, &n, &cap, in_class ? WORD_CLASS : "[" WORD_CLASS "]");
+            else if ((e == 'S' || e == 'W') && in_class) *bad = e == 'S' ? "\\S inside [...]" : "\\W inside [...]", ok = false;
+            else if (e == 'S') ok = put_str(&o, &n, &cap, "[^" WS_CLASS "]");
+            else if (e == 'W') ok = put_str(&o, &n, &cap, "[^" WORD_CLASS "]");
+            else ok = put_str(&o, &n, &cap, two);
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = true;
+            char one[2] = {c, 0};
+            ok = put_str(&o, &n, &cap, one);
+            /* a ']' first in the class (after an optional '^') is literal */
+            if (ok && p[i + 1] == '^') ok = put_str(&o, &n, &cap, "^"), i++;
+            if (ok && p[i + 1] == ']') ok = put_str(&o, &n, &cap, "]"), i++;
+            continue;
+        }
+        if (in_class && c == ']') in_class = false;
+        char one[2] = {c, 0};
+        ok = put_str(&o, &n, &cap, one);
+    }
+    if (!ok) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* One match-data block per thread, freed when the thread ends. */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static void md_free(void *p) { pcre2_match_data_free(p); }
+static void md_setup(void) { pthread_key_create(&md_key, md_free); }
+
+static pcre2_match_data *thread_match_data(void)
+{
+    pthread_once(&md_once, md_setup);
+    pcre2_match_data *md = pthread_getspecific(md_key);
+    if (!md) {
+        md = pcre2_match_data_create(1, NULL);
+        if (md && pthread_setspecific(md_key, md) != 0) {
+            pcre2_match_data_free(md);
+            md = NULL;
+        }
+    }
+    return md;
 }
 
 vkf_status tok_regex_new(base_diag *d, const char *pattern, bool literal, tok_regex **out)
@@ -224,16 +298,24 @@ vkf_status tok_regex_new(base_diag *d, const char *pattern, bool literal, tok_re
         *out = r;
         return VKF_OK;
     }
-    pthread_once(&onig_once, onig_setup);
-    OnigErrorInfo einfo;
-    const UChar *p = (const UChar *)pattern;
-    int rc = onig_new(&r->re, p, p + strlen(pattern), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &einfo);
-    if (rc != ONIG_NORMAL) {
-        UChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
-        onig_error_code_to_str(msg, rc, &einfo);
+    const char *bad;
+    char *tr = translate(pattern, &bad);
+    if (!tr) {
+        free(r);
+        return bad ? base_fail(d, VKF_ERROR_UNSUPPORTED, "regex '%s': %s is not supported", pattern, bad)
+                   : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    }
+    int err;
+    PCRE2_SIZE at;
+    r->re = pcre2_compile((PCRE2_SPTR)tr, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
+    free(tr);
+    if (!r->re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof msg);
         free(r);
         return base_fail(d, VKF_ERROR_FORMAT, "regex '%s': %s", pattern, (const char *)msg);
     }
+    pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter when JIT is unavailable */
     *out = r;
     return VKF_OK;
 }
@@ -241,7 +323,7 @@ vkf_status tok_regex_new(base_diag *d, const char *pattern, bool literal, tok_re
 void tok_regex_free(tok_regex *r)
 {
     if (!r) return;
-    if (r->re) onig_free(r->re);
+    pcre2_code_free(r->re);
     free(r->literal);
     free(r);
 }
@@ -258,14 +340,14 @@ bool tok_regex_find(tok_regex *r, const char *s, size_t n, size_t from, size_t *
         }
         return false;
     }
-    OnigRegion region;
-    onig_region_init(&region);
-    const UChar *u = (const UChar *)s;
-    int at = onig_search(r->re, u, u + n, u + from, u + n, &region, ONIG_OPTION_NONE);
-    bool found = at >= 0;
-    if (found) *ms = (size_t)region.beg[0], *me = (size_t)region.end[0];
-    onig_region_free(&region, 0);
-    return found;
+    pcre2_match_data *md = thread_match_data();
+    if (!md) return false;
+    /* the strings are valid UTF-8 by construction (tok_from_raw) */
+    int rc = pcre2_match(r->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc < 0) return false;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *ms = ov[0], *me = ov[1];
+    return true;
 }
 
 /* ---- normalizers ------------------------------------------------------------------------ */

@@ -523,3 +523,121 @@ Test(model_files, real_world_variants_load, .init = make_tmp, .fini = rm_tmp)
     free(px);
     tctx_destroy(ctx);
 }
+
+/* ---- .npy ------------------------------------------------------------------------------ */
+
+#define NPY VKF_TEST_DATA "/npy"
+
+Test(npy, reads_what_numpy_writes, .init = init_diag)
+{
+    io_npy a;
+    cr_assert_eq(io_npy_load(&diag, NPY "/input_ids.npy", 0, &a), VKF_OK, "%s", diag.error);
+    cr_expect_eq(a.dtype, IO_NPY_I64);
+    cr_expect_eq(a.rank, 2);
+    cr_expect(a.shape[0] == 1 && a.shape[1] == 13 && a.count == 13);
+    const int64_t want_ids[13] = {120, 118, 223, 147, 171, 268, 229, 126, 449, 227, 233, 142, 171};
+    cr_expect_arr_eq(a.data, want_ids, sizeof want_ids);
+    io_npy_free(&a);
+    cr_assert_eq(io_npy_load(&diag, NPY "/logits.npy", 0, &a), VKF_OK, "%s", diag.error);
+    float want[3];
+    FILE *f = fopen(NPY "/logits.bin", "rb");
+    cr_assert_eq(fread(want, 4, 3, f), 3);
+    fclose(f);
+    cr_expect(a.dtype == IO_NPY_F32 && a.count == 3);
+    cr_expect_arr_eq(a.data, want, sizeof want);
+    io_npy_free(&a);
+    cr_assert_eq(io_npy_load(&diag, NPY "/f16_2x3.npy", 0, &a), VKF_OK, "%s", diag.error);
+    cr_expect(a.dtype == IO_NPY_F16 && a.rank == 2 && a.shape[1] == 3);
+    for (int i = 0; i < 6; i++) cr_expect_eq(base_f16_to_f32(((uint16_t *)a.data)[i]), i / 4.0f);
+    io_npy_free(&a);
+    cr_assert_eq(io_npy_load(&diag, NPY "/i32_4.npy", 0, &a), VKF_OK, "%s", diag.error);
+    cr_expect(a.dtype == IO_NPY_I32 && a.rank == 1 && a.count == 4);
+    cr_expect_eq(((int32_t *)a.data)[1], -2);
+    cr_expect_eq(((int32_t *)a.data)[3], INT32_MAX);
+    io_npy_free(&a);
+    /* what is refused, by name */
+    cr_expect_eq(io_npy_load(&diag, NPY "/f32_fortran.npy", 0, &a), VKF_ERROR_FORMAT);
+    cr_expect(strstr(diag.error, "Fortran-order"), "%s", diag.error);
+    cr_expect_eq(io_npy_load(&diag, NPY "/f64.npy", 0, &a), VKF_ERROR_FORMAT);
+    cr_expect(strstr(diag.error, "'<f8' is not supported"), "%s", diag.error);
+    cr_expect_eq(io_npy_load(&diag, NPY "/f32_be.npy", 0, &a), VKF_ERROR_FORMAT);
+    cr_expect(strstr(diag.error, "'>f4'"), "%s", diag.error);
+    cr_expect_eq(io_npy_load(&diag, NPY "/logits.npy", 8, &a), VKF_ERROR_FORMAT);
+    cr_expect(strstr(diag.error, "over the limit"), "%s", diag.error);
+    cr_expect_null(a.data);
+}
+
+Test(npy, writes_what_it_reads, .init = make_tmp, .fini = rm_tmp)
+{
+    float x[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)i * 0.5f - 3.0f;
+    const uint64_t shapes[4][3] = {{0}, {24}, {4, 6}, {2, 3, 4}};
+    for (uint32_t rank = 0; rank < 4; rank++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/a%u.npy", tmpdir, rank);
+        cr_assert_eq(io_npy_save_f32(&diag, path, x, rank, shapes[rank]), VKF_OK, "%s", diag.error);
+        io_npy a;
+        cr_assert_eq(io_npy_load(&diag, path, 0, &a), VKF_OK, "%s", diag.error);
+        cr_expect_eq(a.rank, rank);
+        cr_expect_eq(a.count, rank ? 24 : 1);
+        for (uint32_t k = 0; k < rank; k++) cr_expect_eq(a.shape[k], shapes[rank][k]);
+        cr_expect_arr_eq(a.data, x, a.count * 4);
+        io_npy_free(&a);
+    }
+}
+
+/* A .npy file from a header string and n data bytes. */
+static void write_npy(const char *path, int version, const char *header, uint32_t claimed_len, size_t data_bytes)
+{
+    uint8_t buf[4096] = {0x93, 'N', 'U', 'M', 'P', 'Y', (uint8_t)version, 0};
+    size_t at = 8, hl = strlen(header);
+    uint32_t len = claimed_len ? claimed_len : (uint32_t)hl;
+    buf[at++] = (uint8_t)len, buf[at++] = (uint8_t)(len >> 8);
+    if (version >= 2) buf[at++] = (uint8_t)(len >> 16), buf[at++] = (uint8_t)(len >> 24);
+    memcpy(buf + at, header, hl);
+    at += hl;
+    memset(buf + at, 0x3f, data_bytes);
+    write_file(path, buf, at + data_bytes);
+}
+
+Test(npy, lying_and_malformed_headers, .init = make_tmp, .fini = rm_tmp)
+{
+    static const struct {
+        int version;
+        const char *header;
+        uint32_t claimed;
+        size_t data;
+        const char *needle;
+    } cases[] = {
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 0, 20, "needs 24 bytes of data, the file has 20"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 0, 28, "needs 24 bytes of data, the file has 28"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 60000, 24, "does not fit"},
+        {2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 0x7fffffff, 24, "does not fit"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", 0, 8, "overflows"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", 0, 8, "absurd"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }", 0, 8, "not a tuple of sizes"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2 3), }", 0, 8, "not a tuple of sizes"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 0, 4, "more than 8 dimensions"},
+        {1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 0, 16, "'<c8' is not supported"},
+        {1, "{'descr': 7, 'fortran_order': False, 'shape': (2,), }", 0, 8, "no 'descr'"},
+        {1, "{'descr': '<f4', 'shape': (2,), }", 0, 8, "no 'fortran_order'"},
+        {1, "{'descr': '<f4', 'fortran_order': False, }", 0, 8, "no 'shape'"},
+        {4, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 0, 8, "version 4.0"},
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.npy", tmpdir);
+    for (size_t i = 0; i < BASE_ARRAY_LEN(cases); i++) {
+        write_npy(path, cases[i].version, cases[i].header, cases[i].claimed, cases[i].data);
+        io_npy a;
+        cr_expect_neq(io_npy_load(&diag, path, 0, &a), VKF_OK, "case %zu loaded", i);
+        cr_expect(strstr(diag.error, cases[i].needle), "case %zu: '%s' lacks '%s'", i, diag.error, cases[i].needle);
+        cr_expect(strstr(diag.error, "bad.npy"), "case %zu: the message names no file", i);
+        cr_expect_null(a.data);
+    }
+    write_file(path, "NUMPY?", 6);
+    io_npy a;
+    cr_expect_eq(io_npy_load(&diag, path, 0, &a), VKF_ERROR_FORMAT);
+    cr_expect(strstr(diag.error, "not a .npy file"), "%s", diag.error);
+    cr_expect_eq(io_npy_load(&diag, tmpdir, 0, &a), VKF_ERROR_IO);
+    cr_expect(strstr(diag.error, "not a regular file"), "%s", diag.error);
+}

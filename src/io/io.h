@@ -74,6 +74,30 @@ vkf_status io_json_str(base_diag *d, const char *file, const cJSON *obj, const c
 vkf_status io_json_f32n(base_diag *d, const char *file, const cJSON *obj, const char *key, const float *dflt,
                         uint32_t n, float *out);
 
+/* ---- .npy arrays ----------------------------------------------------------------- */
+
+#define IO_NPY_MAX_RANK 8
+
+typedef enum io_npy_dtype { IO_NPY_F32 = 0, IO_NPY_F16, IO_NPY_I32, IO_NPY_I64 } io_npy_dtype;
+
+typedef struct io_npy {
+    io_npy_dtype dtype;
+    uint32_t rank;
+    uint64_t shape[IO_NPY_MAX_RANK];
+    uint64_t count;   /* elements */
+    void *data;       /* count elements, little-endian, C order (malloc'd) */
+} io_npy;
+
+/* Reads a .npy file: little-endian <f4, <f2, <i4 or <i8 in C order. The
+ * header must describe exactly the bytes that follow it; max_bytes (0: no
+ * limit) bounds the data. Errors name the file and what is wrong. */
+vkf_status io_npy_load(base_diag *d, const char *path, uint64_t max_bytes, io_npy *out);
+void io_npy_free(io_npy *a);
+/* Writes float32 data of the given shape (format 1.0, C order). */
+vkf_status io_npy_save_f32(base_diag *d, const char *path, const float *data, uint32_t rank, const uint64_t *shape);
+uint32_t io_npy_dtype_size(io_npy_dtype t);
+const char *io_npy_dtype_name(io_npy_dtype t);
+
 /* ---- images -------------------------------------------------------------------- */
 
 #define IO_MAX_PIXELS_DEFAULT (100ull * 1000 * 1000)

@@ -156,6 +156,8 @@ vkf_status graph_weights_alloc(graph_weights *w, uint64_t bytes, const char *wha
 /* Names a typed range of one of the set's buffers. */
 vkf_status graph_weights_add(graph_weights *w, const char *name, graph_dtype dtype, uint32_t rank,
                              const uint32_t *shape, int buf, VkDeviceSize offset);
+/* Writes bytes into one of the set's buffers (weights are uploaded in chunks). */
+vkf_status graph_weights_write(graph_weights *w, int buf, VkDeviceSize offset, const void *data, size_t bytes);
 /* Convenience: allocate, upload host floats (converted to dtype) and name them. */
 vkf_status graph_weights_upload(graph_weights *w, const char *name, graph_dtype dtype, uint32_t rank,
                                 const uint32_t *shape, const float *data);

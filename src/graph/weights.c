@@ -60,6 +60,13 @@ vkf_status graph_weights_add(graph_weights *w, const char *name, graph_dtype dty
     return VKF_OK;
 }
 
+vkf_status graph_weights_write(graph_weights *w, int buf, VkDeviceSize offset, const void *data, size_t bytes)
+{
+    if (buf < 0 || (size_t)buf >= w->n_bufs || offset + bytes > w->bufs[buf].size)
+        return base_fail(w->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "weight write outside its buffer");
+    return vk_upload(w->dev, &w->bufs[buf], offset, data, bytes);
+}
+
 vkf_status graph_weights_upload(graph_weights *w, const char *name, graph_dtype dtype, uint32_t rank,
                                 const uint32_t *shape, const float *data)
 {

@@ -156,156 +156,59 @@ io_preproc vit_default_preproc(const vit_config *cfg)
 
 /* ---- weights ------------------------------------------------------------------- */
 
-typedef struct loader {
-    vk_device *dev;
-    base_diag *d;
-    const st_checkpoint *ck;
-    const char *prefix;       /* "vit.", "deit." or "" */
-    graph_dtype dtype;
-    uint64_t seed;
-    vit_progress_fn progress;
-    void *user;
-    uint64_t done, total;
-    void *bounce;
-} loader;
-
-#define CHUNK_ELEMS (1u << 20) /* 4 MiB of fp32 per upload */
-
-/* Checks a checkpoint tensor against the shape the config implies. */
-static vkf_status find_tensor(loader *L, const char *name, uint32_t rank, const uint64_t *shape, const st_tensor **out)
+/* The one list of ViT's weights: checkpoint names (after "vit."/"deit."),
+ * shapes, and the shapes the graph sees. */
+static void vit_declare(const vit_config *c, bool classifier, model_decl *t)
 {
-    const st_tensor *t = st_find(L->ck, name);
-    if (!t) return base_fail(L->d, VKF_ERROR_NOT_FOUND, "%s: missing tensor %s", L->ck->files[0].path, name);
-    bool same = t->rank == rank;
-    for (uint32_t i = 0; same && i < rank; i++) same = t->shape[i] == shape[i];
-    if (!same) {
-        char a[128] = "", b[128] = "";
-        for (uint32_t i = 0; i < t->rank; i++) snprintf(a + strlen(a), sizeof a - strlen(a), "%s%llu", i ? ", " : "", (unsigned long long)t->shape[i]);
-        for (uint32_t i = 0; i < rank; i++) snprintf(b + strlen(b), sizeof b - strlen(b), "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
-        return base_fail(L->d, VKF_ERROR_SHAPE, "%s: tensor %s has shape [%s], the config implies [%s]",
-                         L->ck->files[t->file].path, name, a, b);
-    }
-    *out = t;
-    return VKF_OK;
-}
-
-/* Deterministic small values: LayerNorm weights near 1, the rest near 0. */
-static float random_value(uint64_t *s, bool ones)
-{
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    float u = (float)(*s >> 40) / 16777216.0f - 0.5f;
-    return ones ? 1.0f + 0.1f * u : 0.04f * u;
-}
-
-/* Uploads one tensor (from the checkpoint or random) into buf at byte offset. */
-static vkf_status upload(loader *L, graph_weights *w, int buf, VkDeviceSize offset, const char *name, uint32_t rank,
-                         const uint64_t *shape, bool ones)
-{
-    uint64_t n = 1;
-    for (uint32_t i = 0; i < rank; i++) n *= shape[i];
-    const st_tensor *t = NULL;
-    if (L->ck) {
-        vkf_status s = find_tensor(L, name, rank, shape, &t);
-        if (s != VKF_OK) return s;
-    }
-    uint32_t es = graph_dtype_size(L->dtype);
-    uint64_t rng = L->seed ^ base_hash64(name, strlen(name), BASE_HASH_SEED);
-    for (uint64_t first = 0; first < n; first += CHUNK_ELEMS) {
-        uint64_t count = BASE_MIN((uint64_t)CHUNK_ELEMS, n - first);
-        if (t) {
-            vkf_status s = st_convert(L->d, t, first, count, L->dtype == GRAPH_F16, L->bounce);
-            if (s != VKF_OK) return base_fail_prefix(L->d, s, "%s: ", L->ck->files[t->file].path);
-        } else {
-            for (uint64_t i = 0; i < count; i++) {
-                float v = random_value(&rng, ones);
-                if (L->dtype == GRAPH_F16)
-                    ((uint16_t *)L->bounce)[i] = base_f32_to_f16(v);
-                else
-                    ((float *)L->bounce)[i] = v;
-            }
-        }
-        vkf_status s = vk_upload(L->dev, &w->bufs[buf], offset + first * es, L->bounce, count * es);
-        if (s != VKF_OK) return s;
-        L->done += count;
-        if (L->progress) L->progress(L->user, L->done, L->total);
-    }
-    return VKF_OK;
-}
-
-/* A weight of its own buffer, registered under `reg` with the graph's shape. */
-static vkf_status weight(loader *L, graph_weights *w, const char *reg, const char *hf, uint32_t rank,
-                         const uint64_t *shape, uint32_t grank, const uint32_t *gshape, bool ones)
-{
-    uint64_t n = 1;
-    for (uint32_t i = 0; i < rank; i++) n *= shape[i];
-    int buf;
-    vkf_status s = graph_weights_alloc(w, n * graph_dtype_size(L->dtype), reg, &buf);
-    if (s == VKF_OK) s = upload(L, w, buf, 0, hf, rank, shape, ones);
-    if (s == VKF_OK) s = graph_weights_add(w, reg, L->dtype, grank, gshape, buf, 0);
-    return s;
-}
-
-static vkf_status load_layer(loader *L, graph_weights *w, const vit_config *c, uint32_t l)
-{
-    uint64_t H = c->hidden, I = c->intermediate;
-    uint32_t es = graph_dtype_size(L->dtype);
-    char reg[64];
-    const char *p = L->prefix;
-    vkf_status s = VKF_OK;
-#define REG(fmt) (snprintf(reg, sizeof reg, "l%u." fmt, l), reg)
-    /* Q, K and V fused into one [3H, H] weight: one matmul, and attention
-     * reads the three heads' views straight from its output. */
-    int wbuf, bbuf;
-    static const char *const qkv[3] = {"query", "key", "value"};
-    s = graph_weights_alloc(w, 3 * H * H * es, REG("qkv.weight"), &wbuf);
-    if (s == VKF_OK) s = graph_weights_alloc(w, 3 * H * es, REG("qkv.bias"), &bbuf);
-    for (int k = 0; k < 3 && s == VKF_OK; k++) {
-        char name[256];
-        snprintf(name, sizeof name, "%sencoder.layer.%u.attention.attention.%s.weight", p, l, qkv[k]);
-        s = upload(L, w, wbuf, (VkDeviceSize)k * H * H * es, name, 2, (uint64_t[]){H, H}, false);
-        if (s == VKF_OK && c->qkv_bias) {
-            snprintf(name, sizeof name, "%sencoder.layer.%u.attention.attention.%s.bias", p, l, qkv[k]);
-            s = upload(L, w, bbuf, (VkDeviceSize)k * H * es, name, 1, (uint64_t[]){H}, false);
+    uint64_t H = c->hidden, I = c->intermediate, C = c->channels, P = c->patch_size;
+    uint64_t S = (c->image_size / P) * (c->image_size / P) + 1;
+    /* The conv weight [H, C, P, P] is the matmul weight [H, C*P*P] as is. */
+    model_weight_reshape(model_decl_add(t, "patch.weight", "embeddings.patch_embeddings.projection.weight", MODEL_INIT_SMALL, 4,
+                                        (uint64_t[]){H, C, P, P}),
+                         2, (uint32_t[]){(uint32_t)H, (uint32_t)(C * P * P)});
+    model_decl_add(t, "patch.bias", "embeddings.patch_embeddings.projection.bias", MODEL_INIT_SMALL, 1, (uint64_t[]){H});
+    model_weight_reshape(model_decl_add(t, "cls", "embeddings.cls_token", MODEL_INIT_SMALL, 3, (uint64_t[]){1, 1, H}), 1,
+                         (uint32_t[]){(uint32_t)H});
+    model_weight_reshape(model_decl_add(t, "pos", "embeddings.position_embeddings", MODEL_INIT_SMALL, 3, (uint64_t[]){1, S, H}),
+                         2, (uint32_t[]){(uint32_t)S, (uint32_t)H});
+    for (uint32_t l = 0; l < c->layers; l++) {
+        char name[64], hf[3][128];
+        const char *parts[3] = {hf[0], hf[1], hf[2]};
+        static const char *const qkv[3] = {"query", "key", "value"};
+        /* Q, K and V fused into one [3H, H] weight: one matmul, and attention
+         * reads the three heads' views straight from its output. */
+        for (int k = 0; k < 3; k++) snprintf(hf[k], sizeof hf[k], "encoder.layer.%u.attention.attention.%s.weight", l, qkv[k]);
+        snprintf(name, sizeof name, "l%u.qkv.weight", l);
+        model_decl_fused(t, name, parts, 3, MODEL_INIT_SMALL, 2, (uint64_t[]){H, H});
+        for (int k = 0; k < 3; k++) snprintf(hf[k], sizeof hf[k], "encoder.layer.%u.attention.attention.%s.bias", l, qkv[k]);
+        snprintf(name, sizeof name, "l%u.qkv.bias", l);
+        model_weight *b = model_decl_fused(t, name, parts, 3, c->qkv_bias ? MODEL_INIT_SMALL : MODEL_INIT_ZEROS, 1, (uint64_t[]){H});
+        if (b) b->optional = !c->qkv_bias; /* zeros: one kernel variant for both */
+        static const struct {
+            const char *reg, *hf;
+            int r, c;
+            model_init init;
+        } w[] = {
+            {"ln1.weight", "layernorm_before.weight", 'H', 0, MODEL_INIT_ONES}, {"ln1.bias", "layernorm_before.bias", 'H', 0, MODEL_INIT_SMALL},
+            {"o.weight", "attention.output.dense.weight", 'H', 'H', MODEL_INIT_SMALL}, {"o.bias", "attention.output.dense.bias", 'H', 0, MODEL_INIT_SMALL},
+            {"ln2.weight", "layernorm_after.weight", 'H', 0, MODEL_INIT_ONES}, {"ln2.bias", "layernorm_after.bias", 'H', 0, MODEL_INIT_SMALL},
+            {"fc1.weight", "intermediate.dense.weight", 'I', 'H', MODEL_INIT_SMALL}, {"fc1.bias", "intermediate.dense.bias", 'I', 0, MODEL_INIT_SMALL},
+            {"fc2.weight", "output.dense.weight", 'H', 'I', MODEL_INIT_SMALL}, {"fc2.bias", "output.dense.bias", 'H', 0, MODEL_INIT_SMALL},
+        };
+        for (size_t i = 0; i < BASE_ARRAY_LEN(w); i++) {
+            snprintf(name, sizeof name, "l%u.%s", l, w[i].reg);
+            snprintf(hf[0], sizeof hf[0], "encoder.layer.%u.%s", l, w[i].hf);
+            uint64_t shape[2] = {w[i].r == 'I' ? I : H, w[i].c == 'I' ? I : H};
+            model_decl_add(t, name, hf[0], w[i].init, w[i].c ? 2 : 1, shape);
         }
     }
-    if (s == VKF_OK && !c->qkv_bias) { /* zeros: one kernel variant for both */
-        void *z = calloc(3 * H, es);
-        s = z ? vk_upload(L->dev, &w->bufs[bbuf], 0, z, 3 * H * es) : base_fail(L->d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-        free(z);
+    model_decl_add(t, "ln.weight", "layernorm.weight", MODEL_INIT_ONES, 1, (uint64_t[]){H});
+    model_decl_add(t, "ln.bias", "layernorm.bias", MODEL_INIT_SMALL, 1, (uint64_t[]){H});
+    if (classifier) {
+        uint64_t n = c->num_labels;
+        model_decl_add(t, "classifier.weight", "classifier.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){n, H});
+        model_decl_add(t, "classifier.bias", "classifier.bias", MODEL_INIT_SMALL, 1, (uint64_t[]){n});
     }
-    if (s == VKF_OK) s = graph_weights_add(w, REG("qkv.weight"), L->dtype, 2, (uint32_t[]){3 * (uint32_t)H, (uint32_t)H}, wbuf, 0);
-    if (s == VKF_OK) s = graph_weights_add(w, REG("qkv.bias"), L->dtype, 1, (uint32_t[]){3 * (uint32_t)H}, bbuf, 0);
-    struct {
-        const char *reg, *hf;
-        uint64_t r, c;
-        bool ones;
-    } t[] = {
-        {"ln1.weight", "layernorm_before.weight", H, 0, true},  {"ln1.bias", "layernorm_before.bias", H, 0, false},
-        {"o.weight", "attention.output.dense.weight", H, H, false}, {"o.bias", "attention.output.dense.bias", H, 0, false},
-        {"ln2.weight", "layernorm_after.weight", H, 0, true},   {"ln2.bias", "layernorm_after.bias", H, 0, false},
-        {"fc1.weight", "intermediate.dense.weight", I, H, false}, {"fc1.bias", "intermediate.dense.bias", I, 0, false},
-        {"fc2.weight", "output.dense.weight", H, I, false},     {"fc2.bias", "output.dense.bias", H, 0, false},
-    };
-    for (size_t i = 0; i < BASE_ARRAY_LEN(t) && s == VKF_OK; i++) {
-        char rn[64], hn[256];
-        snprintf(rn, sizeof rn, "l%u.%s", l, t[i].reg);
-        snprintf(hn, sizeof hn, "%sencoder.layer.%u.%s", p, l, t[i].hf);
-        uint64_t shape[2] = {t[i].r, t[i].c};
-        uint32_t gshape[2] = {(uint32_t)t[i].r, (uint32_t)t[i].c};
-        uint32_t rank = t[i].c ? 2 : 1;
-        s = weight(L, w, rn, hn, rank, shape, rank, gshape, t[i].ones);
-    }
-#undef REG
-    return s;
-}
-
-static uint64_t count_params(const vit_config *c, bool classifier)
-{
-    uint64_t H = c->hidden, I = c->intermediate, P = c->patch_size, np = (c->image_size / P) * (c->image_size / P);
-    uint64_t layer = 3 * H * H + 3 * H + H * H + H + 4 * H + I * H + I + H * I + H;
-    uint64_t n = H * c->channels * P * P + H + H + (np + 1) * H + c->layers * layer + 2 * H;
-    if (classifier) n += (uint64_t)c->num_labels * H + c->num_labels;
-    return n;
 }
 
 vkf_status vit_create(vk_device *dev, const vit_config *cfg, const st_checkpoint *ck, graph_dtype dtype, uint64_t seed,
@@ -314,29 +217,19 @@ vkf_status vit_create(vk_device *dev, const vit_config *cfg, const st_checkpoint
     *out = NULL;
     base_diag *d = dev->diag;
     vit_model *m = calloc(1, sizeof(*m));
-    void *bounce = malloc((size_t)CHUNK_ELEMS * 4);
-    if (!m || !bounce) {
-        free(m);
-        free(bounce);
-        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    }
+    if (!m) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     m->cfg = *cfg; /* takes the labels */
     m->dtype = dtype;
     m->diag = d;
     graph_weights_init(&m->w, dev);
-    loader L = {dev, d, ck, "", dtype, seed, progress, progress_user, 0, 0, bounce};
     vkf_status s = VKF_OK;
+    const char *prefix = "";
     if (ck) {
         /* HF names with or without the "vit." prefix (ViTModel saves none);
          * DeiT checkpoints in the ViT layout use "deit.". */
         static const char *const prefixes[] = {"vit.", "", "deit."};
-        L.prefix = NULL;
-        for (size_t i = 0; i < BASE_ARRAY_LEN(prefixes) && !L.prefix; i++) {
-            char name[128];
-            snprintf(name, sizeof name, "%sembeddings.patch_embeddings.projection.weight", prefixes[i]);
-            if (st_find(ck, name)) L.prefix = prefixes[i];
-        }
-        if (!L.prefix)
+        prefix = model_find_prefix(ck, prefixes, BASE_ARRAY_LEN(prefixes), "embeddings.patch_embeddings.projection.weight");
+        if (!prefix)
             s = base_fail(d, VKF_ERROR_NOT_FOUND,
                           "%s: missing tensor vit.embeddings.patch_embeddings.projection.weight (not a ViT checkpoint?)",
                           ck->files[0].path);
@@ -344,47 +237,12 @@ vkf_status vit_create(vk_device *dev, const vit_config *cfg, const st_checkpoint
     } else {
         m->has_classifier = true;
     }
-    m->params = count_params(cfg, m->has_classifier);
-    L.total = m->params;
-    uint64_t H = cfg->hidden, C = cfg->channels, P = cfg->patch_size;
-    uint64_t S = (cfg->image_size / P) * (cfg->image_size / P) + 1;
-    char name[256];
-    const char *p = L.prefix ? L.prefix : "";
     if (s == VKF_OK) {
-        /* The conv weight [H, C, P, P] is the matmul weight [H, C*P*P] as is. */
-        snprintf(name, sizeof name, "%sembeddings.patch_embeddings.projection.weight", p);
-        s = weight(&L, &m->w, "patch.weight", name, 4, (uint64_t[]){H, C, P, P}, 2,
-                   (uint32_t[]){(uint32_t)H, (uint32_t)(C * P * P)}, false);
+        vit_declare(cfg, m->has_classifier, &m->decl);
+        m->params = model_decl_params(&m->decl);
+        model_load_opts o = {ck, prefix, dtype, seed, progress, progress_user};
+        s = model_load_weights(d, &m->w, &m->decl, &o);
     }
-    if (s == VKF_OK) {
-        snprintf(name, sizeof name, "%sembeddings.patch_embeddings.projection.bias", p);
-        s = weight(&L, &m->w, "patch.bias", name, 1, (uint64_t[]){H}, 1, (uint32_t[]){(uint32_t)H}, false);
-    }
-    if (s == VKF_OK) {
-        snprintf(name, sizeof name, "%sembeddings.cls_token", p);
-        s = weight(&L, &m->w, "cls", name, 3, (uint64_t[]){1, 1, H}, 1, (uint32_t[]){(uint32_t)H}, false);
-    }
-    if (s == VKF_OK) {
-        snprintf(name, sizeof name, "%sembeddings.position_embeddings", p);
-        s = weight(&L, &m->w, "pos", name, 3, (uint64_t[]){1, S, H}, 2, (uint32_t[]){(uint32_t)S, (uint32_t)H}, false);
-    }
-    for (uint32_t l = 0; l < cfg->layers && s == VKF_OK; l++) s = load_layer(&L, &m->w, cfg, l);
-    if (s == VKF_OK) {
-        snprintf(name, sizeof name, "%slayernorm.weight", p);
-        s = weight(&L, &m->w, "ln.weight", name, 1, (uint64_t[]){H}, 1, (uint32_t[]){(uint32_t)H}, true);
-    }
-    if (s == VKF_OK) {
-        snprintf(name, sizeof name, "%slayernorm.bias", p);
-        s = weight(&L, &m->w, "ln.bias", name, 1, (uint64_t[]){H}, 1, (uint32_t[]){(uint32_t)H}, false);
-    }
-    if (s == VKF_OK && m->has_classifier) {
-        uint64_t n = cfg->num_labels;
-        s = weight(&L, &m->w, "classifier.weight", "classifier.weight", 2, (uint64_t[]){n, H}, 2,
-                   (uint32_t[]){(uint32_t)n, (uint32_t)H}, false);
-        if (s == VKF_OK)
-            s = weight(&L, &m->w, "classifier.bias", "classifier.bias", 1, (uint64_t[]){n}, 1, (uint32_t[]){(uint32_t)n}, false);
-    }
-    free(bounce);
     if (s != VKF_OK) {
         m->cfg.labels = NULL; /* the caller still owns its config on failure */
         m->cfg.num_labels = 0;
@@ -399,6 +257,7 @@ void vit_destroy(vit_model *m)
 {
     if (!m) return;
     graph_weights_free(&m->w);
+    model_decl_free(&m->decl);
     vit_config_free(&m->cfg);
     free(m);
 }
@@ -414,12 +273,13 @@ graph *vit_build(vit_model *m, uint32_t batch)
     uint32_t hd = H / c->heads;
     int px = graph_input(g, "pixel_values", m->dtype, 4, (uint32_t[]){batch, c->channels, c->image_size, c->image_size});
     int patches = graph_patchify(g, "patches", px, P, P);
-    int pw = graph_weight(g, "patch.weight", 2, (uint32_t[]){H, c->channels * P * P});
-    int pb = graph_weight(g, "patch.bias", 1, (uint32_t[]){H});
+    const model_decl *t = &m->decl;
+    int pw = model_graph_weight(g, t, "patch.weight");
+    int pb = model_graph_weight(g, t, "patch.bias");
     graph_matmul_desc nt = {.layout = OP_W_NT}, act = {.layout = OP_W_NT, .act = c->act};
     int pe = graph_matmul(g, "patch_embeddings", patches, pw, pb, -1, &nt);
-    int cls = graph_weight(g, "cls", 1, (uint32_t[]){H});
-    int pos = graph_weight(g, "pos", 2, (uint32_t[]){S, H});
+    int cls = model_graph_weight(g, t, "cls");
+    int pos = model_graph_weight(g, t, "pos");
     op_rows_params prepend = {.mode = OP_ROWS_PREPEND, .batch = batch, .seq = S, .dim = H};
     int h = graph_rows(g, "embeddings", pe, cls, pos, &prepend);
     op_attention_params ap = {
@@ -427,15 +287,13 @@ graph *vit_build(vit_model *m, uint32_t batch)
         .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H,
     };
     for (uint32_t l = 0; l < c->layers; l++) {
-        char n[16][64];
+        char n[64];
         int w[12];
         static const char *const names[] = {"ln1.weight", "ln1.bias", "qkv.weight", "qkv.bias", "o.weight", "o.bias",
                                             "ln2.weight", "ln2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
-        const uint32_t shapes[12][2] = {{H, 0}, {H, 0}, {3 * H, H}, {3 * H, 0}, {H, H}, {H, 0},
-                                        {H, 0}, {H, 0}, {c->intermediate, H}, {c->intermediate, 0}, {H, c->intermediate}, {H, 0}};
         for (int i = 0; i < 12; i++) {
-            snprintf(n[i], sizeof n[i], "l%u.%s", l, names[i]);
-            w[i] = graph_weight(g, n[i], shapes[i][1] ? 2 : 1, shapes[i]);
+            snprintf(n, sizeof n, "l%u.%s", l, names[i]);
+            w[i] = model_graph_weight(g, t, n);
         }
         char nn[8][64];
         static const char *const nodes[] = {"ln1", "qkv", "attention", "attn_out", "ln2", "fc1", "fc2"};
@@ -448,15 +306,15 @@ graph *vit_build(vit_model *m, uint32_t batch)
         int f1 = graph_matmul(g, nn[5], ln2, w[8], w[9], -1, &act);
         h = graph_matmul(g, nn[6], f1, w[10], w[11], h2, &nt);
     }
-    int lw = graph_weight(g, "ln.weight", 1, (uint32_t[]){H}), lb = graph_weight(g, "ln.bias", 1, (uint32_t[]){H});
+    int lw = model_graph_weight(g, t, "ln.weight"), lb = model_graph_weight(g, t, "ln.bias");
     int last = graph_layernorm(g, "last_hidden_state", h, -1, lw, lb, c->eps, NULL);
     op_rows_params gather = {.mode = OP_ROWS_GATHER, .batch = batch, .seq = S, .dim = H, .index = 0};
     int pooled = graph_rows(g, "pooled", last, -1, -1, &gather);
     graph_output(g, last);
     graph_output(g, pooled);
     if (m->has_classifier) {
-        int cw = graph_weight(g, "classifier.weight", 2, (uint32_t[]){c->num_labels, H});
-        int cb = graph_weight(g, "classifier.bias", 1, (uint32_t[]){c->num_labels});
+        int cw = model_graph_weight(g, t, "classifier.weight");
+        int cb = model_graph_weight(g, t, "classifier.bias");
         graph_output(g, graph_matmul(g, "logits", pooled, cw, cb, -1, &nt));
     }
     return g;

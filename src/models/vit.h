@@ -4,8 +4,7 @@
 #ifndef VKF_MODELS_VIT_H
 #define VKF_MODELS_VIT_H
 
-#include "../graph/graph.h"
-#include "../io/io.h"
+#include "loader.h"
 
 typedef struct vit_config {
     uint32_t hidden, layers, heads, intermediate;
@@ -24,12 +23,13 @@ vkf_status vit_config_load(base_diag *d, const char *dir, vit_config *cfg);
 vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size, uint32_t patch_size, vit_config *cfg);
 void vit_config_free(vit_config *cfg);
 
-typedef void (*vit_progress_fn)(void *user, uint64_t done, uint64_t total);
+typedef model_progress_fn vit_progress_fn;
 
 typedef struct vit_model {
     vit_config cfg;
     graph_dtype dtype;
     graph_weights w;
+    model_decl decl;       /* the declared weights: loading and graph building */
     bool has_classifier;
     uint64_t params;
     base_diag *diag;

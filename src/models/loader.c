@@ -1,0 +1,221 @@
+/* The shared checkpoint loader: the declared weight table in, the graph's
+ * weight set out. Models call no Vulkan: uploads go through graph_weights. */
+#include "loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_ELEMS (1u << 20) /* 4 MiB of fp32 per upload */
+
+static model_weight *grow(model_decl *t)
+{
+    if (!base_grow((void **)&t->v, &t->cap, t->n + 1, sizeof *t->v)) {
+        t->failed = true;
+        return NULL;
+    }
+    model_weight *w = &t->v[t->n++];
+    memset(w, 0, sizeof *w);
+    return w;
+}
+
+model_weight *model_decl_fused(model_decl *t, const char *name, const char *const *hf, uint32_t n_parts,
+                               model_init init, uint32_t rank, const uint64_t *shape)
+{
+    model_weight *w = grow(t);
+    if (!w) return NULL;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->n_parts = BASE_MIN(n_parts, (uint32_t)MODEL_MAX_PARTS);
+    for (uint32_t i = 0; i < w->n_parts; i++) snprintf(w->hf[i], sizeof w->hf[i], "%s", hf[i]);
+    w->rank = rank;
+    memcpy(w->shape, shape, rank * sizeof *shape);
+    w->grank = rank;
+    for (uint32_t i = 0; i < rank; i++) w->gshape[i] = (uint32_t)(shape[i] * (i == 0 ? w->n_parts : 1));
+    w->init = init;
+    return w;
+}
+
+model_weight *model_decl_add(model_decl *t, const char *name, const char *hf, model_init init, uint32_t rank,
+                             const uint64_t *shape)
+{
+    return model_decl_fused(t, name, &hf, 1, init, rank, shape);
+}
+
+void model_weight_reshape(model_weight *w, uint32_t grank, const uint32_t *gshape)
+{
+    if (!w) return;
+    w->grank = grank;
+    memcpy(w->gshape, gshape, grank * sizeof *gshape);
+}
+
+const model_weight *model_decl_find(const model_decl *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->v[i].name, name)) return &t->v[i];
+    return NULL;
+}
+
+void model_decl_free(model_decl *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+static uint64_t part_elems(const model_weight *w)
+{
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < w->rank; i++) n *= w->shape[i];
+    return n;
+}
+
+uint64_t model_decl_params(const model_decl *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (!t->v[i].alias_of) n += part_elems(&t->v[i]) * t->v[i].n_parts;
+    return n;
+}
+
+/* The checkpoint tensor of name: prefix + name, name, then gamma/beta for weight/bias. */
+static const st_tensor *lookup(const st_checkpoint *ck, const char *prefix, const char *name)
+{
+    char full[320];
+    for (int spelling = 0; spelling < 2; spelling++) {
+        char alt[256];
+        const char *n = name;
+        if (spelling) {
+            size_t l = strlen(name);
+            if (l > 7 && !strcmp(name + l - 7, ".weight")) snprintf(alt, sizeof alt, "%.*s.gamma", (int)(l - 7), name);
+            else if (l > 5 && !strcmp(name + l - 5, ".bias")) snprintf(alt, sizeof alt, "%.*s.beta", (int)(l - 5), name);
+            else break;
+            n = alt;
+        }
+        snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", n);
+        const st_tensor *t = st_find(ck, full);
+        if (!t && prefix && *prefix) t = st_find(ck, n);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+const char *model_find_prefix(const st_checkpoint *ck, const char *const *prefixes, size_t n, const char *probe)
+{
+    char full[320];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(full, sizeof full, "%s%s", prefixes[i], probe);
+        if (st_find(ck, full)) return prefixes[i];
+    }
+    return NULL;
+}
+
+bool model_ck_has(const st_checkpoint *ck, const char *prefix, const char *name) { return lookup(ck, prefix, name) != NULL; }
+
+static void shape_str(char *buf, size_t cap, uint32_t rank, const uint64_t *shape)
+{
+    buf[0] = 0;
+    for (uint32_t i = 0; i < rank; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
+}
+
+/* Deterministic small values: LayerNorm weights near 1, the rest near 0. */
+static float random_value(uint64_t *s, model_init init)
+{
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    float u = (float)(*s >> 40) / 16777216.0f - 0.5f;
+    return init == MODEL_INIT_ONES ? 1.0f + 0.1f * u : init == MODEL_INIT_ZEROS ? 0.0f : 0.04f * u;
+}
+
+typedef struct upload_state {
+    base_diag *d;
+    graph_weights *w;
+    const model_load_opts *o;
+    void *bounce;
+    uint64_t done, total;
+} upload_state;
+
+/* One part: from the checkpoint tensor t, or random / zeros when t is NULL. */
+static vkf_status upload_part(upload_state *u, const model_weight *mw, const st_tensor *t, int buf, VkDeviceSize offset,
+                              bool zeros, const char *hf)
+{
+    uint64_t n = part_elems(mw);
+    uint32_t es = graph_dtype_size(u->o->dtype);
+    bool f16 = u->o->dtype == GRAPH_F16;
+    uint64_t rng = u->o->seed ^ base_hash64(hf, strlen(hf), BASE_HASH_SEED);
+    for (uint64_t first = 0; first < n; first += CHUNK_ELEMS) {
+        uint64_t count = BASE_MIN((uint64_t)CHUNK_ELEMS, n - first);
+        if (t) {
+            vkf_status s = st_convert(u->d, t, first, count, f16, u->bounce);
+            if (s != VKF_OK) return base_fail_prefix(u->d, s, "%s: ", u->o->ck->files[t->file].path);
+        } else {
+            for (uint64_t i = 0; i < count; i++) {
+                float v = zeros ? 0.0f : random_value(&rng, mw->init);
+                if (f16) ((uint16_t *)u->bounce)[i] = base_f32_to_f16(v);
+                else ((float *)u->bounce)[i] = v;
+            }
+        }
+        vkf_status s = graph_weights_write(u->w, buf, offset + first * es, u->bounce, count * es);
+        if (s != VKF_OK) return s;
+        u->done += count;
+        if (u->o->progress) u->o->progress(u->o->progress_user, u->done, u->total);
+    }
+    return VKF_OK;
+}
+
+vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *t, const model_load_opts *o)
+{
+    if (t->failed) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory declaring weights");
+    upload_state u = {d, w, o, malloc((size_t)CHUNK_ELEMS * 4), 0, model_decl_params(t)};
+    if (!u.bounce) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    vkf_status s = VKF_OK;
+    for (size_t i = 0; i < t->n && s == VKF_OK; i++) {
+        const model_weight *mw = &t->v[i];
+        if (mw->alias_of) {
+            const graph_weight_entry *src = graph_weights_find(w, mw->alias_of);
+            if (!src) s = base_fail(d, VKF_ERROR_NOT_FOUND, "weight %s: ties to %s, which is not loaded", mw->name, mw->alias_of);
+            else s = graph_weights_add(w, mw->name, o->dtype, mw->grank, mw->gshape, src->buf, src->offset);
+            continue;
+        }
+        uint64_t per = part_elems(mw) * graph_dtype_size(o->dtype);
+        int buf;
+        s = graph_weights_alloc(w, per * mw->n_parts, mw->name, &buf);
+        for (uint32_t k = 0; k < mw->n_parts && s == VKF_OK; k++) {
+            const st_tensor *ct = NULL;
+            bool zeros = false;
+            if (o->ck) {
+                ct = lookup(o->ck, o->prefix, mw->hf[k]);
+                if (!ct && !mw->optional) {
+                    s = base_fail(d, VKF_ERROR_NOT_FOUND, "%s: missing tensor %s%s", o->ck->files[0].path,
+                                  o->prefix ? o->prefix : "", mw->hf[k]);
+                    break;
+                }
+                zeros = !ct;
+                bool same = ct && ct->rank == mw->rank;
+                for (uint32_t r = 0; same && r < mw->rank; r++) same = ct->shape[r] == mw->shape[r];
+                if (ct && !same) {
+                    char a[128], b[128];
+                    shape_str(a, sizeof a, ct->rank, ct->shape);
+                    shape_str(b, sizeof b, mw->rank, mw->shape);
+                    s = base_fail(d, VKF_ERROR_SHAPE, "%s: tensor %s has shape [%s], the config implies [%s]",
+                                  o->ck->files[ct->file].path, ct->name, a, b);
+                    break;
+                }
+            } else {
+                zeros = mw->init == MODEL_INIT_ZEROS;
+            }
+            s = upload_part(&u, mw, ct, buf, (VkDeviceSize)k * per, zeros, mw->hf[k]);
+        }
+        if (s == VKF_OK) s = graph_weights_add(w, mw->name, o->dtype, mw->grank, mw->gshape, buf, 0);
+    }
+    free(u.bounce);
+    return s;
+}
+
+int model_graph_weight(graph *g, const model_decl *t, const char *name)
+{
+    const model_weight *w = model_decl_find(t, name);
+    if (!w) {
+        if (g->error == VKF_OK) g->error = base_fail(g->diag, VKF_ERROR_NOT_FOUND, "graph wants weight %s, which is not declared", name);
+        return -1;
+    }
+    return graph_weight(g, name, w->grank, w->gshape);
+}

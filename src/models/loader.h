@@ -1,0 +1,79 @@
+/* The declared weight table (llm.c's ParameterTensors idea): each family lists
+ * its weights once, with the checkpoint names they come from and the shape
+ * the graph sees, and that one list drives both loading (shared by every
+ * family: prefixes, renames, fused parts, dtype conversion, chunked upload
+ * with progress, random weights for benchmarks) and graph building. */
+#ifndef VKF_MODELS_LOADER_H
+#define VKF_MODELS_LOADER_H
+
+#include "../graph/graph.h"
+#include "../io/io.h"
+
+typedef enum model_init {
+    MODEL_INIT_SMALL = 0, /* random weights: small values around 0 */
+    MODEL_INIT_ONES,      /* random weights: around 1 (LayerNorm scales) */
+    MODEL_INIT_ZEROS      /* zeros (also what an absent optional part gets) */
+} model_init;
+
+#define MODEL_MAX_PARTS 3
+
+typedef struct model_weight {
+    char name[64];                 /* the graph's name, e.g. "l3.qkv.weight" */
+    char hf[MODEL_MAX_PARTS][128]; /* checkpoint names without the prefix; parts stack along dim 0 */
+    uint32_t n_parts;
+    uint32_t rank;                 /* checkpoint shape of one part */
+    uint64_t shape[4];
+    uint32_t grank;                /* graph shape of the whole */
+    uint32_t gshape[GRAPH_MAX_RANK];
+    model_init init;
+    bool optional;                 /* may be absent from a checkpoint: zeros then */
+    const char *alias_of;          /* not loaded: the graph name of another weight it shares (tied) */
+} model_weight;
+
+typedef struct model_decl {
+    model_weight *v;
+    size_t n, cap;
+    bool failed;                   /* out of memory while declaring */
+} model_decl;
+
+/* Declares a weight of one part whose graph shape equals its checkpoint
+ * shape (rank <= 4); returns it for adjustments, or NULL when out of memory. */
+model_weight *model_decl_add(model_decl *t, const char *name, const char *hf, model_init init, uint32_t rank,
+                             const uint64_t *shape);
+/* The same with parts stacked along dimension 0 (e.g. Q, K, V into one). */
+model_weight *model_decl_fused(model_decl *t, const char *name, const char *const *hf, uint32_t n_parts,
+                               model_init init, uint32_t rank, const uint64_t *shape);
+/* Another graph shape for the same elements (a conv weight as a matrix). */
+void model_weight_reshape(model_weight *w, uint32_t grank, const uint32_t *gshape);
+const model_weight *model_decl_find(const model_decl *t, const char *name);
+void model_decl_free(model_decl *t);
+/* Elements the table holds (aliases not counted). */
+uint64_t model_decl_params(const model_decl *t);
+
+typedef void (*model_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+typedef struct model_load_opts {
+    const st_checkpoint *ck;       /* NULL: random weights from seed */
+    const char *prefix;            /* tried first before every name ("bert."); "" for none */
+    graph_dtype dtype;
+    uint64_t seed;
+    model_progress_fn progress;    /* elements done / total */
+    void *progress_user;
+} model_load_opts;
+
+/* The first of prefixes under which the checkpoint has `probe`, or NULL. */
+const char *model_find_prefix(const st_checkpoint *ck, const char *const *prefixes, size_t n, const char *probe);
+/* Whether the checkpoint has name (with the prefix or without, or in the
+ * gamma/beta spelling of old checkpoints). */
+bool model_ck_has(const st_checkpoint *ck, const char *prefix, const char *name);
+
+/* Uploads every declared weight into w. A checkpoint tensor is found as
+ * prefix + name, else name alone (heads such as "classifier.weight" carry no
+ * prefix), else with "gamma"/"beta" for "weight"/"bias"; its shape must be the
+ * declared one. Errors name the file, the tensor and both shapes. */
+vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *t, const model_load_opts *o);
+
+/* The graph tensor of a declared weight (its declared graph shape). */
+int model_graph_weight(graph *g, const model_decl *t, const char *name);
+
+#endif

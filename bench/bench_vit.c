@@ -2,10 +2,11 @@
 #include "bench.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/vit.h"
+#include "models/model.h"
 
 typedef struct vit_row {
     const char *precision;
@@ -14,11 +15,7 @@ typedef struct vit_row {
     int runs;
 } vit_row;
 
-static graph *build(void *user, uint32_t batch, uint32_t seq)
-{
-    (void)seq;
-    return vit_build(user, batch);
-}
+static graph *build(void *user, uint32_t batch, uint32_t seq) { return model_build(user, batch, seq); }
 
 /* Median wall time of `runs` inferences at batch b, and the GPU/host split. */
 static vkf_status measure(graph_exec *e, int in, const float *pixels, size_t n_pixels, const bench_opts *o, int runs,
@@ -96,31 +93,21 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
             if (!o->json) printf("(no 16-bit storage: fp16 skipped)\n");
             continue;
         }
-        vit_config cfg;
-        vkf_status s = o->model ? vit_config_load(d, o->model, &cfg)
-                                : vit_config_preset(d, o->config ? o->config : "base", o->image_size, o->patch_size, &cfg);
+        model mm, *m = &mm;
+        vkf_status s = o->model ? model_open(d, o->model, m)
+                                : model_open_preset(d, "vit", o->config ? o->config : "base", o->image_size, o->patch_size, m);
         if (s != VKF_OK) {
             fprintf(stderr, "vkformer-bench: %s\n", d->error);
             rc = 1;
             break;
         }
-        uint32_t img = cfg.image_size, tokens = (img / cfg.patch_size) * (img / cfg.patch_size) + 1;
+        uint32_t img = m->image_size, tokens = m->seq_len, patch = img / (uint32_t)lround(sqrt((double)(tokens - 1)));
         vkf_memory_stats m0;
         vk_alloc_stats(dev, &m0);
         double t0 = base_now();
-        st_checkpoint ck;
-        vit_model *m = NULL;
-        if (o->model) {
-            s = st_open(d, o->model, &ck);
-            if (s == VKF_OK) {
-                s = vit_create(dev, &cfg, &ck, dt, 0, NULL, NULL, &m);
-                st_close(&ck);
-            }
-        } else {
-            s = vit_create(dev, &cfg, NULL, dt, 1234, NULL, NULL, &m);
-        }
+        s = model_load(dev, m, o->model, dt, 1234, NULL, NULL);
         if (s != VKF_OK) {
-            vit_config_free(&cfg);
+            model_close(m);
             fprintf(stderr, "vkformer-bench: %s\n", d->error);
             rc = 1;
             break;
@@ -129,9 +116,9 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
         graph_cache cache;
         graph_cache_init(&cache, dev, &m->w, &(graph_compile_opts){.slots = 2}, 8, build, m);
         if (!o->json)
-            printf("\nViT %s: hidden %u, %u layers, %u heads, %ux%u image, patch %u (%u tokens), %llu parameters, %s\n",
-                   o->model ? o->model : (o->config ? o->config : "base"), m->cfg.hidden, m->cfg.layers, m->cfg.heads, img,
-                   img, m->cfg.patch_size, tokens, (unsigned long long)m->params, pname);
+            printf("\nViT %s: hidden %u, %u layers, %ux%u image, patch %u (%u tokens), %llu parameters, %s\n",
+                   o->model ? o->model : (o->config ? o->config : "base"), m->hidden, m->layers, img, img, patch, tokens,
+                   (unsigned long long)m->params, pname);
         for (uint32_t bi = 0; bi < o->n_batches && rc == 0; bi++) {
             uint32_t b = o->batches[bi];
             vit_row r = {.precision = pname, .batch = b};
@@ -174,7 +161,7 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
                 cJSON *j = cJSON_CreateObject();
                 cJSON_AddStringToObject(j, "model", o->model ? o->model : (o->config ? o->config : "base"));
                 cJSON_AddNumberToObject(j, "image_size", img);
-                cJSON_AddNumberToObject(j, "patch_size", m->cfg.patch_size);
+                cJSON_AddNumberToObject(j, "patch_size", patch);
                 cJSON_AddStringToObject(j, "precision", pname);
                 cJSON_AddNumberToObject(j, "batch", b);
                 cJSON_AddNumberToObject(j, "latency_ms", r.wall_ms);
@@ -199,7 +186,7 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
                    base_fmt_bytes(m->w.bytes, b2));
         }
         graph_cache_destroy(&cache);
-        vit_destroy(m);
+        model_close(m);
         /* peaks are per process: later precisions include earlier ones */
         dev->alloc.peak = dev->alloc.in_use;
     }

@@ -195,7 +195,9 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
 void vkf_model_destroy(vkf_model *model);
 
 typedef struct vkf_model_info {
-    const char *type;         /* "vit" */
+    const char *type;         /* HF model_type as config.json says ("vit", "deit") */
+    const char *family;       /* the implementation it runs on ("vit") */
+    const char *task;         /* HF pipeline name: "image-classification", "feature-extraction", ... */
     vkf_precision precision;  /* VKF_FP32 or VKF_FP16 as loaded */
     uint32_t image_height, image_width, channels; /* image models: the model input */
     uint32_t num_labels;      /* 0 without a classification head */
@@ -230,16 +232,25 @@ vkf_status vkf_top_k(const vkf_model *model, const float *logits, vkf_class_scor
 /* The preprocessed model input of one image: channels * height * width floats. */
 vkf_status vkf_image_preprocess_file(vkf_model *model, const char *path, float *pixels);
 
-/* Tensor level: named inputs in, named outputs out, float32 row-major.
- * ViT: input "pixel_values" [N, C, H, W]; outputs "logits" [N, labels],
- * "pooled" [N, hidden], "last_hidden_state" [N, seq, hidden]. The caller sets
- * each output's name and data (with room for the shape); shape is filled in. */
+typedef enum vkf_dtype {
+    VKF_F32 = 0,  /* float32 (the zero default) */
+    VKF_F16,
+    VKF_I32,
+    VKF_I64
+} vkf_dtype;
+
+/* Tensor level: named inputs in, named outputs out, row-major. ViT: input
+ * "pixel_values" [N, C, H, W] float32; outputs "logits" [N, labels], "pooled"
+ * [N, hidden], "last_hidden_state" [N, seq, hidden], float32. The caller sets
+ * each output's name and data (with room for the shape); shape and dtype are
+ * filled in. */
 typedef struct vkf_tensor {
     const char *name;
     uint32_t rank;
     uint32_t shape[4];
     void *data;
     uint64_t capacity;   /* outputs: bytes available at data */
+    vkf_dtype dtype;     /* inputs: the element type of data; outputs: filled in */
 } vkf_tensor;
 
 vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,

@@ -233,8 +233,8 @@ int main(int argc, char **argv)
     double t_infer = 0;
     for (uint32_t first = 0; first < n; first += 32) {
         uint32_t b = n - first < 32 ? n - first : 32;
-        vkf_tensor in = {"pixel_values", 4, {b, info.channels, info.image_height, info.image_width}, pixels + per * first, 0};
-        vkf_tensor o = {"logits", 0, {0}, logits + (size_t)first * info.num_labels, (uint64_t)b * info.num_labels * 4};
+        vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {b, info.channels, info.image_height, info.image_width}, .data = pixels + per * first, .capacity = 0};
+        vkf_tensor o = {.name = "logits", .rank = 0, .shape = {0}, .data = logits + (size_t)first * info.num_labels, .capacity = (uint64_t)b * info.num_labels * 4};
         double t1 = now();
         if (vkf_model_run(model, &in, 1, &o, 1) != VKF_OK) {
             rc = fail(NULL, vkf_last_error(ctx));

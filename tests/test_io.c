@@ -430,16 +430,17 @@ Test(model_files, bad_checkpoints_and_configs, .init = make_tmp, .fini = rm_tmp)
                       "vit.layernorm.bias: unsupported dtype I32");
     expect_load_error(ctx, make_model("malformed", NULL, "{\"hidden_size\": 64,\n \"num_hidden_layers\": }"),
                       VKF_ERROR_FORMAT, "config.json: malformed JSON at line 2");
-    expect_load_error(ctx, make_model("wrongtype", NULL, "{\"hidden_size\": \"big\"}"), VKF_ERROR_FORMAT,
+    expect_load_error(ctx, make_model("wrongtype", NULL, "{\"model_type\": \"vit\", \"hidden_size\": \"big\"}"), VKF_ERROR_FORMAT,
                       "config.json: \"hidden_size\" must be an integer");
     /* An incomplete config takes ViTConfig's defaults, which do not fit these weights. */
     expect_load_error(ctx, make_model("incomplete", NULL, "{\"model_type\": \"vit\"}"), VKF_ERROR_SHAPE,
                       "has shape [64, 3, 16, 16], the config implies [768, 3, 16, 16]");
-    expect_load_error(ctx, make_model("heads", NULL, "{\"hidden_size\": 64, \"num_attention_heads\": 5}"),
+    expect_load_error(ctx, make_model("heads", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_attention_heads\": 5}"),
                       VKF_ERROR_FORMAT, "hidden_size 64 is not a multiple of num_attention_heads 5");
-    expect_load_error(ctx, make_model("bert", NULL, "{\"model_type\": \"bert\"}"), VKF_ERROR_UNSUPPORTED,
-                      "model_type \"bert\" is not an image transformer");
-    expect_load_error(ctx, make_model("labels", NULL, "{\"hidden_size\": 64, \"num_labels\": 3, \"id2label\": {\"0\": \"a\"}}"),
+    expect_load_error(ctx, make_model("t5", NULL, "{\"model_type\": \"t5\"}"), VKF_ERROR_UNSUPPORTED,
+                      "model_type \"t5\" is not supported (supported: vit, deit)");
+    expect_load_error(ctx, make_model("notype", NULL, "{\"hidden_size\": 64}"), VKF_ERROR_FORMAT, "config.json: no \"model_type\"");
+    expect_load_error(ctx, make_model("labels", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_labels\": 3, \"id2label\": {\"0\": \"a\"}}"),
                       VKF_ERROR_FORMAT, "num_labels 3 disagrees with 1 id2label entries");
     /* The unmodified copy loads: the failures above are the edits' doing. */
     vkf_model *m;
@@ -464,12 +465,12 @@ Test(model_files, real_world_variants_load, .init = make_tmp, .fini = rm_tmp)
     f = fopen(GOLDEN "/logits.bin", "rb");
     cr_assert_eq(fread(ref, 4, 10, f), 10);
     fclose(f);
-    vkf_tensor in = {"pixel_values", 4, {1, 3, 64, 64}, px, 0};
+    vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {1, 3, 64, 64}, .data = px, .capacity = 0};
 
     /* Without the "vit." prefix (as ViTModel-derived saves are) */
     vkf_model *m;
     cr_assert_eq(vkf_model_load(ctx, make_model("noprefix", strip_prefix, NULL), NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));
-    vkf_tensor out = {"logits", 0, {0}, got, sizeof got};
+    vkf_tensor out = {.name = "logits", .rank = 0, .shape = {0}, .data = got, .capacity = sizeof got};
     cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
     for (int i = 0; i < 10; i++) cr_assert_float_eq(got[i], ref[i], 1e-4);
     vkf_model_destroy(m);

@@ -38,8 +38,8 @@ Test(vit, golden_logits_fp32, .timeout = 300)
     float *want = read_bin(GOLDEN "/logits.bin", 10);
     float *want_last = read_bin(GOLDEN "/last_hidden_state.bin", 17 * 64);
     float logits[10], last[17 * 64];
-    vkf_tensor in = {"pixel_values", 4, {1, 3, 64, 64}, px, 0};
-    vkf_tensor out[2] = {{"logits", 0, {0}, logits, sizeof logits}, {"last_hidden_state", 0, {0}, last, sizeof last}};
+    vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {1, 3, 64, 64}, .data = px, .capacity = 0};
+    vkf_tensor out[2] = {{.name = "logits", .rank = 0, .shape = {0}, .data = logits, .capacity = sizeof logits}, {.name = "last_hidden_state", .rank = 0, .shape = {0}, .data = last, .capacity = sizeof last}};
     cr_assert_eq(vkf_model_run(m, &in, 1, out, 2), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(out[0].rank, 2);
     cr_assert_eq(out[0].shape[1], 10);
@@ -75,8 +75,8 @@ Test(vit, golden_argmax_fp16)
     float *px = read_bin(GOLDEN "/pixel_values.bin", 3 * 64 * 64);
     float *want = read_bin(GOLDEN "/logits.bin", 10);
     float logits[10];
-    vkf_tensor in = {"pixel_values", 4, {1, 3, 64, 64}, px, 0};
-    vkf_tensor out = {"logits", 0, {0}, logits, sizeof logits};
+    vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {1, 3, 64, 64}, .data = px, .capacity = 0};
+    vkf_tensor out = {.name = "logits", .rank = 0, .shape = {0}, .data = logits, .capacity = sizeof logits};
     cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(argmax(logits, 10), argmax(want, 10));
     double worst = 0;
@@ -159,12 +159,12 @@ Test(vit, batch_equals_single_runs)
     for (int b = 0; b < B; b++)
         for (int i = 0; i < 3 * 64 * 64; i++) batch_px[b * 3 * 64 * 64 + i] = px[i] * (1.0f - 0.3f * (float)b);
     for (int b = 0; b < B; b++) {
-        vkf_tensor in = {"pixel_values", 4, {1, 3, 64, 64}, batch_px + b * 3 * 64 * 64, 0};
-        vkf_tensor out = {"logits", 0, {0}, single[b], sizeof single[b]};
+        vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {1, 3, 64, 64}, .data = batch_px + b * 3 * 64 * 64, .capacity = 0};
+        vkf_tensor out = {.name = "logits", .rank = 0, .shape = {0}, .data = single[b], .capacity = sizeof single[b]};
         cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
     }
-    vkf_tensor in = {"pixel_values", 4, {B, 3, 64, 64}, batch_px, 0};
-    vkf_tensor out = {"logits", 0, {0}, batched, sizeof batched};
+    vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {B, 3, 64, 64}, .data = batch_px, .capacity = 0};
+    vkf_tensor out = {.name = "logits", .rank = 0, .shape = {0}, .data = batched, .capacity = sizeof batched};
     cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
     for (int b = 0; b < B; b++)
         for (int i = 0; i < 10; i++) cr_assert_float_eq(batched[b * 10 + i], single[b][i], 1e-5, "batch %d logit %d", b, i);
@@ -179,8 +179,8 @@ Test(vit, tensor_api_rejects_bad_requests)
     vkf_context *ctx = tctx_create(NULL);
     vkf_model *m = load(ctx, GOLDEN, VKF_FP32);
     float px[3 * 64 * 64] = {0}, small[4];
-    vkf_tensor in = {"pixel_values", 4, {1, 3, 32, 64}, px, 0};
-    vkf_tensor out = {"logits", 0, {0}, small, sizeof small};
+    vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {1, 3, 32, 64}, .data = px, .capacity = 0};
+    vkf_tensor out = {.name = "logits", .rank = 0, .shape = {0}, .data = small, .capacity = sizeof small};
     cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_ERROR_SHAPE);
     cr_assert(strstr(vkf_last_error(ctx), "[N, 3, 64, 64]"), "%s", vkf_last_error(ctx));
     in.shape[2] = 64;

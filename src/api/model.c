@@ -7,23 +7,22 @@
 #include <string.h>
 
 #include "../io/io.h"
-#include "../models/vit.h"
+#include "../models/model.h"
 
 #define MAX_BATCH_PER_RUN 32
 
 struct vkf_model {
     vkf_context *ctx;
     vk_device *dev;
-    vit_model *vit;
-    io_preproc pp;
+    model m;             /* any family, through src/models/model.h */
+    io_preproc pp;       /* image models: preprocessor_config.json over the family's defaults */
     graph_cache cache;
     vkf_precision precision;
 };
 
-static graph *build_vit(void *user, uint32_t batch, uint32_t seq)
+static graph *build_variant(void *user, uint32_t batch, uint32_t seq)
 {
-    (void)seq;
-    return vit_build(((vkf_model *)user)->vit, batch);
+    return model_build(&((vkf_model *)user)->m, batch, seq);
 }
 
 typedef struct progress_relay {
@@ -58,30 +57,20 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
     m->ctx = ctx;
     m->dev = dev;
     m->precision = prec;
-    vit_config cfg;
-    vkf_status s = vit_config_load(d, dir, &cfg);
+    vkf_status s = model_open(d, dir, &m->m);
+    if (s == VKF_OK && m->m.image_size) s = io_preproc_load(d, dir, &m->m.preproc, &m->pp);
     if (s == VKF_OK) {
-        io_preproc defaults = vit_default_preproc(&cfg);
-        s = io_preproc_load(d, dir, &defaults, &m->pp);
-        if (s != VKF_OK) vit_config_free(&cfg);
-    }
-    if (s == VKF_OK) {
-        st_checkpoint ck;
-        s = st_open(d, dir, &ck);
-        if (s == VKF_OK) {
-            graph_dtype dt = prec == VKF_FP16 ? GRAPH_F16 : GRAPH_F32;
-            progress_relay relay = {desc->progress, desc->progress_user, graph_dtype_size(dt)};
-            s = vit_create(dev, &cfg, &ck, dt, 0, desc->progress ? relay_progress : NULL, &relay, &m->vit);
-            st_close(&ck);
-        }
-        if (s != VKF_OK) vit_config_free(&cfg);
+        graph_dtype dt = prec == VKF_FP16 ? GRAPH_F16 : GRAPH_F32;
+        progress_relay relay = {desc->progress, desc->progress_user, graph_dtype_size(dt)};
+        s = model_load(dev, &m->m, dir, dt, 0, desc->progress ? relay_progress : NULL, &relay);
     }
     if (s != VKF_OK) {
+        model_close(&m->m);
         free(m);
         return s;
     }
     graph_compile_opts opts = {.slots = desc->max_in_flight ? desc->max_in_flight : 2, .profile = desc->profile != 0};
-    graph_cache_init(&m->cache, dev, &m->vit->w, &opts, desc->max_variants ? desc->max_variants : 4, build_vit, m);
+    graph_cache_init(&m->cache, dev, &m->m.w, &opts, desc->max_variants ? desc->max_variants : 4, build_variant, m);
     *out = m;
     return VKF_OK;
 }
@@ -90,19 +79,19 @@ void vkf_model_destroy(vkf_model *m)
 {
     if (!m) return;
     graph_cache_destroy(&m->cache);
-    vit_destroy(m->vit);
+    model_close(&m->m);
     free(m);
 }
 
 vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
 {
     if (!m || !info) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_get_info: NULL argument");
-    const vit_config *c = &m->vit->cfg;
-    uint32_t np = c->image_size / c->patch_size;
+    const model *mm = &m->m;
     *info = (vkf_model_info){
-        .type = "vit", .precision = m->precision, .image_height = c->image_size, .image_width = c->image_size,
-        .channels = c->channels, .num_labels = m->vit->has_classifier ? c->num_labels : 0, .hidden_size = c->hidden,
-        .num_layers = c->layers, .seq_len = np * np + 1, .parameters = m->vit->params, .weight_bytes = m->vit->w.bytes,
+        .type = mm->model_type, .family = mm->family->name, .task = model_task_name(mm->task), .precision = m->precision,
+        .image_height = mm->image_size, .image_width = mm->image_size, .channels = mm->channels,
+        .num_labels = mm->num_labels, .hidden_size = mm->hidden, .num_layers = mm->layers, .seq_len = mm->seq_len,
+        .parameters = mm->params, .weight_bytes = mm->w.bytes,
     };
     return VKF_OK;
 }
@@ -119,8 +108,8 @@ vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch)
 
 const char *vkf_model_label(const vkf_model *m, uint32_t index)
 {
-    if (!m || !m->vit->has_classifier || index >= m->vit->cfg.num_labels) return NULL;
-    return m->vit->cfg.labels[index];
+    if (!m || index >= m->m.num_labels) return NULL;
+    return m->m.labels[index];
 }
 
 /* One inference of `batch` images; outputs read by name (NULL data: skipped). */
@@ -149,65 +138,61 @@ static vkf_status run_batch(vkf_model *m, uint32_t batch, const float *pixels, c
     return s;
 }
 
-static vkf_status output_shape(const vkf_model *m, const char *name, uint32_t batch, uint32_t *rank, uint32_t *shape)
-{
-    const vit_config *c = &m->vit->cfg;
-    uint32_t np = c->image_size / c->patch_size;
-    if (strcmp(name, "logits") == 0 && m->vit->has_classifier) {
-        *rank = 2, shape[0] = batch, shape[1] = c->num_labels;
-    } else if (strcmp(name, "pooled") == 0) {
-        *rank = 2, shape[0] = batch, shape[1] = c->hidden;
-    } else if (strcmp(name, "last_hidden_state") == 0) {
-        *rank = 3, shape[0] = batch, shape[1] = np * np + 1, shape[2] = c->hidden;
-    } else {
-        return base_fail(m->dev->diag, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\" (%s)", name,
-                         m->vit->has_classifier ? "logits, pooled, last_hidden_state" : "pooled, last_hidden_state");
-    }
-    return VKF_OK;
-}
-
 vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
                          uint32_t n_outputs)
 {
     if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_run: NULL argument");
     base_diag *d = m->dev->diag;
-    const vit_config *c = &m->vit->cfg;
+    const model *mm = &m->m;
+    uint32_t C = mm->channels, S = mm->image_size;
     if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0 || !inputs[0].data)
-        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a ViT takes one input, \"pixel_values\" [N, %u, %u, %u]",
-                         c->channels, c->image_size, c->image_size);
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes one input, \"pixel_values\" [N, %u, %u, %u]", C, S, S);
     const vkf_tensor *in = &inputs[0];
-    if (in->rank != 4 || in->shape[1] != c->channels || in->shape[2] != c->image_size || in->shape[3] != c->image_size ||
-        in->shape[0] == 0 || in->shape[0] > 4096)
-        return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", c->channels,
-                         c->image_size, c->image_size);
+    if (in->dtype != VKF_F32) return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be float32");
+    if (in->rank != 4 || in->shape[1] != C || in->shape[2] != S || in->shape[3] != S || in->shape[0] == 0 || in->shape[0] > 4096)
+        return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", C, S, S);
     uint32_t batch = in->shape[0];
+    if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
+    /* The variant's graph knows its outputs and their shapes. */
+    graph_exec *e;
+    vkf_status s = graph_cache_get(&m->cache, batch, 0, &e);
+    if (s != VKF_OK) return s;
+    const graph *g = graph_exec_graph(e);
     const char *names[8];
     void *data[8];
     uint64_t bytes[8];
-    if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    for (uint32_t i = 0; i < n_outputs; i++) {
+    for (uint32_t i = 0; i < n_outputs && s == VKF_OK; i++) {
         vkf_tensor *o = &outputs[i];
-        if (!o->name) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "output %u has no name", i);
-        vkf_status s = output_shape(m, o->name, batch, &o->rank, o->shape);
-        if (s != VKF_OK) return s;
-        uint64_t n = 1;
-        for (uint32_t k = 0; k < o->rank; k++) n *= o->shape[k];
+        int t = o->name ? graph_find(g, o->name) : -1;
+        if (t < 0 || !g->t[t].output) {
+            char list[256] = "";
+            for (size_t k = 0; k < g->n_t; k++)
+                if (g->t[k].output) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", g->t[k].name);
+            s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\" (%s)", o->name ? o->name : "(null)", list);
+            break;
+        }
+        o->rank = g->t[t].rank;
+        memcpy(o->shape, g->t[t].shape, sizeof o->shape);
+        o->dtype = VKF_F32;
+        uint64_t n = graph_numel(&g->t[t]);
         if (o->data && o->capacity < n * 4)
-            return base_fail(d, VKF_ERROR_SHAPE, "output \"%s\" needs %llu bytes, %llu given", o->name,
-                             (unsigned long long)(n * 4), (unsigned long long)o->capacity);
+            s = base_fail(d, VKF_ERROR_SHAPE, "output \"%s\" needs %llu bytes, %llu given", o->name,
+                          (unsigned long long)(n * 4), (unsigned long long)o->capacity);
         names[i] = o->name;
         data[i] = o->data;
         bytes[i] = n * 4;
     }
+    graph_cache_release(&m->cache, e);
+    if (s != VKF_OK) return s;
     return run_batch(m, batch, in->data, names, data, bytes, n_outputs);
 }
 
 vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *top, uint32_t k)
 {
     if (!m || !logits || (k && !top)) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_top_k: NULL argument");
-    uint32_t n = m->vit->cfg.num_labels;
-    if (!m->vit->has_classifier) return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model has no classification head");
+    uint32_t n = m->m.num_labels;
+    if (!n) return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model has no classification head");
     double mx = -INFINITY, sum = 0;
     for (uint32_t i = 0; i < n; i++) mx = fmax(mx, logits[i]);
     for (uint32_t i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
@@ -219,7 +204,7 @@ vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *t
             for (uint32_t q = 0; q < j; q++) taken = taken || top[q].index == i;
             if (!taken && (best < 0 || logits[i] > logits[best])) best = (int)i;
         }
-        top[j] = (vkf_class_score){(uint32_t)best, m->vit->cfg.labels[best], (float)(exp((double)logits[best] - mx) / sum),
+        top[j] = (vkf_class_score){(uint32_t)best, m->m.labels[best], (float)(exp((double)logits[best] - mx) / sum),
                                    logits[best]};
     }
     return VKF_OK;
@@ -232,7 +217,8 @@ vkf_status vkf_image_preprocess_file(vkf_model *m, const char *path, float *pixe
     io_image img;
     vkf_status s = io_image_load(m->dev->diag, path, IO_MAX_PIXELS_DEFAULT, &img);
     if (s != VKF_OK) return s;
-    s = io_preprocess(m->dev->diag, &img, &m->pp, m->vit->cfg.image_size, m->vit->cfg.image_size, pixels);
+    if (!m->m.image_size) s = base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model does not take images");
+    else s = io_preprocess(m->dev->diag, &img, &m->pp, m->m.image_size, m->m.image_size, pixels);
     if (s != VKF_OK) base_fail_prefix(m->dev->diag, s, "%s: ", path);
     io_image_free(&img);
     return s;
@@ -242,22 +228,23 @@ vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n
 {
     if (!m || (n && (!paths || (k && !top))))
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_classify_files: NULL argument");
-    if (!m->vit->has_classifier)
-        return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model has no classification head (a ViTModel checkpoint)");
-    const vit_config *c = &m->vit->cfg;
-    size_t per = (size_t)c->channels * c->image_size * c->image_size;
+    const model *mm = &m->m;
+    if (mm->task != MODEL_TASK_IMAGE_CLASSIFICATION)
+        return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model has no image classification head (%s, %s)",
+                         mm->model_type, model_task_name(mm->task));
+    size_t per = (size_t)mm->channels * mm->image_size * mm->image_size;
     uint32_t chunk = BASE_MIN(n, (uint32_t)MAX_BATCH_PER_RUN);
     float *pixels = malloc(per * chunk * sizeof(float));
-    float *logits = malloc((size_t)c->num_labels * chunk * sizeof(float));
+    float *logits = malloc((size_t)mm->num_labels * chunk * sizeof(float));
     vkf_status s = (pixels && logits) ? VKF_OK : base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     for (uint32_t first = 0; first < n && s == VKF_OK; first += chunk) {
         uint32_t b = BASE_MIN(chunk, n - first);
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_image_preprocess_file(m, paths[first + i], pixels + per * i);
         const char *name = "logits";
         void *out = logits;
-        uint64_t bytes = (uint64_t)b * c->num_labels * 4;
+        uint64_t bytes = (uint64_t)b * mm->num_labels * 4;
         if (s == VKF_OK) s = run_batch(m, b, pixels, &name, &out, &bytes, 1);
-        for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * c->num_labels, top + (size_t)(first + i) * k, k);
+        for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * mm->num_labels, top + (size_t)(first + i) * k, k);
     }
     free(pixels);
     free(logits);

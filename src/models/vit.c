@@ -1,33 +1,26 @@
-/* ViT: config, weights and graph. */
-#include "vit.h"
+/* ViT (HF ViTForImageClassification / ViTModel, DeiT checkpoints in the ViT
+ * layout): config, declared weights and graph; one entry of the family table. */
+#include "model.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void vit_config_free(vit_config *cfg)
-{
-    if (cfg->labels)
-        for (uint32_t i = 0; i < cfg->num_labels; i++) free(cfg->labels[i]);
-    free(cfg->labels);
-    memset(cfg, 0, sizeof(*cfg));
-}
+typedef struct vit_config {
+    uint32_t hidden, layers, heads, intermediate;
+    uint32_t image_size, patch_size, channels;
+    float eps;
+    op_act act;
+    bool qkv_bias;
+    uint32_t num_labels;
+    char **labels; /* num_labels strings (owned) */
+} vit_config;
 
-static vkf_status parse_act(base_diag *d, const char *file, const char *name, op_act *act)
+static void vit_config_free(vit_config *cfg)
 {
-    static const struct {
-        const char *name;
-        op_act act;
-    } acts[] = {{"gelu", OP_ACT_GELU},           {"gelu_new", OP_ACT_GELU_TANH},     {"gelu_pytorch_tanh", OP_ACT_GELU_TANH},
-                {"gelu_fast", OP_ACT_GELU_TANH}, {"quick_gelu", OP_ACT_QUICK_GELU}, {"relu", OP_ACT_RELU}};
-    for (size_t i = 0; i < BASE_ARRAY_LEN(acts); i++)
-        if (strcmp(name, acts[i].name) == 0) {
-            *act = acts[i].act;
-            return VKF_OK;
-        }
-    return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported (gelu, gelu_new, quick_gelu, relu)",
-                     file, name);
+    model_free_labels(cfg->num_labels, cfg->labels);
+    memset(cfg, 0, sizeof(*cfg));
 }
 
 static vkf_status check_config(base_diag *d, const char *file, const vit_config *c)
@@ -43,58 +36,13 @@ static vkf_status check_config(base_diag *d, const char *file, const vit_config 
     return VKF_OK;
 }
 
-/* id2label: {"0": "tench", ...}; indices must cover 0..n-1 exactly once. */
-static vkf_status parse_labels(base_diag *d, const char *file, const cJSON *root, vit_config *c)
-{
-    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "id2label");
-    uint32_t n = 0;
-    vkf_status s = VKF_OK;
-    if (map && !cJSON_IsNull(map)) {
-        if (!cJSON_IsObject(map)) return base_fail(d, VKF_ERROR_FORMAT, "%s: \"id2label\" must be an object", file);
-        for (const cJSON *it = map->child; it; it = it->next) n++;
-    }
-    uint32_t declared = 0;
-    s = io_json_u32(d, file, root, "num_labels", n ? n : 2, 1, 1u << 20, &declared);
-    if (s != VKF_OK) return s;
-    if (n && declared != n)
-        return base_fail(d, VKF_ERROR_FORMAT, "%s: num_labels %u disagrees with %u id2label entries", file, declared, n);
-    c->num_labels = n ? n : declared;
-    c->labels = calloc(c->num_labels, sizeof(char *));
-    if (!c->labels) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    for (const cJSON *it = n ? map->child : NULL; it && s == VKF_OK; it = it->next) {
-        char *end;
-        unsigned long idx = strtoul(it->string, &end, 10);
-        if (*end || idx >= c->num_labels || !cJSON_IsString(it) || c->labels[idx])
-            s = base_fail(d, VKF_ERROR_FORMAT, "%s: id2label entry \"%s\" is not a unique index below %u with a string",
-                          file, it->string, c->num_labels);
-        else
-            c->labels[idx] = base_strdup(it->valuestring);
-    }
-    for (uint32_t i = 0; i < c->num_labels && s == VKF_OK; i++) {
-        if (c->labels[i]) continue;
-        char buf[32];
-        snprintf(buf, sizeof buf, "LABEL_%u", i); /* HF's default names */
-        c->labels[i] = base_strdup(buf);
-    }
-    return s;
-}
-
-vkf_status vit_config_load(base_diag *d, const char *dir, vit_config *c)
+static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *root, vit_config *c)
 {
     memset(c, 0, sizeof(*c));
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *root;
-    vkf_status s = io_json_load(d, path, &root);
-    if (s != VKF_OK) return s;
-    const char *type = NULL, *act = NULL;
+    const char *act = NULL;
     double eps = 0;
-    s = io_json_str(d, path, root, "model_type", "vit", &type);
-    if (s == VKF_OK && strcmp(type, "vit") != 0 && strcmp(type, "deit") != 0)
-        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: model_type \"%s\" is not an image transformer vkformer runs (vit, deit)",
-                      path, type);
     /* Omitted keys take ViTConfig's defaults, as HF's config classes do. */
-    if (s == VKF_OK) s = io_json_u32(d, path, root, "hidden_size", 768, 1, 65536, &c->hidden);
+    vkf_status s = io_json_u32(d, path, root, "hidden_size", 768, 1, 65536, &c->hidden);
     if (s == VKF_OK) s = io_json_u32(d, path, root, "num_hidden_layers", 12, 1, 1024, &c->layers);
     if (s == VKF_OK) s = io_json_u32(d, path, root, "num_attention_heads", 12, 1, 1024, &c->heads);
     if (s == VKF_OK) s = io_json_u32(d, path, root, "intermediate_size", 3072, 1, 1u << 20, &c->intermediate);
@@ -104,16 +52,15 @@ vkf_status vit_config_load(base_diag *d, const char *dir, vit_config *c)
     if (s == VKF_OK) s = io_json_f64(d, path, root, "layer_norm_eps", 1e-12, &eps);
     if (s == VKF_OK) s = io_json_bool(d, path, root, "qkv_bias", true, &c->qkv_bias);
     if (s == VKF_OK) s = io_json_str(d, path, root, "hidden_act", "gelu", &act);
-    if (s == VKF_OK) s = parse_act(d, path, act, &c->act);
-    if (s == VKF_OK) s = parse_labels(d, path, root, c);
+    if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
+    if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels);
     if (s == VKF_OK) s = check_config(d, path, c);
     c->eps = (float)eps;
-    io_json_free(root);
     if (s != VKF_OK) vit_config_free(c);
     return s;
 }
 
-vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size, uint32_t patch_size, vit_config *c)
+static vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size, uint32_t patch_size, vit_config *c)
 {
     memset(c, 0, sizeof(*c));
     if (strcmp(name, "tiny") == 0)
@@ -145,7 +92,7 @@ vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size
     return s;
 }
 
-io_preproc vit_default_preproc(const vit_config *cfg)
+static io_preproc vit_default_preproc(const vit_config *cfg)
 {
     return (io_preproc){
         .do_resize = true, .height = cfg->image_size, .width = cfg->image_size, .resample = IO_BILINEAR,
@@ -211,62 +158,95 @@ static void vit_declare(const vit_config *c, bool classifier, model_decl *t)
     }
 }
 
-vkf_status vit_create(vk_device *dev, const vit_config *cfg, const st_checkpoint *ck, graph_dtype dtype, uint64_t seed,
-                      vit_progress_fn progress, void *progress_user, vit_model **out)
+/* ---- the family ---------------------------------------------------------------- */
+
+/* The generic fields the API reads. */
+static void describe(model *m)
 {
-    *out = NULL;
-    base_diag *d = dev->diag;
-    vit_model *m = calloc(1, sizeof(*m));
-    if (!m) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    m->cfg = *cfg; /* takes the labels */
-    m->dtype = dtype;
-    m->diag = d;
-    graph_weights_init(&m->w, dev);
-    vkf_status s = VKF_OK;
-    const char *prefix = "";
+    const vit_config *c = m->cfg;
+    uint32_t np = c->image_size / c->patch_size;
+    m->hidden = c->hidden;
+    m->layers = c->layers;
+    m->seq_len = np * np + 1;
+    m->image_size = c->image_size;
+    m->channels = c->channels;
+    m->preproc = vit_default_preproc(c);
+    m->num_labels = c->num_labels;
+    m->labels = c->labels;
+}
+
+static vkf_status family_config_load(base_diag *d, const char *path, const cJSON *root, model *m)
+{
+    vit_config *c = calloc(1, sizeof *c);
+    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    vkf_status s = vit_config_parse(d, path, root, c);
+    if (s != VKF_OK) return free(c), s;
+    m->cfg = c;
+    describe(m);
+    return VKF_OK;
+}
+
+static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, model *m)
+{
+    vit_config *c = calloc(1, sizeof *c);
+    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    vkf_status s = vit_config_preset(d, preset, image_size, patch_size, c);
+    if (s != VKF_OK) return free(c), s;
+    m->cfg = c;
+    describe(m);
+    return VKF_OK;
+}
+
+static void family_config_free(model *m)
+{
+    if (!m->cfg) return;
+    vit_config_free(m->cfg);
+    free(m->cfg);
+    m->cfg = NULL;
+}
+
+static vkf_status family_declare(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t)
+{
+    const vit_config *c = m->cfg;
+    bool classifier = true;
+    *prefix = "";
     if (ck) {
         /* HF names with or without the "vit." prefix (ViTModel saves none);
          * DeiT checkpoints in the ViT layout use "deit.". */
         static const char *const prefixes[] = {"vit.", "", "deit."};
-        prefix = model_find_prefix(ck, prefixes, BASE_ARRAY_LEN(prefixes), "embeddings.patch_embeddings.projection.weight");
-        if (!prefix)
-            s = base_fail(d, VKF_ERROR_NOT_FOUND,
-                          "%s: missing tensor vit.embeddings.patch_embeddings.projection.weight (not a ViT checkpoint?)",
-                          ck->files[0].path);
-        m->has_classifier = st_find(ck, "classifier.weight") != NULL;
-    } else {
-        m->has_classifier = true;
+        *prefix = model_find_prefix(ck, prefixes, BASE_ARRAY_LEN(prefixes), "embeddings.patch_embeddings.projection.weight");
+        if (!*prefix)
+            return base_fail(m->diag, VKF_ERROR_NOT_FOUND,
+                             "%s: missing tensor vit.embeddings.patch_embeddings.projection.weight (not a ViT checkpoint?)",
+                             ck->files[0].path);
+        classifier = st_find(ck, "classifier.weight") != NULL;
     }
-    if (s == VKF_OK) {
-        vit_declare(cfg, m->has_classifier, &m->decl);
-        m->params = model_decl_params(&m->decl);
-        model_load_opts o = {ck, prefix, dtype, seed, progress, progress_user};
-        s = model_load_weights(d, &m->w, &m->decl, &o);
-    }
-    if (s != VKF_OK) {
-        m->cfg.labels = NULL; /* the caller still owns its config on failure */
-        m->cfg.num_labels = 0;
-        vit_destroy(m);
-        return s;
-    }
-    *out = m;
+    m->task = classifier ? MODEL_TASK_IMAGE_CLASSIFICATION : MODEL_TASK_FEATURES;
+    if (!classifier) m->num_labels = 0;
+    vit_declare(c, classifier, t);
     return VKF_OK;
 }
 
-void vit_destroy(vit_model *m)
-{
-    if (!m) return;
-    graph_weights_free(&m->w);
-    model_decl_free(&m->decl);
-    vit_config_free(&m->cfg);
-    free(m);
-}
+static graph *vit_build(const model *m, uint32_t batch, uint32_t seq);
+
+static const char *const vit_types[] = {"vit", "deit", NULL};
+
+const model_family vit_family = {
+    .name = "vit",
+    .model_types = vit_types,
+    .config_load = family_config_load,
+    .config_preset = family_config_preset,
+    .config_free = family_config_free,
+    .declare = family_declare,
+    .build = vit_build,
+};
 
 /* ---- graph ------------------------------------------------------------------------ */
 
-graph *vit_build(vit_model *m, uint32_t batch)
+static graph *vit_build(const model *m, uint32_t batch, uint32_t seq)
 {
-    const vit_config *c = &m->cfg;
+    (void)seq;
+    const vit_config *c = m->cfg;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
     uint32_t H = c->hidden, P = c->patch_size, np = (c->image_size / P) * (c->image_size / P), S = np + 1;
@@ -312,7 +292,7 @@ graph *vit_build(vit_model *m, uint32_t batch)
     int pooled = graph_rows(g, "pooled", last, -1, -1, &gather);
     graph_output(g, last);
     graph_output(g, pooled);
-    if (m->has_classifier) {
+    if (m->task == MODEL_TASK_IMAGE_CLASSIFICATION) {
         int cw = model_graph_weight(g, t, "classifier.weight");
         int cb = model_graph_weight(g, t, "classifier.bias");
         graph_output(g, graph_matmul(g, "logits", pooled, cw, cb, -1, &nt));

@@ -1,0 +1,109 @@
+/* The family table and the steps every family shares: config.json to family,
+ * checkpoint to weights, shape to graph. */
+#include "model.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const model_family vit_family;
+
+static const model_family *const FAMILIES[] = {&vit_family};
+
+const model_family *const *model_families(size_t *n)
+{
+    *n = BASE_ARRAY_LEN(FAMILIES);
+    return FAMILIES;
+}
+
+const char *model_task_name(model_task t)
+{
+    static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask"};
+    return (unsigned)t < BASE_ARRAY_LEN(names) ? names[t] : "?";
+}
+
+static const model_family *family_of(const char *type)
+{
+    for (size_t i = 0; i < BASE_ARRAY_LEN(FAMILIES); i++)
+        for (const char *const *t = FAMILIES[i]->model_types; *t; t++)
+            if (!strcmp(*t, type)) return FAMILIES[i];
+    return NULL;
+}
+
+vkf_status model_open(base_diag *d, const char *dir, model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->diag = d;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cJSON *root;
+    vkf_status s = io_json_load(d, path, &root);
+    if (s != VKF_OK) return s;
+    const char *type = NULL;
+    s = io_json_str(d, path, root, "model_type", NULL, &type);
+    if (s == VKF_OK && !type) s = base_fail(d, VKF_ERROR_FORMAT, "%s: no \"model_type\"", path);
+    if (s == VKF_OK) {
+        m->family = family_of(type);
+        if (!m->family) {
+            char list[512] = "";
+            for (size_t i = 0; i < BASE_ARRAY_LEN(FAMILIES); i++)
+                for (const char *const *t = FAMILIES[i]->model_types; *t; t++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", *t);
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: model_type \"%s\" is not supported (supported: %s)", path, type, list);
+        }
+    }
+    if (s == VKF_OK) {
+        snprintf(m->model_type, sizeof m->model_type, "%s", type);
+        s = m->family->config_load(d, path, root, m);
+    }
+    io_json_free(root);
+    if (s != VKF_OK) m->family = NULL;
+    return s;
+}
+
+vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, uint32_t image_size,
+                             uint32_t patch_size, model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->diag = d;
+    for (size_t i = 0; i < BASE_ARRAY_LEN(FAMILIES) && !m->family; i++)
+        if (!strcmp(FAMILIES[i]->name, family)) m->family = FAMILIES[i];
+    if (!m->family || !m->family->config_preset)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "no preset configurations for family \"%s\"", family);
+    snprintf(m->model_type, sizeof m->model_type, "%s", family);
+    vkf_status s = m->family->config_preset(d, preset, image_size, patch_size, m);
+    if (s != VKF_OK) m->family = NULL;
+    return s;
+}
+
+vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dtype, uint64_t seed,
+                      model_progress_fn progress, void *progress_user)
+{
+    base_diag *d = m->diag;
+    m->dtype = dtype;
+    graph_weights_init(&m->w, dev);
+    st_checkpoint ck;
+    vkf_status s = dir ? st_open(d, dir, &ck) : VKF_OK;
+    if (s != VKF_OK) return s;
+    const char *prefix = "";
+    s = m->family->declare(m, dir ? &ck : NULL, &prefix, &m->decl);
+    if (s == VKF_OK) {
+        m->params = model_decl_params(&m->decl);
+        model_load_opts o = {dir ? &ck : NULL, prefix, dtype, seed, progress, progress_user};
+        s = model_load_weights(d, &m->w, &m->decl, &o);
+    }
+    if (dir) st_close(&ck);
+    return s;
+}
+
+graph *model_build(const model *m, uint32_t batch, uint32_t seq) { return m->family->build(m, batch, seq); }
+
+void model_close(model *m)
+{
+    if (!m) return;
+    graph_weights_free(&m->w);
+    model_decl_free(&m->decl);
+    if (m->family && m->family->config_free) m->family->config_free(m);
+    memset(m, 0, sizeof *m);
+}

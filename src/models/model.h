@@ -1,0 +1,79 @@
+/* The model-family seam: every family (vit.c today; bert.c, gpt2.c, clip.c
+ * as they arrive) is one entry of a table that says which HF model_type
+ * values it accepts, how to read its config, which weights it has (the
+ * declared table of loader.h) and how to build its graph for a shape.
+ * api/model.c loads and runs any model through this and nothing else.
+ * Knows nothing about Vulkan beyond the device handle it passes on. */
+#ifndef VKF_MODELS_MODEL_H
+#define VKF_MODELS_MODEL_H
+
+#include "loader.h"
+
+typedef enum model_task {
+    MODEL_TASK_FEATURES = 0,          /* a base model: hidden states */
+    MODEL_TASK_IMAGE_CLASSIFICATION,
+    MODEL_TASK_TEXT_CLASSIFICATION,
+    MODEL_TASK_FILL_MASK
+} model_task;
+
+const char *model_task_name(model_task t); /* HF pipeline names */
+
+typedef struct model_family model_family;
+
+/* A loaded model of any family. */
+typedef struct model {
+    const model_family *family;
+    base_diag *diag;
+    char model_type[32];      /* as config.json says */
+    void *cfg;                /* the family's own config */
+    graph_dtype dtype;
+    graph_weights w;
+    model_decl decl;
+    uint64_t params;
+    /* filled by the family, read by the API */
+    model_task task;
+    uint32_t num_labels;
+    char **labels;            /* num_labels names (owned by cfg) */
+    uint32_t hidden, layers;
+    uint32_t seq_len;         /* image models: tokens per image */
+    uint32_t image_size, channels; /* image models */
+    io_preproc preproc;       /* image models: HF's image processor defaults */
+} model;
+
+struct model_family {
+    const char *name;
+    const char *const *model_types;   /* NULL-terminated */
+    /* config.json (root) into m->cfg and the generic fields */
+    vkf_status (*config_load)(base_diag *d, const char *path, const cJSON *root, model *m);
+    /* a named configuration with random weights (benchmarks) */
+    vkf_status (*config_preset)(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, model *m);
+    void (*config_free)(model *m);
+    /* Declares the weights; with a checkpoint, also finds its prefix and
+     * which heads it has. */
+    vkf_status (*declare)(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t);
+    /* The graph of one shape (batch, sequence bucket; image models ignore seq). */
+    graph *(*build)(const model *m, uint32_t batch, uint32_t seq);
+};
+
+/* Reads dir/config.json and finds the family of its model_type; an unknown
+ * one is an error naming the supported types. m is left ready to load. */
+vkf_status model_open(base_diag *d, const char *dir, model *m);
+/* A preset configuration of the named family ("vit": tiny, small, base, large). */
+vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, uint32_t image_size,
+                             uint32_t patch_size, model *m);
+/* Weights from the checkpoint in dir, or random ones from seed with dir NULL. */
+vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dtype, uint64_t seed,
+                      model_progress_fn progress, void *progress_user);
+graph *model_build(const model *m, uint32_t batch, uint32_t seq);
+void model_close(model *m);
+
+/* Shared config pieces (config.c): hidden_act by HF name; id2label with
+ * num_labels (HF's LABEL_i names where id2label is absent). */
+vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_act *act);
+vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels);
+void model_free_labels(uint32_t n, char **labels);
+
+/* The families, for messages and tests. */
+const model_family *const *model_families(size_t *n);
+
+#endif

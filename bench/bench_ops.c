@@ -245,7 +245,7 @@ static int bench_attention(vk_device *dev, const bench_opts *o, bench_table *t, 
             .head_dim = cases[i].D, .causal = cases[i].causal, .kv_cache = cases[i].cache,
             .q_pos = cases[i].cache ? cases[i].Skv - 1 : 0, .dtype = dt,
         };
-        if (st == VKF_OK) st = op_attention(dev, &p, q, k, v, (op_ref){0}, out, &l);
+        if (st == VKF_OK) st = op_attention(dev, &p, q, k, v, (op_ref){0}, (op_ref){0}, out, &l);
         double pairs = (double)cases[i].Sq * keys * (cases[i].causal && !cases[i].cache ? 0.5 : 1.0);
         r.flops = 4.0 * cases[i].B * cases[i].H * pairs * cases[i].D;
         rc |= finish(dev, o, t, &r, &l, st);

@@ -5,7 +5,8 @@
 //   Q, K, V, O are strided views, so Q/K/V are read straight from the packed
 //   QKV projection ([B, S, 3, H, D] rows) and O is written with heads merged.
 //   Masks: causal (query i sits at absolute position q_pos + i), key padding
-//   (keys j >= meta[len_index + b] ignored). KV-cache form: DYN_KV counts
+//   (keys j >= meta[len_index + b] ignored), and a key mask (int32 [B, m_bs]:
+//   keys whose entry is 0 ignored: left padding, holes, any HF attention_mask). KV-cache form: DYN_KV counts
 //   q_pos + Sq keys, and q_pos may come from meta[pos_index] at run time.
 //   TILE > 0: keys and values go through shared memory TILE at a time (GPUs);
 //   TILE == 0 reads them directly (CPU drivers, where shared memory costs).
@@ -19,6 +20,7 @@ layout(constant_id = 5) const uint USE_LEN = 0;
 layout(constant_id = 6) const uint DYN_POS = 0;
 layout(constant_id = 7) const uint DYN_KV = 0;
 layout(constant_id = 8) const uint TILE = 0;
+layout(constant_id = 9) const uint USE_MASK = 0;
 
 layout(push_constant) uniform Push {
     uint B, Sq, Skv, H;
@@ -28,6 +30,7 @@ layout(push_constant) uniform Push {
     uint q_off, k_off, v_off, o_off;
     float scale;
     uint q_pos, pos_index, len_index;
+    uint m_off, m_bs;              // key mask: elements offset, batch stride
 } p;
 
 layout(binding = 0) readonly buffer Q { STYPE4 q4[]; };
@@ -35,6 +38,7 @@ layout(binding = 1) readonly buffer K { STYPE4 k4[]; };
 layout(binding = 2) readonly buffer V { STYPE4 v4[]; };
 layout(binding = 3) readonly buffer Meta { int meta[]; };
 layout(binding = 4) writeonly buffer O { STYPE4 o4[]; };
+layout(binding = 5) readonly buffer Mask { int mask[]; };
 
 const uint D4 = D / 4;
 shared vec4 ks[TILE > 0 ? TILE * D4 : 1];
@@ -62,8 +66,10 @@ void main()
     uint kb = (p.k_off + b * p.k_bs + h * p.k_hs) / 4, vb = (p.v_off + b * p.v_bs + h * p.v_hs) / 4;
     uint krs = p.k_rs / 4, vrs = p.v_rs / 4;
 
+    uint mb = p.m_off + b * p.m_bs;
     if (TILE == 0) {
         for (uint j = 0; j < limit; j++) {
+            if (USE_MASK != 0 && mask[mb + j] == 0) continue;
             float s = 0.0;
             for (uint d = 0; d < D4; d++) s += dot(q[d], vec4(k4[kb + j * krs + d]));
             float mn = max(m, s);
@@ -87,6 +93,7 @@ void main()
             barrier();
             uint jn = min(n, limit > j0 ? limit - j0 : 0);
             for (uint jj = 0; jj < jn; jj++) {
+                if (USE_MASK != 0 && mask[mb + j0 + jj] == 0) continue;
                 float s = 0.0;
                 for (uint d = 0; d < D4; d++) s += dot(q[d], ks[jj * D4 + d]);
                 float mn = max(m, s);

@@ -8,12 +8,13 @@ typedef struct att_case {
     uint32_t B, S, H, D;
     bool causal, lengths;
     const int32_t *lens;
+    const int32_t *mask;   /* [B, S] 0/1 key mask, or NULL */
 } att_case;
 
 /* Reference over [B, S, H*D] views q, k, v with token strides qs/ks/vs. */
 static void ref_attention(const float *q, const float *k, const float *v, uint32_t B, uint32_t Sq, uint32_t Skv,
                           uint32_t H, uint32_t D, uint32_t qrs, uint32_t krs, uint32_t qpos, bool causal,
-                          const int32_t *lens, double *o)
+                          const int32_t *lens, const int32_t *mask, double *o)
 {
     double *s = malloc(Skv * sizeof(double));
     for (uint32_t b = 0; b < B; b++)
@@ -24,17 +25,21 @@ static void ref_attention(const float *q, const float *k, const float *v, uint32
                 if (lens) n = BASE_MIN(n, (uint32_t)BASE_MAX(lens[b], 0));
                 double m = -INFINITY, sum = 0;
                 for (uint32_t j = 0; j < n; j++) {
+                    if (mask && !mask[b * Skv + j]) {
+                        s[j] = -INFINITY;
+                        continue;
+                    }
                     double d = 0;
                     for (uint32_t t = 0; t < D; t++)
                         d += (double)q[((size_t)b * Sq + i) * qrs + h * D + t] * k[((size_t)b * Skv + j) * krs + h * D + t];
                     s[j] = d / sqrt((double)D);
                     m = fmax(m, s[j]);
                 }
-                for (uint32_t j = 0; j < n; j++) sum += (s[j] = exp(s[j] - m));
+                for (uint32_t j = 0; j < n; j++) sum += (s[j] = m == -INFINITY ? 0.0 : exp(s[j] - m));
                 for (uint32_t t = 0; t < D; t++) {
                     double acc = 0;
                     for (uint32_t j = 0; j < n; j++) acc += s[j] * v[((size_t)b * Skv + j) * krs + h * D + t];
-                    o[((size_t)b * Sq + i) * H * D + h * D + t] = n ? acc / sum : 0.0;
+                    o[((size_t)b * Sq + i) * H * D + h * D + t] = sum > 0 ? acc / sum : 0.0;
                 }
             }
     free(s);
@@ -51,9 +56,11 @@ static void check_packed(vkf_context *ctx, att_case c, op_dtype dt)
     double *ref = malloc(no * 8);
     trand_fill(&rng, qkv, nqkv, -2, 2);
     tround(qkv, nqkv, dt);
-    ref_attention(qkv, qkv + HD, qkv + 2 * HD, c.B, c.S, c.S, c.H, c.D, rs, rs, 0, c.causal, c.lengths ? c.lens : NULL, ref);
+    ref_attention(qkv, qkv + HD, qkv + 2 * HD, c.B, c.S, c.S, c.H, c.D, rs, rs, 0, c.causal, c.lengths ? c.lens : NULL, c.mask,
+                  ref);
     vk_buf bqkv = tbuf_upload(dev, qkv, nqkv, dt), bo = tbuf_alloc(dev, no, dt);
     vk_buf bm = tbuf_upload_i32(dev, c.lens ? c.lens : (int32_t[]){0}, c.lens ? c.B : 1);
+    vk_buf bk = tbuf_upload_i32(dev, c.mask ? c.mask : (int32_t[]){0}, c.mask ? c.B * c.S : 1);
     op_ref all = op_ref_of(&bqkv);
     uint32_t es = op_dtype_size(dt);
     op_attention_params p = {
@@ -62,7 +69,8 @@ static void check_packed(vkf_context *ctx, att_case c, op_dtype dt)
     };
     op_list l = {0};
     vkf_status s = op_attention(dev, &p, all, op_ref_sub(all, HD * es, all.size - HD * es),
-                                op_ref_sub(all, 2 * HD * es, all.size - 2 * HD * es), op_ref_of(&bm), op_ref_of(&bo), &l);
+                                op_ref_sub(all, 2 * HD * es, all.size - 2 * HD * es), op_ref_of(&bm),
+                                c.mask ? op_ref_of(&bk) : (op_ref){0}, op_ref_of(&bo), &l);
     cr_assert_eq(s, VKF_OK, "%s", vkf_last_error(ctx));
     trun(ctx, &l);
     tbuf_download(dev, &bo, o, no, dt);
@@ -72,6 +80,7 @@ static void check_packed(vkf_context *ctx, att_case c, op_dtype dt)
     vk_buf_free(dev, &bqkv);
     vk_buf_free(dev, &bo);
     vk_buf_free(dev, &bm);
+    vk_buf_free(dev, &bk);
     free(qkv);
     free(o);
     free(ref);
@@ -103,6 +112,15 @@ Test(attention, masks)
         check_packed(ctx, (att_case){.B = 2, .S = 37, .H = 2, .D = 64, .causal = true}, dt);
         check_packed(ctx, (att_case){.B = 3, .S = 13, .H = 2, .D = 32, .lengths = true, .lens = lens}, dt);
         check_packed(ctx, (att_case){.B = 3, .S = 13, .H = 2, .D = 32, .causal = true, .lengths = true, .lens = lens}, dt);
+        /* HF attention_mask: right and left padding, holes, one key, none */
+        int32_t mask[4 * 17];
+        for (int b = 0; b < 4; b++)
+            for (int j = 0; j < 17; j++)
+                mask[b * 17 + j] = b == 0 ? j < 11 : b == 1 ? j >= 6 : b == 2 ? (j % 3 != 1) : j == 16;
+        check_packed(ctx, (att_case){.B = 4, .S = 17, .H = 3, .D = 64, .mask = mask}, dt);
+        check_packed(ctx, (att_case){.B = 4, .S = 17, .H = 1, .D = 32, .causal = true, .mask = mask}, dt);
+        int32_t none[17] = {0};
+        check_packed(ctx, (att_case){.B = 1, .S = 17, .H = 1, .D = 32, .mask = none}, dt);
     }
     tctx_destroy(ctx);
 }
@@ -131,7 +149,7 @@ static void check_kv_cache(vkf_context *ctx, uint32_t past, uint32_t n, bool dyn
                 k[((size_t)b * (past + n) + j) * HD + t] = kc[((size_t)b * CAP + j) * HD + t];
                 v[((size_t)b * (past + n) + j) * HD + t] = vc[((size_t)b * CAP + j) * HD + t];
             }
-    ref_attention(q, k, v, B, n, past + n, H, D, HD, HD, past, true, NULL, ref);
+    ref_attention(q, k, v, B, n, past + n, H, D, HD, HD, past, true, NULL, NULL, ref);
     vk_buf bk = tbuf_upload(dev, kc, nc, dt), bv = tbuf_upload(dev, vc, nc, dt), bq = tbuf_upload(dev, q, nq, dt);
     vk_buf bo = tbuf_alloc(dev, nq, dt);
     int32_t meta[3] = {-1, (int32_t)past, -1};
@@ -141,7 +159,7 @@ static void check_kv_cache(vkf_context *ctx, uint32_t past, uint32_t n, bool dyn
         .q_pos = dyn ? 0 : past, .dyn_pos = dyn, .pos_index = 1, .dtype = dt,
     };
     op_list l = {0};
-    cr_assert_eq(op_attention(dev, &p, op_ref_of(&bq), op_ref_of(&bk), op_ref_of(&bv), op_ref_of(&bm), op_ref_of(&bo), &l),
+    cr_assert_eq(op_attention(dev, &p, op_ref_of(&bq), op_ref_of(&bk), op_ref_of(&bv), op_ref_of(&bm), (op_ref){0}, op_ref_of(&bo), &l),
                  VKF_OK, "%s", vkf_last_error(ctx));
     trun(ctx, &l);
     tbuf_download(dev, &bo, o, nq, dt);
@@ -184,10 +202,10 @@ Test(attention, rejects_bad_arguments)
     op_ref r = op_ref_of(&b);
     op_list l = {0};
     op_attention_params p = {.batch = 1, .q_len = 4, .kv_len = 4, .heads = 2, .head_dim = 30};
-    cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, r, &l), VKF_ERROR_UNSUPPORTED);
+    cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, (op_ref){0}, r, &l), VKF_ERROR_UNSUPPORTED);
     p.head_dim = 64;
     p.q_len = 100;
-    cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, r, &l), VKF_ERROR_SHAPE);
+    cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, (op_ref){0}, r, &l), VKF_ERROR_SHAPE);
     cr_assert_eq(l.n, 0);
     vk_buf_free(dev, &b);
     tctx_destroy(ctx);

@@ -135,7 +135,7 @@ static void eager_block(vkf_context *ctx, const block_w *w, const float *in, flo
     cr_assert_eq(op_matmul(dev, &qp, op_ref_of(&ln1), op_ref_of(&b[2]), op_ref_of(&b[3]), (op_ref){0}, q, &l), VKF_OK);
     trun(ctx, &l);
     cr_assert_eq(op_attention(dev, &block_attention, q, op_ref_sub(q, H * 4, q.size - H * 4), op_ref_sub(q, 2 * H * 4, q.size - 2 * H * 4),
-                              (op_ref){0}, op_ref_of(&att), &l), VKF_OK);
+                              (op_ref){0}, (op_ref){0}, op_ref_of(&att), &l), VKF_OK);
     trun(ctx, &l);
     cr_assert_eq(op_matmul(dev, &pp, op_ref_of(&att), op_ref_of(&b[4]), op_ref_of(&b[5]), op_ref_of(&x), op_ref_of(&h), &l), VKF_OK);
     trun(ctx, &l);

@@ -83,7 +83,7 @@ static vkf_status node_ops(graph_exec *e, exec_slot *s, const graph_node *n, op_
         return op_layernorm(dev, &n->p.ln, in[0], in[1], in[2], in[3], sum, out, l);
     }
     case GRAPH_OP_SOFTMAX: return op_softmax(dev, &n->p.sm, in[0], meta, out, l);
-    case GRAPH_OP_ATTENTION: return op_attention(dev, &n->p.at, in[0], in[1], in[2], meta, out, l);
+    case GRAPH_OP_ATTENTION: return op_attention(dev, &n->p.at, in[0], in[1], in[2], meta, in[3], out, l);
     case GRAPH_OP_ELTWISE: return op_eltwise(dev, &n->p.el, in[0], in[1], out, l);
     case GRAPH_OP_EMBED: return op_embed(dev, &n->p.em, in[0], in[1], in[2], in[3], in[4], meta, out, l);
     case GRAPH_OP_PATCHIFY: return op_patchify(dev, &n->p.pf, in[0], out, l);

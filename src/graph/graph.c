@@ -310,11 +310,20 @@ int graph_softmax(graph *g, const char *name, int x, const op_softmax_params *p)
 int graph_attention(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
                     const op_attention_params *p)
 {
+    return graph_attention_masked(g, name, q, q_off, k, k_off, v, v_off, -1, p);
+}
+
+int graph_attention_masked(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
+                           int mask, const op_attention_params *p)
+{
     graph_node *n = add_node(g, name, GRAPH_OP_ATTENTION);
     if (!n) return -1;
     graph_dtype ft = g->dtype;
-    if (!operand(g, name, "q", q, true, ft) || !operand(g, name, "k", k, true, ft) || !operand(g, name, "v", v, true, ft))
+    if (!operand(g, name, "q", q, true, ft) || !operand(g, name, "k", k, true, ft) || !operand(g, name, "v", v, true, ft) ||
+        !operand(g, name, "mask", mask, false, GRAPH_I32))
         return -1;
+    if (mask >= 0 && graph_numel(&g->t[mask]) != (uint64_t)p->batch * p->kv_len)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: the mask %s is not [%u, %u]", name, g->t[mask].name, p->batch, p->kv_len);
     if (!p->batch || !p->q_len || !p->kv_len || !p->heads || !p->head_dim)
         return fail(g, VKF_ERROR_SHAPE, "node %s: empty attention shape", name);
     uint32_t hd = p->heads * p->head_dim;
@@ -336,9 +345,9 @@ int graph_attention(graph *g, const char *name, int q, uint64_t q_off, int k, ui
     }
     n->p.at = *p;
     n->p.at.dtype = (op_dtype)ft;
-    n->in[0] = q, n->in[1] = k, n->in[2] = v;
+    n->in[0] = q, n->in[1] = k, n->in[2] = v, n->in[3] = mask;
     n->in_off[0] = q_off, n->in_off[1] = k_off, n->in_off[2] = v_off;
-    n->n_in = 3;
+    n->n_in = 4;
     n->uses_meta = p->dyn_pos || p->key_lengths;
     uint32_t shape[3] = {p->batch, p->q_len, hd};
     return result(g, n, 0, ft, 3, shape);

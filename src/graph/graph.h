@@ -123,6 +123,10 @@ int graph_softmax(graph *g, const char *name, int x, const op_softmax_params *p)
  * with element offsets where the views start; strides in p. */
 int graph_attention(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
                     const op_attention_params *p);
+/* The same with a key mask: an int32 [batch, kv_len] tensor (HF's 0/1
+ * attention_mask); -1 for none. */
+int graph_attention_masked(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
+                           int mask, const op_attention_params *p);
 int graph_eltwise(graph *g, const char *name, op_eltwise_kind kind, op_act act, int a, int b, float value);
 int graph_embed(graph *g, const char *name, int ids, int tt_ids, int wte, int wpe, int wtt, const op_embed_params *p);
 int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint32_t patch_w);

@@ -11,6 +11,7 @@ typedef struct attention_push {
     uint32_t q_off, k_off, v_off, o_off;
     float scale;
     uint32_t q_pos, pos_index, len_index;
+    uint32_t m_off, m_bs;
 } attention_push;
 
 _Static_assert(sizeof(attention_push) <= 128, "push constants beyond the guaranteed 128 bytes");
@@ -22,7 +23,7 @@ static uint64_t view_end(uint32_t B, uint32_t S, uint32_t H, uint32_t D, uint64_
 }
 
 vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
-                        op_ref o, op_list *out)
+                        op_ref mask, op_ref o, op_list *out)
 {
     op_attention_params p = *in;
     uint32_t es = op_dtype_size(p.dtype), D = p.head_dim;
@@ -47,6 +48,9 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
     for (size_t i = 0; i < BASE_ARRAY_LEN(strides); i++)
         if (strides[i] % 4 || strides[i] > UINT32_MAX)
             return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: strides must be multiples of 4 elements");
+    if (mask.buffer && mask.size < (uint64_t)p.batch * p.kv_len * 4)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: the key mask holds %llu bytes, [%u, %u] int32 needs %llu",
+                         (unsigned long long)mask.size, p.batch, p.kv_len, (unsigned long long)p.batch * p.kv_len * 4);
     if ((p.dyn_pos || p.key_lengths) && !meta.buffer)
         return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "attention: dynamic position or key lengths need meta");
     if (p.kv_cache && !p.dyn_pos && p.q_pos + p.q_len > p.kv_len)
@@ -77,14 +81,15 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
         .q_bs = (uint32_t)p.q_bs, .k_bs = (uint32_t)p.k_bs, .v_bs = (uint32_t)p.v_bs, .o_bs = (uint32_t)p.o_bs,
         .q_hs = p.q_hs, .k_hs = p.k_hs, .v_hs = p.v_hs, .o_hs = p.o_hs,
         .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
-        .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index,
+        .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index, .m_bs = p.kv_len,
     };
     uint32_t meta_off = 0;
     bool ok = op_bind(dev, q, 0, views[0].end, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.q_off) &&
               op_bind(dev, k, 0, views[1].end, es, VK_ARG_STORAGE, 0, false, &d->args[1], &push.k_off) &&
               op_bind(dev, v, 0, views[2].end, es, VK_ARG_STORAGE, 0, false, &d->args[2], &push.v_off) &&
               op_bind_all(dev, op_ref_or(meta, o), meta.buffer ? 4 : es, false, &d->args[3], &meta_off) &&
-              op_bind(dev, o, 0, views[3].end, es, VK_ARG_STORAGE, 0, true, &d->args[4], &push.o_off);
+              op_bind(dev, o, 0, views[3].end, es, VK_ARG_STORAGE, 0, true, &d->args[4], &push.o_off) &&
+              op_bind_all(dev, op_ref_or(mask, op_ref_or(meta, o)), mask.buffer ? 4 : meta.buffer ? 4 : es, false, &d->args[5], &push.m_off);
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: a tensor exceeds the binding range");
     if (push.q_off % 4 || push.k_off % 4 || push.v_off % 4 || push.o_off % 4)
         return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: views must start on 4-element boundaries");
@@ -92,7 +97,7 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
         push.pos_index += meta_off;
         push.len_index += meta_off;
     }
-    d->n_args = 5;
+    d->n_args = 6;
     /* GPUs: a workgroup of queries shares K/V tiles through shared memory.
      * CPU drivers: direct reads, shared memory only adds per-lane loops. */
     uint32_t wg, tile = 0;
@@ -113,6 +118,7 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
     d->spec[6] = p.dyn_pos;
     d->spec[7] = p.kv_cache;
     d->spec[8] = tile;
+    d->spec[9] = mask.buffer != VK_NULL_HANDLE;
     op_set_push(d, &push, sizeof push);
     d->groups[0] = BASE_DIV_UP(p.q_len, wg);
     d->groups[1] = p.heads;

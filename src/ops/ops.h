@@ -182,8 +182,9 @@ typedef struct op_attention_params {
     op_dtype dtype;
 } op_attention_params;
 
+/* mask (optional): int32 [batch, kv_len]; keys whose entry is 0 are ignored. */
 vkf_status op_attention(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
-                        op_ref o, op_list *out);
+                        op_ref mask, op_ref o, op_list *out);
 
 /* ---- embeddings, patches, rows ------------------------------------------------------ */
 

@@ -202,15 +202,18 @@ typedef struct vkf_model_info {
     uint32_t image_height, image_width, channels; /* image models: the model input */
     uint32_t num_labels;      /* 0 without a classification head */
     uint32_t hidden_size, num_layers, seq_len;
+    uint32_t vocab_size;      /* text models: token ids below this */
+    uint32_t max_positions;   /* text models: the most tokens a text may have */
     uint64_t parameters;
     uint64_t weight_bytes;    /* device memory the weights take */
 } vkf_model_info;
 
 vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);
 
-/* Records the command buffer for a batch size now (pipelines, memory plan,
- * descriptor sets) instead of at its first run. */
-vkf_status vkf_model_prepare(vkf_model *model, uint32_t batch);
+/* Records the command buffer for a batch size (and, for text models, a
+ * sequence length: its bucket) now (pipelines, memory plan, descriptor sets)
+ * instead of at its first run. seq 0: image models, or the model's maximum. */
+vkf_status vkf_model_prepare(vkf_model *model, uint32_t batch, uint32_t seq);
 /* The label of a class index, or NULL when out of range. */
 const char *vkf_model_label(const vkf_model *model, uint32_t index);
 

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
             }
     }
     /* Loading includes recording the command buffer for the batch size. */
-    if (vkf_model_prepare(model, n < 32 ? n : 32) != VKF_OK || (n > 32 && n % 32 && vkf_model_prepare(model, n % 32) != VKF_OK)) {
+    if (vkf_model_prepare(model, n < 32 ? n : 32, 0) != VKF_OK || (n > 32 && n % 32 && vkf_model_prepare(model, n % 32, 0) != VKF_OK)) {
         rc = fail(NULL, vkf_last_error(ctx));
         goto done;
     }

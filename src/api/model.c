@@ -11,6 +11,8 @@
 
 #define MAX_BATCH_PER_RUN 32
 
+static uint32_t seq_bucket(const model *mm, uint32_t n);
+
 struct vkf_model {
     vkf_context *ctx;
     vk_device *dev;
@@ -91,17 +93,22 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
         .type = mm->model_type, .family = mm->family->name, .task = model_task_name(mm->task), .precision = m->precision,
         .image_height = mm->image_size, .image_width = mm->image_size, .channels = mm->channels,
         .num_labels = mm->num_labels, .hidden_size = mm->hidden, .num_layers = mm->layers, .seq_len = mm->seq_len,
-        .parameters = mm->params, .weight_bytes = mm->w.bytes,
+        .parameters = mm->params, .weight_bytes = mm->w.bytes, .vocab_size = mm->vocab_size, .max_positions = mm->max_positions,
     };
     return VKF_OK;
 }
 
-vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch)
+vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch, uint32_t seq)
 {
     if (!m || batch == 0 || batch > 4096)
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_prepare: bad model or batch size");
+    const model *mm = &m->m;
+    if (!mm->image_size && seq > mm->max_positions)
+        return base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_prepare: %u tokens is more than the model's %u positions",
+                         seq, mm->max_positions);
+    uint32_t bucket = mm->image_size ? 0 : seq_bucket(mm, seq ? seq : mm->max_positions);
     graph_exec *e;
-    vkf_status s = graph_cache_get(&m->cache, batch, 0, &e);
+    vkf_status s = graph_cache_get(&m->cache, batch, bucket, &e);
     if (s == VKF_OK) graph_cache_release(&m->cache, e);
     return s;
 }
@@ -112,57 +119,75 @@ const char *vkf_model_label(const vkf_model *m, uint32_t index)
     return m->m.labels[index];
 }
 
-/* One inference of `batch` images; outputs read by name (NULL data: skipped). */
-static vkf_status run_batch(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
-                            const uint64_t *bytes, uint32_t n_out)
+/* A host array for one graph input: float32 for float tensors, int32 for ids. */
+typedef struct host_input {
+    const char *name;
+    const void *data;
+} host_input;
+
+/* One inference of the (batch, seq) variant; output i is read into data[i]
+ * (skipped when NULL), an output [batch, seq, X] cropped to its first `keep`
+ * tokens when keep < seq (texts padded up to their sequence bucket). */
+static vkf_status run_variant(vkf_model *m, uint32_t batch, uint32_t seq, const host_input *in, uint32_t n_in,
+                              const char *const *names, void *const *data, uint32_t n_out, uint32_t keep)
 {
+    base_diag *d = m->dev->diag;
     graph_exec *e;
-    vkf_status s = graph_cache_get(&m->cache, batch, 0, &e);
+    vkf_status s = graph_cache_get(&m->cache, batch, seq, &e);
     if (s != VKF_OK) return s;
     const graph *g = graph_exec_graph(e);
     uint32_t slot;
     graph_exec_acquire(e, &slot);
-    int in = graph_find(g, "pixel_values");
-    s = graph_exec_write(e, slot, in, pixels, graph_numel(&g->t[in]) * 4);
+    for (uint32_t i = 0; i < n_in && s == VKF_OK; i++) {
+        int t = graph_find(g, in[i].name);
+        if (t < 0) s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no input \"%s\"", in[i].name);
+        else s = graph_exec_write(e, slot, t, in[i].data, graph_numel(&g->t[t]) * 4);
+    }
     if (s == VKF_OK) s = graph_exec_submit(e, slot);
     if (s == VKF_OK) s = graph_exec_wait(e, slot);
     for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
         int t = graph_find(g, names[i]);
-        if (t < 0 || !g->t[t].output)
-            s = base_fail(m->dev->diag, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\"", names[i]);
-        else if (data[i])
-            s = graph_exec_read(e, slot, t, data[i], bytes[i]);
+        if (t < 0 || !g->t[t].output) {
+            s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\"", names[i]);
+            break;
+        }
+        if (!data[i]) continue;
+        const graph_tensor *gt = &g->t[t];
+        uint64_t n = graph_numel(gt);
+        if (keep < seq && gt->rank == 3 && gt->shape[1] == seq) {
+            float *tmp = malloc(n * 4);
+            if (!tmp) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+            if (s == VKF_OK) s = graph_exec_read(e, slot, t, tmp, n * 4);
+            for (uint32_t b = 0; b < batch && s == VKF_OK; b++)
+                memcpy((float *)data[i] + (size_t)b * keep * gt->shape[2], tmp + (size_t)b * seq * gt->shape[2],
+                       (size_t)keep * gt->shape[2] * 4);
+            free(tmp);
+        } else {
+            s = graph_exec_read(e, slot, t, data[i], n * 4);
+        }
     }
     graph_exec_release(e, slot);
     graph_cache_release(&m->cache, e);
     return s;
 }
 
-vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
-                         uint32_t n_outputs)
+static vkf_status run_batch(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
+                            uint32_t n_out)
 {
-    if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
-        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_run: NULL argument");
+    host_input in = {"pixel_values", pixels};
+    return run_variant(m, batch, 0, &in, 1, names, data, n_out, UINT32_MAX);
+}
+
+/* Fills outputs' shapes from the variant's graph (token dimension `keep`
+ * where the graph has the bucket's `seq`), and checks their capacities. */
+static vkf_status output_shapes(vkf_model *m, uint32_t batch, uint32_t seq, uint32_t keep, vkf_tensor *outputs, uint32_t n)
+{
     base_diag *d = m->dev->diag;
-    const model *mm = &m->m;
-    uint32_t C = mm->channels, S = mm->image_size;
-    if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0 || !inputs[0].data)
-        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes one input, \"pixel_values\" [N, %u, %u, %u]", C, S, S);
-    const vkf_tensor *in = &inputs[0];
-    if (in->dtype != VKF_F32) return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be float32");
-    if (in->rank != 4 || in->shape[1] != C || in->shape[2] != S || in->shape[3] != S || in->shape[0] == 0 || in->shape[0] > 4096)
-        return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", C, S, S);
-    uint32_t batch = in->shape[0];
-    if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    /* The variant's graph knows its outputs and their shapes. */
     graph_exec *e;
-    vkf_status s = graph_cache_get(&m->cache, batch, 0, &e);
+    vkf_status s = graph_cache_get(&m->cache, batch, seq, &e);
     if (s != VKF_OK) return s;
     const graph *g = graph_exec_graph(e);
-    const char *names[8];
-    void *data[8];
-    uint64_t bytes[8];
-    for (uint32_t i = 0; i < n_outputs && s == VKF_OK; i++) {
+    for (uint32_t i = 0; i < n && s == VKF_OK; i++) {
         vkf_tensor *o = &outputs[i];
         int t = o->name ? graph_find(g, o->name) : -1;
         if (t < 0 || !g->t[t].output) {
@@ -174,18 +199,140 @@ vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inpu
         }
         o->rank = g->t[t].rank;
         memcpy(o->shape, g->t[t].shape, sizeof o->shape);
+        if (o->rank == 3 && o->shape[1] == seq) o->shape[1] = keep;
         o->dtype = VKF_F32;
-        uint64_t n = graph_numel(&g->t[t]);
-        if (o->data && o->capacity < n * 4)
+        uint64_t count = 1;
+        for (uint32_t k = 0; k < o->rank; k++) count *= o->shape[k];
+        if (o->data && o->capacity < count * 4)
             s = base_fail(d, VKF_ERROR_SHAPE, "output \"%s\" needs %llu bytes, %llu given", o->name,
-                          (unsigned long long)(n * 4), (unsigned long long)o->capacity);
-        names[i] = o->name;
-        data[i] = o->data;
-        bytes[i] = n * 4;
+                          (unsigned long long)(count * 4), (unsigned long long)o->capacity);
     }
     graph_cache_release(&m->cache, e);
+    return s;
+}
+
+/* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
+ * model's maximum, so a handful of recorded variants serve every length. */
+static uint32_t seq_bucket(const model *mm, uint32_t n)
+{
+    uint32_t b = 8;
+    while (b < n) b *= 2;
+    return BASE_MIN(b, BASE_MAX(mm->max_positions, n));
+}
+
+/* An integer input [B, S] as int32 (from int32 or int64), checked against [lo, hi). */
+static vkf_status int_input(base_diag *d, const vkf_tensor *t, uint32_t B, uint32_t S, int64_t lo, int64_t hi, int32_t *out,
+                            uint32_t Sb, int32_t fill)
+{
+    if (t->dtype != VKF_I32 && t->dtype != VKF_I64)
+        return base_fail(d, VKF_ERROR_SHAPE, "%s must be int32 or int64", t->name);
+    if (t->rank != 2 || t->shape[0] != B || t->shape[1] != S)
+        return base_fail(d, VKF_ERROR_SHAPE, "%s must be [%u, %u] like input_ids", t->name, B, S);
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t j = 0; j < Sb; j++) {
+            int64_t v = fill;
+            if (j < S) v = t->dtype == VKF_I32 ? ((const int32_t *)t->data)[(size_t)b * S + j] : ((const int64_t *)t->data)[(size_t)b * S + j];
+            if (j < S && (v < lo || v >= hi))
+                return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s[%u][%u] = %lld is outside [%lld, %lld)", t->name, b, j,
+                                 (long long)v, (long long)lo, (long long)hi);
+            out[(size_t)b * Sb + j] = (int32_t)v;
+        }
+    return VKF_OK;
+}
+
+static const vkf_tensor *find_input(const vkf_tensor *in, uint32_t n, const char *name)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (in[i].name && !strcmp(in[i].name, name)) return &in[i];
+    return NULL;
+}
+
+/* Text encoders: input_ids, attention_mask, token_type_ids, position_ids. */
+static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs, uint32_t n_outputs)
+{
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    for (uint32_t i = 0; i < n_inputs; i++) {
+        const char *n = inputs[i].name;
+        if (!n || (strcmp(n, "input_ids") && strcmp(n, "attention_mask") && strcmp(n, "token_type_ids") && strcmp(n, "position_ids")))
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" is not one of input_ids, attention_mask, token_type_ids, position_ids",
+                             n ? n : "(null)");
+        if (!inputs[i].data) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" has no data", n);
+    }
+    const vkf_tensor *ids = find_input(inputs, n_inputs, "input_ids");
+    if (!ids) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model needs \"input_ids\" [N, tokens]", mm->model_type);
+    if (ids->rank != 2 || !ids->shape[0] || !ids->shape[1] || ids->shape[0] > 4096)
+        return base_fail(d, VKF_ERROR_SHAPE, "input_ids must be [N, tokens] with 1 <= N <= 4096 and at least one token");
+    uint32_t B = ids->shape[0], S = ids->shape[1];
+    if (S > mm->max_positions)
+        return base_fail(d, VKF_ERROR_SHAPE, "%u tokens is more than this model's %u positions (truncate the text)", S,
+                         mm->max_positions);
+    uint32_t Sb = seq_bucket(mm, S);
+    size_t n = (size_t)B * Sb;
+    int32_t *buf = calloc(4 * n, sizeof *buf);
+    if (!buf) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    int32_t *id32 = buf, *mask = buf + n, *tt = buf + 2 * n, *pos = buf + 3 * n;
+    vkf_status s = int_input(d, ids, B, S, 0, mm->vocab_size, id32, Sb, (int32_t)mm->pad_id);
+    const vkf_tensor *t = find_input(inputs, n_inputs, "attention_mask");
+    if (s == VKF_OK && t) s = int_input(d, t, B, S, 0, 2, mask, Sb, 0);
+    for (size_t i = 0; s == VKF_OK && !t && i < n; i++) mask[i] = i % Sb < S; /* default: every token */
+    t = find_input(inputs, n_inputs, "token_type_ids");
+    if (s == VKF_OK && t && !mm->type_vocab) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no token_type_ids", mm->model_type);
+    if (s == VKF_OK && t) s = int_input(d, t, B, S, 0, mm->type_vocab, tt, Sb, 0);
+    t = find_input(inputs, n_inputs, "position_ids");
+    if (s == VKF_OK && t && !mm->position_ids) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
+    if (s == VKF_OK && t) s = int_input(d, t, B, S, 0, mm->max_positions + mm->pad_id + 1, pos, Sb, (int32_t)mm->pad_id);
+    if (s == VKF_OK && !t && mm->position_ids) {
+        /* RoBERTa's create_position_ids_from_input_ids: padding_idx + 1 + the
+         * count of non-padding tokens so far; padding_idx for padding. */
+        for (uint32_t b = 0; b < B; b++) {
+            int32_t count = 0;
+            for (uint32_t j = 0; j < Sb; j++) {
+                bool real = j < S && id32[(size_t)b * Sb + j] != (int32_t)mm->pad_id;
+                count += real;
+                pos[(size_t)b * Sb + j] = real ? (int32_t)mm->pad_id + count : (int32_t)mm->pad_id;
+            }
+        }
+    }
+    if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
+    if (s == VKF_OK) s = output_shapes(m, B, Sb, S, outputs, n_outputs);
+    if (s == VKF_OK) {
+        host_input in[4] = {{"input_ids", id32}, {"attention_mask", mask}};
+        uint32_t n_in = 2;
+        if (mm->type_vocab) in[n_in++] = (host_input){"token_type_ids", tt};
+        if (mm->position_ids) in[n_in++] = (host_input){"position_ids", pos};
+        const char *names[8];
+        void *data[8];
+        for (uint32_t i = 0; i < n_outputs; i++) names[i] = outputs[i].name, data[i] = outputs[i].data;
+        s = run_variant(m, B, Sb, in, n_in, names, data, n_outputs, S);
+    }
+    free(buf);
+    return s;
+}
+
+vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
+                         uint32_t n_outputs)
+{
+    if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_run: NULL argument");
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    if (!mm->image_size) return run_text(m, inputs, n_inputs, outputs, n_outputs);
+    uint32_t C = mm->channels, S = mm->image_size;
+    if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0 || !inputs[0].data)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes one input, \"pixel_values\" [N, %u, %u, %u]", C, S, S);
+    const vkf_tensor *in = &inputs[0];
+    if (in->dtype != VKF_F32) return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be float32");
+    if (in->rank != 4 || in->shape[1] != C || in->shape[2] != S || in->shape[3] != S || in->shape[0] == 0 || in->shape[0] > 4096)
+        return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", C, S, S);
+    uint32_t batch = in->shape[0];
+    if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
+    vkf_status s = output_shapes(m, batch, 0, UINT32_MAX, outputs, n_outputs);
     if (s != VKF_OK) return s;
-    return run_batch(m, batch, in->data, names, data, bytes, n_outputs);
+    const char *names[8];
+    void *data[8];
+    for (uint32_t i = 0; i < n_outputs; i++) names[i] = outputs[i].name, data[i] = outputs[i].data;
+    return run_batch(m, batch, in->data, names, data, n_outputs);
 }
 
 vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *top, uint32_t k)
@@ -242,8 +389,7 @@ vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_image_preprocess_file(m, paths[first + i], pixels + per * i);
         const char *name = "logits";
         void *out = logits;
-        uint64_t bytes = (uint64_t)b * mm->num_labels * 4;
-        if (s == VKF_OK) s = run_batch(m, b, pixels, &name, &out, &bytes, 1);
+        if (s == VKF_OK) s = run_batch(m, b, pixels, &name, &out, 1);
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * mm->num_labels, top + (size_t)(first + i) * k, k);
     }
     free(pixels);

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family;
+extern const model_family vit_family, bert_family;
 
-static const model_family *const FAMILIES[] = {&vit_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family};
 
 const model_family *const *model_families(size_t *n)
 {

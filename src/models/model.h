@@ -38,6 +38,12 @@ typedef struct model {
     uint32_t seq_len;         /* image models: tokens per image */
     uint32_t image_size, channels; /* image models */
     io_preproc preproc;       /* image models: HF's image processor defaults */
+    /* text models */
+    uint32_t vocab_size, max_positions; /* tokens a text may have */
+    uint32_t type_vocab;      /* token types (0: no token_type_ids input) */
+    uint32_t pad_id;
+    bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
+    bool multi_label;         /* classification with sigmoid (problem_type multi_label_classification) */
 } model;
 
 struct model_family {

@@ -1,0 +1,376 @@
+/* BERT-style text encoders: BERT (and MiniLM / sentence-transformers
+ * folders, which are BERTs without prefix), DistilBERT and RoBERTa. One
+ * post-LN encoder graph; the families differ in names, embeddings and heads:
+ *   bert        word + position + token-type embeddings, pooler (tanh),
+ *               classifier; MLM head cls.predictions (decoder tied to words)
+ *   distilbert  no token types; pre_classifier + ReLU + classifier;
+ *               vocab_transform / vocab_layer_norm / vocab_projector
+ *   roberta     one token type, positions from padding_idx + 1 skipping
+ *               padding (a position_ids input the API computes, as HF does),
+ *               classifier.dense + tanh + classifier.out_proj; lm_head
+ * Inputs: input_ids, attention_mask, token_type_ids (bert, roberta),
+ * position_ids (roberta), all int32 [B, S]. Outputs: last_hidden_state
+ * [B, S, H], pooler_output [B, H] (bert with a pooler), logits [B, labels]
+ * or [B, S, vocab] (fill-mask). */
+#include "model.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum bert_kind { BERT, DISTILBERT, ROBERTA } bert_kind;
+
+typedef struct bert_config {
+    bert_kind kind;
+    uint32_t vocab, hidden, layers, heads, intermediate, max_pos, type_vocab;
+    uint32_t pad_id;
+    float eps;
+    op_act act;
+    bool multi_label;       /* problem_type multi_label_classification: sigmoid */
+    uint32_t num_labels;
+    char **labels;
+    bool want_mlm;          /* architectures name a MaskedLM */
+    bool want_classifier;   /* architectures name a SequenceClassification */
+    /* what the checkpoint has */
+    bool pooler, classifier, mlm, mlm_decoder_stored;
+} bert_config;
+
+static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, bert_config *c, const char *type)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = !strcmp(type, "distilbert") ? DISTILBERT : !strcmp(type, "roberta") ? ROBERTA : BERT;
+    const char *act = NULL, *pet = NULL, *problem = NULL;
+    double eps = 1e-12;
+    vkf_status s;
+    /* Omitted keys take the HF config classes' defaults. */
+    if (c->kind == DISTILBERT) {
+        bool sinus = false;
+        s = io_json_u32(d, path, root, "vocab_size", 30522, 1, 1u << 24, &c->vocab);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "dim", 768, 1, 65536, &c->hidden);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "n_layers", 6, 1, 1024, &c->layers);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "n_heads", 12, 1, 1024, &c->heads);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "hidden_dim", 3072, 1, 1u << 20, &c->intermediate);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "max_position_embeddings", 512, 1, 1u << 20, &c->max_pos);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "pad_token_id", 0, 0, 1u << 24, &c->pad_id);
+        if (s == VKF_OK) s = io_json_str(d, path, root, "activation", "gelu", &act);
+        if (s == VKF_OK) s = io_json_bool(d, path, root, "sinusoidal_pos_embds", false, &sinus);
+        (void)sinus; /* the table is stored in the checkpoint either way */
+    } else {
+        bool rob = c->kind == ROBERTA;
+        s = io_json_u32(d, path, root, "vocab_size", rob ? 50265 : 30522, 1, 1u << 24, &c->vocab);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "hidden_size", 768, 1, 65536, &c->hidden);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "num_hidden_layers", 12, 1, 1024, &c->layers);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "num_attention_heads", 12, 1, 1024, &c->heads);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "intermediate_size", 3072, 1, 1u << 20, &c->intermediate);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "max_position_embeddings", 512, 1, 1u << 20, &c->max_pos);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "type_vocab_size", 2, 1, 1u << 16, &c->type_vocab);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "pad_token_id", rob ? 1 : 0, 0, 1u << 24, &c->pad_id);
+        if (s == VKF_OK) s = io_json_f64(d, path, root, "layer_norm_eps", 1e-12, &eps);
+        if (s == VKF_OK) s = io_json_str(d, path, root, "hidden_act", "gelu", &act);
+        if (s == VKF_OK) s = io_json_str(d, path, root, "position_embedding_type", "absolute", &pet);
+        if (s == VKF_OK && strcmp(pet, "absolute"))
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: position_embedding_type \"%s\" is not supported (absolute)", path, pet);
+    }
+    if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
+    if (s == VKF_OK) s = io_json_str(d, path, root, "problem_type", "", &problem);
+    if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels);
+    if (s == VKF_OK && (!(eps > 0) || eps > 1)) s = base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_eps %g is not in (0, 1]", path, eps);
+    if (s == VKF_OK && c->hidden % c->heads)
+        s = base_fail(d, VKF_ERROR_FORMAT, "%s: hidden size %u is not a multiple of %u heads", path, c->hidden, c->heads);
+    if (s == VKF_OK && (c->hidden / c->heads) % 4)
+        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: head size %u is not a multiple of 4", path, c->hidden / c->heads);
+    if (s == VKF_OK && c->kind == ROBERTA && c->max_pos <= c->pad_id + 1)
+        s = base_fail(d, VKF_ERROR_FORMAT, "%s: max_position_embeddings %u leaves no positions after padding_idx %u", path,
+                      c->max_pos, c->pad_id);
+    c->eps = (float)eps;
+    c->multi_label = problem && !strcmp(problem, "multi_label_classification");
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
+        if (!cJSON_IsString(a)) continue;
+        if (strstr(a->valuestring, "MaskedLM")) c->want_mlm = true;
+        if (strstr(a->valuestring, "SequenceClassification")) c->want_classifier = true;
+    }
+    if (s != VKF_OK) model_free_labels(c->num_labels, c->labels), c->labels = NULL;
+    return s;
+}
+
+/* Per kind: the checkpoint names of each part. */
+typedef struct names {
+    const char *prefixes[3];
+    const char *probe;
+    const char *layer;                       /* printf pattern with %u */
+    const char *q, *k, *v, *o, *ln1, *fc1, *fc2, *ln2;
+} names;
+
+static const names NAMES[3] = {
+    [BERT] = {{"bert.", "", NULL}, "embeddings.word_embeddings.weight", "encoder.layer.%u.", "attention.self.query",
+              "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+              "intermediate.dense", "output.dense", "output.LayerNorm"},
+    [DISTILBERT] = {{"distilbert.", "", NULL}, "embeddings.word_embeddings.weight", "transformer.layer.%u.", "attention.q_lin",
+                    "attention.k_lin", "attention.v_lin", "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2",
+                    "output_layer_norm"},
+    [ROBERTA] = {{"roberta.", "", NULL}, "embeddings.word_embeddings.weight", "encoder.layer.%u.", "attention.self.query",
+                 "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+                 "intermediate.dense", "output.dense", "output.LayerNorm"},
+};
+
+static void linear(model_decl *t, const char *name, const char *hf, uint64_t out, uint64_t in)
+{
+    char w[160], b[160], nw[64], nb[64];
+    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
+    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
+    model_decl_add(t, nw, w, MODEL_INIT_SMALL, 2, (uint64_t[]){out, in});
+    model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){out});
+}
+
+static void layernorm(model_decl *t, const char *name, const char *hf, uint64_t n)
+{
+    char w[160], b[160], nw[64], nb[64];
+    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
+    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
+    model_decl_add(t, nw, w, MODEL_INIT_ONES, 1, (uint64_t[]){n});
+    model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){n});
+}
+
+static void bert_declare_all(const bert_config *c, model_decl *t)
+{
+    const names *nm = &NAMES[c->kind];
+    uint64_t H = c->hidden, I = c->intermediate, V = c->vocab;
+    model_decl_add(t, "wte", "embeddings.word_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){V, H});
+    model_decl_add(t, "wpe", "embeddings.position_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->max_pos, H});
+    if (c->kind != DISTILBERT)
+        model_decl_add(t, "wtt", "embeddings.token_type_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->type_vocab, H});
+    layernorm(t, "emb_ln", "embeddings.LayerNorm", H);
+    for (uint32_t l = 0; l < c->layers; l++) {
+        char base[64], hf[3][160], name[64];
+        snprintf(base, sizeof base, nm->layer, l);
+        const char *parts[3] = {hf[0], hf[1], hf[2]};
+        const char *qkv[3] = {nm->q, nm->k, nm->v};
+        /* Q, K and V fused into one [3H, H] matmul */
+        for (int k = 0; k < 3; k++) snprintf(hf[k], sizeof hf[k], "%s%s.weight", base, qkv[k]);
+        snprintf(name, sizeof name, "l%u.qkv.weight", l);
+        model_decl_fused(t, name, parts, 3, MODEL_INIT_SMALL, 2, (uint64_t[]){H, H});
+        for (int k = 0; k < 3; k++) snprintf(hf[k], sizeof hf[k], "%s%s.bias", base, qkv[k]);
+        snprintf(name, sizeof name, "l%u.qkv.bias", l);
+        model_decl_fused(t, name, parts, 3, MODEL_INIT_SMALL, 1, (uint64_t[]){H});
+        struct {
+            const char *n, *hf;
+            uint64_t out, in;
+        } lin[] = {{"o", nm->o, H, H}, {"fc1", nm->fc1, I, H}, {"fc2", nm->fc2, H, I}};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(name, sizeof name, "l%u.%s", l, lin[i].n);
+            snprintf(hf[0], sizeof hf[0], "%s%s", base, lin[i].hf);
+            linear(t, name, hf[0], lin[i].out, lin[i].in);
+        }
+        snprintf(name, sizeof name, "l%u.ln1", l), snprintf(hf[0], sizeof hf[0], "%s%s", base, nm->ln1);
+        layernorm(t, name, hf[0], H);
+        snprintf(name, sizeof name, "l%u.ln2", l), snprintf(hf[0], sizeof hf[0], "%s%s", base, nm->ln2);
+        layernorm(t, name, hf[0], H);
+    }
+    if (c->pooler) linear(t, "pooler", "pooler.dense", H, H);
+    if (c->classifier) {
+        uint64_t L = c->num_labels;
+        if (c->kind == DISTILBERT) linear(t, "pre_classifier", "pre_classifier", H, H);
+        if (c->kind == ROBERTA) {
+            linear(t, "pre_classifier", "classifier.dense", H, H);
+            linear(t, "classifier", "classifier.out_proj", L, H);
+        } else {
+            linear(t, "classifier", "classifier", L, H);
+        }
+    }
+    if (c->mlm) {
+        const char *dense = c->kind == BERT ? "cls.predictions.transform.dense" : c->kind == ROBERTA ? "lm_head.dense" : "vocab_transform";
+        const char *ln = c->kind == BERT ? "cls.predictions.transform.LayerNorm" : c->kind == ROBERTA ? "lm_head.layer_norm" : "vocab_layer_norm";
+        const char *dec = c->kind == BERT ? "cls.predictions.decoder.weight" : c->kind == ROBERTA ? "lm_head.decoder.weight" : "vocab_projector.weight";
+        const char *bias = c->kind == BERT ? "cls.predictions.bias" : c->kind == ROBERTA ? "lm_head.bias" : "vocab_projector.bias";
+        linear(t, "mlm_dense", dense, H, H);
+        layernorm(t, "mlm_ln", ln, H);
+        /* The decoder is the word embeddings (tied); HF saves it once. */
+        model_weight *w = model_decl_add(t, "mlm_decoder", dec, MODEL_INIT_SMALL, 2, (uint64_t[]){V, H});
+        if (w && !c->mlm_decoder_stored) w->alias_of = "wte";
+        model_decl_add(t, "mlm_bias", bias, MODEL_INIT_SMALL, 1, (uint64_t[]){V});
+    }
+}
+
+/* ---- the family ---------------------------------------------------------------- */
+
+static void describe(model *m)
+{
+    const bert_config *c = m->cfg;
+    m->hidden = c->hidden;
+    m->layers = c->layers;
+    m->num_labels = c->num_labels;
+    m->labels = c->labels;
+    m->vocab_size = c->vocab;
+    m->max_positions = c->kind == ROBERTA ? c->max_pos - c->pad_id - 1 : c->max_pos;
+    m->type_vocab = c->kind == DISTILBERT ? 0 : c->type_vocab;
+    m->pad_id = c->pad_id;
+    m->position_ids = c->kind == ROBERTA;
+    m->multi_label = c->multi_label;
+}
+
+static vkf_status family_config_load(base_diag *d, const char *path, const cJSON *root, model *m)
+{
+    bert_config *c = calloc(1, sizeof *c);
+    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    vkf_status s = parse_config(d, path, root, c, m->model_type);
+    if (s != VKF_OK) return free(c), s;
+    m->cfg = c;
+    describe(m);
+    return VKF_OK;
+}
+
+static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, model *m)
+{
+    (void)unused1, (void)unused2;
+    bert_config *c = calloc(1, sizeof *c);
+    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    *c = (bert_config){.kind = BERT, .vocab = 30522, .max_pos = 512, .type_vocab = 2, .eps = 1e-12f, .act = OP_ACT_GELU,
+                       .pooler = true};
+    if (!strcmp(preset, "bert-base")) c->hidden = 768, c->layers = 12, c->heads = 12, c->intermediate = 3072;
+    else if (!strcmp(preset, "bert-large")) c->hidden = 1024, c->layers = 24, c->heads = 16, c->intermediate = 4096;
+    else if (!strcmp(preset, "minilm-l6")) c->hidden = 384, c->layers = 6, c->heads = 12, c->intermediate = 1536;
+    else if (!strcmp(preset, "minilm-l12")) c->hidden = 384, c->layers = 12, c->heads = 12, c->intermediate = 1536;
+    else {
+        free(c);
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown BERT preset \"%s\" (bert-base, bert-large, minilm-l6, minilm-l12)",
+                         preset);
+    }
+    m->cfg = c;
+    describe(m);
+    return VKF_OK;
+}
+
+static void family_config_free(model *m)
+{
+    bert_config *c = m->cfg;
+    if (!c) return;
+    model_free_labels(c->num_labels, c->labels);
+    free(c);
+    m->cfg = NULL;
+}
+
+static vkf_status family_declare(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t)
+{
+    bert_config *c = m->cfg;
+    const names *nm = &NAMES[c->kind];
+    *prefix = "";
+    if (ck) {
+        *prefix = model_find_prefix(ck, nm->prefixes, 2, nm->probe);
+        if (!*prefix)
+            return base_fail(m->diag, VKF_ERROR_NOT_FOUND, "%s: missing tensor %s%s (not a %s checkpoint?)", ck->files[0].path,
+                             nm->prefixes[0], nm->probe, m->model_type);
+        c->pooler = c->kind != DISTILBERT && model_ck_has(ck, *prefix, "pooler.dense.weight");
+        const char *cls = c->kind == ROBERTA ? "classifier.out_proj.weight" : "classifier.weight";
+        c->classifier = model_ck_has(ck, *prefix, cls);
+        const char *mlm = c->kind == BERT ? "cls.predictions.transform.dense.weight" : c->kind == ROBERTA ? "lm_head.dense.weight"
+                                                                                                          : "vocab_transform.weight";
+        c->mlm = model_ck_has(ck, *prefix, mlm);
+        const char *dec = c->kind == BERT ? "cls.predictions.decoder.weight" : c->kind == ROBERTA ? "lm_head.decoder.weight"
+                                                                                                  : "vocab_projector.weight";
+        c->mlm_decoder_stored = model_ck_has(ck, *prefix, dec);
+        if (c->want_classifier && !c->classifier)
+            return base_fail(m->diag, VKF_ERROR_NOT_FOUND, "%s: config.json names a sequence classifier, the checkpoint has no %s",
+                             ck->files[0].path, cls);
+    }
+    /* A checkpoint with both heads runs the one its architectures name. */
+    if (c->classifier && c->mlm) c->mlm = c->want_mlm, c->classifier = !c->want_mlm;
+    m->task = c->classifier ? MODEL_TASK_TEXT_CLASSIFICATION : c->mlm ? MODEL_TASK_FILL_MASK : MODEL_TASK_FEATURES;
+    if (!c->classifier) m->num_labels = 0;
+    bert_declare_all(c, t);
+    return VKF_OK;
+}
+
+/* ---- graph ---------------------------------------------------------------------------- */
+
+#define W(name) model_graph_weight(g, t, name)
+
+static graph *bert_build(const model *m, uint32_t B, uint32_t S)
+{
+    const bert_config *c = m->cfg;
+    const model_decl *t = &m->decl;
+    graph *g = graph_create(m->diag, m->dtype);
+    if (!g) return NULL;
+    uint32_t H = c->hidden, hd = H / c->heads;
+    uint32_t shape[2] = {B, S};
+    int ids = graph_input(g, "input_ids", GRAPH_I32, 2, shape);
+    int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
+    int tt = c->kind != DISTILBERT ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
+    int h;
+    if (c->kind == ROBERTA) {
+        /* positions skip padding: looked up from position_ids, then added */
+        int pos = graph_input(g, "position_ids", GRAPH_I32, 2, shape);
+        op_embed_params wp = {.token_type = true};
+        int words = graph_embed(g, "word_embeddings", ids, tt, W("wte"), -1, W("wtt"), &wp);
+        int posv = graph_embed(g, "position_embeddings", pos, -1, W("wpe"), -1, -1, &(op_embed_params){0});
+        h = graph_eltwise(g, "embeddings_sum", OP_ADD, OP_ACT_NONE, words, posv, 0);
+    } else {
+        op_embed_params ep = {.pos = true, .token_type = tt >= 0};
+        h = graph_embed(g, "embeddings_sum", ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, &ep);
+    }
+    h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
+    graph_matmul_desc nt = {.layout = OP_W_NT}, act = {.layout = OP_W_NT, .act = c->act};
+    op_attention_params ap = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd,
+                              .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H};
+    for (uint32_t l = 0; l < c->layers; l++) {
+        char n[16][64];
+        static const char *const wn[] = {"qkv.weight", "qkv.bias", "o.weight", "o.bias", "ln1.weight", "ln1.bias",
+                                         "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "ln2.weight", "ln2.bias"};
+        int w[12];
+        for (int i = 0; i < 12; i++) {
+            char wname[64];
+            snprintf(wname, sizeof wname, "l%u.%s", l, wn[i]);
+            w[i] = W(wname);
+        }
+        static const char *const nodes[] = {"qkv", "attention", "attn_out", "ln1", "fc1", "fc2", "ln2"};
+        for (int i = 0; i < 7; i++) snprintf(n[i], sizeof n[i], "layer%u.%s", l, nodes[i]);
+        if (l + 1 == c->layers) snprintf(n[6], sizeof n[6], "last_hidden_state"); /* [B, S, H] under its HF name */
+        int qkv = graph_matmul(g, n[0], h, w[0], w[1], -1, &nt);
+        int att = graph_attention_masked(g, n[1], qkv, 0, qkv, H, qkv, 2 * H, mask, &ap);
+        int ao = graph_matmul(g, n[2], att, w[2], w[3], -1, &nt);
+        int h1 = graph_layernorm(g, n[3], ao, h, w[4], w[5], c->eps, NULL); /* post-LN: LN(x + attention) */
+        int f1 = graph_matmul(g, n[4], h1, w[6], w[7], -1, &act);
+        int f2 = graph_matmul(g, n[5], f1, w[8], w[9], -1, &nt);
+        h = graph_layernorm(g, n[6], f2, h1, w[10], w[11], c->eps, NULL);
+    }
+    graph_output(g, h);
+    op_rows_params first = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = H, .index = 0};
+    if (c->pooler || c->classifier) {
+        int cls = graph_rows(g, "cls_token", h, -1, -1, &first);
+        int pooled = -1;
+        if (c->pooler) {
+            graph_matmul_desc tanh_d = {.layout = OP_W_NT, .act = OP_ACT_TANH};
+            pooled = graph_matmul(g, "pooler_output", cls, W("pooler.weight"), W("pooler.bias"), -1, &tanh_d);
+            graph_output(g, pooled);
+        }
+        if (c->classifier) {
+            int x = c->kind == BERT ? pooled : cls;
+            if (c->kind != BERT) {
+                /* DistilBERT: ReLU; RoBERTa: tanh (classifier.dense) */
+                graph_matmul_desc pre = {.layout = OP_W_NT, .act = c->kind == DISTILBERT ? OP_ACT_RELU : OP_ACT_TANH};
+                x = graph_matmul(g, "pre_classifier", cls, W("pre_classifier.weight"), W("pre_classifier.bias"), -1, &pre);
+            }
+            graph_output(g, graph_matmul(g, "logits", x, W("classifier.weight"), W("classifier.bias"), -1, &nt));
+        }
+    }
+    if (c->mlm) {
+        graph_matmul_desc d = {.layout = OP_W_NT, .act = c->kind == ROBERTA ? OP_ACT_GELU : c->act};
+        int x = graph_matmul(g, "mlm_transform", h, W("mlm_dense.weight"), W("mlm_dense.bias"), -1, &d);
+        x = graph_layernorm(g, "mlm_norm", x, -1, W("mlm_ln.weight"), W("mlm_ln.bias"), c->kind == DISTILBERT ? 1e-12f : c->eps, NULL);
+        graph_output(g, graph_matmul(g, "logits", x, W("mlm_decoder"), W("mlm_bias"), -1, &nt)); /* [B, S, vocab] */
+    }
+    return g;
+}
+
+static const char *const bert_types[] = {"bert", "distilbert", "roberta", NULL};
+
+const model_family bert_family = {
+    .name = "bert",
+    .model_types = bert_types,
+    .config_load = family_config_load,
+    .config_preset = family_config_preset,
+    .config_free = family_config_free,
+    .declare = family_declare,
+    .build = bert_build,
+};

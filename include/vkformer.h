@@ -172,6 +172,7 @@ vkf_status vkf_context_save_pipeline_cache(vkf_context *ctx);
  * image models, preprocessor_config.json. No conversion step. */
 
 typedef struct vkf_model vkf_model;
+typedef struct vkf_tokenizer vkf_tokenizer; /* see "tokenizers" below */
 
 typedef enum vkf_precision {
     VKF_PRECISION_DEFAULT = 0, /* fp16 storage where the device has 16-bit storage, else fp32 */
@@ -259,6 +260,55 @@ typedef struct vkf_tensor {
 vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
                          uint32_t n_outputs);
 
+/* ---- text tasks ----------------------------------------------------------------
+ *
+ * For text models (BERT, DistilBERT, RoBERTa, MiniLM / sentence-transformers
+ * folders) loaded with vkf_model_load. The directory's tokenizer is loaded
+ * with the model; texts are tokenized, truncated to the model's positions
+ * (with a warning, as HF pipelines do with truncation=True) and batched
+ * internally, up to 32 texts per inference. */
+
+/* The model's tokenizer (owned by the model), or NULL when the directory has none. */
+const vkf_tokenizer *vkf_model_tokenizer(const vkf_model *model);
+
+/* HF text-classification: k best labels per text, softmax over the labels
+ * (sigmoid per label when config.json's problem_type is
+ * multi_label_classification). pairs may be NULL, or a second text per text.
+ * top holds n * k scores. */
+vkf_status vkf_classify_texts(vkf_model *model, const char *const *texts, const char *const *pairs, uint32_t n,
+                              vkf_class_score *top, uint32_t k);
+
+typedef enum vkf_pooling {
+    VKF_POOL_DEFAULT = 0, /* what the folder's 1_Pooling/config.json says, else mean */
+    VKF_POOL_MEAN,        /* mean over the tokens the attention mask keeps */
+    VKF_POOL_CLS,         /* the first token */
+    VKF_POOL_MAX,         /* per feature, the maximum over the kept tokens */
+    VKF_POOL_MEAN_SQRT    /* sum / sqrt(tokens) */
+} vkf_pooling;
+
+typedef struct vkf_embed_options {
+    vkf_pooling pooling;
+    vkf_toggle normalize;   /* L2-normalise; VKF_DEFAULT: when the folder has a Normalize module */
+    uint32_t max_tokens;    /* 0: sentence_bert_config.json's max_seq_length, else the model's maximum */
+} vkf_embed_options;
+
+/* Sentence embeddings (sentence-transformers semantics): out receives n *
+ * hidden_size floats (vkf_model_info.hidden_size). opt may be NULL. */
+vkf_status vkf_embed(vkf_model *model, const char *const *texts, uint32_t n, const vkf_embed_options *opt, float *out);
+
+typedef struct vkf_fill_mask_result {
+    uint32_t mask;          /* which mask token of the text (0 for the first) */
+    int32_t token;          /* the predicted token id */
+    char token_str[64];     /* its text (HF tokenizer.decode([token])) */
+    float score;            /* softmax over the vocabulary */
+} vkf_fill_mask_result;
+
+/* HF fill-mask: the k best tokens for every mask token of text (k per mask,
+ * best first). *count receives masks * k; capacity is the room in out. A text
+ * without a mask token is an error naming the mask token. */
+vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
+                         uint32_t *count);
+
 /* Per-node GPU times of the runs so far (desc.profile or VKF_PROFILE=1), as a
  * text table. Free with vkf_free. */
 vkf_status vkf_model_profile(vkf_model *model, char **table);
@@ -286,8 +336,6 @@ vkf_status vkf_model_profile(vkf_model *model, char **table);
  * No Vulkan context is needed. Errors leave their message in
  * vkf_last_error(NULL) of the calling thread. A tokenizer may be used from
  * several threads at once. */
-
-typedef struct vkf_tokenizer vkf_tokenizer;
 
 /* `dir`: a model directory, or the path of a tokenizer.json. */
 vkf_status vkf_tokenizer_load(const char *dir, vkf_tokenizer **out);

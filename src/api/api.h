@@ -3,11 +3,32 @@
 #define VKF_API_H
 
 #include "../base/base.h"
+#include "../models/model.h"
 #include "../vk/vk.h"
 
 struct vkf_context {
     base_diag diag;
     vk_device *dev;
 };
+
+struct vkf_model {
+    vkf_context *ctx;
+    vk_device *dev;
+    model m;             /* any family, through src/models/model.h */
+    io_preproc pp;       /* image models: preprocessor_config.json over the family's defaults */
+    graph_cache cache;
+    vkf_precision precision;
+    vkf_tokenizer *tok;  /* text models: the directory's tokenizer (NULL when it has none) */
+};
+
+/* Text models: one inference over int32 [B, S] arrays (tt, pos may be NULL:
+ * zeros, and RoBERTa's positions computed from ids); outputs read by name,
+ * [B, S, X] ones cropped from the sequence bucket to S. */
+vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids, const int32_t *mask, const int32_t *tt,
+                       const int32_t *pos, const char *const *names, void *const *data, uint32_t n_out);
+
+/* Loads dir's tokenizer into m->tok when dir has tokenizer files, and checks
+ * that its ids fit the model's embedding table. */
+vkf_status api_load_tokenizer(vkf_model *m, const char *dir);
 
 #endif

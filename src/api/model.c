@@ -7,20 +7,10 @@
 #include <string.h>
 
 #include "../io/io.h"
-#include "../models/model.h"
 
 #define MAX_BATCH_PER_RUN 32
 
 static uint32_t seq_bucket(const model *mm, uint32_t n);
-
-struct vkf_model {
-    vkf_context *ctx;
-    vk_device *dev;
-    model m;             /* any family, through src/models/model.h */
-    io_preproc pp;       /* image models: preprocessor_config.json over the family's defaults */
-    graph_cache cache;
-    vkf_precision precision;
-};
 
 static graph *build_variant(void *user, uint32_t batch, uint32_t seq)
 {
@@ -66,6 +56,7 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
         progress_relay relay = {desc->progress, desc->progress_user, graph_dtype_size(dt)};
         s = model_load(dev, &m->m, dir, dt, 0, desc->progress ? relay_progress : NULL, &relay);
     }
+    if (s == VKF_OK && !m->m.image_size) s = api_load_tokenizer(m, dir);
     if (s != VKF_OK) {
         model_close(&m->m);
         free(m);
@@ -82,6 +73,7 @@ void vkf_model_destroy(vkf_model *m)
     if (!m) return;
     graph_cache_destroy(&m->cache);
     model_close(&m->m);
+    vkf_tokenizer_destroy(m->tok);
     free(m);
 }
 
@@ -247,7 +239,48 @@ static const vkf_tensor *find_input(const vkf_tensor *in, uint32_t n, const char
     return NULL;
 }
 
-/* Text encoders: input_ids, attention_mask, token_type_ids, position_ids. */
+vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids, const int32_t *mask, const int32_t *tt,
+                       const int32_t *pos, const char *const *names, void *const *data, uint32_t n_out)
+{
+    const model *mm = &m->m;
+    uint32_t Sb = seq_bucket(mm, S);
+    size_t n = (size_t)B * Sb;
+    int32_t *buf = calloc(4 * n, sizeof *buf);
+    if (!buf) return base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    int32_t *id_b = buf, *mask_b = buf + n, *tt_b = buf + 2 * n, *pos_b = buf + 3 * n;
+    /* padded up to the bucket: pad ids, mask 0 (so the padding changes nothing) */
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t j = 0; j < Sb; j++) {
+            size_t o = (size_t)b * Sb + j, i = (size_t)b * S + j;
+            id_b[o] = j < S ? ids[i] : (int32_t)mm->pad_id;
+            mask_b[o] = j < S ? (mask ? mask[i] : 1) : 0;
+            tt_b[o] = j < S && tt ? tt[i] : 0;
+            pos_b[o] = j < S && pos ? pos[i] : (int32_t)mm->pad_id;
+        }
+    if (mm->position_ids && !pos) {
+        /* RoBERTa's create_position_ids_from_input_ids: padding_idx + 1 + the
+         * count of non-padding tokens so far; padding_idx for padding. */
+        for (uint32_t b = 0; b < B; b++) {
+            int32_t count = 0;
+            for (uint32_t j = 0; j < Sb; j++) {
+                size_t o = (size_t)b * Sb + j;
+                bool real = j < S && id_b[o] != (int32_t)mm->pad_id;
+                count += real;
+                pos_b[o] = real ? (int32_t)mm->pad_id + count : (int32_t)mm->pad_id;
+            }
+        }
+    }
+    host_input in[4] = {{"input_ids", id_b}, {"attention_mask", mask_b}};
+    uint32_t n_in = 2;
+    if (mm->type_vocab) in[n_in++] = (host_input){"token_type_ids", tt_b};
+    if (mm->position_ids) in[n_in++] = (host_input){"position_ids", pos_b};
+    vkf_status s = run_variant(m, B, Sb, in, n_in, names, data, n_out, S);
+    free(buf);
+    return s;
+}
+
+/* Text encoders through the tensor API: input_ids, attention_mask,
+ * token_type_ids, position_ids, each int32 or int64 [B, S], checked. */
 static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs, uint32_t n_outputs)
 {
     base_diag *d = m->dev->diag;
@@ -267,44 +300,27 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
     if (S > mm->max_positions)
         return base_fail(d, VKF_ERROR_SHAPE, "%u tokens is more than this model's %u positions (truncate the text)", S,
                          mm->max_positions);
-    uint32_t Sb = seq_bucket(mm, S);
-    size_t n = (size_t)B * Sb;
+    size_t n = (size_t)B * S;
     int32_t *buf = calloc(4 * n, sizeof *buf);
     if (!buf) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     int32_t *id32 = buf, *mask = buf + n, *tt = buf + 2 * n, *pos = buf + 3 * n;
-    vkf_status s = int_input(d, ids, B, S, 0, mm->vocab_size, id32, Sb, (int32_t)mm->pad_id);
-    const vkf_tensor *t = find_input(inputs, n_inputs, "attention_mask");
-    if (s == VKF_OK && t) s = int_input(d, t, B, S, 0, 2, mask, Sb, 0);
-    for (size_t i = 0; s == VKF_OK && !t && i < n; i++) mask[i] = i % Sb < S; /* default: every token */
-    t = find_input(inputs, n_inputs, "token_type_ids");
-    if (s == VKF_OK && t && !mm->type_vocab) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no token_type_ids", mm->model_type);
-    if (s == VKF_OK && t) s = int_input(d, t, B, S, 0, mm->type_vocab, tt, Sb, 0);
-    t = find_input(inputs, n_inputs, "position_ids");
-    if (s == VKF_OK && t && !mm->position_ids) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
-    if (s == VKF_OK && t) s = int_input(d, t, B, S, 0, mm->max_positions + mm->pad_id + 1, pos, Sb, (int32_t)mm->pad_id);
-    if (s == VKF_OK && !t && mm->position_ids) {
-        /* RoBERTa's create_position_ids_from_input_ids: padding_idx + 1 + the
-         * count of non-padding tokens so far; padding_idx for padding. */
-        for (uint32_t b = 0; b < B; b++) {
-            int32_t count = 0;
-            for (uint32_t j = 0; j < Sb; j++) {
-                bool real = j < S && id32[(size_t)b * Sb + j] != (int32_t)mm->pad_id;
-                count += real;
-                pos[(size_t)b * Sb + j] = real ? (int32_t)mm->pad_id + count : (int32_t)mm->pad_id;
-            }
-        }
-    }
+    const vkf_tensor *tm = find_input(inputs, n_inputs, "attention_mask"), *tt_in = find_input(inputs, n_inputs, "token_type_ids"),
+                     *pos_in = find_input(inputs, n_inputs, "position_ids");
+    vkf_status s = int_input(d, ids, B, S, 0, mm->vocab_size, id32, S, 0);
+    if (s == VKF_OK && tm) s = int_input(d, tm, B, S, 0, 2, mask, S, 0);
+    if (s == VKF_OK && tt_in && !mm->type_vocab)
+        s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no token_type_ids", mm->model_type);
+    if (s == VKF_OK && tt_in) s = int_input(d, tt_in, B, S, 0, mm->type_vocab, tt, S, 0);
+    if (s == VKF_OK && pos_in && !mm->position_ids)
+        s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
+    if (s == VKF_OK && pos_in) s = int_input(d, pos_in, B, S, 0, mm->max_positions + mm->pad_id + 1, pos, S, 0);
     if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    if (s == VKF_OK) s = output_shapes(m, B, Sb, S, outputs, n_outputs);
+    if (s == VKF_OK) s = output_shapes(m, B, seq_bucket(mm, S), S, outputs, n_outputs);
     if (s == VKF_OK) {
-        host_input in[4] = {{"input_ids", id32}, {"attention_mask", mask}};
-        uint32_t n_in = 2;
-        if (mm->type_vocab) in[n_in++] = (host_input){"token_type_ids", tt};
-        if (mm->position_ids) in[n_in++] = (host_input){"position_ids", pos};
         const char *names[8];
         void *data[8];
         for (uint32_t i = 0; i < n_outputs; i++) names[i] = outputs[i].name, data[i] = outputs[i].data;
-        s = run_variant(m, B, Sb, in, n_in, names, data, n_outputs, S);
+        s = api_run_ids(m, B, S, id32, tm ? mask : NULL, tt_in ? tt : NULL, pos_in ? pos : NULL, names, data, n_outputs);
     }
     free(buf);
     return s;
@@ -343,6 +359,7 @@ vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *t
     double mx = -INFINITY, sum = 0;
     for (uint32_t i = 0; i < n; i++) mx = fmax(mx, logits[i]);
     for (uint32_t i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    bool sigmoid = m->m.multi_label; /* independent labels: a sigmoid each, as HF pipelines do */
     k = BASE_MIN(k, n);
     for (uint32_t j = 0; j < k; j++) {
         int best = -1;
@@ -351,8 +368,8 @@ vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *t
             for (uint32_t q = 0; q < j; q++) taken = taken || top[q].index == i;
             if (!taken && (best < 0 || logits[i] > logits[best])) best = (int)i;
         }
-        top[j] = (vkf_class_score){(uint32_t)best, m->m.labels[best], (float)(exp((double)logits[best] - mx) / sum),
-                                   logits[best]};
+        double p = sigmoid ? 1.0 / (1.0 + exp(-(double)logits[best])) : exp((double)logits[best] - mx) / sum;
+        top[j] = (vkf_class_score){(uint32_t)best, m->m.labels[best], (float)p, logits[best]};
     }
     return VKF_OK;
 }

@@ -65,3 +65,68 @@ void model_free_labels(uint32_t n, char **labels)
         for (uint32_t i = 0; i < n; i++) free(labels[i]);
     free(labels);
 }
+
+vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out)
+{
+    memset(out, 0, sizeof *out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/modules.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return VKF_OK;
+    fclose(f);
+    /* modules.json is a JSON array: read it as a file of its own */
+    void *text;
+    size_t size;
+    vkf_status s = base_read_file(d, path, &text, &size);
+    if (s != VKF_OK) return s;
+    cJSON *mods = cJSON_ParseWithLength(text, size);
+    free(text);
+    if (!cJSON_IsArray(mods)) {
+        cJSON_Delete(mods);
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: not a JSON array of modules", path);
+    }
+    out->present = true;
+    char pool_dir[256] = "";
+    for (const cJSON *m = mods->child; m; m = m->next) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type"), *p = cJSON_GetObjectItemCaseSensitive(m, "path");
+        if (!cJSON_IsString(type)) continue;
+        if (strstr(type->valuestring, "models.Pooling") && cJSON_IsString(p))
+            snprintf(pool_dir, sizeof pool_dir, "%s", p->valuestring);
+        else if (strstr(type->valuestring, "models.Normalize"))
+            out->normalize = true;
+        else if (!strstr(type->valuestring, "models.Transformer"))
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: module %s is not supported (Transformer, Pooling, Normalize)", path,
+                          type->valuestring);
+    }
+    cJSON_Delete(mods);
+    if (s == VKF_OK && pool_dir[0]) {
+        if (strstr(pool_dir, "..")) return base_fail(d, VKF_ERROR_FORMAT, "%s: pooling path \"%s\" leaves the model directory", path, pool_dir);
+        snprintf(path, sizeof path, "%s/%s/config.json", dir, pool_dir);
+        cJSON *pc;
+        s = io_json_load(d, path, &pc);
+        if (s != VKF_OK) return s;
+        bool cls = false, mean = false, max = false, sqrt_len = false;
+        s = io_json_bool(d, path, pc, "pooling_mode_cls_token", false, &cls);
+        if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_mean_tokens", false, &mean);
+        if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_max_tokens", false, &max);
+        if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_mean_sqrt_len_tokens", false, &sqrt_len);
+        io_json_free(pc);
+        if (s == VKF_OK && cls + mean + max + sqrt_len != 1)
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: exactly one pooling mode is supported (cls, mean, max or mean_sqrt_len)", path);
+        out->pooling = cls ? MODEL_POOL_CLS : max ? MODEL_POOL_MAX : sqrt_len ? MODEL_POOL_MEAN_SQRT : MODEL_POOL_MEAN;
+    }
+    snprintf(path, sizeof path, "%s/sentence_bert_config.json", dir);
+    f = fopen(path, "rb");
+    if (s == VKF_OK && f) {
+        fclose(f);
+        cJSON *sc;
+        s = io_json_load(d, path, &sc);
+        if (s == VKF_OK) {
+            s = io_json_u32(d, path, sc, "max_seq_length", 0, 0, 1u << 20, &out->max_seq_length);
+            io_json_free(sc);
+        }
+    } else if (f) {
+        fclose(f);
+    }
+    return s;
+}

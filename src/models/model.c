@@ -57,6 +57,7 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
         snprintf(m->model_type, sizeof m->model_type, "%s", type);
         s = m->family->config_load(d, path, root, m);
     }
+    if (s == VKF_OK) s = model_sentence_load(d, dir, &m->sentence);
     io_json_free(root);
     if (s != VKF_OK) m->family = NULL;
     return s;

@@ -20,6 +20,17 @@ const char *model_task_name(model_task t); /* HF pipeline names */
 
 typedef struct model_family model_family;
 
+typedef enum model_pooling { MODEL_POOL_MEAN = 0, MODEL_POOL_CLS, MODEL_POOL_MAX, MODEL_POOL_MEAN_SQRT } model_pooling;
+
+/* A sentence-transformers folder's modules.json, 1_Pooling/config.json and
+ * sentence_bert_config.json (what vkf_embed does by default). */
+typedef struct model_sentence {
+    bool present;             /* the directory is a sentence-transformers model */
+    model_pooling pooling;
+    bool normalize;           /* a Normalize module follows the pooling */
+    uint32_t max_seq_length;  /* 0: the model's maximum */
+} model_sentence;
+
 /* A loaded model of any family. */
 typedef struct model {
     const model_family *family;
@@ -44,6 +55,7 @@ typedef struct model {
     uint32_t pad_id;
     bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
     bool multi_label;         /* classification with sigmoid (problem_type multi_label_classification) */
+    model_sentence sentence;
 } model;
 
 struct model_family {
@@ -78,6 +90,8 @@ void model_close(model *m);
 vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_act *act);
 vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels);
 void model_free_labels(uint32_t n, char **labels);
+/* Reads the sentence-transformers files of dir when present (absent: not present, no error). */
+vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out);
 
 /* The families, for messages and tests. */
 const model_family *const *model_families(size_t *n);

@@ -309,6 +309,12 @@ typedef struct vkf_fill_mask_result {
 vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
                          uint32_t *count);
 
+/* .npy files (NumPy's format) for tensor-level runs: reads a C-order array of
+ * float32, float16 (converted to float32), int32 or int64 into *out (name
+ * NULL, data allocated: free it with vkf_free); writes a float32 tensor. */
+vkf_status vkf_npy_load(const char *path, vkf_tensor *out);
+vkf_status vkf_npy_save(const char *path, const vkf_tensor *t);
+
 /* Per-node GPU times of the runs so far (desc.profile or VKF_PROFILE=1), as a
  * text table. Free with vkf_free. */
 vkf_status vkf_model_profile(vkf_model *model, char **table);

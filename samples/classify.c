@@ -1,4 +1,5 @@
-/* vkformer-classify: image classification with a Hugging Face ViT checkpoint.
+/* vkformer-classify: image classification with a Hugging Face ViT checkpoint,
+ * or text classification with a BERT-style sequence classifier.
  * Uses only the public API (include/vkformer.h). */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -9,7 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "vkformer.h"
+
+const char *tool_name = "vkformer-classify";
 
 #ifndef VKF_DEFAULT_MODEL
 #define VKF_DEFAULT_MODEL "models/vit-tiny-patch16-224"
@@ -21,25 +25,23 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vkformer-classify [options] [IMAGE...]\n"
-            "Classifies images with a Hugging Face ViT checkpoint on the Vulkan device.\n"
-            "With no image, classifies the bundled cats photo with the bundled ViT-Tiny.\n"
+            "usage: vkformer-classify [options] [IMAGE... | TEXT...]\n"
+            "Classifies images with a Hugging Face image classifier (ViT, DeiT), or texts with\n"
+            "a text classifier (BertForSequenceClassification, DistilBERT, RoBERTa, ...).\n"
+            "With no argument: the bundled cats photo with the bundled ViT-Tiny; for a text\n"
+            "model, one text per line of standard input.\n"
             "\n"
-            "  --model DIR            checkpoint directory (config.json, model.safetensors,\n"
-            "                         preprocessor_config.json); default: the bundled ViT-Tiny\n"
-            "  --top K                classes to print per image (default 5)\n"
-            "  --device N             Vulkan device index (see vkformer-info)\n"
-            "  --precision fp32|fp16  weight and activation storage (default: fp16 on GPUs\n"
-            "                         with 16-bit storage, fp32 on CPU drivers)\n"
-            "  --json                 print JSON instead of text\n"
-            "  --input-tensor FILE    raw little-endian float32 N x C x H x W, already\n"
-            "                         preprocessed, instead of images (N from the file size)\n"
-            "  --dump-logits FILE     write the raw float32 N x labels logits\n"
-            "  --profile              print per-node GPU times\n"
-            "  -q, --quiet            no progress or timing lines\n"
-            "Images: JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PNM, HDR; up to 100\n"
-            "megapixels. Many images run as batched inferences (32 per batch).\n"
-            "Exit status: 0 success, 1 a file or the device failed, 2 bad usage.\n");
+            "  -k, --top K            classes to print per input (default 5)\n"
+            "  -f, --file F           text models: one text per line of F ('-': standard input)\n"
+            "      --pair TEXT        text models: classify each text as a pair with TEXT\n"
+            "      --input-tensor FILE  image models: raw little-endian float32 N x C x H x W,\n"
+            "                         already preprocessed, instead of images (N from the size)\n"
+            "      --dump-logits FILE write the raw float32 N x labels logits\n"
+            "      --profile          print per-node GPU times\n");
+    tool_model_usage(f);
+    fprintf(f, "Images: JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PNM, HDR; up to 100\n"
+               "megapixels. Many inputs run as batched inferences (32 per batch).\n"
+               "Exit status: 0 success, 1 a file or the device failed, 2 bad usage.\n");
 }
 
 static double now(void)
@@ -91,81 +93,87 @@ static int read_floats(const char *path, float **data, size_t *count)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Text classifiers: TEXT arguments, or one text per line of --file / standard input. */
+static int classify_texts(vkf_context *ctx, vkf_model *model, const vkf_model_info *info, const char **args, int n_args,
+                          const char *file, const char *pair, unsigned top_k, int json)
 {
-    const char *model_dir = NULL, *input_tensor = NULL, *dump = NULL;
-    vkf_context_desc cdesc = {0};
-    vkf_model_desc mdesc = {.progress = show_progress};
-    int top_k = 5, json = 0, quiet = 0, profile = 0;
-    const char **images = calloc((size_t)argc + 1, sizeof(char *));
-    int n_images = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(images);
-            return 0;
-        } else if (!strcmp(a, "--model") && has) {
-            model_dir = argv[++i];
-        } else if (!strcmp(a, "--top") && has) {
-            char *end;
-            long k = strtol(argv[++i], &end, 10);
-            if (*end || k < 1 || k > 100000) {
-                fprintf(stderr, "vkformer-classify: --top takes a positive number\n");
-                free(images);
-                return 2;
+    tool_texts texts = {0};
+    int rc = TOOL_OK;
+    for (int i = 0; i < n_args && rc == TOOL_OK; i++) rc = tool_texts_add(&texts, args[i], strlen(args[i]));
+    if (rc == TOOL_OK && !n_args) rc = tool_texts_from_file(&texts, file ? file : "-", 1);
+    uint32_t n = (uint32_t)texts.count, k = top_k < info->num_labels ? top_k : info->num_labels;
+    const char **pairs = pair ? malloc((n ? n : 1) * sizeof *pairs) : NULL;
+    for (uint32_t i = 0; pairs && i < n; i++) pairs[i] = pair;
+    vkf_class_score *sc = calloc((size_t)(n ? n : 1) * k, sizeof *sc);
+    if (rc == TOOL_OK && !sc) rc = tool_fail("out of memory");
+    if (rc == TOOL_OK && n && vkf_classify_texts(model, texts.s, pairs, n, sc, k) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
+    if (rc == TOOL_OK && json) {
+        /* HF text-classification pipeline fields: label, score */
+        cJSON *all = cJSON_CreateArray();
+        for (uint32_t i = 0; i < n; i++) {
+            cJSON *r = cJSON_CreateArray();
+            for (uint32_t j = 0; j < k; j++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "label", sc[(size_t)i * k + j].label);
+                cJSON_AddNumberToObject(o, "score", sc[(size_t)i * k + j].prob);
+                cJSON_AddItemToArray(r, o);
             }
-            top_k = (int)k;
-        } else if (!strcmp(a, "--device") && has) {
-            char *end;
-            long dv = strtol(argv[++i], &end, 10);
-            if (*end || dv < 0) {
-                fprintf(stderr, "vkformer-classify: --device takes an index (see vkformer-info)\n");
-                free(images);
-                return 2;
-            }
-            cdesc.use_device_index = 1;
-            cdesc.device_index = (uint32_t)dv;
-        } else if (!strcmp(a, "--precision") && has) {
-            const char *p = argv[++i];
-            if (!strcmp(p, "fp32"))
-                mdesc.precision = VKF_FP32;
-            else if (!strcmp(p, "fp16"))
-                mdesc.precision = VKF_FP16;
-            else {
-                fprintf(stderr, "vkformer-classify: --precision takes fp32 or fp16\n");
-                free(images);
-                return 2;
-            }
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--input-tensor") && has) {
-            input_tensor = argv[++i];
-        } else if (!strcmp(a, "--dump-logits") && has) {
-            dump = argv[++i];
-        } else if (!strcmp(a, "--profile")) {
-            profile = 1;
-            mdesc.profile = 1;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "vkformer-classify: unknown option '%s'%s\n", a, has ? "" : " (or missing value)");
-            usage(stderr);
-            free(images);
-            return 2;
-        } else {
-            images[n_images++] = a;
+            cJSON_AddItemToArray(all, r);
+        }
+        char *s = cJSON_Print(all);
+        if (s) puts(s);
+        free(s);
+        cJSON_Delete(all);
+    } else if (rc == TOOL_OK) {
+        for (uint32_t i = 0; i < n; i++) {
+            printf("%.*s\n", (int)(texts.n[i] > 100 ? 100 : texts.n[i]), texts.s[i]);
+            for (uint32_t j = 0; j < k; j++) printf("  %5.3f  %s\n", sc[(size_t)i * k + j].prob, sc[(size_t)i * k + j].label);
         }
     }
+    free(sc);
+    free(pairs);
+    tool_texts_free(&texts);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"top", required_argument, 0, 'k'}, {"file", required_argument, 0, 'f'}, {"pair", required_argument, 0, 2000},
+        {"input-tensor", required_argument, 0, 2001}, {"dump-logits", required_argument, 0, 2002},
+        {"profile", no_argument, 0, 2003}, TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
+    tool_model_opts mo = {0};
+    const char *input_tensor = NULL, *dump = NULL, *file = NULL, *pair = NULL;
+    unsigned top_k = 5;
+    int profile = 0, c, rc0 = TOOL_CONTINUE;
+    while (rc0 == TOOL_CONTINUE && (c = getopt_long(argc, argv, "k:f:" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            if (!tool_parse_u32(optarg, 1, 100000, &top_k)) rc0 = tool_usage_error("--top takes a positive number, not '%s'", optarg);
+            break;
+        case 'f': file = optarg; break;
+        case 2000: pair = optarg; break;
+        case 2001: input_tensor = optarg; break;
+        case 2002: dump = optarg; break;
+        case 2003: profile = 1, mo.mdesc.profile = 1; break;
+        default: rc0 = tool_model_option(c, optarg, &mo, usage);
+        }
+    }
+    if (rc0 != TOOL_CONTINUE) return rc0;
+    const char *model_dir = mo.model;
+    vkf_context_desc cdesc = mo.cdesc;
+    vkf_model_desc mdesc = mo.mdesc;
+    mdesc.progress = show_progress;
+    int json = mo.json, quiet = mo.quiet;
+    const char **images = calloc((size_t)argc + 1, sizeof(char *));
+    int n_images = 0;
+    for (int i = optind; i < argc; i++) images[n_images++] = argv[i];
     if (input_tensor && n_images) {
         fprintf(stderr, "vkformer-classify: give images or --input-tensor, not both\n");
         free(images);
         return 2;
     }
     if (!model_dir) model_dir = access(VKF_DEFAULT_MODEL, R_OK) == 0 ? VKF_DEFAULT_MODEL : "models/vit-tiny-patch16-224";
-    if (!input_tensor && n_images == 0)
-        images[n_images++] = access(VKF_DEFAULT_IMAGE, R_OK) == 0 ? VKF_DEFAULT_IMAGE : "models/images/000000039769.png";
     if (quiet || json) mdesc.progress = NULL;
 
     int rc = 0;
@@ -185,6 +193,16 @@ int main(int argc, char **argv)
     }
     vkf_model_info info;
     vkf_model_get_info(model, &info);
+    if (!strcmp(info.task, "text-classification")) {
+        rc = classify_texts(ctx, model, &info, images, n_images, file, pair, top_k, json);
+        goto done;
+    }
+    if (file || pair) {
+        rc = tool_usage_error("--file and --pair are for text models; %s is an image model", model_dir);
+        goto done;
+    }
+    if (!input_tensor && n_images == 0)
+        images[n_images++] = access(VKF_DEFAULT_IMAGE, R_OK) == 0 ? VKF_DEFAULT_IMAGE : "models/images/000000039769.png";
     if (info.num_labels == 0) {
         rc = fail(model_dir, "this checkpoint has no classification head (a ViTModel); nothing to classify");
         goto done;

@@ -54,28 +54,6 @@ static cJSON *encoding_json(const vkf_tokenizer *tok, const vkf_encoding *e)
     return o;
 }
 
-typedef struct text_list {
-    const char **s;
-    size_t *n;
-    size_t count, cap;
-} text_list;
-
-static int add_text(text_list *l, const char *s, size_t n)
-{
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        const char **ns = realloc(l->s, cap * sizeof *ns);
-        if (ns) l->s = ns;
-        size_t *nn = ns ? realloc(l->n, cap * sizeof *nn) : NULL;
-        if (!nn) return tool_fail("out of memory");
-        l->n = nn;
-        l->cap = cap;
-    }
-    l->s[l->count] = s;
-    l->n[l->count++] = n;
-    return TOOL_OK;
-}
-
 static int decode(const vkf_tokenizer *tok, char **args, int n, int skip_special)
 {
     int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
@@ -143,21 +121,15 @@ int main(int argc, char **argv)
     /* The texts: arguments, lines of --file, or all of standard input. */
     char *input = NULL;
     size_t input_len = 0;
-    text_list texts = {0};
+    tool_texts texts = {0};
     int rc = TOOL_OK;
     if (optind < argc) {
-        for (int i = optind; i < argc && rc == TOOL_OK; i++) rc = add_text(&texts, argv[i], strlen(argv[i]));
+        for (int i = optind; i < argc && rc == TOOL_OK; i++) rc = tool_texts_add(&texts, argv[i], strlen(argv[i]));
+    } else if (file) {
+        rc = tool_texts_from_file(&texts, file, 0);
     } else {
-        input = tool_read_all(file ? file : "-", &input_len);
-        if (!input) rc = TOOL_FAIL;
-        else if (!file) rc = add_text(&texts, input, input_len);
-        for (size_t at = 0; file && rc == TOOL_OK && at < input_len;) {
-            const char *nl = memchr(input + at, '\n', input_len - at);
-            size_t end = nl ? (size_t)(nl - input) : input_len, len = end - at;
-            if (len && input[at + len - 1] == '\r') len--;
-            rc = add_text(&texts, input + at, len);
-            at = end + 1;
-        }
+        input = tool_read_all("-", &input_len);
+        rc = input ? tool_texts_add(&texts, input, input_len) : TOOL_FAIL;
     }
     cJSON *all = json && rc == TOOL_OK ? cJSON_CreateArray() : NULL;
     for (size_t i = 0; i < texts.count && rc == TOOL_OK; i++) {
@@ -182,8 +154,7 @@ int main(int argc, char **argv)
     }
     cJSON_Delete(all);
     free(input);
-    free(texts.s);
-    free(texts.n);
+    tool_texts_free(&texts);
     vkf_tokenizer_destroy(tok);
     return rc;
 }

@@ -82,3 +82,109 @@ char *tool_read_all(const char *path, size_t *size)
     *size = n;
     return buf;
 }
+
+int tool_texts_add(tool_texts *t, const char *s, size_t n)
+{
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        const char **ns = realloc(t->s, cap * sizeof *ns);
+        if (ns) t->s = ns;
+        size_t *nn = ns ? realloc(t->n, cap * sizeof *nn) : NULL;
+        if (!nn) return tool_fail("out of memory");
+        t->n = nn;
+        t->cap = cap;
+    }
+    t->s[t->count] = s;
+    t->n[t->count++] = n;
+    return TOOL_OK;
+}
+
+int tool_texts_from_file(tool_texts *t, const char *path, int skip_empty)
+{
+    size_t size;
+    char *buf = tool_read_all(path, &size);
+    if (!buf) return TOOL_FAIL;
+    free(t->buffer);
+    t->buffer = buf;
+    int rc = TOOL_OK;
+    for (size_t at = 0; rc == TOOL_OK && at < size;) {
+        char *nl = memchr(buf + at, '\n', size - at);
+        size_t end = nl ? (size_t)(nl - buf) : size, len = end - at;
+        if (len && buf[at + len - 1] == '\r') len--;
+        buf[at + len] = 0; /* NUL-terminated for callers that want C strings */
+        if (len || !skip_empty) rc = tool_texts_add(t, buf + at, len);
+        at = end + 1;
+    }
+    return rc;
+}
+
+void tool_texts_free(tool_texts *t)
+{
+    free(t->s);
+    free(t->n);
+    free(t->buffer);
+    memset(t, 0, sizeof *t);
+}
+
+void tool_model_usage(FILE *f)
+{
+    fprintf(f, "  -m, --model DIR        the Hugging Face model directory\n"
+               "      --device N         Vulkan device index (see vkformer-info)\n"
+               "      --precision fp32|fp16  storage precision (default: fp16 on GPUs with 16-bit\n"
+               "                         storage, fp32 on CPU drivers)\n"
+               "  -j, --json             JSON output\n"
+               "  -q, --quiet            no progress or timing lines\n"
+               "  -V, --version          print the version\n"
+               "  -h, --help             this help\n");
+}
+
+int tool_model_option(int c, const char *arg, tool_model_opts *o, void (*usage)(FILE *))
+{
+    unsigned v;
+    switch (c) {
+    case 'm': o->model = arg; return TOOL_CONTINUE;
+    case 'j': o->json = 1; return TOOL_CONTINUE;
+    case 'q': o->quiet = 1; return TOOL_CONTINUE;
+    case 'V': tool_print_version(); return TOOL_OK;
+    case 'h': usage(stdout); return TOOL_OK;
+    case 1000:
+        if (!tool_parse_u32(arg, 0, 1u << 16, &v)) return tool_usage_error("--device takes a device index, not '%s'", arg);
+        o->cdesc.use_device_index = 1;
+        o->cdesc.device_index = v;
+        return TOOL_CONTINUE;
+    case 1001:
+        if (!strcmp(arg, "fp32")) o->mdesc.precision = VKF_FP32;
+        else if (!strcmp(arg, "fp16")) o->mdesc.precision = VKF_FP16;
+        else return tool_usage_error("--precision takes fp32 or fp16, not '%s'", arg);
+        return TOOL_CONTINUE;
+    default: return tool_usage_error("unknown option or missing value");
+    }
+}
+
+static void show_progress(void *user, uint64_t done, uint64_t total)
+{
+    static int shown = -1;
+    (void)user;
+    if (total < (64u << 20)) return; /* only big models are worth a progress line */
+    int pct = (int)(100.0 * done / total);
+    if (pct == shown && done != total) return;
+    shown = done == total ? -1 : pct;
+    fprintf(stderr, "\rloading weights: %3d%% (%llu / %llu MiB)", (int)(100.0 * done / total), (unsigned long long)(done >> 20),
+            (unsigned long long)(total >> 20));
+    if (done == total) fputc('\n', stderr);
+}
+
+int tool_open_model(tool_model_opts *o, vkf_context **ctx, vkf_model **model)
+{
+    *ctx = NULL, *model = NULL;
+    if (!o->model) return tool_usage_error("--model DIR is required");
+    if (!o->quiet && !o->json) o->mdesc.progress = show_progress;
+    if (vkf_context_create(&o->cdesc, ctx) != VKF_OK) return tool_fail("%s", vkf_last_error(NULL));
+    if (vkf_model_load(*ctx, o->model, &o->mdesc, model) != VKF_OK) {
+        tool_fail("%s", vkf_last_error(*ctx));
+        vkf_context_destroy(*ctx);
+        *ctx = NULL;
+        return TOOL_FAIL;
+    }
+    return TOOL_OK;
+}

@@ -416,3 +416,84 @@ Test(bert, fill_mask, .timeout = 300)
     tctx_destroy(ctx);
     ttmpdir_remove(dir);
 }
+
+/* ---- the tools as a user runs them ------------------------------------------------------ */
+
+Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
+{
+    char dir[256], args[2048];
+    with_vocab(dir, sizeof dir, GOLDEN "/bert", 500);
+    /* vkformer-classify on a text classifier: texts as arguments, JSON as HF names it */
+    snprintf(args, sizeof args, "-q --json --top 2 -m %s 'a b c' 'd e'", dir);
+    tcli_result *r = tcli_run(VKF_CLASSIFY_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    cJSON *j = cJSON_Parse(r->out);
+    cr_assert(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 2, "%s", r->out);
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetArrayItem(j, 0), 0);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(first, "label")) && cJSON_IsNumber(cJSON_GetObjectItem(first, "score")));
+    cJSON_Delete(j);
+    /* one text per line of standard input */
+    snprintf(args, sizeof args, "-q -m %s", dir);
+    r = tcli_run(VKF_CLASSIFY_BIN, args, "a b\nc d\n", 8);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    cr_expect(strstr(r->out, "a b\n  ") && strstr(r->out, "c d\n  "), "%s", r->out);
+    snprintf(args, sizeof args, "-q -m %s --input-tensor /dev/null", dir);
+    ttmpdir_remove(dir);
+    /* vkformer-embed --similarity with the real MiniLM */
+    r = tcli_run(VKF_EMBED_BIN, "-q --similarity -m " MINILM " 'A man is eating food.' 'A man is eating a piece of bread.'", NULL, 0);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    cr_expect(strstr(r->out, " 1.0000  0.7553") != NULL, "%s", r->out);
+    r = tcli_run(VKF_EMBED_BIN, "-q -m " MINILM, "hello\n\nworld\n", 13);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    int lines = 0;
+    for (const char *p = r->out; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 2, "an embedding per non-empty line: %d", lines);
+    r = tcli_run(VKF_EMBED_BIN, "-q -m " VKF_REPO_DIR "/models/vit-tiny-patch16-224 hello", NULL, 0);
+    cr_expect_eq(r->status, 1);
+    cr_expect(strstr(r->err, "image model"), "%s", r->err);
+    r = tcli_run(VKF_EMBED_BIN, "--pooling median -m x y", NULL, 0);
+    cr_expect_eq(r->status, 2);
+    /* vkformer-fill-mask on the small MaskedLM */
+    with_vocab(dir, sizeof dir, TEXT "/bert_mlm", 300);
+    snprintf(args, sizeof args, "-q --json --top 3 -m %s 'a [MASK] c'", dir);
+    r = tcli_run(VKF_FILL_MASK_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    j = cJSON_Parse(r->out);
+    cJSON *m0 = cJSON_GetArrayItem(cJSON_GetArrayItem(j, 0), 0);
+    cr_expect_eq(cJSON_GetArraySize(m0), 3, "%s", r->out);
+    cJSON *best = cJSON_GetArrayItem(m0, 0);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(best, "token_str")) && cJSON_IsString(cJSON_GetObjectItem(best, "sequence")));
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "-q -m %s 'no mask here'", dir);
+    r = tcli_run(VKF_FILL_MASK_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 1);
+    cr_expect(strstr(r->err, "no mask token [MASK]"), "%s", r->err);
+    ttmpdir_remove(dir);
+    /* vkformer-run: .npy in, .npy out, equal to HF's */
+    char out[256];
+    ttmpdir_create(out, sizeof out, "run");
+    snprintf(args, sizeof args, "-q -m %s/bert -i input_ids=%s/npy/input_ids.npy -i token_type_ids=%s/npy/token_type_ids.npy -o logits=%s/logits.npy",
+             GOLDEN, VKF_TEST_DATA, VKF_TEST_DATA, out);
+    r = tcli_run(VKF_RUN_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    char path[400];
+    snprintf(path, sizeof path, "%s/logits.npy", out);
+    vkf_tensor t;
+    cr_assert_eq(vkf_npy_load(path, &t), VKF_OK, "%s", vkf_last_error(NULL));
+    float *want = read_bin(VKF_TEST_DATA "/npy/logits.bin", 12);
+    cr_expect(t.rank == 2 && t.shape[1] == 3 && t.dtype == VKF_F32);
+    cr_expect(max_diff(t.data, want, 3) < 1e-4, "logits differ from HF's by %g", max_diff(t.data, want, 3));
+    vkf_free(t.data);
+    free(want);
+    snprintf(args, sizeof args, "-q -m %s/bert -i input_ids=%s/npy/f64.npy -o logits=%s/x.npy", GOLDEN, VKF_TEST_DATA, out);
+    r = tcli_run(VKF_RUN_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 1);
+    cr_expect(strstr(r->err, "'<f8' is not supported"), "%s", r->err);
+    snprintf(args, sizeof args, "-q -m %s/bert -i input_ids=%s/npy/logits.npy -o logits=%s/x.npy", GOLDEN, VKF_TEST_DATA, out);
+    r = tcli_run(VKF_RUN_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 1);
+    cr_expect(strstr(r->err, "int32 or int64"), "%s", r->err);
+    r = tcli_run(VKF_RUN_BIN, "-m x --input nofile", NULL, 0);
+    cr_expect_eq(r->status, 2);
+    ttmpdir_remove(out);
+}

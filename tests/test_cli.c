@@ -100,7 +100,7 @@ Test(cli, bad_input_fails_cleanly)
     /* usage errors */
     expect_failure("--top 0", 2, "--top takes a positive number");
     expect_failure("--precision fp8", 2, "--precision takes fp32 or fp16");
-    expect_failure("--frobnicate", 2, "unknown option '--frobnicate'");
+    expect_failure("--frobnicate", 2, "unrecognized option '--frobnicate'");
     snprintf(args, sizeof args, "--input-tensor %s/short.bin x.png", dir);
     expect_failure(args, 2, "not both");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

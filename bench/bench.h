@@ -19,7 +19,8 @@ typedef struct bench_opts {
     bool blas;
     /* vit */
     const char *model;    /* checkpoint directory, or NULL for a preset */
-    const char *config;   /* preset: tiny, small, base, large */
+    const char *config;   /* preset: tiny, small, base, large (ViT); bert-base, bert-large, minilm-l6, minilm-l12 */
+    uint32_t seq;         /* text models: tokens at batch 1 (default 128) */
     uint32_t image_size, patch_size;
     uint32_t batches[8];
     uint32_t n_batches;
@@ -53,7 +54,7 @@ void bench_table_json(const bench_table *t, const bench_opts *o, vkf_context *ct
 bool bench_selected(const bench_opts *o, const bench_row *r);
 
 int bench_ops(vkf_context *ctx, const bench_opts *o, bench_table *t);
-int bench_vit(vkf_context *ctx, const bench_opts *o);
+int bench_model(vkf_context *ctx, const bench_opts *o);
 /* Needs no Vulkan device. */
 int bench_tokenize(const bench_opts *o);
 

@@ -1,4 +1,7 @@
-/* vkformer-bench vit: whole-model latency and throughput of a ViT. */
+/* vkformer-bench model: whole-model latency and throughput of any family
+ * (ViT images; BERT-style texts at a fixed length for batch 1 and mixed
+ * lengths of 8 to 64 tokens for larger batches), from a checkpoint or a
+ * preset with random weights. */
 #include "bench.h"
 
 #include <cjson/cJSON.h>
@@ -7,6 +10,12 @@
 #include <string.h>
 
 #include "models/model.h"
+
+typedef struct bench_in {
+    int tensor;
+    const void *data;
+    size_t bytes;
+} bench_in;
 
 typedef struct vit_row {
     const char *precision;
@@ -18,8 +27,14 @@ typedef struct vit_row {
 static graph *build(void *user, uint32_t batch, uint32_t seq) { return model_build(user, batch, seq); }
 
 /* Median wall time of `runs` inferences at batch b, and the GPU/host split. */
-static vkf_status measure(graph_exec *e, int in, const float *pixels, size_t n_pixels, const bench_opts *o, int runs,
-                          vit_row *r)
+static vkf_status write_inputs(graph_exec *e, uint32_t slot, const bench_in *in, int n_in)
+{
+    vkf_status s = VKF_OK;
+    for (int i = 0; i < n_in && s == VKF_OK; i++) s = graph_exec_write(e, slot, in[i].tensor, in[i].data, in[i].bytes);
+    return s;
+}
+
+static vkf_status measure(graph_exec *e, const bench_in *in, int n_in, const bench_opts *o, int runs, vit_row *r)
 {
     double *wall = calloc((size_t)runs, sizeof(double)), *gpu = calloc((size_t)runs, sizeof(double));
     vkf_status s = wall && gpu ? VKF_OK : VKF_ERROR_OUT_OF_MEMORY;
@@ -27,7 +42,7 @@ static vkf_status measure(graph_exec *e, int in, const float *pixels, size_t n_p
         uint32_t slot;
         double t0 = base_now();
         graph_exec_acquire(e, &slot);
-        s = graph_exec_write(e, slot, in, pixels, n_pixels * 4);
+        s = write_inputs(e, slot, in, n_in);
         if (s == VKF_OK) s = graph_exec_submit(e, slot);
         if (s == VKF_OK) s = graph_exec_wait(e, slot);
         double t1 = base_now();
@@ -56,7 +71,7 @@ static vkf_status measure(graph_exec *e, int in, const float *pixels, size_t n_p
 
 /* Throughput with two inferences in flight: one slot's host work overlaps
  * the other's device work. */
-static vkf_status overlapped(graph_exec *e, int in, const float *pixels, size_t n_pixels, int runs, vit_row *r)
+static vkf_status overlapped(graph_exec *e, const bench_in *in, int n_in, int runs, vit_row *r)
 {
     uint32_t slots[2];
     graph_exec_acquire(e, &slots[0]);
@@ -67,7 +82,7 @@ static vkf_status overlapped(graph_exec *e, int in, const float *pixels, size_t 
         uint32_t sl = slots[i % 2];
         if (i >= 2) s = graph_exec_wait(e, sl);
         if (i < runs && s == VKF_OK) {
-            s = graph_exec_write(e, sl, in, pixels, n_pixels * 4);
+            s = write_inputs(e, sl, in, n_in);
             if (s == VKF_OK) s = graph_exec_submit(e, sl);
         }
     }
@@ -78,7 +93,44 @@ static vkf_status overlapped(graph_exec *e, int in, const float *pixels, size_t 
     return s;
 }
 
-int bench_vit(vkf_context *ctx, const bench_opts *o)
+/* Inputs for one shape: pixels, or texts of the given lengths (padded to the
+ * longest; the graph's bucket). Returns the tensors' host buffers in *bufs. */
+static vkf_status make_inputs(const model *m, const graph *g, uint32_t b, uint32_t seq, const uint32_t *lens, bench_in *in, int *n_in,
+                              void **buf)
+{
+    *n_in = 0;
+    if (m->image_size) {
+        size_t n = (size_t)b * m->channels * m->image_size * m->image_size;
+        float *px = malloc(n * sizeof(float));
+        if (!px) return VKF_ERROR_OUT_OF_MEMORY;
+        for (size_t i = 0; i < n; i++) px[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+        in[(*n_in)++] = (bench_in){graph_find(g, "pixel_values"), px, n * 4};
+        *buf = px;
+        return VKF_OK;
+    }
+    size_t n = (size_t)b * seq;
+    int32_t *ids = calloc(4 * n, sizeof(int32_t));
+    if (!ids) return VKF_ERROR_OUT_OF_MEMORY;
+    int32_t *mask = ids + n, *tt = ids + 2 * n, *pos = ids + 3 * n;
+    for (uint32_t i = 0; i < b; i++)
+        for (uint32_t j = 0; j < seq; j++) {
+            size_t k = (size_t)i * seq + j;
+            bool real = j < lens[i];
+            ids[k] = real ? (int32_t)(1000 + (k * 7919) % (m->vocab_size - 1000)) : (int32_t)m->pad_id;
+            mask[k] = real;
+            pos[k] = real ? (int32_t)(m->pad_id + 1 + j) : (int32_t)m->pad_id;
+        }
+    const char *names[4] = {"input_ids", "attention_mask", "token_type_ids", "position_ids"};
+    int32_t *data[4] = {ids, mask, tt, pos};
+    for (int i = 0; i < 4; i++) {
+        int t = graph_find(g, names[i]);
+        if (t >= 0) in[(*n_in)++] = (bench_in){t, data[i], n * 4};
+    }
+    *buf = ids;
+    return VKF_OK;
+}
+
+int bench_model(vkf_context *ctx, const bench_opts *o)
 {
     vk_device *dev = ctx->dev;
     base_diag *d = dev->diag;
@@ -94,14 +146,17 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
             continue;
         }
         model mm, *m = &mm;
-        vkf_status s = o->model ? model_open(d, o->model, m)
-                                : model_open_preset(d, "vit", o->config ? o->config : "base", o->image_size, o->patch_size, m);
+        const char *preset = o->config ? o->config : "base";
+        const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) ? "bert" : "vit";
+        vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, o->image_size, o->patch_size, m);
         if (s != VKF_OK) {
             fprintf(stderr, "vkformer-bench: %s\n", d->error);
             rc = 1;
             break;
         }
-        uint32_t img = m->image_size, tokens = m->seq_len, patch = img / (uint32_t)lround(sqrt((double)(tokens - 1)));
+        bool text = !m->image_size;
+        uint32_t img = m->image_size, tokens = m->seq_len, patch = text ? 0 : img / (uint32_t)lround(sqrt((double)(tokens - 1)));
+        uint32_t seq1 = BASE_MIN(o->seq ? o->seq : 128, text ? m->max_positions : 0);
         vkf_memory_stats m0;
         vk_alloc_stats(dev, &m0);
         double t0 = base_now();
@@ -115,28 +170,41 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
         double t_weights = base_now() - t0;
         graph_cache cache;
         graph_cache_init(&cache, dev, &m->w, &(graph_compile_opts){.slots = 2}, 8, build, m);
-        if (!o->json)
+        const char *unit = text ? "sent/s" : "img/s";
+        if (!o->json && !text)
             printf("\nViT %s: hidden %u, %u layers, %ux%u image, patch %u (%u tokens), %llu parameters, %s\n",
-                   o->model ? o->model : (o->config ? o->config : "base"), m->hidden, m->layers, img, img, patch, tokens,
-                   (unsigned long long)m->params, pname);
+                   o->model ? o->model : preset, m->hidden, m->layers, img, img, patch, tokens, (unsigned long long)m->params, pname);
+        if (!o->json && text)
+            printf("\n%s %s: hidden %u, %u layers, %llu parameters, %s; batch 1 at %u tokens, larger batches of mixed\n"
+                   "lengths (8 to 64 tokens, padded to the longest)\n",
+                   m->model_type, o->model ? o->model : preset, m->hidden, m->layers, (unsigned long long)m->params, pname, seq1);
         for (uint32_t bi = 0; bi < o->n_batches && rc == 0; bi++) {
             uint32_t b = o->batches[bi];
             vit_row r = {.precision = pname, .batch = b};
+            /* texts: batch 1 at seq1 tokens; larger batches of 8..64 tokens */
+            uint32_t *lens = calloc(b, sizeof *lens), seq = 0;
+            for (uint32_t i = 0; lens && i < b; i++) {
+                lens[i] = b == 1 ? seq1 : 8 + (uint32_t)((i * 2654435761u) % 57);
+                seq = BASE_MAX(seq, lens[i]);
+            }
+            uint32_t bucket = 8;
+            while (bucket < seq) bucket *= 2;
+            if (text) seq = BASE_MIN(bucket, m->max_positions);
             double tc = base_now();
             graph_exec *e;
-            s = graph_cache_get(&cache, b, 0, &e);
+            s = lens ? graph_cache_get(&cache, b, text ? seq : 0, &e) : VKF_ERROR_OUT_OF_MEMORY;
             double t_record = base_now() - tc;
-            size_t n = (size_t)b * 3 * img * img;
-            float *pixels = malloc(n * sizeof(float));
-            if (s == VKF_OK && !pixels) s = VKF_ERROR_OUT_OF_MEMORY;
-            for (size_t i = 0; pixels && i < n; i++) pixels[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
-            int in = s == VKF_OK ? graph_find(graph_exec_graph(e), "pixel_values") : -1;
+            bench_in in[4];
+            int n_in = 0;
+            void *buf = NULL;
+            if (s == VKF_OK) s = make_inputs(m, graph_exec_graph(e), b, seq, lens, in, &n_in, &buf);
             /* Fewer timed runs as batches grow: the work per run grows too. */
             int runs = BASE_MAX(1, o->repeat / (int)BASE_MAX(1u, b / 4));
-            if (s == VKF_OK) s = measure(e, in, pixels, n, o, runs, &r);
-            if (s == VKF_OK && b == 1) s = overlapped(e, in, pixels, n, runs, &r);
+            if (s == VKF_OK) s = measure(e, in, n_in, o, runs, &r);
+            if (s == VKF_OK && b == 1) s = overlapped(e, in, n_in, runs, &r);
             if (s == VKF_OK) graph_cache_release(&cache, e);
-            free(pixels);
+            free(buf);
+            free(lens);
             if (s != VKF_OK) {
                 fprintf(stderr, "vkformer-bench: batch %u: %s\n", b, d->error);
                 rc = 1;
@@ -149,8 +217,9 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
                 printf("load: weights %.0f ms, recording batch %u %.0f ms; arena %s (naive sum %s), %u dispatches, %u barriers\n",
                        t_weights * 1e3, b, t_record * 1e3, base_fmt_bytes(st.arena_bytes, b1), base_fmt_bytes(st.naive_bytes, b2),
                        st.dispatches, st.barriers);
-                printf("%-6s %11s %11s %11s %11s %10s %14s\n", "batch", "latency ms", "min ms", "gpu ms", "host ms",
-                       "img/s", "img/s 2-flight");
+                char u2[32];
+                snprintf(u2, sizeof u2, "%s 2-flight", unit);
+                printf("%-6s %11s %11s %11s %11s %10s %14s\n", "batch", "latency ms", "min ms", "gpu ms", "host ms", unit, u2);
             }
             if (!o->json) {
                 char ov[32] = "-";
@@ -159,17 +228,18 @@ int bench_vit(vkf_context *ctx, const bench_opts *o)
                        r.host_ms, r.img_s, ov, r.runs);
             } else {
                 cJSON *j = cJSON_CreateObject();
-                cJSON_AddStringToObject(j, "model", o->model ? o->model : (o->config ? o->config : "base"));
-                cJSON_AddNumberToObject(j, "image_size", img);
-                cJSON_AddNumberToObject(j, "patch_size", patch);
+                cJSON_AddStringToObject(j, "model", o->model ? o->model : preset);
+                cJSON_AddStringToObject(j, "model_type", m->model_type);
+                if (text) cJSON_AddNumberToObject(j, "tokens", seq);
+                else cJSON_AddNumberToObject(j, "image_size", img), cJSON_AddNumberToObject(j, "patch_size", patch);
                 cJSON_AddStringToObject(j, "precision", pname);
                 cJSON_AddNumberToObject(j, "batch", b);
                 cJSON_AddNumberToObject(j, "latency_ms", r.wall_ms);
                 cJSON_AddNumberToObject(j, "min_ms", r.wall_min_ms);
                 cJSON_AddNumberToObject(j, "gpu_ms", r.gpu_ms);
                 cJSON_AddNumberToObject(j, "host_ms", r.host_ms);
-                cJSON_AddNumberToObject(j, "images_per_s", r.img_s);
-                if (r.img_s_overlap > 0) cJSON_AddNumberToObject(j, "images_per_s_2_in_flight", r.img_s_overlap);
+                cJSON_AddNumberToObject(j, text ? "sentences_per_s" : "images_per_s", r.img_s);
+                if (r.img_s_overlap > 0) cJSON_AddNumberToObject(j, text ? "sentences_per_s_2_in_flight" : "images_per_s_2_in_flight", r.img_s_overlap);
                 cJSON_AddNumberToObject(j, "load_weights_ms", t_weights * 1e3);
                 cJSON_AddNumberToObject(j, "record_ms", t_record * 1e3);
                 cJSON_AddNumberToObject(j, "arena_bytes", (double)st.arena_bytes);

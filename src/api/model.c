@@ -63,6 +63,13 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
         return s;
     }
     graph_compile_opts opts = {.slots = desc->max_in_flight ? desc->max_in_flight : 2, .profile = desc->profile != 0};
+    if (opts.slots > GRAPH_MAX_SLOTS) {
+        model_close(&m->m);
+        vkf_tokenizer_destroy(m->tok);
+        free(m);
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "max_in_flight %u is more than the %u inferences a variant can have in flight",
+                         desc->max_in_flight, GRAPH_MAX_SLOTS);
+    }
     graph_cache_init(&m->cache, dev, &m->m.w, &opts, desc->max_variants ? desc->max_variants : 4, build_variant, m);
     *out = m;
     return VKF_OK;

@@ -15,8 +15,10 @@ void graph_cache_init(graph_cache *c, vk_device *dev, const graph_weights *w, co
     c->max = max_entries ? max_entries : 4;
     c->build = build;
     c->user = user;
-    c->e = calloc(c->max, sizeof(*c->e));
+    c->cap = c->max;
+    c->e = calloc(c->cap, sizeof(*c->e));
     pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->changed, NULL);
 }
 
 void graph_cache_destroy(graph_cache *c)
@@ -24,6 +26,7 @@ void graph_cache_destroy(graph_cache *c)
     for (uint32_t i = 0; i < c->n; i++) graph_exec_destroy(c->e[i].exec);
     free(c->e);
     pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->changed);
     memset(c, 0, sizeof(*c));
 }
 
@@ -32,29 +35,48 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
     *out = NULL;
     if (!c->e) return base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     pthread_mutex_lock(&c->lock);
-    c->clock++;
-    for (uint32_t i = 0; i < c->n; i++)
-        if (c->e[i].batch == batch && c->e[i].seq == seq) {
-            c->e[i].users++;
-            c->e[i].last_used = c->clock;
-            *out = c->e[i].exec;
+    for (;;) {
+        c->clock++;
+        int hit = -1;
+        for (uint32_t i = 0; i < c->n && hit < 0; i++)
+            if (c->e[i].batch == batch && c->e[i].seq == seq) hit = (int)i;
+        if (hit >= 0 && c->e[hit].exec) {
+            c->e[hit].users++;
+            c->e[hit].last_used = c->clock;
+            *out = c->e[hit].exec;
             pthread_mutex_unlock(&c->lock);
             return VKF_OK;
         }
-    /* Make room: evict the least recently used variant nobody holds. */
-    if (c->n == c->max) {
+        if (hit >= 0) { /* another thread is compiling this shape */
+            pthread_cond_wait(&c->changed, &c->lock);
+            continue;
+        }
+        if (c->n < c->max) break;
+        /* Make room: evict the least recently used variant nobody holds. */
         int victim = -1;
         for (uint32_t i = 0; i < c->n; i++)
-            if (!c->e[i].users && (victim < 0 || c->e[i].last_used < c->e[victim].last_used)) victim = (int)i;
-        if (victim < 0) {
-            pthread_mutex_unlock(&c->lock);
-            return base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY,
-                             "all %u shape variants are in use; cannot record another", c->max);
+            if (c->e[i].exec && !c->e[i].users && (victim < 0 || c->e[i].last_used < c->e[victim].last_used)) victim = (int)i;
+        if (victim >= 0) {
+            graph_exec_destroy(c->e[victim].exec);
+            c->e[victim] = c->e[--c->n];
+            break;
         }
-        graph_exec_destroy(c->e[victim].exec);
-        c->e[victim] = c->e[--c->n];
+        /* Every variant is in use (by this thread or others): go past the
+         * bound for now; releases bring the cache back under it. */
+        if (c->n == c->cap) {
+            graph_cache_entry *ne = realloc(c->e, (c->cap * 2) * sizeof *ne);
+            if (!ne) {
+                pthread_mutex_unlock(&c->lock);
+                return base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+            }
+            c->e = ne;
+            c->cap *= 2;
+        }
+        break;
     }
-    /* Compiling under the lock keeps two threads from recording the same shape. */
+    /* A placeholder holds the shape's place while it compiles without the lock. */
+    c->e[c->n++] = (graph_cache_entry){batch, seq, NULL, 1, c->clock};
+    pthread_mutex_unlock(&c->lock);
     vkf_status s = VKF_OK;
     graph *g = c->build(c->user, batch, seq);
     graph_exec *e = NULL;
@@ -62,12 +84,16 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
         s = base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory building a graph");
     else
         s = graph_compile(c->dev, g, c->weights, &c->opts, &e);
-    if (s == VKF_OK) {
-        c->e[c->n++] = (graph_cache_entry){batch, seq, e, 1, c->clock};
-        c->compiles++;
-        *out = e;
-    }
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->e[i].batch == batch && c->e[i].seq == seq && !c->e[i].exec) {
+            if (s == VKF_OK) c->e[i].exec = e, c->compiles++;
+            else c->e[i] = c->e[--c->n];
+            break;
+        }
+    pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
+    if (s == VKF_OK) *out = e;
     return s;
 }
 
@@ -76,5 +102,15 @@ void graph_cache_release(graph_cache *c, graph_exec *e)
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->n; i++)
         if (c->e[i].exec == e && c->e[i].users) c->e[i].users--;
+    /* back under the bound: drop unused variants, least recently used first */
+    while (c->n > c->max) {
+        int victim = -1;
+        for (uint32_t i = 0; i < c->n; i++)
+            if (c->e[i].exec && !c->e[i].users && (victim < 0 || c->e[i].last_used < c->e[victim].last_used)) victim = (int)i;
+        if (victim < 0) break;
+        graph_exec_destroy(c->e[victim].exec);
+        c->e[victim] = c->e[--c->n];
+    }
+    pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SLOTS 4
+#define MAX_SLOTS GRAPH_MAX_SLOTS
 
 typedef struct exec_slot {
     vk_buf arena;

@@ -186,8 +186,10 @@ void graph_plan_free(graph_plan *plan);
 
 typedef struct graph_exec graph_exec;
 
+#define GRAPH_MAX_SLOTS 4
+
 typedef struct graph_compile_opts {
-    uint32_t slots;  /* inferences in flight at once (default 2) */
+    uint32_t slots;  /* inferences in flight at once (default 2, at most GRAPH_MAX_SLOTS) */
     bool profile;    /* per-node timestamps (also VKF_PROFILE=1); serialises dispatches */
 } graph_compile_opts;
 
@@ -230,7 +232,7 @@ typedef graph *(*graph_build_fn)(void *user, uint32_t batch, uint32_t seq);
 
 typedef struct graph_cache_entry {
     uint32_t batch, seq;
-    graph_exec *exec;
+    graph_exec *exec;   /* NULL while a thread compiles it */
     uint32_t users;     /* callers holding it: never evicted while > 0 */
     uint64_t last_used;
 } graph_cache_entry;
@@ -243,16 +245,21 @@ typedef struct graph_cache {
     graph_build_fn build;
     void *user;
     graph_cache_entry *e;
-    uint32_t n, max;
+    uint32_t n, max, cap;
     uint64_t clock;
     uint32_t compiles;  /* how many variants were recorded so far */
     pthread_mutex_t lock;
+    pthread_cond_t changed; /* a variant finished compiling or was released */
 } graph_cache;
 
 void graph_cache_init(graph_cache *c, vk_device *dev, const graph_weights *w, const graph_compile_opts *opts,
                       uint32_t max_entries, graph_build_fn build, void *user);
 void graph_cache_destroy(graph_cache *c);
-/* The variant for a shape, compiled on first use; release it after the run. */
+/* The variant for a shape, compiled on first use; release it after the run.
+ * Compiling happens outside the lock, so other threads' hits on compiled
+ * variants never wait for it; a thread that wants a shape being compiled
+ * waits for it. When every variant is in use, a new one is compiled past the
+ * bound, and releasing brings the cache back under it. */
 vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_exec **e);
 void graph_cache_release(graph_cache *c, graph_exec *e);
 

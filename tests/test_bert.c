@@ -497,3 +497,21 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
     cr_expect_eq(r->status, 2);
     ttmpdir_remove(out);
 }
+
+/* A tokenizer with more ids than the embedding table has rows: refused at load. */
+Test(bert, tokenizer_that_does_not_fit, .timeout = 120)
+{
+    char dir[256];
+    with_vocab(dir, sizeof dir, GOLDEN "/bert", 600);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = (vkf_model *)1;
+    vkf_model_desc d = {.precision = VKF_FP32};
+    cr_expect_eq(vkf_model_load(ctx, dir, &d, &m), VKF_ERROR_SHAPE);
+    cr_expect_null(m);
+    cr_expect(strstr(vkf_last_error(ctx), "the tokenizer has 600 tokens, the model's embedding table 500"), "%s", vkf_last_error(ctx));
+    d.max_in_flight = 9;
+    cr_expect_eq(vkf_model_load(ctx, GOLDEN "/bert", &d, &m), VKF_ERROR_INVALID_ARGUMENT);
+    cr_expect(strstr(vkf_last_error(ctx), "max_in_flight 9"), "%s", vkf_last_error(ctx));
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}

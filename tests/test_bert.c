@@ -163,6 +163,8 @@ Test(bert, bad_inputs, .timeout = 300)
 
 /* ---- generated cases: tests/data/text (tools/make_text_refs.py) --------------------- */
 
+static void with_vocab(char *dir, size_t cap, const char *model_dir, uint32_t n);
+
 #include <cjson/cJSON.h>
 
 #define TEXT VKF_TEST_DATA "/text"
@@ -237,6 +239,32 @@ Test(bert, masked_lm_padded_batch, .timeout = 300) { check_case("bert_mlm", 1e-4
 Test(distilbert, masked_lm_padded_batch, .timeout = 300) { check_case("distilbert_mlm", 1e-4); }
 /* RoBERTa: positions from padding_idx + 1 that skip padding, its classifier head */
 Test(roberta, classifier_padded_batch, .timeout = 300) { check_case("roberta_cls", 1e-4); }
+
+/* RoBERTa's lm_head (dense, GELU, layer_norm, tied decoder) on a padded batch */
+Test(roberta, masked_lm_padded_batch, .timeout = 300) { check_case("roberta_mlm", 1e-4); }
+
+/* problem_type multi_label_classification: a sigmoid per label, as HF's pipeline */
+Test(bert, multi_label_sigmoid, .timeout = 300)
+{
+    check_case("bert_multilabel", 1e-4);
+    char dir[256];
+    with_vocab(dir, sizeof dir, TEXT "/bert_multilabel", 300);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    const char *text = "a b c";
+    vkf_class_score top[5];
+    cr_assert_eq(vkf_classify_texts(m, &text, NULL, 1, top, 5), VKF_OK, "%s", vkf_last_error(ctx));
+    double sum = 0;
+    for (int i = 0; i < 5; i++) {
+        cr_expect(fabs(top[i].prob - 1 / (1 + exp(-(double)top[i].logit))) < 1e-6, "label %u: %g is not sigmoid(%g)",
+                  top[i].index, top[i].prob, top[i].logit);
+        sum += top[i].prob;
+    }
+    cr_expect(fabs(sum - 1) > 1e-3, "the scores sum to 1 (%g): a softmax, not sigmoids", sum);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}
 
 /* An old checkpoint: LayerNorm gamma/beta, an int64 position_ids buffer. */
 Test(bert, gamma_beta_and_position_ids_buffer, .timeout = 300)

@@ -13,6 +13,9 @@ case.json giving the shapes. Cases:
   distilbert_mlm  DistilBertForMaskedLM, hidden 72 (3 heads of 24), same masks
   roberta_cls     RobertaForSequenceClassification, hidden 40 (2 heads of 20),
                   right-padded with padding_idx 1 (positions skip padding)
+  roberta_mlm     RobertaForMaskedLM, hidden 48, a padded batch (lm_head, tied decoder)
+  bert_multilabel BertForSequenceClassification with problem_type
+                  multi_label_classification (sigmoid scores)
   bert_gamma      the golden BERT re-saved as old checkpoints are: LayerNorm
                   gamma/beta names and an int64 position_ids buffer
   minilm          all-MiniLM-L6-v2 (models/, from scripts/fetch_models.sh):
@@ -29,8 +32,9 @@ import shutil
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import (AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, DistilBertConfig,
-                          DistilBertForMaskedLM, RobertaConfig, RobertaForSequenceClassification)
+from transformers import (AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, BertForSequenceClassification,
+                          DistilBertConfig, DistilBertForMaskedLM, RobertaConfig, RobertaForMaskedLM,
+                          RobertaForSequenceClassification)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "text")
@@ -135,6 +139,36 @@ def roberta_cls():
     write("roberta_cls", model, inp, {"logits": o.logits.numpy(), "last_hidden_state": o.hidden_states[-1].numpy()})
 
 
+def roberta_mlm():
+    torch.manual_seed(14)
+    cfg = RobertaConfig(vocab_size=250, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, intermediate_size=80,
+                        max_position_embeddings=30, type_vocab_size=1, pad_token_id=1, initializer_range=0.1,
+                        attn_implementation="eager", architectures=["RobertaForMaskedLM"])
+    model = RobertaForMaskedLM(cfg)
+    perturb(model, 4)
+    B, S = 2, 9
+    rng = np.random.default_rng(8)
+    ids = rng.integers(3, 250, (B, S))
+    ids[1, 6:] = 1
+    mask = (ids != 1).astype(np.int64)
+    inp = {"input_ids": ids, "attention_mask": mask}
+    o = run(model, inp)
+    write("roberta_mlm", model, inp, {"logits": o.logits.numpy(), "last_hidden_state": o.hidden_states[-1].numpy()})
+
+
+def bert_multilabel():
+    torch.manual_seed(15)
+    cfg = BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=40,
+                     max_position_embeddings=24, num_labels=5, problem_type="multi_label_classification",
+                     initializer_range=0.3, attn_implementation="eager", architectures=["BertForSequenceClassification"])
+    model = BertForSequenceClassification(cfg)
+    perturb(model, 5)
+    rng = np.random.default_rng(9)
+    inp = {"input_ids": rng.integers(5, 300, (1, 7))}
+    o = run(model, inp)
+    write("bert_multilabel", model, inp, {"logits": o.logits.numpy()})
+
+
 def bert_gamma():
     src = os.path.join(ROOT, "tests", "data", "golden", "bert")
     d = os.path.join(OUT, "bert_gamma")
@@ -177,5 +211,7 @@ if __name__ == "__main__":
     bert_mlm()
     distilbert_mlm()
     roberta_cls()
+    roberta_mlm()
+    bert_multilabel()
     bert_gamma()
     minilm()

@@ -150,7 +150,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) ? "bert" : "vit";
         vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, o->image_size, o->patch_size, m);
         if (s != VKF_OK) {
-            fprintf(stderr, "vkformer-bench: %s\n", d->error);
+            fprintf(stderr, "vkformer-bench: %s\n", base_diag_error(d));
             rc = 1;
             break;
         }
@@ -163,7 +163,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         s = model_load(dev, m, o->model, dt, 1234, NULL, NULL);
         if (s != VKF_OK) {
             model_close(m);
-            fprintf(stderr, "vkformer-bench: %s\n", d->error);
+            fprintf(stderr, "vkformer-bench: %s\n", base_diag_error(d));
             rc = 1;
             break;
         }
@@ -206,7 +206,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             free(buf);
             free(lens);
             if (s != VKF_OK) {
-                fprintf(stderr, "vkformer-bench: batch %u: %s\n", b, d->error);
+                fprintf(stderr, "vkformer-bench: batch %u: %s\n", b, base_diag_error(d));
                 rc = 1;
                 break;
             }

@@ -543,3 +543,42 @@ Test(bert, tokenizer_that_does_not_fit, .timeout = 120)
     tctx_destroy(ctx);
     ttmpdir_remove(dir);
 }
+
+/* ---- one model, several threads: each reads its own error --------------------------------- */
+
+#include <pthread.h>
+
+typedef struct err_thread {
+    vkf_context *ctx;
+    vkf_model *m;
+    int which, ok;
+} err_thread;
+
+static void *fail_repeatedly(void *p)
+{
+    err_thread *t = p;
+    int32_t ids[4] = {101, 7, t->which ? 5 : 900, 102}, mask[4] = {1, 1, 1, 1};
+    float logits[3];
+    vkf_tensor out = {.name = "logits", .data = logits, .capacity = sizeof logits};
+    vkf_tensor in[2] = {{.name = "input_ids", .rank = 2, .shape = {1, 4}, .data = ids, .dtype = VKF_I32},
+                        {.name = "attention_mask", .rank = 2, .shape = {1, t->which ? 3 : 4}, .data = mask, .dtype = VKF_I32}};
+    const char *want = t->which ? "attention_mask must be [1, 4]" : "input_ids[0][2] = 900";
+    t->ok = 1;
+    for (int i = 0; i < 200; i++) {
+        if (vkf_model_run(t->m, in, 2, &out, 1) == VKF_OK || !strstr(vkf_last_error(t->ctx), want)) t->ok = 0;
+    }
+    return NULL;
+}
+
+Test(bert, errors_per_thread, .timeout = 300)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, GOLDEN "/bert", VKF_FP32);
+    err_thread t[2] = {{ctx, m, 0, 0}, {ctx, m, 1, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, fail_repeatedly, &t[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    cr_expect(t[0].ok && t[1].ok, "a thread read another thread's error message");
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+}

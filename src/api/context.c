@@ -29,6 +29,11 @@ vkf_status vkf_context_create(const vkf_context_desc *desc, vkf_context **out)
     vkf_context *ctx = calloc(1, sizeof(*ctx));
     if (!ctx) return base_fail(td, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     base_diag_init(&ctx->diag, desc->log_fn, desc->log_user, desc->log_level);
+    /* a context is shared by threads: each reads its own calls' errors */
+    if (!base_diag_per_thread(&ctx->diag)) {
+        free(ctx);
+        return base_fail(td, VKF_ERROR_OUT_OF_MEMORY, "out of thread-local keys");
+    }
     vk_device_desc dd = {
         .validation = vk_validation_wanted(desc->validation),
         .use_index = desc->use_device_index != 0,
@@ -40,7 +45,8 @@ vkf_status vkf_context_create(const vkf_context_desc *desc, vkf_context **out)
     dd.cache_enabled = cache_wanted(desc, &dd.cache_path);
     vkf_status s = vk_device_create(&ctx->diag, &dd, &ctx->dev);
     if (s != VKF_OK) {
-        memcpy(td->error, ctx->diag.error, sizeof td->error);
+        memcpy(td->error, base_diag_error(&ctx->diag), sizeof td->error);
+        base_diag_destroy(&ctx->diag);
         free(ctx);
         return s;
     }
@@ -52,12 +58,13 @@ void vkf_context_destroy(vkf_context *ctx)
 {
     if (!ctx) return;
     vk_device_destroy(ctx->dev);
+    base_diag_destroy(&ctx->diag);
     free(ctx);
 }
 
 const char *vkf_last_error(const vkf_context *ctx)
 {
-    return ctx ? ctx->diag.error : base_thread_diag()->error;
+    return ctx ? base_diag_error((base_diag *)&ctx->diag) : base_thread_diag()->error;
 }
 
 /* Device listing needs an instance but no logical device. */

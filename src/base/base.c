@@ -34,6 +34,76 @@ void base_diag_init(base_diag *d, vkf_log_fn fn, void *user, int desc_level)
     }
 }
 
+struct base_error_buf {
+    base_diag *owner;
+    base_error_buf *prev, *next;
+    char text[BASE_ERROR_BYTES];
+};
+
+static void unlink_buf(base_error_buf *b)
+{
+    base_diag *d = b->owner;
+    if (b->prev) b->prev->next = b->next;
+    else d->bufs = b->next;
+    if (b->next) b->next->prev = b->prev;
+}
+
+/* A thread ends: its buffer goes. */
+static void free_thread_buf(void *p)
+{
+    base_error_buf *b = p;
+    pthread_mutex_lock(&b->owner->lock);
+    unlink_buf(b);
+    pthread_mutex_unlock(&b->owner->lock);
+    free(b);
+}
+
+bool base_diag_per_thread(base_diag *d)
+{
+    if (d->per_thread) return true;
+    if (pthread_key_create(&d->key, free_thread_buf) != 0) return false;
+    pthread_mutex_init(&d->lock, NULL);
+    d->bufs = NULL;
+    d->per_thread = true;
+    return true;
+}
+
+void base_diag_destroy(base_diag *d)
+{
+    if (!d->per_thread) return;
+    pthread_key_delete(d->key); /* no destructors run from here on */
+    while (d->bufs) {
+        base_error_buf *b = d->bufs;
+        d->bufs = b->next;
+        free(b);
+    }
+    pthread_mutex_destroy(&d->lock);
+    d->per_thread = false;
+}
+
+char *base_diag_error(base_diag *d)
+{
+    if (!d->per_thread) return d->error;
+    base_error_buf *b = pthread_getspecific(d->key);
+    if (b) return b->text;
+    b = calloc(1, sizeof *b);
+    if (!b) return d->error;
+    b->owner = d;
+    pthread_mutex_lock(&d->lock);
+    b->next = d->bufs;
+    if (d->bufs) d->bufs->prev = b;
+    d->bufs = b;
+    pthread_mutex_unlock(&d->lock);
+    if (pthread_setspecific(d->key, b) != 0) {
+        pthread_mutex_lock(&d->lock);
+        unlink_buf(b);
+        pthread_mutex_unlock(&d->lock);
+        free(b);
+        return d->error;
+    }
+    return b->text;
+}
+
 base_diag *base_thread_diag(void)
 {
     static _Thread_local base_diag diag;
@@ -63,24 +133,25 @@ void base_log(base_diag *d, vkf_log_level level, const char *fmt, ...)
 
 vkf_status base_fail(base_diag *d, vkf_status status, const char *fmt, ...)
 {
+    char *e = base_diag_error(d);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->error, sizeof d->error, fmt, ap);
+    vsnprintf(e, BASE_ERROR_BYTES, fmt, ap);
     va_end(ap);
-    base_log(d, VKF_LOG_DEBUG, "failed (%s): %s", vkf_status_string(status), d->error);
+    base_log(d, VKF_LOG_DEBUG, "failed (%s): %s", vkf_status_string(status), e);
     return status;
 }
 
 vkf_status base_fail_prefix(base_diag *d, vkf_status status, const char *fmt, ...)
 {
-    char old[sizeof d->error];
-    memcpy(old, d->error, sizeof old);
+    char *e = base_diag_error(d);
+    char old[BASE_ERROR_BYTES];
+    memcpy(old, e, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(d->error, sizeof d->error, fmt, ap);
+    int n = vsnprintf(e, BASE_ERROR_BYTES, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof d->error)
-        snprintf(d->error + n, sizeof d->error - (size_t)n, "%s", old);
+    if (n >= 0 && (size_t)n < BASE_ERROR_BYTES) snprintf(e + n, BASE_ERROR_BYTES - (size_t)n, "%s", old);
     return status;
 }
 

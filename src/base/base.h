@@ -5,6 +5,7 @@
 
 #include "vkformer.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,16 +23,32 @@
 #define BASE_PRINTF(f, a)
 #endif
 
-/* Where a layer reports: the owner's logger and its last-error buffer. */
+#define BASE_ERROR_BYTES 2048
+
+typedef struct base_error_buf base_error_buf;
+
+/* Where a layer reports: the owner's logger and its last-error message. A
+ * diag shared by threads (a context's) keeps one message per thread, so a
+ * thread reads its own calls' errors, never another thread's half-written one. */
 typedef struct base_diag {
     vkf_log_fn log_fn;
     void *log_user;
     vkf_log_level level;
-    char error[2048];
+    char error[BASE_ERROR_BYTES]; /* the message, for a diag of one thread */
+    bool per_thread;              /* base_diag_per_thread() was called */
+    pthread_key_t key;
+    pthread_mutex_t lock;         /* guards bufs */
+    base_error_buf *bufs;         /* every thread's buffer, freed by base_diag_destroy */
 } base_diag;
 
 /* Fills a diag from the desc fields, VKF_LOG, and the stderr default. */
 void base_diag_init(base_diag *d, vkf_log_fn fn, void *user, int desc_level);
+/* From now on, one message per thread (contexts, which threads share). */
+bool base_diag_per_thread(base_diag *d);
+void base_diag_destroy(base_diag *d);
+/* The calling thread's message buffer (BASE_ERROR_BYTES; the shared one when
+ * the diag is not per thread, or when no buffer can be had). */
+char *base_diag_error(base_diag *d);
 
 /* This thread's diag for calls that have no context yet. */
 base_diag *base_thread_diag(void);

@@ -195,6 +195,16 @@ typedef struct vkf_model_desc {
 vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_desc *desc, vkf_model **out);
 void vkf_model_destroy(vkf_model *model);
 
+/* One input or output of a model: its HF name, element type and shape, with
+ * 0 for the sizes a run chooses (the batch; the tokens of a text). */
+typedef struct vkf_tensor_info {
+    char name[32];
+    int dtype;                /* a vkf_dtype: what vkf_model_run takes (inputs may also be
+                                 int64 where this says int32) or gives (float32) */
+    uint32_t rank;
+    uint32_t shape[4];
+} vkf_tensor_info;
+
 typedef struct vkf_model_info {
     const char *type;         /* HF model_type as config.json says ("vit", "deit") */
     const char *family;       /* the implementation it runs on ("vit") */
@@ -207,6 +217,8 @@ typedef struct vkf_model_info {
     uint32_t max_positions;   /* text models: the most tokens a text may have */
     uint64_t parameters;
     uint64_t weight_bytes;    /* device memory the weights take */
+    uint32_t n_inputs, n_outputs;
+    vkf_tensor_info inputs[4], outputs[4];
 } vkf_model_info;
 
 vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);

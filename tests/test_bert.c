@@ -64,6 +64,17 @@ static void check_golden(const char *name, bool bert, vkf_precision p)
     cr_expect_eq(info.num_labels, L);
     cr_expect_eq(info.vocab_size, 500);
     cr_expect_eq(info.max_positions, 64);
+    /* the signature: inputs [0, 0] int32 (batch, tokens chosen per run), outputs float32 */
+    cr_expect_eq(info.n_inputs, bert ? 3u : 2u);
+    cr_expect_str_eq(info.inputs[0].name, "input_ids");
+    cr_expect(info.inputs[0].dtype == VKF_I32 && info.inputs[0].rank == 2 && !info.inputs[0].shape[0] && !info.inputs[0].shape[1]);
+    bool found = false;
+    for (uint32_t i = 0; i < info.n_outputs; i++)
+        if (!strcmp(info.outputs[i].name, "last_hidden_state")) {
+            found = true;
+            cr_expect(info.outputs[i].rank == 3 && info.outputs[i].shape[2] == H && !info.outputs[i].shape[1]);
+        }
+    cr_expect(found, "no last_hidden_state among the outputs");
     snprintf(path, sizeof path, "%s/input_ids.bin", dir);
     int32_t *ids = read_bin(path, S * 4);
     snprintf(path, sizeof path, "%s/attention_mask.bin", dir);

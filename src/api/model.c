@@ -94,6 +94,30 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
         .num_labels = mm->num_labels, .hidden_size = mm->hidden, .num_layers = mm->layers, .seq_len = mm->seq_len,
         .parameters = mm->params, .weight_bytes = mm->w.bytes, .vocab_size = mm->vocab_size, .max_positions = mm->max_positions,
     };
+    /* The signature, read off the graph of a small shape (built, not compiled):
+     * the batch and, for texts, the token count are chosen per run (0). */
+    uint32_t probe = mm->image_size ? 0 : BASE_MIN(8u, mm->max_positions);
+    graph *g = model_build(mm, 1, probe);
+    if (!g || g->error != VKF_OK) {
+        vkf_status s = g ? g->error : VKF_ERROR_OUT_OF_MEMORY;
+        graph_destroy(g);
+        return base_fail(m->dev->diag, s, "vkf_model_get_info: building the graph failed");
+    }
+    for (size_t i = 0; i < g->n_t; i++) {
+        const graph_tensor *t = &g->t[i];
+        bool input = t->role == GRAPH_INPUT;
+        if (!input && !t->output) continue;
+        uint32_t *n = input ? &info->n_inputs : &info->n_outputs;
+        if (*n == 4) continue;
+        vkf_tensor_info *ti = input ? &info->inputs[(*n)++] : &info->outputs[(*n)++];
+        snprintf(ti->name, sizeof ti->name, "%s", t->name);
+        ti->dtype = t->dtype == GRAPH_I32 ? VKF_I32 : VKF_F32;
+        ti->rank = t->rank;
+        for (uint32_t k = 0; k < t->rank; k++) ti->shape[k] = t->shape[k];
+        ti->shape[0] = 0;
+        if (probe && t->rank >= 2 && t->shape[1] == probe) ti->shape[1] = 0;
+    }
+    graph_destroy(g);
     return VKF_OK;
 }
 

@@ -223,3 +223,22 @@ void ttmpdir_remove(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+void *tread_file(const char *path, size_t bytes)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s missing", path);
+    void *x = malloc(bytes ? bytes : 1);
+    cr_assert_eq(fread(x, 1, bytes, f), bytes, "%s is short", path);
+    fclose(f);
+    return x;
+}
+
+vkf_model *tload_model(vkf_context *ctx, const char *dir, vkf_precision p)
+{
+    vkf_model *m = NULL;
+    vkf_model_desc d = {.precision = p};
+    vkf_status s = vkf_model_load(ctx, dir, &d, &m);
+    cr_assert_eq(s, VKF_OK, "%s: %s", dir, vkf_last_error(ctx));
+    return m;
+}

@@ -59,6 +59,11 @@ typedef struct tcli_result {
 } tcli_result;
 tcli_result *tcli_run(const char *cmd, const char *args, const void *in, size_t in_len);
 
+/* The first `bytes` bytes of a file (malloc'd); a missing or short file fails the test. */
+void *tread_file(const char *path, size_t bytes);
+/* A model loaded with the given precision; failing to load fails the test. */
+vkf_model *tload_model(vkf_context *ctx, const char *dir, vkf_precision p);
+
 /* A fresh directory under /tmp (mkdtemp) into dir[size], and its removal. */
 void ttmpdir_create(char *dir, size_t size, const char *tag);
 void ttmpdir_remove(const char *dir);

@@ -11,24 +11,8 @@
 
 #define GOLDEN VKF_TEST_DATA "/golden"
 
-static void *read_bin(const char *path, size_t bytes)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    void *x = malloc(bytes);
-    cr_assert_eq(fread(x, 1, bytes, f), bytes, "%s is short", path);
-    fclose(f);
-    return x;
-}
-
-static vkf_model *load(vkf_context *ctx, const char *dir, vkf_precision p)
-{
-    vkf_model *m = NULL;
-    vkf_model_desc d = {.precision = p};
-    vkf_status s = vkf_model_load(ctx, dir, &d, &m);
-    cr_assert_eq(s, VKF_OK, "%s", vkf_last_error(ctx));
-    return m;
-}
+#define read_bin tread_file
+#define load tload_model
 
 static double max_diff(const float *a, const float *b, size_t n)
 {

@@ -11,24 +11,8 @@
 #define BUNDLED VKF_REPO_DIR "/models/vit-tiny-patch16-224"
 #define IMAGES VKF_TEST_DATA "/images"
 
-static float *read_bin(const char *path, size_t expect_floats)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    float *x = malloc(expect_floats * 4);
-    cr_assert_eq(fread(x, 4, expect_floats, f), expect_floats, "%s is short", path);
-    fclose(f);
-    return x;
-}
-
-static vkf_model *load(vkf_context *ctx, const char *dir, vkf_precision p)
-{
-    vkf_model *m = NULL;
-    vkf_model_desc d = {.precision = p};
-    vkf_status s = vkf_model_load(ctx, dir, &d, &m);
-    cr_assert_eq(s, VKF_OK, "%s", vkf_last_error(ctx));
-    return m;
-}
+static float *read_bin(const char *path, size_t expect_floats) { return tread_file(path, expect_floats * 4); }
+#define load tload_model
 
 Test(vit, golden_logits_fp32, .timeout = 300)
 {

@@ -101,8 +101,10 @@ typedef struct vkf_context_desc {
 vkf_status vkf_context_create(const vkf_context_desc *desc, vkf_context **out);
 void vkf_context_destroy(vkf_context *ctx);
 
-/* The last error message of calls on ctx; with ctx NULL, of this thread's
- * context-less calls. Never NULL; "" when there was none. */
+/* The last error message of this thread's calls on ctx (and its models);
+ * with ctx NULL, of this thread's context-less calls. Each thread has its own
+ * message, so threads sharing a model read their own errors. Never NULL; ""
+ * when there was none. */
 const char *vkf_last_error(const vkf_context *ctx);
 
 typedef enum vkf_device_type {

@@ -84,11 +84,11 @@ static int finish(vk_device *dev, const bench_opts *o, bench_table *t, bench_row
         if (bench_time_list(dev, l, o, &r->us, &r->min_us) == VKF_OK) {
             bench_table_add(t, r);
         } else {
-            fprintf(stderr, "vkformer-bench: %s %s %s: %s\n", r->op, r->variant, r->shape, dev->diag->error);
+            fprintf(stderr, "vkformer-bench: %s %s %s: %s\n", r->op, r->variant, r->shape, base_diag_error(dev->diag));
             rc = 1;
         }
     } else {
-        fprintf(stderr, "vkformer-bench: %s %s %s: %s\n", r->op, r->variant, r->shape, dev->diag->error);
+        fprintf(stderr, "vkformer-bench: %s %s %s: %s\n", r->op, r->variant, r->shape, base_diag_error(dev->diag));
         rc = 1;
     }
     op_list_free(l);

@@ -131,7 +131,7 @@ vk_buf tbuf_alloc(vk_device *dev, size_t n, op_dtype t)
 {
     vk_buf b;
     vkf_status s = vk_buf_alloc(dev, n * op_dtype_size(t), VK_MEM_DEVICE, "test tensor", &b);
-    cr_assert_eq(s, VKF_OK, "alloc: %s", dev->diag->error);
+    cr_assert_eq(s, VKF_OK, "alloc: %s", base_diag_error(dev->diag));
     return b;
 }
 
@@ -147,7 +147,7 @@ vk_buf tbuf_upload(vk_device *dev, const float *x, size_t n, op_dtype t)
     } else {
         s = vk_upload(dev, &b, 0, x, n * 4);
     }
-    cr_assert_eq(s, VKF_OK, "upload: %s", dev->diag->error);
+    cr_assert_eq(s, VKF_OK, "upload: %s", base_diag_error(dev->diag));
     return b;
 }
 
@@ -162,14 +162,14 @@ void tbuf_download(vk_device *dev, const vk_buf *b, float *x, size_t n, op_dtype
     } else {
         s = vk_download(dev, b, 0, x, n * 4);
     }
-    cr_assert_eq(s, VKF_OK, "download: %s", dev->diag->error);
+    cr_assert_eq(s, VKF_OK, "download: %s", base_diag_error(dev->diag));
 }
 
 vk_buf tbuf_upload_i32(vk_device *dev, const int32_t *x, size_t n)
 {
     vk_buf b;
     cr_assert_eq(vk_buf_alloc(dev, n * 4, VK_MEM_DEVICE, "test ints", &b), VKF_OK);
-    cr_assert_eq(vk_upload(dev, &b, 0, x, n * 4), VKF_OK, "%s", dev->diag->error);
+    cr_assert_eq(vk_upload(dev, &b, 0, x, n * 4), VKF_OK, "%s", base_diag_error(dev->diag));
     return b;
 }
 

@@ -72,7 +72,7 @@ static int fail(graph *g, vkf_status s, const char *fmt, ...)
     if (g->error == VKF_OK) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(g->diag->error, sizeof g->diag->error, fmt, ap);
+        vsnprintf(base_diag_error(g->diag), BASE_ERROR_BYTES, fmt, ap);
         va_end(ap);
         g->error = s;
     }

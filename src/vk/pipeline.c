@@ -172,7 +172,7 @@ void vk_pipelines_destroy(vk_device *dev)
 {
     vk_pipelines *p = &dev->pipes;
     if (p->dirty && vk_pipelines_save(dev) != VKF_OK)
-        base_log(dev->diag, VKF_LOG_WARN, "pipeline cache not saved: %s", dev->diag->error);
+        base_log(dev->diag, VKF_LOG_WARN, "pipeline cache not saved: %s", base_diag_error(dev->diag));
     for (size_t i = 0; i < p->n; i++) {
         vk_pipeline *pl = p->items[i];
         if (pl->pipeline) dev->fn.vkDestroyPipeline(dev->device, pl->pipeline, NULL);

@@ -653,3 +653,59 @@ Test(graph, shape_variants_shared_by_threads)
     graph_cache_destroy(&c);
     tctx_destroy(ctx);
 }
+
+/* x * (b*100+s) through an intermediate the arena holds. */
+static graph *build_two_steps(void *user, uint32_t batch, uint32_t seq)
+{
+    cache_user *u = user;
+    __atomic_fetch_add(&u->builds, 1, __ATOMIC_SEQ_CST);
+    graph *g = graph_create(u->diag, GRAPH_F32);
+    int x = graph_input(g, "x", GRAPH_F32, 2, (uint32_t[]){batch, seq});
+    int t = graph_eltwise(g, "t", OP_SCALE, OP_ACT_NONE, x, -1, 2.0f);
+    graph_output(g, graph_eltwise(g, "y", OP_SCALE, OP_ACT_NONE, t, -1, (float)(batch * 100 + seq) / 2.0f));
+    return g;
+}
+
+/* One activation reservation per model: every cached variant runs in the
+ * same arenas, sized for the largest; a larger variant replaces a smaller
+ * reservation, and the variants bound to the old one go. */
+Test(graph, variants_share_one_reservation)
+{
+    vkf_context *ctx = tctx_create(NULL);
+    cache_user u = {0, ctx->dev->diag};
+    graph_cache c;
+    graph_cache_init(&c, ctx->dev, NULL, &(graph_compile_opts){.slots = 2}, 4, build_two_steps, &u);
+    const uint32_t shapes[][2] = {{1, 8}, {4, 16}, {2, 8}, {1, 4}};
+    graph_exec *e;
+    for (size_t i = 0; i < BASE_ARRAY_LEN(shapes); i++) {
+        cr_assert_eq(graph_cache_get(&c, shapes[i][0], shapes[i][1], &e), VKF_OK, "%s", vkf_last_error(ctx));
+        graph_cache_release(&c, e);
+    }
+    /* {1, 8} was compiled against a smaller reservation and went when {4, 16} grew it */
+    cr_expect_eq(c.n, 3, "%u variants cached", c.n);
+    uint64_t biggest = 0;
+    for (uint32_t i = 0; i < c.n; i++) {
+        cr_expect(graph_exec_arenas(c.e[i].exec) == c.arenas, "variant %u has arenas of its own", i);
+        uint64_t need;
+        cr_assert_eq(graph_arena_need(ctx->dev, graph_exec_graph(c.e[i].exec), &need), VKF_OK);
+        biggest = BASE_MAX(biggest, need);
+    }
+    cr_expect_gt(biggest, 0);
+    cr_expect_eq(graph_arenas_bytes(c.arenas), biggest);
+    /* and runs in it stay right */
+    cr_assert_eq(graph_cache_get(&c, 1, 8, &e), VKF_OK);
+    uint32_t slot;
+    float in[8], out[8];
+    for (int k = 0; k < 8; k++) in[k] = (float)k;
+    graph_exec_acquire(e, &slot);
+    const graph *gg = graph_exec_graph(e);
+    graph_exec_write(e, slot, graph_find(gg, "x"), in, sizeof in);
+    graph_exec_submit(e, slot);
+    graph_exec_wait(e, slot);
+    graph_exec_read(e, slot, graph_find(gg, "y"), out, sizeof out);
+    graph_exec_release(e, slot);
+    graph_cache_release(&c, e);
+    for (int k = 0; k < 8; k++) cr_expect_eq(out[k], in[k] * 108.0f);
+    graph_cache_destroy(&c);
+    tctx_destroy(ctx);
+}

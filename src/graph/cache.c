@@ -24,6 +24,7 @@ void graph_cache_init(graph_cache *c, vk_device *dev, const graph_weights *w, co
 void graph_cache_destroy(graph_cache *c)
 {
     for (uint32_t i = 0; i < c->n; i++) graph_exec_destroy(c->e[i].exec);
+    graph_arenas_unref(c->arenas);
     free(c->e);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->changed);
@@ -80,10 +81,40 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
     vkf_status s = VKF_OK;
     graph *g = c->build(c->user, batch, seq);
     graph_exec *e = NULL;
-    if (!g)
-        s = base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory building a graph");
-    else
-        s = graph_compile(c->dev, g, c->weights, &c->opts, &e);
+    uint64_t need = 0;
+    graph_compile_opts opts = c->opts;
+    if (!g) s = base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory building a graph");
+    else if (g->error == VKF_OK) s = graph_arena_need(c->dev, g, &need);
+    if (s == VKF_OK && g && g->error == VKF_OK) {
+        /* the model's one reservation: grown when this variant needs more */
+        pthread_mutex_lock(&c->lock);
+        if (!c->arenas || need > graph_arenas_bytes(c->arenas)) {
+            graph_arenas *grown;
+            s = graph_arenas_create(c->dev, c->opts.slots ? c->opts.slots : 2, need, &grown);
+            if (s == VKF_OK) {
+                graph_arenas_unref(c->arenas);
+                c->arenas = grown;
+                /* variants bound to the old reservation go when unused */
+                for (uint32_t i = 0; i < c->n;) {
+                    graph_cache_entry *x = &c->e[i];
+                    if (x->exec && !x->users && graph_exec_arenas(x->exec) != c->arenas) {
+                        graph_exec_destroy(x->exec);
+                        c->e[i] = c->e[--c->n];
+                    } else {
+                        i++;
+                    }
+                }
+            }
+        }
+        /* held for the compile, which runs without the lock */
+        opts.shared = s == VKF_OK ? graph_arenas_ref(c->arenas) : NULL;
+        pthread_mutex_unlock(&c->lock);
+        if (s == VKF_OK) s = graph_compile(c->dev, g, c->weights, &opts, &e);
+        else graph_destroy(g);
+        graph_arenas_unref(opts.shared);
+    } else if (g) {
+        s = graph_compile(c->dev, g, c->weights, &opts, &e); /* reports the builder's error */
+    }
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->n; i++)
         if (c->e[i].batch == batch && c->e[i].seq == seq && !c->e[i].exec) {
@@ -102,6 +133,16 @@ void graph_cache_release(graph_cache *c, graph_exec *e)
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->n; i++)
         if (c->e[i].exec == e && c->e[i].users) c->e[i].users--;
+    /* a variant bound to a replaced reservation goes once unused */
+    for (uint32_t i = 0; i < c->n;) {
+        graph_cache_entry *x = &c->e[i];
+        if (x->exec && !x->users && graph_exec_arenas(x->exec) != c->arenas) {
+            graph_exec_destroy(x->exec);
+            c->e[i] = c->e[--c->n];
+        } else {
+            i++;
+        }
+    }
     /* back under the bound: drop unused variants, least recently used first */
     while (c->n > c->max) {
         int victim = -1;

@@ -21,8 +21,20 @@ typedef struct exec_slot {
     uint32_t *query_node; /* profile: node of each timestamp query */
 } exec_slot;
 
+struct graph_arenas {
+    vk_device *dev;
+    uint32_t n;
+    uint64_t bytes;
+    vk_buf arena[MAX_SLOTS];
+    bool busy[MAX_SLOTS];
+    int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
 struct graph_exec {
     vk_device *dev;
+    graph_arenas *shared; /* NULL: the arenas are the slots' own */
     graph *g;
     const graph_weights *w;
     graph_plan plan;
@@ -138,6 +150,61 @@ static vkf_status bind_weights(graph_exec *e)
     return VKF_OK;
 }
 
+vkf_status graph_arenas_create(vk_device *dev, uint32_t slots, uint64_t bytes, graph_arenas **out)
+{
+    *out = NULL;
+    graph_arenas *a = calloc(1, sizeof *a);
+    if (!a) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    a->dev = dev;
+    a->n = BASE_MIN(BASE_MAX(slots, 1u), (uint32_t)MAX_SLOTS);
+    a->bytes = BASE_MAX(bytes, 4u);
+    a->refs = 1;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    vkf_status st = VKF_OK;
+    for (uint32_t i = 0; i < a->n && st == VKF_OK; i++) st = vk_buf_alloc(dev, a->bytes, VK_MEM_DEVICE, "activations", &a->arena[i]);
+    if (st != VKF_OK) {
+        graph_arenas_unref(a);
+        return st;
+    }
+    *out = a;
+    return VKF_OK;
+}
+
+graph_arenas *graph_arenas_ref(graph_arenas *a)
+{
+    pthread_mutex_lock(&a->lock);
+    a->refs++;
+    pthread_mutex_unlock(&a->lock);
+    return a;
+}
+
+void graph_arenas_unref(graph_arenas *a)
+{
+    if (!a) return;
+    pthread_mutex_lock(&a->lock);
+    int left = --a->refs;
+    pthread_mutex_unlock(&a->lock);
+    if (left) return;
+    for (uint32_t i = 0; i < a->n; i++) vk_buf_free(a->dev, &a->arena[i]);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    free(a);
+}
+
+uint64_t graph_arenas_bytes(const graph_arenas *a) { return a->bytes; }
+graph_arenas *graph_exec_arenas(const graph_exec *e) { return e->shared; }
+
+vkf_status graph_arena_need(vk_device *dev, const graph *g, uint64_t *bytes)
+{
+    uint64_t align = BASE_MAX(BASE_MAX(dev->real.min_storage_align, dev->real.min_texel_align), (uint64_t)64);
+    graph_plan plan;
+    vkf_status st = graph_plan_memory(g, align, &plan);
+    *bytes = st == VKF_OK ? plan.arena_bytes : 0;
+    if (st == VKF_OK) graph_plan_free(&plan);
+    return st;
+}
+
 static vkf_status alloc_slot(graph_exec *e, exec_slot *s)
 {
     vk_device *dev = e->dev;
@@ -145,7 +212,9 @@ static vkf_status alloc_slot(graph_exec *e, exec_slot *s)
     s->own = calloc(g->n_t, sizeof(*s->own));
     s->staging = calloc(g->n_t, sizeof(*s->staging));
     if (!s->own || !s->staging) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    vkf_status st = vk_buf_alloc(dev, BASE_MAX(e->plan.arena_bytes, 4u), VK_MEM_DEVICE, "activations", &s->arena);
+    vkf_status st = VKF_OK;
+    if (e->shared) s->arena = e->shared->arena[s - e->slot]; /* borrowed: the model's reservation */
+    else st = vk_buf_alloc(dev, BASE_MAX(e->plan.arena_bytes, 4u), VK_MEM_DEVICE, "activations", &s->arena);
     if (st == VKF_OK) st = vk_buf_alloc(dev, BASE_MAX(g->n_meta, 1u) * 4, VK_MEM_UPLOAD, "run-time values", &s->meta);
     if (st == VKF_OK) memset(s->meta.mapped, 0, s->meta.size);
     for (size_t i = 0; i < g->n_t && st == VKF_OK; i++) {
@@ -214,6 +283,11 @@ vkf_status graph_compile(vk_device *dev, graph *g, const graph_weights *w, const
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     e->n_slots = opts && opts->slots ? BASE_MIN(opts->slots, (uint32_t)MAX_SLOTS) : 2;
+    if (opts && opts->shared) {
+        e->shared = opts->shared;
+        graph_arenas_ref(e->shared);
+        e->n_slots = e->shared->n;
+    }
     e->profile = (opts && opts->profile) || base_parse_bool(base_getenv("VKF_PROFILE"), 0) == 1;
     if (e->profile && !dev->caps.timestamps) {
         base_log(dev->diag, VKF_LOG_WARN, "profiling requested but the device has no timestamps");
@@ -223,6 +297,9 @@ vkf_status graph_compile(vk_device *dev, graph *g, const graph_weights *w, const
     vkf_status st = check_order(g);
     uint64_t align = BASE_MAX(BASE_MAX(dev->real.min_storage_align, dev->real.min_texel_align), (uint64_t)64);
     if (st == VKF_OK) st = graph_plan_memory(g, align, &e->plan);
+    if (st == VKF_OK && e->shared && e->plan.arena_bytes > e->shared->bytes)
+        st = base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "graph needs %llu arena bytes, the shared reservation has %llu",
+                       (unsigned long long)e->plan.arena_bytes, (unsigned long long)e->shared->bytes);
     e->weight_ref = calloc(g->n_t ? g->n_t : 1, sizeof(*e->weight_ref));
     e->node_us = calloc(g->n_nodes ? g->n_nodes : 1, sizeof(double));
     if (st == VKF_OK && (!e->weight_ref || !e->node_us)) st = base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -264,12 +341,13 @@ void graph_exec_destroy(graph_exec *e)
                 vk_buf_free(e->dev, &s->own[t]);
                 vk_buf_free(e->dev, &s->staging[t]);
             }
-        vk_buf_free(e->dev, &s->arena);
+        if (!e->shared) vk_buf_free(e->dev, &s->arena);
         vk_buf_free(e->dev, &s->meta);
         free(s->own);
         free(s->staging);
         free(s->query_node);
     }
+    graph_arenas_unref(e->shared);
     graph_plan_free(&e->plan);
     free(e->weight_ref);
     free(e->node_us);
@@ -283,6 +361,22 @@ void graph_exec_get_stats(const graph_exec *e, graph_exec_stats *s) { *s = e->st
 
 vkf_status graph_exec_acquire(graph_exec *e, uint32_t *slot)
 {
+    if (e->shared) {
+        /* model-wide: arena i is slot i of every variant */
+        graph_arenas *a = e->shared;
+        pthread_mutex_lock(&a->lock);
+        for (;;) {
+            for (uint32_t i = 0; i < a->n; i++)
+                if (!a->busy[i]) {
+                    a->busy[i] = true;
+                    e->slot[i].busy = true;
+                    *slot = i;
+                    pthread_mutex_unlock(&a->lock);
+                    return VKF_OK;
+                }
+            pthread_cond_wait(&a->cond, &a->lock);
+        }
+    }
     pthread_mutex_lock(&e->lock);
     for (;;) {
         for (uint32_t i = 0; i < e->n_slots; i++)
@@ -298,6 +392,15 @@ vkf_status graph_exec_acquire(graph_exec *e, uint32_t *slot)
 
 void graph_exec_release(graph_exec *e, uint32_t slot)
 {
+    if (e->shared) {
+        graph_arenas *a = e->shared;
+        pthread_mutex_lock(&a->lock);
+        a->busy[slot] = false;
+        e->slot[slot].busy = false;
+        pthread_cond_signal(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
     pthread_mutex_lock(&e->lock);
     e->slot[slot].busy = false;
     pthread_cond_signal(&e->cond);

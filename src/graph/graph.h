@@ -188,9 +188,24 @@ typedef struct graph_exec graph_exec;
 
 #define GRAPH_MAX_SLOTS 4
 
+/* Activation memory shared by the variants of one model: one arena per
+ * in-flight slot, sized for the largest variant, and the slots themselves:
+ * slot i of any variant runs in arena i, so it never runs beside another
+ * variant's slot i. Reference-counted (the variants that bind it). */
+typedef struct graph_arenas graph_arenas;
+
+vkf_status graph_arenas_create(vk_device *dev, uint32_t slots, uint64_t bytes, graph_arenas **out);
+graph_arenas *graph_arenas_ref(graph_arenas *a);
+void graph_arenas_unref(graph_arenas *a);
+uint64_t graph_arenas_bytes(const graph_arenas *a);
+
+/* Arena bytes a graph needs (its memory plan on this device). */
+vkf_status graph_arena_need(vk_device *dev, const graph *g, uint64_t *bytes);
+
 typedef struct graph_compile_opts {
     uint32_t slots;  /* inferences in flight at once (default 2, at most GRAPH_MAX_SLOTS) */
     bool profile;    /* per-node timestamps (also VKF_PROFILE=1); serialises dispatches */
+    graph_arenas *shared; /* run in these arenas and slots (big enough) instead of its own */
 } graph_compile_opts;
 
 typedef struct graph_exec_stats {
@@ -203,6 +218,8 @@ vkf_status graph_compile(vk_device *dev, graph *g, const graph_weights *w, const
                          graph_exec **out);
 void graph_exec_destroy(graph_exec *e);
 void graph_exec_get_stats(const graph_exec *e, graph_exec_stats *s);
+/* The shared arenas a compiled graph runs in (NULL: its own). */
+graph_arenas *graph_exec_arenas(const graph_exec *e);
 const graph *graph_exec_graph(const graph_exec *e);
 
 /* One inference, step by step (for overlapping several): acquire a slot,
@@ -248,6 +265,7 @@ typedef struct graph_cache {
     uint32_t n, max, cap;
     uint64_t clock;
     uint32_t compiles;  /* how many variants were recorded so far */
+    graph_arenas *arenas; /* the model's one reservation (grows with the largest variant) */
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a variant finished compiling or was released */
 } graph_cache;
@@ -259,7 +277,10 @@ void graph_cache_destroy(graph_cache *c);
  * Compiling happens outside the lock, so other threads' hits on compiled
  * variants never wait for it; a thread that wants a shape being compiled
  * waits for it. When every variant is in use, a new one is compiled past the
- * bound, and releasing brings the cache back under it. */
+ * bound, and releasing brings the cache back under it. All variants share one
+ * activation reservation (graph_arenas) sized for the largest; a larger new
+ * variant replaces it, and the variants bound to the old one are dropped as
+ * soon as nobody uses them. */
 vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_exec **e);
 void graph_cache_release(graph_cache *c, graph_exec *e);
 

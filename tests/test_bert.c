@@ -516,6 +516,16 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
     r = tcli_run(VKF_RUN_BIN, args, NULL, 0);
     cr_expect_eq(r->status, 1);
     cr_expect(strstr(r->err, "int32 or int64"), "%s", r->err);
+    /* an image model through the same runner */
+    snprintf(args, sizeof args, "-q -m %s/vit -i pixel_values=%s/npy/vit_pixel_values.npy -o logits=%s/vit.npy", GOLDEN, VKF_TEST_DATA, out);
+    r = tcli_run(VKF_RUN_BIN, args, NULL, 0);
+    cr_expect_eq(r->status, 0, "%s", r->err);
+    snprintf(path, sizeof path, "%s/vit.npy", out);
+    cr_assert_eq(vkf_npy_load(path, &t), VKF_OK, "%s", vkf_last_error(NULL));
+    float *vit_want = read_bin(GOLDEN "/vit/logits.bin", 40);
+    cr_expect(t.rank == 2 && t.shape[1] == 10 && max_diff(t.data, vit_want, 10) < 1e-4, "ViT logits through vkformer-run");
+    vkf_free(t.data);
+    free(vit_want);
     r = tcli_run(VKF_RUN_BIN, "-m x --input nofile", NULL, 0);
     cr_expect_eq(r->status, 2);
     ttmpdir_remove(out);

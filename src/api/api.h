@@ -19,6 +19,10 @@ struct vkf_model {
     graph_cache cache;
     vkf_precision precision;
     vkf_tokenizer *tok;  /* text models: the directory's tokenizer (NULL when it has none) */
+    struct {             /* inputs and outputs, read once at load (vkf_model_get_info) */
+        uint32_t n_inputs, n_outputs;
+        vkf_tensor_info inputs[4], outputs[4];
+    } sig;
 };
 
 /* Text models: one inference over int32 [B, S] arrays (tt, pos may be NULL:

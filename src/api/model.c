@@ -11,6 +11,7 @@
 #define MAX_BATCH_PER_RUN 32
 
 static uint32_t seq_bucket(const model *mm, uint32_t n);
+static vkf_status read_signature(vkf_model *m);
 
 static graph *build_variant(void *user, uint32_t batch, uint32_t seq)
 {
@@ -57,8 +58,10 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
         s = model_load(dev, &m->m, dir, dt, 0, desc->progress ? relay_progress : NULL, &relay);
     }
     if (s == VKF_OK && !m->m.image_size) s = api_load_tokenizer(m, dir);
+    if (s == VKF_OK) s = read_signature(m);
     if (s != VKF_OK) {
         model_close(&m->m);
+        vkf_tokenizer_destroy(m->tok);
         free(m);
         return s;
     }
@@ -94,22 +97,31 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
         .num_labels = mm->num_labels, .hidden_size = mm->hidden, .num_layers = mm->layers, .seq_len = mm->seq_len,
         .parameters = mm->params, .weight_bytes = mm->w.bytes, .vocab_size = mm->vocab_size, .max_positions = mm->max_positions,
     };
-    /* The signature, read off the graph of a small shape (built, not compiled):
-     * the batch and, for texts, the token count are chosen per run (0). */
+    info->n_inputs = m->sig.n_inputs, info->n_outputs = m->sig.n_outputs;
+    memcpy(info->inputs, m->sig.inputs, sizeof info->inputs);
+    memcpy(info->outputs, m->sig.outputs, sizeof info->outputs);
+    return VKF_OK;
+}
+
+/* The signature, read once at load off the graph of a small shape (built, not
+ * compiled): the batch and, for texts, the token count are chosen per run (0). */
+static vkf_status read_signature(vkf_model *m)
+{
+    const model *mm = &m->m;
     uint32_t probe = mm->image_size ? 0 : BASE_MIN(8u, mm->max_positions);
     graph *g = model_build(mm, 1, probe);
     if (!g || g->error != VKF_OK) {
         vkf_status s = g ? g->error : VKF_ERROR_OUT_OF_MEMORY;
         graph_destroy(g);
-        return base_fail(m->dev->diag, s, "vkf_model_get_info: building the graph failed");
+        return base_fail_prefix(m->dev->diag, s, "building the model's graph: ");
     }
     for (size_t i = 0; i < g->n_t; i++) {
         const graph_tensor *t = &g->t[i];
         bool input = t->role == GRAPH_INPUT;
         if (!input && !t->output) continue;
-        uint32_t *n = input ? &info->n_inputs : &info->n_outputs;
+        uint32_t *n = input ? &m->sig.n_inputs : &m->sig.n_outputs;
         if (*n == 4) continue;
-        vkf_tensor_info *ti = input ? &info->inputs[(*n)++] : &info->outputs[(*n)++];
+        vkf_tensor_info *ti = input ? &m->sig.inputs[(*n)++] : &m->sig.outputs[(*n)++];
         snprintf(ti->name, sizeof ti->name, "%s", t->name);
         ti->dtype = t->dtype == GRAPH_I32 ? VKF_I32 : VKF_F32;
         ti->rank = t->rank;
@@ -244,22 +256,19 @@ static uint32_t seq_bucket(const model *mm, uint32_t n)
 }
 
 /* An integer input [B, S] as int32 (from int32 or int64), checked against [lo, hi). */
-static vkf_status int_input(base_diag *d, const vkf_tensor *t, uint32_t B, uint32_t S, int64_t lo, int64_t hi, int32_t *out,
-                            uint32_t Sb, int32_t fill)
+static vkf_status int_input(base_diag *d, const vkf_tensor *t, uint32_t B, uint32_t S, int64_t lo, int64_t hi, int32_t *out)
 {
     if (t->dtype != VKF_I32 && t->dtype != VKF_I64)
         return base_fail(d, VKF_ERROR_SHAPE, "%s must be int32 or int64", t->name);
     if (t->rank != 2 || t->shape[0] != B || t->shape[1] != S)
         return base_fail(d, VKF_ERROR_SHAPE, "%s must be [%u, %u] like input_ids", t->name, B, S);
-    for (uint32_t b = 0; b < B; b++)
-        for (uint32_t j = 0; j < Sb; j++) {
-            int64_t v = fill;
-            if (j < S) v = t->dtype == VKF_I32 ? ((const int32_t *)t->data)[(size_t)b * S + j] : ((const int64_t *)t->data)[(size_t)b * S + j];
-            if (j < S && (v < lo || v >= hi))
-                return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s[%u][%u] = %lld is outside [%lld, %lld)", t->name, b, j,
-                                 (long long)v, (long long)lo, (long long)hi);
-            out[(size_t)b * Sb + j] = (int32_t)v;
-        }
+    for (size_t i = 0; i < (size_t)B * S; i++) {
+        int64_t v = t->dtype == VKF_I32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
+        if (v < lo || v >= hi)
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s[%zu][%zu] = %lld is outside [%lld, %lld)", t->name, i / S, i % S,
+                             (long long)v, (long long)lo, (long long)hi);
+        out[i] = (int32_t)v;
+    }
     return VKF_OK;
 }
 
@@ -337,14 +346,14 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
     int32_t *id32 = buf, *mask = buf + n, *tt = buf + 2 * n, *pos = buf + 3 * n;
     const vkf_tensor *tm = find_input(inputs, n_inputs, "attention_mask"), *tt_in = find_input(inputs, n_inputs, "token_type_ids"),
                      *pos_in = find_input(inputs, n_inputs, "position_ids");
-    vkf_status s = int_input(d, ids, B, S, 0, mm->vocab_size, id32, S, 0);
-    if (s == VKF_OK && tm) s = int_input(d, tm, B, S, 0, 2, mask, S, 0);
+    vkf_status s = int_input(d, ids, B, S, 0, mm->vocab_size, id32);
+    if (s == VKF_OK && tm) s = int_input(d, tm, B, S, 0, 2, mask);
     if (s == VKF_OK && tt_in && !mm->type_vocab)
         s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no token_type_ids", mm->model_type);
-    if (s == VKF_OK && tt_in) s = int_input(d, tt_in, B, S, 0, mm->type_vocab, tt, S, 0);
+    if (s == VKF_OK && tt_in) s = int_input(d, tt_in, B, S, 0, mm->type_vocab, tt);
     if (s == VKF_OK && pos_in && !mm->position_ids)
         s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
-    if (s == VKF_OK && pos_in) s = int_input(d, pos_in, B, S, 0, mm->max_positions + mm->pad_id + 1, pos, S, 0);
+    if (s == VKF_OK && pos_in) s = int_input(d, pos_in, B, S, 0, mm->max_positions + mm->pad_id + 1, pos);
     if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
     if (s == VKF_OK) s = output_shapes(m, B, seq_bucket(mm, S), S, outputs, n_outputs);
     if (s == VKF_OK) {

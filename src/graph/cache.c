@@ -31,6 +31,20 @@ void graph_cache_destroy(graph_cache *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* Drops the unused variants recorded against a replaced reservation (lock held). */
+static void drop_stale(graph_cache *c)
+{
+    for (uint32_t i = 0; i < c->n;) {
+        graph_cache_entry *x = &c->e[i];
+        if (x->exec && !x->users && graph_exec_arenas(x->exec) != c->arenas) {
+            graph_exec_destroy(x->exec);
+            c->e[i] = c->e[--c->n];
+        } else {
+            i++;
+        }
+    }
+}
+
 vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_exec **out)
 {
     *out = NULL;
@@ -94,16 +108,7 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
             if (s == VKF_OK) {
                 graph_arenas_unref(c->arenas);
                 c->arenas = grown;
-                /* variants bound to the old reservation go when unused */
-                for (uint32_t i = 0; i < c->n;) {
-                    graph_cache_entry *x = &c->e[i];
-                    if (x->exec && !x->users && graph_exec_arenas(x->exec) != c->arenas) {
-                        graph_exec_destroy(x->exec);
-                        c->e[i] = c->e[--c->n];
-                    } else {
-                        i++;
-                    }
-                }
+                drop_stale(c);
             }
         }
         /* held for the compile, which runs without the lock */
@@ -133,16 +138,7 @@ void graph_cache_release(graph_cache *c, graph_exec *e)
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->n; i++)
         if (c->e[i].exec == e && c->e[i].users) c->e[i].users--;
-    /* a variant bound to a replaced reservation goes once unused */
-    for (uint32_t i = 0; i < c->n;) {
-        graph_cache_entry *x = &c->e[i];
-        if (x->exec && !x->users && graph_exec_arenas(x->exec) != c->arenas) {
-            graph_exec_destroy(x->exec);
-            c->e[i] = c->e[--c->n];
-        } else {
-            i++;
-        }
-    }
+    drop_stale(c);
     /* back under the bound: drop unused variants, least recently used first */
     while (c->n > c->max) {
         int victim = -1;

@@ -17,12 +17,11 @@
 uint32_t tok_byte_char(uint8_t b)
 {
     /* GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves,
-     * the others to U+0100 upwards in byte order. */
-    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE)) return b;
-    uint32_t n = 0;
-    for (uint32_t c = 0; c < b; c++)
-        if (!((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE))) n++;
-    return 256 + n;
+     * the 68 others (0x00-0x20, 0x7F-0xA0, 0xAD) to U+0100 upwards in byte order. */
+    if (b <= 0x20) return 256 + b;
+    if (b >= 0x7F && b <= 0xA0) return 256 + 33 + (b - 0x7F);
+    if (b == 0xAD) return 256 + 67;
+    return b;
 }
 
 typedef struct loader {

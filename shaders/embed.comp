@@ -1,5 +1,7 @@
 #version 450
-// Embedding gather: y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]])
+// Embedding gather: y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]),
+// pos0 static or, per sequence, meta[pos_index + t / seq] (generation: each
+// sequence of a batch at its own position).
 // One workgroup per token. Ids are clamped into the table (hostile ids must not
 // read out of bounds; the host validates them too). With TEXEL_TABLE the token
 // table is read through a texel buffer, whose size limit is far above
@@ -37,7 +39,7 @@ void main()
     uint t = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (t >= p.tokens) return;
     uint id = uint(clamp(ids[p.ids_off + t], 0, int(p.vocab) - 1));
-    uint pos0 = DYN_POS != 0 ? uint(max(meta[p.pos_index], 0)) : p.pos0;
+    uint pos0 = DYN_POS != 0 ? uint(max(meta[p.pos_index + t / p.seq], 0)) : p.pos0;
     uint pos = min(pos0 + t % p.seq, p.max_pos - 1);
     uint type_id = USE_TT != 0 ? uint(clamp(tt[p.tt_off + t], 0, int(p.type_vocab) - 1)) : 0;
     for (uint d = gl_LocalInvocationID.x; d < p.dim; d += gl_WorkGroupSize.x) {

@@ -7,7 +7,9 @@
 //                                            or meta[len_index + b] - 1)
 //   MEAN    y[b, :] = mean_{s < len_b} x[b, s, :]  (len_b = seq or from meta)
 //   L2      y[r, :] = x[r, :] / max(|x[r, :]|, eps)
-//   COPY    y[b, pos + s, :] = x[b, s, :]   (KV-cache append; pos static or meta[pos_index])
+//   COPY    y[b, pos_b + s, :] = x[b, s, :] (KV-cache append; pos_b static or
+//                                            meta[meta_index + b]; rows at or past
+//                                            y_len are never written)
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -28,6 +30,7 @@ layout(push_constant) uniform Push {
     uint x_off, y_off, c_off, pos_off;
     uint index, meta_index;
     float eps;
+    uint y_len;
 } p;
 
 layout(binding = 0) readonly buffer X { STYPE x[]; };
@@ -71,7 +74,8 @@ void main()
         for (uint d = t; d < p.dim; d += nt) y[yb + d] = STYPE(float(x[xb + d]) * inv);
     } else { // COPY: r = b * seq + s
         uint b = r / p.seq, s = r % p.seq;
-        uint pos = USE_META != 0 ? uint(max(meta[p.meta_index], 0)) : p.index;
+        uint pos = USE_META != 0 ? uint(max(meta[p.meta_index + b], 0)) : p.index;
+        if (pos + s >= p.y_len) return;
         uint xb = p.x_off + b * p.x_bs + s * p.x_rs, yb = p.y_off + b * p.y_bs + (pos + s) * p.y_rs;
         for (uint d = t; d < p.dim; d += nt) y[yb + d] = x[xb + d];
     }

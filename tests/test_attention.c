@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct att_case {
@@ -208,5 +209,112 @@ Test(attention, rejects_bad_arguments)
     cr_assert_eq(op_attention(dev, &p, r, r, r, (op_ref){0}, (op_ref){0}, r, &l), VKF_ERROR_SHAPE);
     cr_assert_eq(l.n, 0);
     vk_buf_free(dev, &b);
+    tctx_destroy(ctx);
+}
+
+/* Decode attention split over keys: one query per sequence against a cache
+ * laid out [B, CAP, 2, H*D] (K then V per position, as GPT-2's session keeps
+ * it), each sequence with its own key count, some past a chunk boundary. */
+static void check_split(vkf_context *ctx, uint32_t B, uint32_t H, uint32_t D, uint32_t CAP, const int32_t *lens, op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    uint32_t HD = H * D;
+    size_t nc = (size_t)B * CAP * 2 * HD, nq = (size_t)B * HD;
+    uint64_t rng = 5 + CAP + D;
+    float *kv = malloc(nc * 4), *q = malloc(nq * 4), *o = malloc(nq * 4);
+    double *ref = malloc(nq * 8);
+    trand_fill(&rng, kv, nc, -2, 2);
+    trand_fill(&rng, q, nq, -2, 2);
+    tround(kv, nc, dt);
+    tround(q, nq, dt);
+    for (uint32_t b = 0; b < B; b++) /* the reference: one batch at a time, its own key count */
+        ref_attention(q + (size_t)b * HD, kv + (size_t)b * CAP * 2 * HD, kv + (size_t)b * CAP * 2 * HD + HD, 1, 1,
+                      (uint32_t)lens[b], H, D, HD, 2 * HD, 0, false, NULL, NULL, ref + (size_t)b * HD);
+    op_attention_params p = {.batch = B, .q_len = 1, .kv_len = CAP, .heads = H, .head_dim = D, .k_rs = 2 * HD,
+                             .v_rs = 2 * HD, .key_lengths = true, .len_index = 2, .dtype = dt};
+    uint64_t ns = op_attention_split_scratch(dev, &p);
+    vk_buf bkv = tbuf_upload(dev, kv, nc, dt), bq = tbuf_upload(dev, q, nq, dt), bo = tbuf_alloc(dev, nq, dt);
+    vk_buf bs = tbuf_alloc(dev, ns, OP_F32);
+    int32_t meta[16] = {7, 7};
+    for (uint32_t b = 0; b < B; b++) meta[2 + b] = lens[b];
+    vk_buf bm = tbuf_upload_i32(dev, meta, 16);
+    op_ref rkv = op_ref_of(&bkv);
+    op_list l = {0};
+    cr_assert_eq(op_attention_split(dev, &p, op_ref_of(&bq), rkv, op_ref_sub(rkv, (uint64_t)HD * op_dtype_size(dt), rkv.size - (uint64_t)HD * op_dtype_size(dt)),
+                                    op_ref_of(&bm), op_ref_of(&bs), op_ref_of(&bo), &l),
+                 VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &bo, o, nq, dt);
+    double e = nmse_f32(o, ref, nq);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "split attention B %u D %u cap %u: nmse %g", B, D, CAP, e);
+    vk_buf_free(dev, &bkv);
+    vk_buf_free(dev, &bq);
+    vk_buf_free(dev, &bo);
+    vk_buf_free(dev, &bs);
+    vk_buf_free(dev, &bm);
+    free(kv);
+    free(q);
+    free(o);
+    free(ref);
+}
+
+Test(attention, split_decode)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        check_split(ctx, 1, 4, 16, 64, (int32_t[]){10}, dt);
+        check_split(ctx, 3, 2, 64, 300, (int32_t[]){1, 129, 300}, dt);   /* chunk edges, a full cache */
+        check_split(ctx, 2, 3, 12, 520, (int32_t[]){257, 64}, dt);       /* head size not a multiple of 8 */
+        check_split(ctx, 2, 1, 256, 40, (int32_t[]){40, 39}, dt);
+    }
+    tctx_destroy(ctx);
+}
+
+/* Top-k against a sort on the host: ties to the lower index, NaN skipped. */
+Test(attention, topk)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    vk_device *dev = tctx_dev(ctx);
+    enum { R = 3, C = 50257, K = 50 };
+    static float x[R * C], vals[R * K];
+    static int32_t idx[R * K];
+    uint64_t rng = 99;
+    trand_fill(&rng, x, R * C, -8, 8);
+    for (int i = 0; i < C; i += 1000) x[C + i] = 9.0f;  /* row 1: 51 ties above the rest: 50 by index */
+    x[2 * C + 5] = NAN, x[2 * C + 6] = 100.0f;           /* row 2: NaN skipped */
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !dev->caps.storage16) continue;
+        static float xr[R * C];
+        memcpy(xr, x, sizeof x);
+        tround(xr, R * C, dt);
+        vk_buf bx = tbuf_upload(dev, xr, R * C, dt), bv = tbuf_alloc(dev, R * K, OP_F32), bi = tbuf_alloc(dev, R * K, OP_F32);
+        op_list l = {0};
+        op_topk_params p = {.rows = R, .cols = C, .k = K, .dtype = dt};
+        cr_assert_eq(op_topk(dev, &p, op_ref_of(&bx), op_ref_of(&bv), op_ref_of(&bi), &l), VKF_OK, "%s", vkf_last_error(ctx));
+        trun(ctx, &l);
+        tbuf_download(dev, &bv, vals, R * K, OP_F32);
+        cr_assert_eq(vk_download(dev, &bi, 0, idx, sizeof idx), VKF_OK);
+        for (int r = 0; r < R; r++) {
+            bool *used = calloc(C, 1);
+            for (int j = 0; j < K; j++) {
+                int best = -1;
+                for (int i = 0; i < C; i++) {
+                    float v = xr[r * C + i];
+                    if (used[i] || isnan(v)) continue;
+                    if (best < 0 || v > xr[r * C + best]) best = i;
+                }
+                used[best] = true;
+                cr_assert_eq(idx[r * K + j], best, "row %d pick %d: index %d (%.9g), expected %d (%.9g)", r, j, idx[r * K + j], idx[r * K + j] >= 0 ? xr[r * C + idx[r * K + j]] : 0.0, best, xr[r * C + best]);
+                cr_assert_eq(vals[r * K + j], xr[r * C + best]);
+            }
+            free(used);
+        }
+        vk_buf_free(dev, &bx);
+        vk_buf_free(dev, &bv);
+        vk_buf_free(dev, &bi);
+    }
     tctx_destroy(ctx);
 }

@@ -25,8 +25,10 @@ static void check_embed(vkf_context *ctx, op_embed_params p, bool dyn, op_dtype 
     }
     ids[0] = -5;                        /* hostile ids are clamped, never read out of bounds */
     if (nt > 1) ids[nt - 1] = (int32_t)p.vocab + 1000;
-    uint32_t pos0 = dyn ? 3 : p.pos0;
+    /* dynamic: a position per sequence, meta[1 + t / seq] */
+    int32_t meta[8] = {0, 3, 9, 0, 5, 1, 2, 7};
     for (size_t t = 0; t < nt; t++) {
+        uint32_t pos0 = dyn ? (uint32_t)meta[1 + t / p.seq] : p.pos0;
         int32_t id = ids[t] < 0 ? 0 : (ids[t] >= (int32_t)p.vocab ? (int32_t)p.vocab - 1 : ids[t]);
         uint32_t pos = BASE_MIN(pos0 + (uint32_t)(t % p.seq), p.max_pos - 1);
         for (size_t j = 0; j < d; j++) {
@@ -39,8 +41,8 @@ static void check_embed(vkf_context *ctx, op_embed_params p, bool dyn, op_dtype 
     vk_buf bte = tbuf_upload(dev, wte, (size_t)p.vocab * d, dt), bpe = tbuf_upload(dev, wpe, (size_t)BASE_MAX(p.max_pos, 1u) * d, dt);
     vk_buf btt = tbuf_upload(dev, wtt, (size_t)BASE_MAX(p.type_vocab, 1u) * d, dt), by = tbuf_alloc(dev, nt * d, dt);
     vk_buf bids = tbuf_upload_i32(dev, ids, nt), btts = tbuf_upload_i32(dev, tt, nt);
-    int32_t meta[2] = {0, 3};
-    vk_buf bm = tbuf_upload_i32(dev, meta, 2);
+    cr_assert(!dyn || nt / p.seq <= 7);
+    vk_buf bm = tbuf_upload_i32(dev, meta, 8);
     p.dyn_pos = dyn;
     p.pos_index = 1;
     p.dtype = dt;
@@ -78,6 +80,9 @@ Test(embed, bert_and_gpt2_forms)
         check_embed(ctx, (op_embed_params){.tokens = 26, .seq = 13, .dim = 64, .vocab = 100, .max_pos = 32, .type_vocab = 2, .pos = true, .token_type = true}, false, dt);
         /* GPT-2 decode: one token at a run-time position */
         check_embed(ctx, (op_embed_params){.tokens = 1, .seq = 1, .dim = 48, .vocab = 77, .max_pos = 16, .pos = true}, true, dt);
+        /* batched decode: each sequence at its own position (one clamped to the table) */
+        check_embed(ctx, (op_embed_params){.tokens = 5, .seq = 1, .dim = 40, .vocab = 77, .max_pos = 8, .pos = true}, true, dt);
+        check_embed(ctx, (op_embed_params){.tokens = 6, .seq = 2, .dim = 8, .vocab = 9, .max_pos = 12, .pos = true}, true, dt);
         check_embed(ctx, (op_embed_params){.tokens = 17, .seq = 17, .dim = 3, .vocab = 5, .max_pos = 10, .pos = true, .pos0 = 2}, false, dt);
     }
     tctx_destroy(ctx);
@@ -165,7 +170,7 @@ Test(rows, all_modes)
     trand_fill(&rng, y0, B * S * D, -2, 2);
     trand_fill(&rng, c, D, -1, 1);
     trand_fill(&rng, pos, S * D, -1, 1);
-    int32_t meta[] = {0, 5, 7, 1, 2};
+    int32_t meta[] = {0, 5, 7, 1, 2, 4, 6};
 
     /* PREPEND: CLS row, then the S-1 patch rows, positions added */
     for (int b = 0; b < B; b++)
@@ -201,11 +206,12 @@ Test(rows, all_modes)
     }
     run_rows(ctx, (op_rows_params){.mode = OP_ROWS_L2, .batch = B * S, .dim = D, .eps = 1e-12f}, x, B * S * D, NULL, NULL, 0, meta, 5, y0, B * S * D, ref);
 
-    /* COPY 2 new rows per batch into a cache of S rows at a run-time position */
+    /* COPY 2 new rows per batch into a cache of S rows, each batch at its own
+     * run-time position (2, 4, 6); the row past the cache (7) is dropped */
     for (int i = 0; i < B * S * D; i++) ref[i] = y0[i];
     for (int b = 0; b < B; b++)
-        for (int s = 0; s < 2; s++)
-            for (int j = 0; j < D; j++) ref[((size_t)b * S + meta[4] + s) * D + j] = x[((size_t)b * 2 + s) * D + j];
-    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_COPY, .batch = B, .seq = 2, .dim = D, .y_bs = S * D, .use_meta = true, .meta_index = 4}, x, B * 2 * D, NULL, NULL, 0, meta, 5, y0, B * S * D, ref);
+        for (int s = 0; s < 2 && meta[4 + b] + s < S; s++)
+            for (int j = 0; j < D; j++) ref[((size_t)b * S + meta[4 + b] + s) * D + j] = x[((size_t)b * 2 + s) * D + j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_COPY, .batch = B, .seq = 2, .dim = D, .y_bs = S * D, .use_meta = true, .meta_index = 4}, x, B * 2 * D, NULL, NULL, 0, meta, 7, y0, B * S * D, ref);
     tctx_destroy(ctx);
 }

@@ -2,6 +2,7 @@
 #include "ops.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct attention_push {
     uint32_t B, Sq, Skv, H;
@@ -123,5 +124,108 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
     d->groups[0] = BASE_DIV_UP(p.q_len, wg);
     d->groups[1] = p.heads;
     d->groups[2] = p.batch;
+    return VKF_OK;
+}
+
+/* ---- decode attention, split over keys ---------------------------------------- */
+
+typedef struct split_push {
+    uint32_t B, H, kv_len, splits;
+    uint32_t q_bs, q_hs, k_bs, k_rs, k_hs, v_bs, v_rs, v_hs, o_bs, o_hs;
+    uint32_t q_off, k_off, v_off, o_off, part_off, len_index;
+    float scale;
+} split_push;
+
+_Static_assert(sizeof(split_push) <= 128, "push constants beyond the guaranteed 128 bytes");
+
+uint32_t op_attention_split_chunk(const vk_device *dev, uint32_t kv_len)
+{
+    (void)kv_len;
+    /* CPU drivers: longer chunks, fewer workgroups (each costs a dispatch of
+     * its own there); GPUs: 64 keys per workgroup of 64 lanes. */
+    return dev->caps.cpu_kernels ? 128 : 64;
+}
+
+uint64_t op_attention_split_scratch(const vk_device *dev, const op_attention_params *p)
+{
+    uint32_t splits = BASE_DIV_UP(p->kv_len, op_attention_split_chunk(dev, p->kv_len));
+    return (uint64_t)p->batch * p->heads * splits * (p->head_dim + 2);
+}
+
+vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
+                              op_ref scratch, op_ref o, op_list *out)
+{
+    op_attention_params p = *in;
+    uint32_t es = op_dtype_size(p.dtype), D = p.head_dim;
+    if (!p.batch || p.q_len != 1 || !p.kv_len || !p.heads || !D)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "split attention: one query per sequence and a non-empty cache");
+    if (D > 256) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "split attention: head_dim %u is above 256", D);
+    if (!p.key_lengths || !meta.buffer)
+        return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "split attention: the key counts come from meta");
+    uint32_t hd = p.heads * D;
+    if (!p.k_rs) p.k_rs = hd;
+    if (!p.v_rs) p.v_rs = hd;
+    if (!p.q_hs) p.q_hs = D;
+    if (!p.k_hs) p.k_hs = D;
+    if (!p.v_hs) p.v_hs = D;
+    if (!p.o_hs) p.o_hs = D;
+    if (!p.q_bs) p.q_bs = p.q_rs ? p.q_rs : hd;
+    if (!p.o_bs) p.o_bs = p.o_rs ? p.o_rs : hd;
+    if (!p.k_bs) p.k_bs = (uint64_t)p.kv_len * p.k_rs;
+    if (!p.v_bs) p.v_bs = (uint64_t)p.kv_len * p.v_rs;
+    uint64_t strides[] = {p.k_rs, p.v_rs, p.q_hs, p.k_hs, p.v_hs, p.o_hs, p.q_bs, p.k_bs, p.v_bs, p.o_bs};
+    for (size_t i = 0; i < BASE_ARRAY_LEN(strides); i++)
+        if (strides[i] > UINT32_MAX) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "split attention: a stride beyond 32 bits");
+    uint32_t chunk = op_attention_split_chunk(dev, p.kv_len), splits = BASE_DIV_UP(p.kv_len, chunk);
+    uint64_t qe = view_end(p.batch, 1, p.heads, D, p.q_bs, 0, p.q_hs), oe = view_end(p.batch, 1, p.heads, D, p.o_bs, 0, p.o_hs);
+    uint64_t ke = view_end(p.batch, p.kv_len, p.heads, D, p.k_bs, p.k_rs, p.k_hs);
+    uint64_t ve = view_end(p.batch, p.kv_len, p.heads, D, p.v_bs, p.v_rs, p.v_hs);
+    uint64_t pe = op_attention_split_scratch(dev, &p);
+    if (q.size < qe * es || o.size < oe * es || k.size < ke * es || v.size < ve * es || scratch.size < pe * 4)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "split attention: a tensor is smaller than its view");
+    split_push push = {
+        .B = p.batch, .H = p.heads, .kv_len = p.kv_len, .splits = splits,
+        .q_bs = (uint32_t)p.q_bs, .q_hs = p.q_hs, .k_bs = (uint32_t)p.k_bs, .k_rs = p.k_rs, .k_hs = p.k_hs,
+        .v_bs = (uint32_t)p.v_bs, .v_rs = p.v_rs, .v_hs = p.v_hs, .o_bs = (uint32_t)p.o_bs, .o_hs = p.o_hs,
+        .len_index = p.len_index, .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
+    };
+    vk_dispatch *d1, *d2;
+    vkf_status st = op_add_dispatch(dev, out, "attention_split", op_reduce_suffix(dev), p.dtype, "attention_split", &d1);
+    if (st != VKF_OK) return st;
+    uint32_t meta_off = 0;
+    bool ok = op_bind(dev, q, 0, qe, es, VK_ARG_STORAGE, 0, false, &d1->args[0], &push.q_off) &&
+              op_bind(dev, k, 0, ke, es, VK_ARG_STORAGE, 0, false, &d1->args[1], &push.k_off) &&
+              op_bind(dev, v, 0, ve, es, VK_ARG_STORAGE, 0, false, &d1->args[2], &push.v_off) &&
+              op_bind_all(dev, meta, 4, false, &d1->args[3], &meta_off) &&
+              op_bind(dev, scratch, 0, pe, 4, VK_ARG_STORAGE, 0, true, &d1->args[4], &push.part_off);
+    if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "split attention: a tensor exceeds the binding range");
+    push.len_index += meta_off;
+    uint32_t wg = dev->caps.cpu_kernels ? dev->real.subgroup_size : BASE_MIN(64u, dev->caps.max_workgroup_invocations);
+    wg = BASE_MIN(wg, 256u);
+    d1->n_args = 5;
+    d1->spec[0] = wg;
+    d1->spec[3] = D;
+    d1->spec[4] = chunk;
+    d1->groups[0] = splits;
+    d1->groups[1] = p.heads;
+    d1->groups[2] = p.batch;
+    /* The merge binds the same Q, K, V, meta and reads the partials. */
+    st = op_add_dispatch(dev, out, "attention_merge", "", p.dtype, "attention_merge", &d2);
+    if (st != VKF_OK) return st;
+    d1 = &out->d[out->n - 2]; /* adding d2 may have moved the list */
+    memcpy(d2->args, d1->args, 4 * sizeof d1->args[0]);
+    d2->args[4] = d1->args[4];
+    d2->args[4].write = false;
+    if (!op_bind(dev, o, 0, oe, es, VK_ARG_STORAGE, 0, true, &d2->args[5], &push.o_off))
+        return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "split attention: the output exceeds the binding range");
+    d2->n_args = 6;
+    d2->spec[0] = BASE_MIN(wg, D);
+    d2->spec[3] = D;
+    d2->spec[4] = chunk;
+    d2->groups[0] = p.heads;
+    d2->groups[1] = p.batch;
+    d2->groups[2] = 1;
+    op_set_push(d1, &push, sizeof push);
+    op_set_push(d2, &push, sizeof push);
     return VKF_OK;
 }

@@ -186,14 +186,38 @@ typedef struct op_attention_params {
 vkf_status op_attention(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
                         op_ref mask, op_ref o, op_list *out);
 
+/* Decode attention (flash-decoding): one query per sequence (q_len 1) over
+ * the first meta[len_index + b] keys (key_lengths required) of a cache of
+ * kv_len, split into chunks a workgroup each, then a merge of the partial
+ * softmaxes. scratch: fp32, op_attention_split_scratch elements. Strides as
+ * op_attention (q_bs / o_bs: between sequences). */
+uint32_t op_attention_split_chunk(const vk_device *dev, uint32_t kv_len);
+uint64_t op_attention_split_scratch(const vk_device *dev, const op_attention_params *p);
+vkf_status op_attention_split(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
+                              op_ref scratch, op_ref o, op_list *out);
+
+/* ---- top-k ------------------------------------------------------------------------- */
+
+/* The k largest values of each row of x [rows, cols] (row stride x_rs, 0:
+ * cols), largest first, ties to the lower index, NaN skipped: values fp32
+ * [rows, k], indices int32 [rows, k] (-1 where a row has fewer than k). */
+typedef struct op_topk_params {
+    uint32_t rows, cols, k, x_rs;
+    op_dtype dtype;
+} op_topk_params;
+
+#define OP_TOPK_MAX 256
+vkf_status op_topk(vk_device *dev, const op_topk_params *p, op_ref x, op_ref values, op_ref indices, op_list *out);
+
 /* ---- embeddings, patches, rows ------------------------------------------------------ */
 
-/* y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]); ids are int32. */
+/* y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]); ids are int32.
+ * dyn_pos: pos0 = meta[pos_index + t / seq], a position per sequence. */
 typedef struct op_embed_params {
     uint32_t tokens, seq, dim, vocab, max_pos, type_vocab;
     bool pos, token_type;
     uint32_t pos0;
-    bool dyn_pos;            /* pos0 = meta[pos_index] at run time */
+    bool dyn_pos;            /* pos0 = meta[pos_index + t / seq] at run time */
     uint32_t pos_index;
     op_dtype dtype;
 } op_embed_params;
@@ -218,7 +242,8 @@ typedef enum op_rows_mode { OP_ROWS_PREPEND = 0, OP_ROWS_GATHER, OP_ROWS_MEAN, O
  *   GATHER  y[b, :] = x[b, idx, :]                  idx = index, or meta[meta_index + b] - 1
  *   MEAN    y[b, :] = mean over s < n of x[b, s, :] n = seq, or meta[meta_index + b]
  *   L2      y[r, :] = x[r, :] / max(|x[r, :]|, eps) rows = batch
- *   COPY    y[b, pos + s, :] = x[b, s, :]           pos = index, or meta[meta_index] */
+ *   COPY    y[b, pos + s, :] = x[b, s, :]           pos = index, or meta[meta_index + b];
+ *                                                   rows at or past y_len are dropped */
 typedef struct op_rows_params {
     op_rows_mode mode;
     uint32_t batch, seq, dim;
@@ -227,6 +252,7 @@ typedef struct op_rows_params {
     bool use_meta;
     uint32_t meta_index;
     float eps;
+    uint32_t y_len;          /* COPY: rows per batch of y (0: y_bs / y_rs) */
     op_dtype dtype;
 } op_rows_params;
 

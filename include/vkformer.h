@@ -323,6 +323,76 @@ typedef struct vkf_fill_mask_result {
 vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
                          uint32_t *count);
 
+/* ---- text generation (causal LMs: GPT-2) ---------------------------------------
+ *
+ *   vkf_generate_desc d = {.max_new_tokens = 40};           // zero: greedy, 50 tokens
+ *   vkf_generation g;
+ *   const char *prompt = "The capital of France is";
+ *   if (vkf_generate(model, &prompt, 1, &d, &g) == VKF_OK) puts(g.text);
+ *   vkf_generation_free(&g, 1);
+ *
+ * A session keeps the sequences' KV cache on the device between calls, so a
+ * text can be continued; its prefill and decode command buffers are recorded
+ * once and replayed for every token (nothing created, updated or recorded per
+ * token). Greedy picks the argmax on the device and reads back one id. */
+
+typedef struct vkf_session vkf_session;
+
+/* Called per generated token of sequence `seq` with the text it completes
+ * (held back while a UTF-8 character is unfinished, so possibly empty).
+ * Return nonzero to stop that sequence. */
+typedef int (*vkf_token_fn)(void *user, uint32_t seq, int32_t id, const char *text, size_t len);
+
+typedef struct vkf_generate_desc {
+    uint32_t max_new_tokens; /* 0: 50 */
+    float temperature;       /* 0: greedy (argmax); > 0: sampling with this temperature */
+    uint32_t top_k;          /* sampling: keep the k most likely tokens (0: all) */
+    float top_p;             /* sampling: keep the smallest set with this much probability (0: 1, off) */
+    uint64_t seed;           /* sampling: the same seed gives the same text */
+    int ignore_eos;          /* 1: do not stop at eos_token_id */
+    vkf_token_fn on_token;   /* streaming (may be NULL) */
+    void *user;
+    float *logits_out;       /* optional (HF output_logits): [batch][max_new_tokens][vocab], the
+                                raw logits each generated token was chosen from */
+} vkf_generate_desc;
+
+typedef enum vkf_stop_reason {
+    VKF_STOP_EOS = 0,        /* generated eos_token_id (included in ids, not in text) */
+    VKF_STOP_MAX_TOKENS,     /* max_new_tokens generated */
+    VKF_STOP_CONTEXT,        /* the sequence filled the model's n_positions */
+    VKF_STOP_CALLBACK        /* on_token asked to stop */
+} vkf_stop_reason;
+
+typedef struct vkf_generation {
+    int32_t *ids;            /* the generated ids */
+    uint32_t n_ids;
+    char *text;              /* their text (special tokens skipped); NULL without a tokenizer */
+    size_t text_len;
+    uint32_t prompt_tokens;  /* tokens this call fed before generating */
+    vkf_stop_reason stop;
+} vkf_generation;
+
+/* A session of `batch` sequences (1..64) over a causal LM's cache. */
+vkf_status vkf_session_create(vkf_model *model, uint32_t batch, vkf_session **out);
+void vkf_session_destroy(vkf_session *s);
+/* Forgets every sequence (the cache is reused). */
+void vkf_session_reset(vkf_session *s);
+/* Tokens sequence `seq` holds (prompt and generated; the last generated one
+ * counts too, though it is fed only when the text continues). */
+uint32_t vkf_session_length(const vkf_session *s, uint32_t seq);
+/* Appends a prompt to each of the session's sequences and generates; out has
+ * `batch` entries (free with vkf_generation_free). A fresh sequence with an
+ * empty prompt starts from BOS, as HF does; a continued one may add nothing
+ * and just go on. Texts go through the model's tokenizer. */
+vkf_status vkf_session_generate(vkf_session *s, const char *const *prompts, const vkf_generate_desc *desc, vkf_generation *out);
+/* The same from token ids: ids[i] has lens[i] ids (checked against the vocabulary). */
+vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens,
+                                    const vkf_generate_desc *desc, vkf_generation *out);
+/* One-shot: n prompts generated together in a session of n. */
+vkf_status vkf_generate(vkf_model *model, const char *const *prompts, uint32_t n, const vkf_generate_desc *desc,
+                        vkf_generation *out);
+void vkf_generation_free(vkf_generation *g, uint32_t n);
+
 /* .npy files (NumPy's format) for tensor-level runs: reads a C-order array of
  * float32, float16 (converted to float32), int32 or int64 into *out (name
  * NULL, data allocated: free it with vkf_free); writes a float32 tensor. */

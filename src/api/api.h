@@ -31,6 +31,10 @@ struct vkf_model {
 vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids, const int32_t *mask, const int32_t *tt,
                        const int32_t *pos, const char *const *names, void *const *data, uint32_t n_out);
 
+/* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
+ * model's maximum. */
+uint32_t api_seq_bucket(const model *mm, uint32_t n);
+
 /* Loads dir's tokenizer into m->tok when dir has tokenizer files, and checks
  * that its ids fit the model's embedding table. */
 vkf_status api_load_tokenizer(vkf_model *m, const char *dir);

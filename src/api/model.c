@@ -10,7 +10,7 @@
 
 #define MAX_BATCH_PER_RUN 32
 
-static uint32_t seq_bucket(const model *mm, uint32_t n);
+
 static vkf_status read_signature(vkf_model *m);
 
 static graph *build_variant(void *user, uint32_t batch, uint32_t seq)
@@ -141,7 +141,7 @@ vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch, uint32_t seq)
     if (!mm->image_size && seq > mm->max_positions)
         return base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_prepare: %u tokens is more than the model's %u positions",
                          seq, mm->max_positions);
-    uint32_t bucket = mm->image_size ? 0 : seq_bucket(mm, seq ? seq : mm->max_positions);
+    uint32_t bucket = mm->image_size ? 0 : api_seq_bucket(mm, seq ? seq : mm->max_positions);
     graph_exec *e;
     vkf_status s = graph_cache_get(&m->cache, batch, bucket, &e);
     if (s == VKF_OK) graph_cache_release(&m->cache, e);
@@ -248,7 +248,7 @@ static vkf_status output_shapes(vkf_model *m, uint32_t batch, uint32_t seq, uint
 
 /* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
  * model's maximum, so a handful of recorded variants serve every length. */
-static uint32_t seq_bucket(const model *mm, uint32_t n)
+uint32_t api_seq_bucket(const model *mm, uint32_t n)
 {
     uint32_t b = 8;
     while (b < n) b *= 2;
@@ -283,7 +283,7 @@ vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids,
                        const int32_t *pos, const char *const *names, void *const *data, uint32_t n_out)
 {
     const model *mm = &m->m;
-    uint32_t Sb = seq_bucket(mm, S);
+    uint32_t Sb = api_seq_bucket(mm, S);
     size_t n = (size_t)B * Sb;
     int32_t *buf = calloc(4 * n, sizeof *buf);
     if (!buf) return base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -355,7 +355,7 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
         s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
     if (s == VKF_OK && pos_in) s = int_input(d, pos_in, B, S, 0, mm->max_positions + mm->pad_id + 1, pos);
     if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    if (s == VKF_OK) s = output_shapes(m, B, seq_bucket(mm, S), S, outputs, n_outputs);
+    if (s == VKF_OK) s = output_shapes(m, B, api_seq_bucket(mm, S), S, outputs, n_outputs);
     if (s == VKF_OK) {
         const char *names[8];
         void *data[8];

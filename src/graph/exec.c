@@ -38,7 +38,8 @@ struct graph_exec {
     graph *g;
     const graph_weights *w;
     graph_plan plan;
-    op_ref *weight_ref; /* per tensor */
+    const graph_weights *state;
+    op_ref *weight_ref; /* per tensor: weights and state */
     exec_slot slot[MAX_SLOTS];
     uint32_t n_slots;
     pthread_mutex_t lock;
@@ -61,7 +62,8 @@ static op_ref tensor_ref(const graph_exec *e, const exec_slot *s, int t)
 {
     const graph_tensor *gt = &e->g->t[t];
     switch (gt->role) {
-    case GRAPH_WEIGHT: return e->weight_ref[t];
+    case GRAPH_WEIGHT:
+    case GRAPH_STATE: return e->weight_ref[t];
     case GRAPH_VIEW: {
         op_ref r = tensor_ref(e, s, gt->view_of);
         return op_ref_sub(r, gt->view_offset * graph_dtype_size(gt->dtype), tensor_bytes(gt));
@@ -100,6 +102,10 @@ static vkf_status node_ops(graph_exec *e, exec_slot *s, const graph_node *n, op_
     case GRAPH_OP_EMBED: return op_embed(dev, &n->p.em, in[0], in[1], in[2], in[3], in[4], meta, out, l);
     case GRAPH_OP_PATCHIFY: return op_patchify(dev, &n->p.pf, in[0], out, l);
     case GRAPH_OP_ROWS: return op_rows(dev, &n->p.rw, in[0], in[1], in[2], meta, out, l);
+    case GRAPH_OP_STORE: return op_rows(dev, &n->p.rw, in[0], (op_ref){0}, (op_ref){0}, meta, out, l);
+    case GRAPH_OP_ATTENTION_SPLIT:
+        return op_attention_split(dev, &n->p.at, in[0], in[1], in[2], meta, tensor_ref(e, s, n->out[1]), out, l);
+    case GRAPH_OP_TOPK: return op_topk(dev, &n->p.tk, in[0], tensor_ref(e, s, n->out[1]), out, l);
     default: return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "node %s: unknown op", n->name);
     }
 }
@@ -134,18 +140,22 @@ static vkf_status bind_weights(graph_exec *e)
     const graph *g = e->g;
     for (size_t i = 0; i < g->n_t; i++) {
         const graph_tensor *t = &g->t[i];
-        if (t->role != GRAPH_WEIGHT) continue;
-        const graph_weight_entry *w = e->w ? graph_weights_find(e->w, t->name) : NULL;
-        if (!w) return base_fail(g->diag, VKF_ERROR_NOT_FOUND, "weight %s: not in the weight set", t->name);
+        if (t->role != GRAPH_WEIGHT && t->role != GRAPH_STATE) continue;
+        const graph_weights *set = t->role == GRAPH_WEIGHT ? e->w : e->state;
+        const graph_weight_entry *w = set ? graph_weights_find(set, t->name) : NULL;
+        if (!w)
+            return base_fail(g->diag, VKF_ERROR_NOT_FOUND, "%s %s: not in the %s set", t->role == GRAPH_WEIGHT ? "weight" : "state",
+                             t->name, t->role == GRAPH_WEIGHT ? "weight" : "state");
         bool same = w->dtype == t->dtype && w->rank == t->rank && !memcmp(w->shape, t->shape, t->rank * sizeof(uint32_t));
         if (!same) {
             char a[96] = "", b[96] = "";
             for (uint32_t k = 0; k < t->rank; k++) snprintf(a + strlen(a), sizeof a - strlen(a), "%s%u", k ? "x" : "", t->shape[k]);
             for (uint32_t k = 0; k < w->rank; k++) snprintf(b + strlen(b), sizeof b - strlen(b), "%s%u", k ? "x" : "", w->shape[k]);
-            return base_fail(g->diag, VKF_ERROR_SHAPE, "weight %s: the graph wants %s %s, the weight set has %s %s", t->name,
+            return base_fail(g->diag, VKF_ERROR_SHAPE, "%s %s: the graph wants %s %s, the set has %s %s",
+                             t->role == GRAPH_WEIGHT ? "weight" : "state", t->name,
                              a, graph_dtype_name(t->dtype), b, graph_dtype_name(w->dtype));
         }
-        e->weight_ref[i] = op_ref_sub(op_ref_of(&e->w->bufs[w->buf]), w->offset, tensor_bytes(t));
+        e->weight_ref[i] = op_ref_sub(op_ref_of(&set->bufs[w->buf]), w->offset, tensor_bytes(t));
     }
     return VKF_OK;
 }
@@ -280,6 +290,7 @@ vkf_status graph_compile(vk_device *dev, graph *g, const graph_weights *w, const
     e->dev = dev;
     e->g = g;
     e->w = w;
+    e->state = opts ? opts->state : NULL;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     e->n_slots = opts && opts->slots ? BASE_MIN(opts->slots, (uint32_t)MAX_SLOTS) : 2;

@@ -20,7 +20,7 @@ const char *graph_dtype_name(graph_dtype t)
 const char *graph_op_name(graph_op op)
 {
     static const char *const names[] = {"matmul", "layernorm", "softmax", "attention",
-                                        "eltwise", "embed", "patchify", "rows"};
+                                        "eltwise", "embed", "patchify", "rows", "store", "attention_split", "topk"};
     return op < GRAPH_OP_COUNT ? names[op] : "?";
 }
 
@@ -110,6 +110,11 @@ int graph_weight(graph *g, const char *name, uint32_t rank, const uint32_t *shap
     return add_tensor(g, name, GRAPH_WEIGHT, g->dtype, rank, shape);
 }
 
+int graph_state(graph *g, const char *name, uint32_t rank, const uint32_t *shape)
+{
+    return add_tensor(g, name, GRAPH_STATE, g->dtype, rank, shape);
+}
+
 static bool valid(const graph *g, int t) { return t >= 0 && (size_t)t < g->n_t; }
 
 int graph_view(graph *g, const char *name, int parent, uint64_t offset, uint32_t rank, const uint32_t *shape)
@@ -141,7 +146,7 @@ void graph_output(graph *g, int t)
         fail(g, VKF_ERROR_INVALID_ARGUMENT, "graph_output: no such tensor");
         return;
     }
-    if (g->t[t].role == GRAPH_WEIGHT || g->t[t].role == GRAPH_VIEW) {
+    if (g->t[t].role == GRAPH_WEIGHT || g->t[t].role == GRAPH_VIEW || g->t[t].role == GRAPH_STATE) {
         fail(g, VKF_ERROR_INVALID_ARGUMENT, "tensor %s: only inputs and node results can be outputs", g->t[t].name);
         return;
     }
@@ -458,4 +463,78 @@ int graph_rows(graph *g, const char *name, int x, int c, int pos, const op_rows_
     n->in[0] = x, n->in[1] = c, n->in[2] = pos;
     n->n_in = 3;
     return result(g, n, 0, ft, rank, shape);
+}
+
+int graph_store(graph *g, const char *name, int x, uint64_t x_off, int state, const op_rows_params *p)
+{
+    graph_node *n = add_node(g, name, GRAPH_OP_STORE);
+    if (!n) return -1;
+    if (!operand(g, name, "x", x, true, g->dtype) || !operand(g, name, "state", state, true, g->dtype)) return -1;
+    if (g->t[state].role != GRAPH_STATE)
+        return fail(g, VKF_ERROR_INVALID_ARGUMENT, "node %s: %s is not a state tensor", name, g->t[state].name);
+    if (p->mode != OP_ROWS_COPY) return fail(g, VKF_ERROR_INVALID_ARGUMENT, "node %s: a store is a row COPY", name);
+    uint32_t x_rs = p->x_rs ? p->x_rs : p->dim, y_rs = p->y_rs ? p->y_rs : p->dim;
+    uint64_t x_bs = p->x_bs ? p->x_bs : (uint64_t)p->seq * x_rs;
+    uint64_t x_end = x_off + (uint64_t)(p->batch - 1) * x_bs + (uint64_t)(p->seq - 1) * x_rs + p->dim;
+    uint64_t y_end = (uint64_t)(p->batch - 1) * p->y_bs + (uint64_t)(p->y_len - 1) * y_rs + p->dim;
+    if (!p->batch || !p->seq || !p->dim || !p->y_bs || !p->y_len || x_end > graph_numel(&g->t[x]) ||
+        y_end > graph_numel(&g->t[state]))
+        return fail(g, VKF_ERROR_SHAPE, "node %s: the rows copied from %s or into %s run past them", name, g->t[x].name,
+                    g->t[state].name);
+    n->p.rw = *p;
+    n->p.rw.dtype = (op_dtype)g->dtype;
+    n->uses_meta = p->use_meta;
+    n->in[0] = x;
+    n->in_off[0] = x_off;
+    n->n_in = 1;
+    n->out[0] = state;
+    n->n_out = 1;
+    return state;
+}
+
+int graph_attention_split(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
+                          const op_attention_params *p)
+{
+    if (g->error) return -1;
+    if (p->q_len != 1 || !p->key_lengths)
+        return fail(g, VKF_ERROR_INVALID_ARGUMENT, "node %s: split attention takes one query and key counts from meta", name);
+    int o = graph_attention(g, name, q, q_off, k, k_off, v, v_off, p);
+    if (o < 0) return -1;
+    graph_node *n = &g->nodes[g->n_nodes - 1];
+    n->op = GRAPH_OP_ATTENTION_SPLIT;
+    /* fp32 partials for the merge: [B, H, splits, D + 2] at the most splits
+     * any device uses (chunks of 64 keys) */
+    char sname[256];
+    snprintf(sname, sizeof sname, "%s.partials", name);
+    uint32_t splits = (p->kv_len + 63) / 64, shape[4] = {p->batch, p->heads, splits, p->head_dim + 2};
+    int s = add_tensor(g, sname, GRAPH_TEMP, GRAPH_F32, 4, shape);
+    if (s < 0) return -1;
+    n = &g->nodes[g->n_nodes - 1];
+    n->out[1] = s;
+    n->n_out = 2;
+    return o;
+}
+
+int graph_topk(graph *g, const char *name, int x, uint32_t k, int *values)
+{
+    graph_node *n = add_node(g, name, GRAPH_OP_TOPK);
+    if (!n) return -1;
+    if (!operand(g, name, "x", x, true, g->dtype)) return -1;
+    if (!k || k > OP_TOPK_MAX) return fail(g, VKF_ERROR_INVALID_ARGUMENT, "node %s: k %u is not in 1..%u", name, k, OP_TOPK_MAX);
+    uint32_t cols = last_dim(g, x), rows = (uint32_t)(graph_numel(&g->t[x]) / cols);
+    n->p.tk = (op_topk_params){.rows = rows, .cols = cols, .k = k, .dtype = (op_dtype)g->dtype};
+    n->in[0] = x;
+    n->n_in = 1;
+    uint32_t shape[2] = {rows, k};
+    int idx = result(g, n, 0, GRAPH_I32, 2, shape);
+    if (idx < 0) return -1;
+    char vname[256];
+    snprintf(vname, sizeof vname, "%s.values", name);
+    int v = add_tensor(g, vname, GRAPH_TEMP, GRAPH_F32, 2, shape);
+    if (v < 0) return -1;
+    n = &g->nodes[g->n_nodes - 1];
+    n->out[1] = v;
+    n->n_out = 2;
+    if (values) *values = v;
+    return idx;
 }

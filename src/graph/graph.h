@@ -25,7 +25,12 @@ typedef enum graph_role {
     GRAPH_TEMP = 0, /* intermediate: lives in the arena */
     GRAPH_INPUT,    /* written by the host before each run */
     GRAPH_WEIGHT,   /* bound to a weight set entry at compile */
-    GRAPH_VIEW      /* an element range of another tensor */
+    GRAPH_VIEW,     /* an element range of another tensor */
+    GRAPH_STATE     /* persistent across runs (a KV cache): bound at compile to a
+                     * state set owned by whoever runs the graph (a generation
+                     * session); nodes read it and write it in place (graph_store).
+                     * Never in the arena: the plan skips it, its contents
+                     * outlive every run. */
 } graph_role;
 
 #define GRAPH_MAX_RANK 4
@@ -51,6 +56,9 @@ typedef enum graph_op {
     GRAPH_OP_EMBED,
     GRAPH_OP_PATCHIFY,
     GRAPH_OP_ROWS,
+    GRAPH_OP_STORE,           /* rows COPY into a state tensor */
+    GRAPH_OP_ATTENTION_SPLIT, /* one query per sequence over a state cache */
+    GRAPH_OP_TOPK,
     GRAPH_OP_COUNT
 } graph_op;
 
@@ -68,6 +76,7 @@ typedef struct graph_node {
         op_embed_params em;
         op_patchify_params pf;
         op_rows_params rw;
+        op_topk_params tk;
     } p;
     /* Operand tensor ids in the op's order; -1 where the op takes none. An
      * operand may start in_off elements into its tensor (attention reads Q, K
@@ -101,6 +110,9 @@ uint64_t graph_numel(const graph_tensor *t);
  * error is kept in g->error; later calls return -1 too, compile refuses). */
 int graph_input(graph *g, const char *name, graph_dtype dtype, uint32_t rank, const uint32_t *shape);
 int graph_weight(graph *g, const char *name, uint32_t rank, const uint32_t *shape);
+/* A persistent tensor (GRAPH_STATE) of the graph's float type, bound by name
+ * to graph_compile_opts.state. */
+int graph_state(graph *g, const char *name, uint32_t rank, const uint32_t *shape);
 int graph_view(graph *g, const char *name, int parent, uint64_t offset, uint32_t rank, const uint32_t *shape);
 void graph_output(graph *g, int t);
 /* Reserves `count` int32 meta values; returns the index of the first. */
@@ -133,6 +145,18 @@ int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint
 /* Row ops: PREPEND (c: the row, pos: optional position table [seq, dim]),
  * GATHER, MEAN, L2. COPY writes persistent state and is not a graph op. */
 int graph_rows(graph *g, const char *name, int x, int c, int pos, const op_rows_params *p);
+
+/* Writes rows of x into the state tensor `state` in place: p is a COPY
+ * (state [batch, rows, dim] with p->y_bs / y_rs / y_len; position static
+ * or per sequence from meta). Returns state, so later readers depend on it. */
+int graph_store(graph *g, const char *name, int x, uint64_t x_off, int state, const op_rows_params *p);
+/* Decode attention over a cache (op_attention_split): q_len 1, key counts
+ * from meta (p->key_lengths, len_index). Output [batch, 1, heads * head_dim]. */
+int graph_attention_split(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
+                          const op_attention_params *p);
+/* The k largest entries of each row of x [.., cols]: returns the int32
+ * indices [rows, k]; *values (optional) gets the fp32 values [rows, k]. */
+int graph_topk(graph *g, const char *name, int x, uint32_t k, int *values);
 
 /* ---- weights ----------------------------------------------------------- */
 
@@ -206,6 +230,7 @@ typedef struct graph_compile_opts {
     uint32_t slots;  /* inferences in flight at once (default 2, at most GRAPH_MAX_SLOTS) */
     bool profile;    /* per-node timestamps (also VKF_PROFILE=1); serialises dispatches */
     graph_arenas *shared; /* run in these arenas and slots (big enough) instead of its own */
+    const graph_weights *state; /* what GRAPH_STATE tensors bind to, by name */
 } graph_compile_opts;
 
 typedef struct graph_exec_stats {

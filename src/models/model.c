@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family, bert_family;
+extern const model_family vit_family, bert_family, gpt2_family;
 
-static const model_family *const FAMILIES[] = {&vit_family, &bert_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family};
 
 const model_family *const *model_families(size_t *n)
 {
@@ -19,7 +19,7 @@ const model_family *const *model_families(size_t *n)
 
 const char *model_task_name(model_task t)
 {
-    static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask"};
+    static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask", "text-generation"};
     return (unsigned)t < BASE_ARRAY_LEN(names) ? names[t] : "?";
 }
 
@@ -99,6 +99,11 @@ vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dty
 }
 
 graph *model_build(const model *m, uint32_t batch, uint32_t seq) { return m->family->build(m, batch, seq); }
+
+graph *model_build_gen(const model *m, uint32_t batch, uint32_t seq, uint32_t k)
+{
+    return m->kv_row && m->family->build_gen ? m->family->build_gen(m, batch, seq, k) : NULL;
+}
 
 void model_close(model *m)
 {

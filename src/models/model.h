@@ -13,7 +13,8 @@ typedef enum model_task {
     MODEL_TASK_FEATURES = 0,          /* a base model: hidden states */
     MODEL_TASK_IMAGE_CLASSIFICATION,
     MODEL_TASK_TEXT_CLASSIFICATION,
-    MODEL_TASK_FILL_MASK
+    MODEL_TASK_FILL_MASK,
+    MODEL_TASK_TEXT_GENERATION        /* a causal LM: generation sessions */
 } model_task;
 
 const char *model_task_name(model_task t); /* HF pipeline names */
@@ -56,6 +57,9 @@ typedef struct model {
     bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
     bool multi_label;         /* classification with sigmoid (problem_type multi_label_classification) */
     model_sentence sentence;
+    /* causal LMs */
+    int32_t bos_id, eos_id;
+    uint32_t kv_row;          /* cache elements per position and layer (0: not generative) */
 } model;
 
 struct model_family {
@@ -71,6 +75,10 @@ struct model_family {
     vkf_status (*declare)(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t);
     /* The graph of one shape (batch, sequence bucket; image models ignore seq). */
     graph *(*build)(const model *m, uint32_t batch, uint32_t seq);
+    /* Causal LMs: the generation graphs over a session's cache (states
+     * "kv.<layer>" [batch, max_positions, kv_row]): seq > 0 a prefill of
+     * prompts padded to seq, seq 0 one decode step; k top candidates. */
+    graph *(*build_gen)(const model *m, uint32_t batch, uint32_t seq, uint32_t k);
 };
 
 /* Reads dir/config.json and finds the family of its model_type; an unknown
@@ -83,6 +91,7 @@ vkf_status model_open_preset(base_diag *d, const char *family, const char *prese
 vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dtype, uint64_t seed,
                       model_progress_fn progress, void *progress_user);
 graph *model_build(const model *m, uint32_t batch, uint32_t seq);
+graph *model_build_gen(const model *m, uint32_t batch, uint32_t seq, uint32_t k);
 void model_close(model *m);
 
 /* Shared config pieces (config.c): hidden_act by HF name; id2label with

@@ -1,0 +1,245 @@
+/* vkformer-generate: text generation with a causal LM (GPT-2), streamed as
+ * it is produced, as HF's text-generation pipeline and llama.cpp's main do.
+ * Uses only the public API. */
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+const char *tool_name = "vkformer-generate";
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vkformer-generate --model DIR [--prompt TEXT]... [-n N] [options]\n"
+               "Continues each prompt (standard input when none is given) with a causal language\n"
+               "model (GPT2LMHeadModel), streaming one prompt's text as it is generated. Greedy\n"
+               "unless a sampling option is given (HF's default for GPT-2).\n"
+               "\n"
+               "  -p, --prompt TEXT      a prompt (repeat for a batch generated together)\n"
+               "      --prompt-ids IDS   a prompt as token ids, \"ID ID ...\" (repeatable)\n"
+               "  -n, --max-new-tokens N tokens to generate per prompt (default 50)\n"
+               "      --greedy           always the likeliest token (the default)\n"
+               "      --temperature T    sample with temperature T > 0 (default 1 when sampling)\n"
+               "      --top-k K          sample among the K likeliest tokens (0: all; default 50)\n"
+               "      --top-p P          sample from the smallest set with probability P, 0 < P <= 1\n"
+               "      --seed S           sampling seed: the same seed gives the same text\n"
+               "                         (default: random, printed on standard error)\n"
+               "      --ignore-eos       go on past the end-of-text token\n"
+               "      --print-ids        print the generated ids (one line per prompt), not text\n");
+    tool_model_usage(f);
+    fprintf(f, "Statistics (prompt and generated tokens per second) go to standard error.\n"
+               "Exit status: 0 success, 1 the model failed, 2 bad usage.\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct stream_state {
+    int stream;          /* print text as it comes (one prompt, text output) */
+    double first, last;  /* times of the first and last token */
+    uint32_t tokens;
+} stream_state;
+
+static int on_token(void *user, uint32_t seq, int32_t id, const char *text, size_t len)
+{
+    stream_state *st = user;
+    (void)seq;
+    if (id >= 0) {
+        st->last = now_s();
+        if (!st->tokens++) st->first = st->last;
+    }
+    if (st->stream && len) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return 0;
+    *out = (float)v;
+    return 1;
+}
+
+/* "ID ID ..." into a new array. */
+static int parse_ids(const char *s, int32_t **ids, uint32_t *n)
+{
+    size_t cap = strlen(s) / 2 + 1;
+    *ids = malloc(cap * sizeof **ids);
+    *n = 0;
+    if (!*ids) return 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 0 || v > INT32_MAX) return 0;
+        (*ids)[(*n)++] = (int32_t)v;
+        p = end;
+    }
+    return 1;
+}
+
+enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS };
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"prompt", required_argument, 0, 'p'},     {"prompt-ids", required_argument, 0, OPT_IDS},
+        {"max-new-tokens", required_argument, 0, 'n'}, {"greedy", no_argument, 0, OPT_GREEDY},
+        {"temperature", required_argument, 0, OPT_TEMP}, {"top-k", required_argument, 0, OPT_TOPK},
+        {"top-p", required_argument, 0, OPT_TOPP},  {"seed", required_argument, 0, OPT_SEED},
+        {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS}, {"print-ids", no_argument, 0, OPT_PRINT_IDS},
+        TOOL_MODEL_LONGOPTS,                        {0, 0, 0, 0}};
+    tool_model_opts mo = {0};
+    tool_texts prompts = {0};
+    const char *id_args[64];
+    unsigned n_id_args = 0, n_new = 50, top_k = 50;
+    float temperature = 1.0f, top_p = 0;
+    unsigned long long seed = 0;
+    int sampling = 0, greedy = 0, seed_set = 0, ignore_eos = 0, print_ids = 0;
+    int c, rc = TOOL_CONTINUE;
+    while (rc == TOOL_CONTINUE && (c = getopt_long(argc, argv, "p:n:" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': rc = tool_texts_add(&prompts, optarg, strlen(optarg)) == TOOL_OK ? TOOL_CONTINUE : TOOL_FAIL; break;
+        case OPT_IDS:
+            if (n_id_args == 64) rc = tool_usage_error("at most 64 prompts");
+            else id_args[n_id_args++] = optarg;
+            break;
+        case 'n':
+            if (!tool_parse_u32(optarg, 1, 1u << 20, &n_new)) rc = tool_usage_error("-n takes 1 to 1048576 tokens, not '%s'", optarg);
+            break;
+        case OPT_GREEDY: greedy = 1; break;
+        case OPT_TEMP:
+            if (!parse_float(optarg, &temperature) || temperature < 0)
+                rc = tool_usage_error("--temperature takes a number >= 0, not '%s'", optarg);
+            sampling = 1;
+            break;
+        case OPT_TOPK:
+            if (!tool_parse_u32(optarg, 0, 1u << 24, &top_k)) rc = tool_usage_error("--top-k takes a count, not '%s'", optarg);
+            sampling = 1;
+            break;
+        case OPT_TOPP:
+            if (!parse_float(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
+                rc = tool_usage_error("--top-p takes a probability in (0, 1], not '%s'", optarg);
+            sampling = 1;
+            break;
+        case OPT_SEED: {
+            char *end;
+            errno = 0;
+            seed = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-') rc = tool_usage_error("--seed takes a number, not '%s'", optarg);
+            seed_set = sampling = 1;
+            break;
+        }
+        case OPT_IGNORE_EOS: ignore_eos = 1; break;
+        case OPT_PRINT_IDS: print_ids = 1; break;
+        default: rc = tool_model_option(c, optarg, &mo, usage);
+        }
+    }
+    if (rc != TOOL_CONTINUE) return tool_texts_free(&prompts), rc;
+    if (optind < argc) return tool_texts_free(&prompts), tool_usage_error("unexpected argument '%s' (prompts go after --prompt)", argv[optind]);
+    if (prompts.count && n_id_args) return tool_texts_free(&prompts), tool_usage_error("give --prompt or --prompt-ids, not both");
+    if (sampling && greedy) return tool_texts_free(&prompts), tool_usage_error("--greedy and sampling options exclude each other");
+    if (sampling && temperature == 0) sampling = 0; /* temperature 0: greedy, as llama.cpp */
+    if (!prompts.count && !n_id_args) {
+        size_t size;
+        char *all = tool_read_all("-", &size);
+        if (!all) return TOOL_FAIL;
+        while (size && (all[size - 1] == '\n' || all[size - 1] == '\r')) all[--size] = 0; /* the terminal's newline */
+        prompts.buffer = all;
+        if (tool_texts_add(&prompts, all, size) != TOOL_OK) return tool_texts_free(&prompts), TOOL_FAIL;
+    }
+    uint32_t n = prompts.count ? (uint32_t)prompts.count : n_id_args;
+    if (n > 64) return tool_texts_free(&prompts), tool_usage_error("at most 64 prompts");
+    int32_t *ids[64] = {0};
+    uint32_t lens[64] = {0};
+    for (uint32_t i = 0; i < n_id_args; i++)
+        if (!parse_ids(id_args[i], &ids[i], &lens[i])) {
+            for (uint32_t j = 0; j <= i; j++) free(ids[j]);
+            tool_texts_free(&prompts);
+            return tool_usage_error("--prompt-ids takes token ids like \"464 3290 318\", not '%s'", id_args[i]);
+        }
+    if (sampling && !seed_set) {
+        seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
+        if (!mo.quiet) fprintf(stderr, "%s: seed %llu\n", tool_name, seed);
+    }
+
+    vkf_context *ctx = NULL;
+    vkf_model *model = NULL;
+    rc = tool_open_model(&mo, &ctx, &model);
+    stream_state ss = {.stream = n == 1 && !print_ids && !mo.json && !n_id_args};
+    vkf_generate_desc d = {.max_new_tokens = n_new, .temperature = sampling ? temperature : 0, .top_k = sampling ? top_k : 0,
+                           .top_p = sampling ? top_p : 0, .seed = seed, .ignore_eos = ignore_eos, .on_token = on_token,
+                           .user = &ss};
+    vkf_generation g[64];
+    vkf_session *s = NULL;
+    double t0 = now_s();
+    if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
+    if (rc == TOOL_OK) {
+        t0 = now_s();
+        vkf_status st = n_id_args ? vkf_session_generate_ids(s, (const int32_t *const *)ids, lens, &d, g)
+                                  : vkf_session_generate(s, prompts.s, &d, g);
+        if (st != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
+    }
+    if (rc == TOOL_OK) {
+        static const char *const reasons[] = {"eos", "max_new_tokens", "context", "callback"};
+        uint32_t prompt_tokens = 0, generated = 0;
+        cJSON *all = mo.json ? cJSON_CreateArray() : NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            prompt_tokens += g[i].prompt_tokens, generated += g[i].n_ids;
+            if (all) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "generated_text", g[i].text ? g[i].text : "");
+                cJSON_AddItemToObject(o, "generated_ids", cJSON_CreateIntArray((const int *)g[i].ids, (int)g[i].n_ids));
+                cJSON_AddNumberToObject(o, "prompt_tokens", g[i].prompt_tokens);
+                cJSON_AddStringToObject(o, "stop", reasons[g[i].stop]);
+                cJSON_AddItemToArray(all, o);
+            } else if (print_ids || !g[i].text) {
+                for (uint32_t j = 0; j < g[i].n_ids; j++) printf("%s%d", j ? " " : "", g[i].ids[j]);
+                printf("\n");
+            } else if (ss.stream) {
+                printf("\n");
+            } else {
+                printf("%s%s\n", prompts.s[i], g[i].text);
+            }
+        }
+        if (all) {
+            char *js = cJSON_Print(all);
+            if (js) puts(js);
+            free(js);
+            cJSON_Delete(all);
+        }
+        if (!mo.quiet) {
+            double prefill = ss.tokens ? ss.first - t0 : now_s() - t0, gen = ss.last - ss.first;
+            uint32_t steps = generated > n ? generated - n : 0; /* tokens after each prompt's first */
+            fprintf(stderr, "%s: prompt %u tokens in %.1f ms (%.1f tokens/s), generated %u tokens (%.1f tokens/s)\n",
+                    tool_name, prompt_tokens, prefill * 1e3, prefill > 0 ? prompt_tokens / prefill : 0.0, generated,
+                    gen > 0 ? steps / gen : 0.0);
+        }
+        vkf_generation_free(g, n);
+    }
+    for (uint32_t i = 0; i < n_id_args; i++) free(ids[i]);
+    vkf_session_destroy(s);
+    tool_texts_free(&prompts);
+    vkf_model_destroy(model);
+    vkf_context_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,513 @@
+/* vkformer.h: text generation sessions over a causal LM (GPT-2).
+ *
+ * A session owns the KV cache (graph state "kv.<layer>", one device buffer
+ * per layer) and its own compiled graphs, keyed like the model's variants:
+ * (batch, prompt bucket) for prefill, (batch, 0) for the decode step, all
+ * recorded once against that cache. Per token the host writes the ids and a
+ * few meta integers, submits, waits and reads the top candidates.
+ *
+ * Every sequence holds `len` tokens in the cache and maybe one `pending`
+ * token: generated, returned, not yet fed (it is fed first when the text
+ * continues). Fresh sequences start with one prefill over all prompts
+ * (right-padded: causal attention never looks past a token); everything else
+ * goes through decode steps, in which a sequence with nothing to feed idles
+ * (it rewrites the cache slot it will write next anyway). */
+#include "api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GEN_MAX_BATCH 64
+#define GEN_DEVICE_TOPK 64 /* sampling with top_k up to this picks from device candidates */
+#define GEN_DEFAULT_TOKENS 50
+
+struct vkf_session {
+    vkf_model *m;
+    uint32_t B;
+    graph_weights state;
+    graph_cache cache;
+    bool cache_ready;
+    uint32_t k;          /* candidates the compiled graphs return */
+    uint32_t *len;
+    int32_t *pending;
+};
+
+static graph *build_gen(void *user, uint32_t batch, uint32_t seq)
+{
+    vkf_session *s = user;
+    return model_build_gen(&s->m->m, batch, seq, s->k);
+}
+
+static vkf_status use_k(vkf_session *s, uint32_t k)
+{
+    if (s->cache_ready && s->k == k) return VKF_OK;
+    if (s->cache_ready) graph_cache_destroy(&s->cache);
+    s->k = k;
+    graph_compile_opts opts = {.slots = 1, .state = &s->state};
+    graph_cache_init(&s->cache, s->m->dev, &s->m->m.w, &opts, 8, build_gen, s);
+    s->cache_ready = true;
+    return VKF_OK;
+}
+
+vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
+{
+    if (!m || !out) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_session_create: NULL argument");
+    *out = NULL;
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    if (!mm->kv_row)
+        return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s (%s) is not a causal language model: it cannot generate", mm->model_type,
+                         model_task_name(mm->task));
+    if (!batch || batch > GEN_MAX_BATCH)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a session holds 1 to %u sequences, not %u", GEN_MAX_BATCH, batch);
+    vkf_session *s = calloc(1, sizeof *s);
+    if (s) s->len = calloc(batch, sizeof *s->len), s->pending = malloc(batch * sizeof *s->pending);
+    if (!s || !s->len || !s->pending) {
+        if (s) free(s->len), free(s->pending);
+        free(s);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    }
+    s->m = m;
+    s->B = batch;
+    for (uint32_t b = 0; b < batch; b++) s->pending[b] = -1;
+    graph_weights_init(&s->state, m->dev);
+    uint32_t shape[3] = {batch, mm->max_positions, mm->kv_row};
+    uint64_t bytes = (uint64_t)batch * mm->max_positions * mm->kv_row * graph_dtype_size(mm->dtype);
+    vkf_status st = VKF_OK;
+    for (uint32_t l = 0; l < mm->layers && st == VKF_OK; l++) {
+        char name[32];
+        int buf;
+        snprintf(name, sizeof name, "kv.%u", l);
+        st = graph_weights_alloc(&s->state, bytes, "KV cache", &buf);
+        if (st == VKF_OK) st = graph_weights_add(&s->state, name, mm->dtype, 3, shape, buf, 0);
+    }
+    if (st == VKF_OK) st = use_k(s, 1);
+    if (st != VKF_OK) {
+        vkf_session_destroy(s);
+        return st;
+    }
+    *out = s;
+    return VKF_OK;
+}
+
+void vkf_session_destroy(vkf_session *s)
+{
+    if (!s) return;
+    if (s->cache_ready) graph_cache_destroy(&s->cache);
+    graph_weights_free(&s->state);
+    free(s->len);
+    free(s->pending);
+    free(s);
+}
+
+void vkf_session_reset(vkf_session *s)
+{
+    if (!s) return;
+    for (uint32_t b = 0; b < s->B; b++) s->len[b] = 0, s->pending[b] = -1;
+}
+
+uint32_t vkf_session_length(const vkf_session *s, uint32_t seq)
+{
+    if (!s || seq >= s->B) return 0;
+    return s->len[seq] + (s->pending[seq] >= 0);
+}
+
+void vkf_generation_free(vkf_generation *g, uint32_t n)
+{
+    if (!g) return;
+    for (uint32_t i = 0; i < n; i++) {
+        free(g[i].ids);
+        free(g[i].text);
+        memset(&g[i], 0, sizeof g[i]);
+    }
+}
+
+/* ---- sampling ------------------------------------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+typedef struct cand {
+    float z;
+    int32_t id;
+} cand;
+
+static int by_logit_desc(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->z != y->z) return x->z < y->z ? 1 : -1;
+    return x->id - y->id;
+}
+
+/* HF's warpers in HF's order (temperature, top-k, top-p) over n candidates
+ * sorted best first (or unsorted when neither top-k nor top-p cuts), then a
+ * draw from the renormalised distribution. */
+static int32_t sample(cand *c, uint32_t n, bool sorted, const vkf_generate_desc *d, uint64_t *rng)
+{
+    if (!sorted && ((d->top_k && d->top_k < n) || (d->top_p > 0 && d->top_p < 1))) {
+        qsort(c, n, sizeof *c, by_logit_desc);
+        sorted = true;
+    }
+    if (d->top_k && d->top_k < n) n = d->top_k;
+    double mx = -INFINITY;
+    for (uint32_t i = 0; i < n; i++) mx = fmax(mx, (double)c[i].z / d->temperature);
+    double *p = malloc(n * sizeof *p), total = 0;
+    if (!p) return c[0].id;
+    for (uint32_t i = 0; i < n; i++) total += (p[i] = isfinite(c[i].z) ? exp((double)c[i].z / d->temperature - mx) : 0.0);
+    if (d->top_p > 0 && d->top_p < 1) {
+        double cum = 0;
+        uint32_t keep = 0;
+        while (keep < n && (keep == 0 || cum < d->top_p * total)) cum += p[keep++];
+        n = keep, total = cum;
+    }
+    double u = (double)(splitmix(rng) >> 11) * 0x1.0p-53 * total;
+    int32_t id = c[n - 1].id;
+    for (uint32_t i = 0; i < n; i++) {
+        if (u < p[i]) {
+            id = c[i].id;
+            break;
+        }
+        u -= p[i];
+    }
+    free(p);
+    return id;
+}
+
+/* ---- the generation loop ------------------------------------------------------------ */
+
+typedef struct gen_seq {
+    const int32_t *feed;   /* tokens to feed before generating */
+    uint32_t n_feed, fed;
+    int32_t next;          /* generated, to be fed next; -1 none */
+    bool done;
+    uint32_t cap;
+    vkf_decode_stream *stream;
+    char *text;
+    size_t text_len, text_cap;
+} gen_seq;
+
+static vkf_status append_text(base_diag *d, gen_seq *q, const char *piece, size_t len)
+{
+    if (!len) return VKF_OK;
+    if (q->text_len + len + 1 > q->text_cap) {
+        size_t cap = BASE_MAX(q->text_cap * 2, q->text_len + len + 64);
+        char *t = realloc(q->text, cap);
+        if (!t) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        q->text = t, q->text_cap = cap;
+    }
+    memcpy(q->text + q->text_len, piece, len);
+    q->text_len += len;
+    q->text[q->text_len] = 0;
+    return VKF_OK;
+}
+
+typedef struct gen_run {
+    vkf_session *s;
+    const vkf_generate_desc *d;
+    uint32_t max_new, k;      /* k: device candidates (0: read the logits) */
+    bool greedy;
+    uint64_t rng;
+    gen_seq *q;
+    vkf_generation *out;
+    int32_t *ids;             /* [B, S] scratch */
+    int32_t *top;             /* [B, k] */
+    float *vals, *logits;     /* [B, k], [B, vocab] */
+    cand *cands;              /* [vocab] */
+} gen_run;
+
+/* Records a generated token for sequence b and decides whether it goes on. */
+static vkf_status emit(gen_run *r, uint32_t b, int32_t id)
+{
+    vkf_session *s = r->s;
+    gen_seq *q = &r->q[b];
+    vkf_generation *o = &r->out[b];
+    base_diag *d = s->m->dev->diag;
+    if (o->n_ids == q->cap) {
+        uint32_t cap = q->cap ? q->cap * 2 : 16;
+        int32_t *ids = realloc(o->ids, cap * sizeof *ids);
+        if (!ids) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        o->ids = ids, q->cap = cap;
+    }
+    o->ids[o->n_ids++] = id;
+    int stop = 0;
+    if (q->stream) {
+        const char *piece;
+        size_t len;
+        vkf_status st = vkf_decode_stream_step(q->stream, id, &piece, &len);
+        if (st == VKF_OK) st = append_text(d, q, piece, len);
+        if (st != VKF_OK) return st;
+        if (r->d->on_token) stop = r->d->on_token(r->d->user, b, id, piece, len);
+    } else if (r->d->on_token) {
+        stop = r->d->on_token(r->d->user, b, id, "", 0);
+    }
+    s->pending[b] = id;
+    q->next = -1;
+    if (!r->d->ignore_eos && id == s->m->m.eos_id) q->done = true, o->stop = VKF_STOP_EOS;
+    else if (o->n_ids >= r->max_new) q->done = true, o->stop = VKF_STOP_MAX_TOKENS;
+    else if (stop) q->done = true, o->stop = VKF_STOP_CALLBACK;
+    else q->next = id;
+    return VKF_OK;
+}
+
+/* Picks the next token of every sequence whose feed just ended, from row b
+ * of the run's outputs. */
+static vkf_status pick(gen_run *r, graph_exec *e, const bool *choose)
+{
+    vkf_session *s = r->s;
+    const graph *g = graph_exec_graph(e);
+    uint32_t B = s->B, V = s->m->m.vocab_size;
+    bool want_logits = !r->k || r->d->logits_out;
+    vkf_status st = VKF_OK;
+    if (r->k) st = graph_exec_read(e, 0, graph_find(g, "top_ids"), r->top, (size_t)B * r->k * 4);
+    if (st == VKF_OK && r->k && !r->greedy) st = graph_exec_read(e, 0, graph_find(g, "top_ids.values"), r->vals, (size_t)B * r->k * 4);
+    if (st == VKF_OK && want_logits) st = graph_exec_read(e, 0, graph_find(g, "logits"), r->logits, (size_t)B * V * 4);
+    for (uint32_t b = 0; b < B && st == VKF_OK; b++) {
+        if (!choose[b]) continue;
+        if (r->d->logits_out)
+            memcpy(r->d->logits_out + ((size_t)b * r->max_new + r->out[b].n_ids) * V, r->logits + (size_t)b * V, (size_t)V * 4);
+        int32_t id;
+        if (r->greedy) {
+            id = r->top[(size_t)b * r->k];
+            if (id < 0) return base_fail(s->m->dev->diag, VKF_ERROR_FORMAT, "sequence %u: every logit is NaN (broken weights?)", b);
+        } else if (r->k) {
+            for (uint32_t i = 0; i < r->k; i++) r->cands[i] = (cand){r->vals[(size_t)b * r->k + i], r->top[(size_t)b * r->k + i]};
+            id = sample(r->cands, r->k, true, r->d, &r->rng);
+        } else {
+            for (uint32_t i = 0; i < V; i++) r->cands[i] = (cand){r->logits[(size_t)b * V + i], (int32_t)i};
+            id = sample(r->cands, V, false, r->d, &r->rng);
+        }
+        st = emit(r, b, id);
+    }
+    return st;
+}
+
+static vkf_status run_exec(vkf_session *s, uint32_t seq, const int32_t *ids, const int32_t *meta, uint32_t n_meta,
+                           graph_exec **used)
+{
+    graph_exec *e;
+    vkf_status st = graph_cache_get(&s->cache, s->B, seq, &e);
+    if (st != VKF_OK) return st;
+    const graph *g = graph_exec_graph(e);
+    uint32_t slot;
+    graph_exec_acquire(e, &slot);
+    int t = graph_find(g, "input_ids");
+    st = graph_exec_write(e, slot, t, ids, graph_numel(&g->t[t]) * 4);
+    for (uint32_t i = 0; i < n_meta && st == VKF_OK; i++) st = graph_exec_set_meta(e, slot, i, meta[i]);
+    if (st == VKF_OK) st = graph_exec_submit(e, slot);
+    if (st == VKF_OK) st = graph_exec_wait(e, slot);
+    graph_exec_release(e, slot);
+    if (st != VKF_OK) {
+        graph_cache_release(&s->cache, e);
+        return st;
+    }
+    *used = e; /* released by the caller after reading */
+    return VKF_OK;
+}
+
+static vkf_status prefill(gen_run *r)
+{
+    vkf_session *s = r->s;
+    const model *mm = &s->m->m;
+    uint32_t B = s->B, longest = 0;
+    for (uint32_t b = 0; b < B; b++) longest = BASE_MAX(longest, r->q[b].n_feed);
+    uint32_t S = api_seq_bucket(mm, longest);
+    int32_t meta[GEN_MAX_BATCH];
+    bool choose[GEN_MAX_BATCH];
+    for (uint32_t b = 0; b < B; b++) {
+        gen_seq *q = &r->q[b];
+        for (uint32_t j = 0; j < S; j++) r->ids[(size_t)b * S + j] = j < q->n_feed ? q->feed[j] : (int32_t)mm->pad_id;
+        meta[b] = (int32_t)q->n_feed;
+        q->fed = q->n_feed;
+        s->len[b] = q->n_feed;
+        r->out[b].prompt_tokens = q->n_feed;
+        choose[b] = true;
+    }
+    graph_exec *e;
+    vkf_status st = run_exec(s, S, r->ids, meta, B, &e);
+    if (st != VKF_OK) return st;
+    st = pick(r, e, choose);
+    graph_cache_release(&s->cache, e);
+    return st;
+}
+
+static vkf_status decode_steps(gen_run *r)
+{
+    vkf_session *s = r->s;
+    const model *mm = &s->m->m;
+    uint32_t B = s->B, P = mm->max_positions;
+    int32_t meta[2 * GEN_MAX_BATCH];
+    bool choose[GEN_MAX_BATCH], fed[GEN_MAX_BATCH];
+    for (;;) {
+        bool any = false;
+        for (uint32_t b = 0; b < B; b++) {
+            gen_seq *q = &r->q[b];
+            int32_t feed = -1;
+            fed[b] = choose[b] = false;
+            if (!q->done) {
+                if (q->fed < q->n_feed) feed = q->feed[q->fed];
+                else if (q->next >= 0) feed = q->next;
+                if (feed >= 0 && s->len[b] >= P) { /* the cache is full: the token stays pending */
+                    q->done = true;
+                    r->out[b].stop = VKF_STOP_CONTEXT;
+                    feed = -1;
+                }
+            }
+            if (feed >= 0) {
+                any = fed[b] = true;
+                if (q->fed < q->n_feed) q->fed++, r->out[b].prompt_tokens++;
+                else q->next = -1, s->pending[b] = -1;
+                choose[b] = q->fed == q->n_feed; /* after a prompt's last token, or a generated one */
+            }
+            /* an idle sequence rewrites the slot it writes next anyway */
+            r->ids[b] = feed >= 0 ? feed : (int32_t)mm->pad_id;
+            meta[b] = (int32_t)BASE_MIN(s->len[b], P - 1);
+            meta[B + b] = meta[b] + 1;
+        }
+        if (!any) return VKF_OK;
+        graph_exec *e;
+        vkf_status st = run_exec(s, 0, r->ids, meta, 2 * B, &e);
+        if (st != VKF_OK) return st;
+        for (uint32_t b = 0; b < B; b++) s->len[b] += fed[b];
+        st = pick(r, e, choose);
+        graph_cache_release(&s->cache, e);
+        if (st != VKF_OK) return st;
+    }
+}
+
+static vkf_status check_desc(base_diag *d, const vkf_generate_desc *desc)
+{
+    if (!(desc->temperature >= 0) || isinf(desc->temperature))
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "temperature %g: must be 0 (greedy) or a positive number", (double)desc->temperature);
+    if (!(desc->top_p >= 0 && desc->top_p <= 1))
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "top_p %g: must be in (0, 1] (0: off)", (double)desc->top_p);
+    return VKF_OK;
+}
+
+vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens,
+                                    const vkf_generate_desc *desc, vkf_generation *out)
+{
+    if (!s || !out || (!lens != !ids))
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_session_generate_ids: NULL argument");
+    static const vkf_generate_desc zero;
+    if (!desc) desc = &zero;
+    vkf_model *m = s->m;
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    uint32_t B = s->B, P = mm->max_positions, V = mm->vocab_size;
+    memset(out, 0, B * sizeof *out);
+    vkf_status st = check_desc(d, desc);
+    gen_run r = {.s = s, .d = desc, .max_new = desc->max_new_tokens ? desc->max_new_tokens : GEN_DEFAULT_TOKENS,
+                 .greedy = desc->temperature == 0, .rng = desc->seed, .out = out};
+    r.k = r.greedy ? 1 : (desc->top_k >= 1 && desc->top_k <= GEN_DEVICE_TOPK) ? desc->top_k : 0;
+    /* what each sequence feeds: its pending token, then the new prompt (a
+     * fresh sequence with an empty prompt starts from BOS) */
+    int32_t *feeds = NULL;
+    uint32_t total = 0;
+    for (uint32_t b = 0; b < B; b++) total += (lens ? lens[b] : 0) + 1;
+    r.q = calloc(B, sizeof *r.q);
+    feeds = malloc(total * sizeof *feeds);
+    size_t S_max = (size_t)api_seq_bucket(mm, P);
+    r.ids = malloc((size_t)B * BASE_MAX(S_max, 1u) * sizeof *r.ids);
+    r.top = malloc((size_t)B * BASE_MAX(r.k, 1u) * sizeof *r.top);
+    r.vals = malloc((size_t)B * BASE_MAX(r.k, 1u) * sizeof *r.vals);
+    bool want_logits = !r.k || desc->logits_out;
+    r.logits = want_logits ? malloc((size_t)B * V * sizeof *r.logits) : NULL;
+    r.cands = malloc((size_t)BASE_MAX(V, r.k) * sizeof *r.cands);
+    if (st == VKF_OK && (!r.q || !feeds || !r.ids || !r.top || !r.vals || !r.cands || (want_logits && !r.logits)))
+        st = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    bool fresh = true;
+    uint32_t at = 0;
+    for (uint32_t b = 0; b < B && st == VKF_OK; b++) {
+        gen_seq *q = &r.q[b];
+        q->next = -1;
+        q->feed = feeds + at;
+        if (s->pending[b] >= 0) feeds[at + q->n_feed++] = s->pending[b];
+        for (uint32_t i = 0; lens && i < lens[b] && st == VKF_OK; i++) {
+            int32_t id = ids[b][i];
+            if (id < 0 || (uint32_t)id >= V)
+                st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "prompt %u: token id %d is outside the vocabulary [0, %u)", b, id, V);
+            feeds[at + q->n_feed++] = id;
+        }
+        if (!q->n_feed && !s->len[b]) feeds[at + q->n_feed++] = mm->bos_id; /* HF: an empty prompt is BOS */
+        if (st == VKF_OK && s->len[b] + q->n_feed > P)
+            st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT,
+                           "prompt %u: %u tokens%s do not fit the model's context of %u positions (n_positions)", b,
+                           q->n_feed, s->len[b] ? " after the ones already in the session" : "", P);
+        fresh = fresh && !s->len[b] && s->pending[b] < 0;
+        at += q->n_feed;
+        if (st == VKF_OK && m->tok && vkf_decode_stream_create(m->tok, 1, &q->stream) != VKF_OK)
+            st = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    }
+    /* pending tokens move into the feed: the session forgets them until fed */
+    for (uint32_t b = 0; b < B && st == VKF_OK; b++) s->pending[b] = -1;
+    if (st == VKF_OK) st = use_k(s, BASE_MAX(r.k, 1u));
+    if (st == VKF_OK && fresh) st = prefill(&r);
+    if (st == VKF_OK) st = decode_steps(&r);
+    for (uint32_t b = 0; b < B && r.q; b++) {
+        gen_seq *q = &r.q[b];
+        if (st == VKF_OK && q->stream) {
+            const char *piece;
+            size_t len;
+            st = vkf_decode_stream_finish(q->stream, &piece, &len);
+            if (st == VKF_OK) st = append_text(d, q, piece, len);
+            if (st == VKF_OK && len && desc->on_token) desc->on_token(desc->user, b, -1, piece, len);
+        }
+        vkf_decode_stream_destroy(q->stream);
+        if (st == VKF_OK && m->tok && !q->text) q->text = calloc(1, 1);
+        out[b].text = q->text, out[b].text_len = q->text_len;
+        q->text = NULL;
+    }
+    if (st != VKF_OK) {
+        vkf_generation_free(out, B);
+        vkf_session_reset(s); /* the cache may hold a half-fed prompt */
+    }
+    free(r.q);
+    free(feeds);
+    free(r.ids);
+    free(r.top);
+    free(r.vals);
+    free(r.logits);
+    free(r.cands);
+    return st;
+}
+
+vkf_status vkf_session_generate(vkf_session *s, const char *const *prompts, const vkf_generate_desc *desc, vkf_generation *out)
+{
+    if (!s || !prompts || !out) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_session_generate: NULL argument");
+    vkf_model *m = s->m;
+    if (!m->tok)
+        return base_fail(m->dev->diag, VKF_ERROR_NOT_FOUND, "the model directory has no tokenizer files: generate from token ids");
+    vkf_encoding *enc = calloc(s->B, sizeof *enc);
+    const int32_t **ids = calloc(s->B, sizeof *ids);
+    uint32_t *lens = calloc(s->B, sizeof *lens);
+    vkf_status st = enc && ids && lens ? VKF_OK : base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t b = 0; b < s->B && st == VKF_OK; b++) {
+        if (!prompts[b]) st = base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "prompt %u is NULL", b);
+        else st = vkf_tokenizer_encode(m->tok, prompts[b], VKF_TEXT_NUL, NULL, 0, NULL, &enc[b]);
+        if (st == VKF_OK) ids[b] = enc[b].ids, lens[b] = enc[b].length;
+    }
+    if (st == VKF_OK) st = vkf_session_generate_ids(s, ids, lens, desc, out);
+    for (uint32_t b = 0; enc && b < s->B; b++) vkf_encoding_free(&enc[b]);
+    free(enc);
+    free(ids);
+    free(lens);
+    return st;
+}
+
+vkf_status vkf_generate(vkf_model *m, const char *const *prompts, uint32_t n, const vkf_generate_desc *desc, vkf_generation *out)
+{
+    if (!m || !prompts || !out) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_generate: NULL argument");
+    vkf_session *s;
+    vkf_status st = vkf_session_create(m, n, &s);
+    if (st != VKF_OK) return st;
+    st = vkf_session_generate(s, prompts, desc, out);
+    vkf_session_destroy(s);
+    return st;
+}

@@ -191,6 +191,10 @@ int main(int argc, char **argv)
                            .user = &ss};
     vkf_generation g[64];
     vkf_session *s = NULL;
+    if (rc == TOOL_OK && ss.stream) { /* the prompt, then its continuation as it comes */
+        fputs(prompts.s[0], stdout);
+        fflush(stdout);
+    }
     double t0 = now_s();
     if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
     if (rc == TOOL_OK) {
@@ -207,7 +211,16 @@ int main(int argc, char **argv)
             prompt_tokens += g[i].prompt_tokens, generated += g[i].n_ids;
             if (all) {
                 cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "generated_text", g[i].text ? g[i].text : "");
+                /* HF's pipeline: the prompt and its continuation (return_full_text) */
+                size_t pl = prompts.count ? strlen(prompts.s[i]) : 0, tl = g[i].text ? g[i].text_len : 0;
+                char *full = malloc(pl + tl + 1);
+                if (full) {
+                    memcpy(full, prompts.count ? prompts.s[i] : "", pl);
+                    memcpy(full + pl, g[i].text ? g[i].text : "", tl);
+                    full[pl + tl] = 0;
+                }
+                cJSON_AddStringToObject(o, "generated_text", full ? full : "");
+                free(full);
                 cJSON_AddItemToObject(o, "generated_ids", cJSON_CreateIntArray((const int *)g[i].ids, (int)g[i].n_ids));
                 cJSON_AddNumberToObject(o, "prompt_tokens", g[i].prompt_tokens);
                 cJSON_AddStringToObject(o, "stop", reasons[g[i].stop]);

@@ -709,3 +709,68 @@ Test(graph, variants_share_one_reservation)
     graph_cache_destroy(&c);
     tctx_destroy(ctx);
 }
+
+/* State: a tensor that outlives runs. Two sequences append rows at their own
+ * run-time positions (meta) across three runs; each run reads the whole
+ * state back through a gather. The plan keeps state out of the arena, and a
+ * graph whose state set lacks the tensor does not compile. */
+Test(graph, state_persists_across_runs)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    vk_device *dev = ctx->dev;
+    enum { B = 2, P = 5, D = 8 };
+    graph_weights st;
+    graph_weights_init(&st, dev);
+    int buf;
+    cr_assert_eq(graph_weights_alloc(&st, B * P * D * 4, "state", &buf), VKF_OK);
+    cr_assert_eq(graph_weights_add(&st, "cache", GRAPH_F32, 3, (uint32_t[]){B, P, D}, buf, 0), VKF_OK);
+    static const float zeros[B * P * D];
+    cr_assert_eq(graph_weights_write(&st, buf, 0, zeros, sizeof zeros), VKF_OK);
+    for (int with_state = 0; with_state < 2; with_state++) {
+        graph *g = graph_create(&ctx->diag, GRAPH_F32);
+        int x = graph_input(g, "x", GRAPH_F32, 3, (uint32_t[]){B, 1, D});
+        uint32_t meta = graph_meta(g, B);
+        int cache = graph_state(g, "cache", 3, (uint32_t[]){B, P, D});
+        op_rows_params cp = {.mode = OP_ROWS_COPY, .batch = B, .seq = 1, .dim = D, .y_bs = P * D, .y_len = P, .use_meta = true,
+                             .meta_index = meta};
+        cache = graph_store(g, "append", x, 0, cache, &cp);
+        /* read it back: x2 = 2 * cache (an eltwise over the state) */
+        int y = graph_eltwise(g, "double", OP_SCALE, OP_ACT_NONE, cache, -1, 2.0f);
+        graph_output(g, y);
+        graph_compile_opts opts = {.slots = 1, .state = with_state ? &st : NULL};
+        graph_exec *e;
+        vkf_status s = graph_compile(dev, g, NULL, &opts, &e);
+        if (!with_state) {
+            cr_assert_eq(s, VKF_ERROR_NOT_FOUND);
+            cr_assert(strstr(vkf_last_error(ctx), "state cache"), "%s", vkf_last_error(ctx));
+            continue;
+        }
+        cr_assert_eq(s, VKF_OK, "%s", vkf_last_error(ctx));
+        graph_exec_stats stats;
+        graph_exec_get_stats(e, &stats);
+        cr_assert_eq(stats.arena_bytes, 0, "state is not an arena tensor");
+        const graph *cg = graph_exec_graph(e);
+        int xi = graph_find(cg, "x"), yi = graph_find(cg, "double");
+        double ref[B * P * D] = {0};
+        const int pos[3][B] = {{0, 3}, {1, 4}, {2, 9}}; /* 9: past the cache, dropped */
+        for (int run = 0; run < 3; run++) {
+            float in[B * D], out[B * P * D];
+            for (int i = 0; i < B * D; i++) in[i] = (float)(run * 100 + i);
+            for (int b = 0; b < B; b++)
+                if (pos[run][b] < P)
+                    for (int d = 0; d < D; d++) ref[(b * P + pos[run][b]) * D + d] = in[b * D + d];
+            uint32_t slot;
+            graph_exec_acquire(e, &slot);
+            cr_assert_eq(graph_exec_write(e, slot, xi, in, sizeof in), VKF_OK);
+            for (int b = 0; b < B; b++) graph_exec_set_meta(e, slot, meta + b, pos[run][b]);
+            cr_assert_eq(graph_exec_submit(e, slot), VKF_OK);
+            cr_assert_eq(graph_exec_wait(e, slot), VKF_OK);
+            cr_assert_eq(graph_exec_read(e, slot, yi, out, sizeof out), VKF_OK);
+            graph_exec_release(e, slot);
+            for (int i = 0; i < B * P * D; i++) cr_assert_eq(out[i], 2 * ref[i], "run %d element %d: %g, expected %g", run, i, out[i], 2 * ref[i]);
+        }
+        graph_exec_destroy(e);
+    }
+    graph_weights_free(&st);
+    tctx_destroy(ctx);
+}

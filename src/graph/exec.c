@@ -151,9 +151,9 @@ static vkf_status bind_weights(graph_exec *e)
             char a[96] = "", b[96] = "";
             for (uint32_t k = 0; k < t->rank; k++) snprintf(a + strlen(a), sizeof a - strlen(a), "%s%u", k ? "x" : "", t->shape[k]);
             for (uint32_t k = 0; k < w->rank; k++) snprintf(b + strlen(b), sizeof b - strlen(b), "%s%u", k ? "x" : "", w->shape[k]);
-            return base_fail(g->diag, VKF_ERROR_SHAPE, "%s %s: the graph wants %s %s, the set has %s %s",
-                             t->role == GRAPH_WEIGHT ? "weight" : "state", t->name,
-                             a, graph_dtype_name(t->dtype), b, graph_dtype_name(w->dtype));
+            const char *kind = t->role == GRAPH_WEIGHT ? "weight" : "state";
+            return base_fail(g->diag, VKF_ERROR_SHAPE, "%s %s: the graph wants %s %s, the %s set has %s %s", kind, t->name,
+                             a, graph_dtype_name(t->dtype), kind, b, graph_dtype_name(w->dtype));
         }
         e->weight_ref[i] = op_ref_sub(op_ref_of(&set->bufs[w->buf]), w->offset, tensor_bytes(t));
     }

@@ -1,7 +1,8 @@
 /* vkformer-bench model: whole-model latency and throughput of any family
  * (ViT images; BERT-style texts at a fixed length for batch 1 and mixed
- * lengths of 8 to 64 tokens for larger batches), from a checkpoint or a
- * preset with random weights. */
+ * lengths of 8 to 64 tokens for larger batches; causal LMs: prefill and
+ * decode through a generation session, against the device's measured
+ * memory bandwidth), from a checkpoint or a preset with random weights. */
 #include "bench.h"
 
 #include <cjson/cJSON.h>
@@ -130,6 +131,183 @@ static vkf_status make_inputs(const model *m, const graph *g, uint32_t b, uint32
     return VKF_OK;
 }
 
+
+/* ---- causal LMs: a generation session ------------------------------------------------ */
+
+typedef struct token_times {
+    double first, last;
+    uint32_t n;
+} token_times;
+
+static int on_token(void *user, uint32_t seq, int32_t id, const char *text, size_t len)
+{
+    token_times *t = user;
+    (void)seq, (void)text, (void)len;
+    if (id >= 0) {
+        t->last = base_now();
+        if (!t->n++) t->first = t->last;
+    }
+    return 0;
+}
+
+/* Device memory bandwidth: a copy (y = 1 * x, vec4) of 2 x 128 MiB, GB/s read + written. */
+static vkf_status copy_bandwidth(vk_device *dev, const bench_opts *o, double *gbs)
+{
+    uint64_t n = 32ull << 20; /* floats: 128 MiB */
+    vk_buf x = {0}, y = {0};
+    vkf_status s = vk_buf_alloc(dev, n * 4, VK_MEM_DEVICE, "bandwidth x", &x);
+    if (s == VKF_OK) s = vk_buf_alloc(dev, n * 4, VK_MEM_DEVICE, "bandwidth y", &y);
+    op_list l = {0};
+    op_eltwise_params p = {.kind = OP_SCALE, .value = 1.0f, .n = n, .dtype = OP_F32};
+    if (s == VKF_OK) s = op_eltwise(dev, &p, op_ref_of(&x), (op_ref){0}, op_ref_of(&y), &l);
+    double us = 0;
+    bench_opts bo = *o;
+    bo.warmup = 1, bo.repeat = 5;
+    if (s == VKF_OK) s = bench_time_list(dev, &l, &bo, &us, NULL);
+    op_list_free(&l);
+    vk_buf_free(dev, &x);
+    vk_buf_free(dev, &y);
+    *gbs = s == VKF_OK && us > 0 ? 2.0 * n * 4 / (us * 1e-6) / 1e9 : 0;
+    return s;
+}
+
+typedef struct gen_row {
+    const char *what;
+    uint32_t context;
+    double tok_s, ms_per_token, host_ms, bw_fraction;
+} gen_row;
+
+/* Decode from a prompt of `prompt` tokens: `steps` tokens after the first,
+ * timed token to token; host time = wall - time waiting for the device. */
+static vkf_status decode_rate(vkf_session *s, const int32_t *ids, uint32_t prompt, uint32_t steps, gen_row *r)
+{
+    vkf_session_reset(s);
+    token_times tt = {0};
+    vkf_generate_desc d = {.max_new_tokens = steps + 1, .ignore_eos = 1, .on_token = on_token, .user = &tt};
+    vkf_generation g;
+    api_gen_stats a, b;
+    api_session_stats(s, &a);
+    vkf_status st = vkf_session_generate_ids(s, &ids, &prompt, &d, &g);
+    api_session_stats(s, &b);
+    if (st != VKF_OK) return st;
+    vkf_generation_free(&g, 1);
+    double span = tt.last - tt.first;
+    uint32_t n = tt.n - 1;
+    r->tok_s = n / span;
+    r->ms_per_token = span * 1e3 / n;
+    /* the decode runs: every run but the prefill */
+    /* n decode runs between the first token and the last */
+    double wait = (b.decode_wait_s - a.decode_wait_s) * n / (double)(b.decode_runs - a.decode_runs);
+    r->host_ms = (span - wait) * 1e3 / n;
+    if (r->host_ms < 0) r->host_ms = 0;
+    return VKF_OK;
+}
+
+static int bench_generate(vkf_context *ctx, const bench_opts *o, model *mm, const char *name, const char *pname,
+                          double t_weights, cJSON *jrows)
+{
+    vk_device *dev = ctx->dev;
+    uint32_t P = mm->max_positions, E = mm->hidden, L = mm->layers, es = graph_dtype_size(mm->dtype);
+    uint64_t weight_bytes = mm->w.bytes, params = mm->params;
+    uint64_t cache_bytes = (uint64_t)L * P * mm->kv_row * es;
+    vkf_model *vm;
+    vkf_status st = api_model_wrap(ctx, mm, &vm);
+    double gbs = 0;
+    if (st == VKF_OK) st = copy_bandwidth(dev, o, &gbs);
+    vkf_session *s = NULL;
+    if (st == VKF_OK) st = vkf_session_create(vm, 1, &s);
+    int32_t *ids = malloc(P * sizeof *ids);
+    if (st == VKF_OK && !ids) st = VKF_ERROR_OUT_OF_MEMORY;
+    for (uint32_t i = 0; ids && i < P; i++) ids[i] = (int32_t)((i * 7919u + 1000u) % (vm->m.vocab_size - 1));
+    uint32_t prompt = BASE_MIN(o->seq ? o->seq : 128, P - 1);
+    /* prefill: median over the runs, graphs recorded by a first call */
+    double rec0 = base_now(), t_record = 0, *pre = calloc((size_t)o->repeat, sizeof(double));
+    if (st == VKF_OK && !pre) st = VKF_ERROR_OUT_OF_MEMORY;
+    for (int i = 0; i < o->warmup + o->repeat + 1 && st == VKF_OK; i++) {
+        vkf_session_reset(s);
+        vkf_generation g;
+        double t0 = base_now();
+        /* the first call also records the decode step (2 tokens) */
+        vkf_generate_desc d = {.max_new_tokens = i == 0 ? 2 : 1, .ignore_eos = 1};
+        st = vkf_session_generate_ids(s, (const int32_t *const *)&ids, &prompt, &d, &g);
+        double t = base_now() - t0;
+        if (st == VKF_OK) vkf_generation_free(&g, 1);
+        if (i == 0) t_record = base_now() - rec0;
+        else if (i > o->warmup) pre[i - o->warmup - 1] = t;
+    }
+    double prefill_s = st == VKF_OK ? bench_median(pre, o->repeat) : 0;
+    free(pre);
+    /* decode at two contexts: right after the prompt, and near n_positions */
+    gen_row rows[2] = {{.what = "decode", .context = prompt + 1}, {.what = "decode"}};
+    uint32_t steps = 32, n_rows = 1;
+    if (st == VKF_OK) st = decode_rate(s, ids, prompt, steps, &rows[0]);
+    if (st == VKF_OK && P >= 2 * steps + 64 && P > prompt + 2 * steps) {
+        uint32_t far = P - steps - 1;
+        rows[1].context = far + 1;
+        st = decode_rate(s, ids, far, steps, &rows[1]);
+        n_rows = 2;
+    }
+    char *prof = NULL;
+    if (st == VKF_OK && !o->json && api_session_profile(s, &prof) == VKF_OK) printf("%s", prof);
+    free(prof);
+    if (st != VKF_OK) {
+        fprintf(stderr, "vkformer-bench: %s\n", vkf_last_error(ctx));
+        free(ids);
+        vkf_session_destroy(s);
+        vkf_model_destroy(vm);
+        return 1;
+    }
+    /* bytes one decode step must read: every weight but the position table
+     * (one row of it), and the cache up to the context */
+    uint64_t wpe = (uint64_t)P * E * es;
+    for (uint32_t i = 0; i < n_rows; i++) {
+        double bytes = (double)(weight_bytes - wpe) + (double)L * rows[i].context * mm->kv_row * es;
+        rows[i].bw_fraction = gbs > 0 ? bytes * rows[i].tok_s / (gbs * 1e9) : 0;
+    }
+    if (!o->json) {
+        char b1[32], b2[32];
+        printf("\n%s %s: n_embd %u, %u layers, %llu parameters, %s, batch 1\n", vm->m.model_type, name, E, L,
+               (unsigned long long)params, pname);
+        printf("load: weights %.0f ms, recording prefill %u + decode %.0f ms; weights %s, KV cache %s (n_positions %u)\n",
+               t_weights * 1e3, api_seq_bucket(&vm->m, prompt), t_record * 1e3, base_fmt_bytes(weight_bytes, b1),
+               base_fmt_bytes(cache_bytes, b2), P);
+        printf("device copy bandwidth: %.1f GB/s\n", gbs);
+        printf("prefill %u tokens: %.1f ms (%.1f tokens/s)\n", prompt, prefill_s * 1e3, prompt / prefill_s);
+        printf("%-10s %8s %10s %10s %14s %16s\n", "", "context", "tokens/s", "ms/token", "host ms/token", "of bandwidth");
+        for (uint32_t i = 0; i < n_rows; i++)
+            printf("%-10s %8u %10.2f %10.2f %14.3f %15.0f%%\n", rows[i].what, rows[i].context, rows[i].tok_s, rows[i].ms_per_token,
+                   rows[i].host_ms, rows[i].bw_fraction * 100);
+    } else {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "model", name);
+        cJSON_AddStringToObject(j, "model_type", vm->m.model_type);
+        cJSON_AddStringToObject(j, "precision", pname);
+        cJSON_AddNumberToObject(j, "prompt_tokens", prompt);
+        cJSON_AddNumberToObject(j, "prefill_ms", prefill_s * 1e3);
+        cJSON_AddNumberToObject(j, "prefill_tokens_per_s", prompt / prefill_s);
+        cJSON_AddNumberToObject(j, "copy_bandwidth_gbs", gbs);
+        cJSON_AddNumberToObject(j, "weight_bytes", (double)weight_bytes);
+        cJSON_AddNumberToObject(j, "kv_cache_bytes", (double)cache_bytes);
+        cJSON_AddNumberToObject(j, "load_weights_ms", t_weights * 1e3);
+        cJSON_AddNumberToObject(j, "record_ms", t_record * 1e3);
+        cJSON *jd = cJSON_AddArrayToObject(j, "decode");
+        for (uint32_t i = 0; i < n_rows; i++) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddNumberToObject(r, "context", rows[i].context);
+            cJSON_AddNumberToObject(r, "tokens_per_s", rows[i].tok_s);
+            cJSON_AddNumberToObject(r, "ms_per_token", rows[i].ms_per_token);
+            cJSON_AddNumberToObject(r, "host_ms_per_token", rows[i].host_ms);
+            cJSON_AddNumberToObject(r, "bandwidth_fraction", rows[i].bw_fraction);
+            cJSON_AddItemToArray(jd, r);
+        }
+        cJSON_AddItemToArray(jrows, j);
+    }
+    free(ids);
+    vkf_session_destroy(s);
+    vkf_model_destroy(vm);
+    return 0;
+}
+
 int bench_model(vkf_context *ctx, const bench_opts *o)
 {
     vk_device *dev = ctx->dev;
@@ -147,7 +325,9 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         }
         model mm, *m = &mm;
         const char *preset = o->config ? o->config : "base";
-        const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) ? "bert" : "vit";
+        const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) ? "bert"
+                             : strstr(preset, "gpt2")                                     ? "gpt2"
+                                                                                          : "vit";
         vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, o->image_size, o->patch_size, m);
         if (s != VKF_OK) {
             fprintf(stderr, "vkformer-bench: %s\n", base_diag_error(d));
@@ -168,6 +348,11 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             break;
         }
         double t_weights = base_now() - t0;
+        if (m->kv_row) { /* a causal LM: prefill and decode (takes the model) */
+            rc = bench_generate(ctx, o, m, o->model ? o->model : preset, pname, t_weights, jrows);
+            dev->alloc.peak = dev->alloc.in_use;
+            continue;
+        }
         graph_cache cache;
         graph_cache_init(&cache, dev, &m->w, &(graph_compile_opts){.slots = 2}, 8, build, m);
         const char *unit = text ? "sent/s" : "img/s";

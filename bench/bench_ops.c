@@ -251,6 +251,33 @@ static int bench_attention(vk_device *dev, const bench_opts *o, bench_table *t, 
         rc |= finish(dev, o, t, &r, &l, st);
         free_bufs(dev, &bs);
     }
+    /* decode attention split over keys, over GPT-2's cache layout ([P, K|V]) */
+    static const uint32_t contexts[] = {128, 1024};
+    for (size_t i = 0; i < BASE_ARRAY_LEN(contexts); i++) {
+        const uint32_t H = 12, D = 64, P = 1024, HD = H * D, n = contexts[i];
+        bench_row r = {.op = "attention", .variant = "split"};
+        snprintf(r.shape, sizeof r.shape, "gpt2 decode %u/%u h12", n, P);
+        snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));
+        if (!bench_selected(o, &r)) continue;
+        op_attention_params p = {.batch = 1, .q_len = 1, .kv_len = P, .heads = H, .head_dim = D, .k_rs = 2 * HD, .v_rs = 2 * HD,
+                                 .key_lengths = true, .len_index = 0, .dtype = dt};
+        bufs bs = {0};
+        op_ref q, kv, meta, part, out;
+        op_list l = {0};
+        vkf_status st = make_buf(dev, &bs, HD, dt, &q);
+        if (st == VKF_OK) st = make_buf(dev, &bs, (uint64_t)P * 2 * HD, dt, &kv);
+        if (st == VKF_OK) st = make_buf(dev, &bs, 4, OP_F32, &meta);
+        if (st == VKF_OK) st = vk_upload(dev, &bs.b[bs.n - 1], 0, (int32_t[]){(int32_t)n, 0, 0, 0}, 16);
+        if (st == VKF_OK) st = make_buf(dev, &bs, op_attention_split_scratch(dev, &p), OP_F32, &part);
+        if (st == VKF_OK) st = make_buf(dev, &bs, HD, dt, &out);
+        uint64_t es = op_dtype_size(dt);
+        op_ref v = op_ref_sub(kv, HD * es, kv.size - HD * es);
+        if (st == VKF_OK) st = op_attention_split(dev, &p, q, kv, v, meta, part, out, &l);
+        r.flops = 4.0 * H * n * D;
+        r.bytes = 2.0 * n * HD * es;
+        rc |= finish(dev, o, t, &r, &l, st);
+        free_bufs(dev, &bs);
+    }
     return rc;
 }
 

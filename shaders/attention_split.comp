@@ -8,6 +8,8 @@
 // Keys counted per sequence: meta[len_index + b] (at most kv_len); chunks past
 // it write l = 0 and are skipped by the merge. Partials are fp32 whatever the
 // storage type: [B, H, splits, D + 2] as (m, l, acc[D]).
+// TEXEL_KV (CPU drivers): K and V through RGBA texel buffers, four values a
+// fetch (llvmpipe turns every per-lane storage load into a gather).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -22,18 +24,20 @@ layout(push_constant) uniform Push {
     float scale;
 } p;
 
+#ifdef MERGE
+layout(binding = 0) readonly buffer Part { float part[]; };
+layout(binding = 1) writeonly buffer O { STYPE o[]; };
+#else
 layout(binding = 0) readonly buffer Q { STYPE q[]; };
+#ifdef TEXEL_KV
+layout(binding = 1) uniform samplerBuffer Kt;
+layout(binding = 2) uniform samplerBuffer Vt;
+#else
 layout(binding = 1) readonly buffer K { STYPE k[]; };
 layout(binding = 2) readonly buffer V { STYPE v[]; };
-layout(binding = 3) readonly buffer Meta { int meta[]; };
-#ifdef MERGE
-layout(binding = 4) readonly buffer Part { float part[]; };
-layout(binding = 5) writeonly buffer O { STYPE o[]; };
-#else
-layout(binding = 4) writeonly buffer Part { float part[]; };
 #endif
-
-#ifndef MERGE
+layout(binding = 3) readonly buffer Meta { int meta[]; };
+layout(binding = 4) writeonly buffer Part { float part[]; };
 shared float sq[D];
 shared float sp[CHUNK];
 #include "reduce.glsl"
@@ -77,9 +81,15 @@ void main()
     uint kb = p.k_off + b * p.k_bs + h * p.k_hs, vb = p.v_off + b * p.v_bs + h * p.v_hs;
     float mx = -3.0e38;
     for (uint j = begin + lid; j < end; j += nt) {
-        uint kr = kb + j * p.k_rs;
         float s = 0.0;
+#ifdef TEXEL_KV
+        int kt = int(p.k_off + (b * p.k_bs + j * p.k_rs + h * p.k_hs) / 4);
+        for (uint i = 0; i < D / 4; i++)
+            s += dot(vec4(sq[4 * i], sq[4 * i + 1], sq[4 * i + 2], sq[4 * i + 3]), texelFetch(Kt, kt + int(i)));
+#else
+        uint kr = kb + j * p.k_rs;
         for (uint d = 0; d < D; d++) s += sq[d] * float(k[kr + d]);
+#endif
         sp[j - begin] = s;
         mx = max(mx, s);
     }
@@ -93,11 +103,21 @@ void main()
     }
     l = wg_sum(l);
     barrier();
+#ifdef TEXEL_KV
+    int vt = int(p.v_off + (b * p.v_bs + h * p.v_hs) / 4);
+    for (uint d4 = lid; d4 < D / 4; d4 += nt) {
+        vec4 acc = vec4(0.0);
+        for (uint j = begin; j < end; j++) acc += sp[j - begin] * texelFetch(Vt, vt + int(j * p.v_rs / 4 + d4));
+        part[pc + 2 + 4 * d4] = acc.x, part[pc + 3 + 4 * d4] = acc.y;
+        part[pc + 4 + 4 * d4] = acc.z, part[pc + 5 + 4 * d4] = acc.w;
+    }
+#else
     for (uint d = lid; d < D; d += nt) {
         float acc = 0.0;
         for (uint j = begin; j < end; j++) acc += sp[j - begin] * float(v[vb + j * p.v_rs + d]);
         part[pc + 2 + d] = acc;
     }
+#endif
     if (lid == 0) part[pc] = mx, part[pc + 1] = l;
 #endif
 }

@@ -39,4 +39,18 @@ uint32_t api_seq_bucket(const model *mm, uint32_t n);
  * that its ids fit the model's embedding table. */
 vkf_status api_load_tokenizer(vkf_model *m, const char *dir);
 
+/* A vkf_model around an already loaded internal model (benchmarks: presets
+ * with random weights); takes ownership of *mm's contents. */
+vkf_status api_model_wrap(vkf_context *ctx, model *mm, vkf_model **out);
+
+/* Generation sessions: decode steps run and the time spent waiting for the
+ * device (the rest of a step's wall time is host work). */
+typedef struct api_gen_stats {
+    uint64_t runs, decode_runs;
+    double wait_s, decode_wait_s;
+} api_gen_stats;
+void api_session_stats(const vkf_session *s, api_gen_stats *st);
+/* Per-node GPU times of the session's graphs (VKF_PROFILE=1), as a table. */
+vkf_status api_session_profile(vkf_session *s, char **table);
+
 #endif

@@ -32,7 +32,31 @@ struct vkf_session {
     uint32_t k;          /* candidates the compiled graphs return */
     uint32_t *len;
     int32_t *pending;
+    api_gen_stats stats;
 };
+
+void api_session_stats(const vkf_session *s, api_gen_stats *st) { *st = s->stats; }
+
+vkf_status api_session_profile(vkf_session *s, char **table)
+{
+    *table = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&s->cache.lock);
+    for (uint32_t i = 0; i < s->cache.n; i++) {
+        char *t;
+        if (!s->cache.e[i].exec || graph_exec_profile_table(s->cache.e[i].exec, &t) != VKF_OK) continue;
+        size_t add = strlen(t) + 64;
+        char *grown = realloc(*table, len + add);
+        if (grown) {
+            *table = grown;
+            len += (size_t)snprintf(*table + len, add, "%s %u:\n%s", s->cache.e[i].seq ? "prefill" : "decode",
+                                    s->cache.e[i].seq ? s->cache.e[i].seq : 1, t);
+        }
+        free(t);
+    }
+    pthread_mutex_unlock(&s->cache.lock);
+    return *table ? VKF_OK : VKF_ERROR_NOT_FOUND;
+}
 
 static graph *build_gen(void *user, uint32_t batch, uint32_t seq)
 {
@@ -301,7 +325,12 @@ static vkf_status run_exec(vkf_session *s, uint32_t seq, const int32_t *ids, con
     st = graph_exec_write(e, slot, t, ids, graph_numel(&g->t[t]) * 4);
     for (uint32_t i = 0; i < n_meta && st == VKF_OK; i++) st = graph_exec_set_meta(e, slot, i, meta[i]);
     if (st == VKF_OK) st = graph_exec_submit(e, slot);
+    double t0 = base_now();
     if (st == VKF_OK) st = graph_exec_wait(e, slot);
+    double waited = base_now() - t0;
+    s->stats.wait_s += waited;
+    s->stats.runs++;
+    if (!seq) s->stats.decode_wait_s += waited, s->stats.decode_runs++;
     graph_exec_release(e, slot);
     if (st != VKF_OK) {
         graph_cache_release(&s->cache, e);

@@ -78,6 +78,27 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
     return VKF_OK;
 }
 
+vkf_status api_model_wrap(vkf_context *ctx, model *mm, vkf_model **out)
+{
+    *out = NULL;
+    vkf_model *m = calloc(1, sizeof(*m));
+    if (!m) return base_fail(&ctx->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    m->ctx = ctx;
+    m->dev = ctx->dev;
+    m->m = *mm;
+    memset(mm, 0, sizeof *mm);
+    m->precision = m->m.dtype == GRAPH_F16 ? VKF_FP16 : VKF_FP32;
+    vkf_status s = read_signature(m);
+    if (s != VKF_OK) {
+        model_close(&m->m);
+        free(m);
+        return s;
+    }
+    graph_cache_init(&m->cache, m->dev, &m->m.w, &(graph_compile_opts){.slots = 2}, 4, build_variant, m);
+    *out = m;
+    return VKF_OK;
+}
+
 void vkf_model_destroy(vkf_model *m)
 {
     if (!m) return;

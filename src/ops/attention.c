@@ -2,7 +2,6 @@
 #include "ops.h"
 
 #include <math.h>
-#include <string.h>
 
 typedef struct attention_push {
     uint32_t B, Sq, Skv, H;
@@ -143,7 +142,7 @@ uint32_t op_attention_split_chunk(const vk_device *dev, uint32_t kv_len)
     (void)kv_len;
     /* CPU drivers: longer chunks, fewer workgroups (each costs a dispatch of
      * its own there); GPUs: 64 keys per workgroup of 64 lanes. */
-    return dev->caps.cpu_kernels ? 128 : 64;
+    return dev->caps.cpu_kernels ? 256 : 64;
 }
 
 uint64_t op_attention_split_scratch(const vk_device *dev, const op_attention_params *p)
@@ -189,15 +188,26 @@ vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_
         .v_bs = (uint32_t)p.v_bs, .v_rs = p.v_rs, .v_hs = p.v_hs, .o_bs = (uint32_t)p.o_bs, .o_hs = p.o_hs,
         .len_index = p.len_index, .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
     };
+    /* CPU drivers: K and V as RGBA texels when every row starts on 4 elements */
+    VkFormat f4 = es == 2 ? VK_FORMAT_R16G16B16A16_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT;
+    bool texel = dev->caps.cpu_kernels && D % 4 == 0 && p.k_rs % 4 == 0 && p.v_rs % 4 == 0 && p.k_hs % 4 == 0 &&
+                 p.v_hs % 4 == 0 && p.k_bs % 4 == 0 && p.v_bs % 4 == 0 && k.offset % (4 * es) == 0 && v.offset % (4 * es) == 0 &&
+                 BASE_DIV_UP(ke, 4) * 4 * es <= op_bind_limit(dev, VK_ARG_TEXEL, 4 * es) &&
+                 BASE_DIV_UP(ve, 4) * 4 * es <= op_bind_limit(dev, VK_ARG_TEXEL, 4 * es);
     vk_dispatch *d1, *d2;
-    vkf_status st = op_add_dispatch(dev, out, "attention_split", op_reduce_suffix(dev), p.dtype, "attention_split", &d1);
+    vkf_status st = op_add_dispatch(dev, out, texel ? "attention_split_texel" : "attention_split", op_reduce_suffix(dev), p.dtype,
+                                    "attention_split", &d1);
     if (st != VKF_OK) return st;
     uint32_t meta_off = 0;
     bool ok = op_bind(dev, q, 0, qe, es, VK_ARG_STORAGE, 0, false, &d1->args[0], &push.q_off) &&
-              op_bind(dev, k, 0, ke, es, VK_ARG_STORAGE, 0, false, &d1->args[1], &push.k_off) &&
-              op_bind(dev, v, 0, ve, es, VK_ARG_STORAGE, 0, false, &d1->args[2], &push.v_off) &&
               op_bind_all(dev, meta, 4, false, &d1->args[3], &meta_off) &&
               op_bind(dev, scratch, 0, pe, 4, VK_ARG_STORAGE, 0, true, &d1->args[4], &push.part_off);
+    if (texel)
+        ok = ok && op_bind(dev, k, 0, BASE_DIV_UP(ke, 4), 4 * es, VK_ARG_TEXEL, f4, false, &d1->args[1], &push.k_off) &&
+             op_bind(dev, v, 0, BASE_DIV_UP(ve, 4), 4 * es, VK_ARG_TEXEL, f4, false, &d1->args[2], &push.v_off);
+    else
+        ok = ok && op_bind(dev, k, 0, ke, es, VK_ARG_STORAGE, 0, false, &d1->args[1], &push.k_off) &&
+             op_bind(dev, v, 0, ve, es, VK_ARG_STORAGE, 0, false, &d1->args[2], &push.v_off);
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "split attention: a tensor exceeds the binding range");
     push.len_index += meta_off;
     uint32_t wg = dev->caps.cpu_kernels ? dev->real.subgroup_size : BASE_MIN(64u, dev->caps.max_workgroup_invocations);
@@ -213,12 +223,11 @@ vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_
     st = op_add_dispatch(dev, out, "attention_merge", "", p.dtype, "attention_merge", &d2);
     if (st != VKF_OK) return st;
     d1 = &out->d[out->n - 2]; /* adding d2 may have moved the list */
-    memcpy(d2->args, d1->args, 4 * sizeof d1->args[0]);
-    d2->args[4] = d1->args[4];
-    d2->args[4].write = false;
-    if (!op_bind(dev, o, 0, oe, es, VK_ARG_STORAGE, 0, true, &d2->args[5], &push.o_off))
+    d2->args[0] = d1->args[4]; /* the partials, read */
+    d2->args[0].write = false;
+    if (!op_bind(dev, o, 0, oe, es, VK_ARG_STORAGE, 0, true, &d2->args[1], &push.o_off))
         return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "split attention: the output exceeds the binding range");
-    d2->n_args = 6;
+    d2->n_args = 2;
     d2->spec[0] = BASE_MIN(wg, D);
     d2->spec[3] = D;
     d2->spec[4] = chunk;

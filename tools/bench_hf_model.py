@@ -2,7 +2,10 @@
 """HF `transformers` on the CPU (torch, 2 threads, eager attention, float32,
 random weights) on the shapes `vkformer-bench model` times: BERT-base at 128
 tokens, batch 1; MiniLM-L6 at batch 32 of 8 to 64 tokens padded to the longest
-(the same lengths as the benchmark). Median of 5 runs after a warm-up.
+(the same lengths as the benchmark); GPT-2 124M (config gpt2): prefill of 128
+tokens, and decode tokens/s with the KV cache (past_key_values, one token a
+step, greedy) from contexts 128 and 991, as `vkformer-bench model --config
+gpt2` measures them. Median of 5 runs after a warm-up.
 
 Usage: tools/.venv/bin/pip install torch transformers
        tools/.venv/bin/python tools/bench_hf_model.py
@@ -11,7 +14,7 @@ import statistics
 import time
 
 import torch
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
 
 torch.set_num_threads(2)
 
@@ -33,6 +36,29 @@ def bench(cfg, batch, lens, runs=5):
     return statistics.median(times)
 
 
+def bench_gpt2(prompt=128, far=991, steps=32, runs=5):
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(attn_implementation="eager")).eval()
+    ids = torch.tensor([[(i * 7919 + 1000) % 50256 for i in range(1024)]])
+    with torch.inference_mode():
+        model(ids[:, :prompt])
+        pre = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            model(ids[:, :prompt])
+            pre.append(time.perf_counter() - t0)
+        out = {"prefill": statistics.median(pre)}
+        for n in (prompt, far):
+            o = model(ids[:, :n], use_cache=True)
+            past, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                o = model(tok, past_key_values=past, use_cache=True)
+                past, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
+            out[n] = steps / (time.perf_counter() - t0)
+    return out
+
+
 def main():
     base = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
     minilm = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
@@ -41,6 +67,9 @@ def main():
     lens = [8 + (i * 2654435761) % (2**32) % 57 for i in range(32)]
     t = bench(minilm, 32, lens)
     print(f"minilm-l6, batch 32, {min(lens)}..{max(lens)} tokens padded to {max(lens)}: {t * 1e3:.1f} ms, {32 / t:.1f} sentences/s")
+    g = bench_gpt2()
+    print(f"gpt2, prefill 128 tokens: {g['prefill'] * 1e3:.1f} ms ({128 / g['prefill']:.1f} tokens/s); "
+          f"decode from context 128: {g[128]:.2f} tokens/s, from context 991: {g[991]:.2f} tokens/s")
 
 
 if __name__ == "__main__":

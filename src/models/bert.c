@@ -36,8 +36,9 @@ typedef struct bert_config {
     bool pooler, classifier, mlm, mlm_decoder_stored;
 } bert_config;
 
-static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, bert_config *c, const char *type)
+static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, const char *type, void *cfg)
 {
+    bert_config *c = cfg;
     memset(c, 0, sizeof *c);
     c->kind = !strcmp(type, "distilbert") ? DISTILBERT : !strcmp(type, "roberta") ? ROBERTA : BERT;
     const char *act = NULL, *pet = NULL, *problem = NULL;
@@ -210,45 +211,26 @@ static void describe(model *m)
     m->multi_label = c->multi_label;
 }
 
-static vkf_status family_config_load(base_diag *d, const char *path, const cJSON *root, model *m)
-{
-    bert_config *c = calloc(1, sizeof *c);
-    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    vkf_status s = parse_config(d, path, root, c, m->model_type);
-    if (s != VKF_OK) return free(c), s;
-    m->cfg = c;
-    describe(m);
-    return VKF_OK;
-}
-
-static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, model *m)
+static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, void *cfg)
 {
     (void)unused1, (void)unused2;
-    bert_config *c = calloc(1, sizeof *c);
-    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    bert_config *c = cfg;
     *c = (bert_config){.kind = BERT, .vocab = 30522, .max_pos = 512, .type_vocab = 2, .eps = 1e-12f, .act = OP_ACT_GELU,
                        .pooler = true};
     if (!strcmp(preset, "bert-base")) c->hidden = 768, c->layers = 12, c->heads = 12, c->intermediate = 3072;
     else if (!strcmp(preset, "bert-large")) c->hidden = 1024, c->layers = 24, c->heads = 16, c->intermediate = 4096;
     else if (!strcmp(preset, "minilm-l6")) c->hidden = 384, c->layers = 6, c->heads = 12, c->intermediate = 1536;
     else if (!strcmp(preset, "minilm-l12")) c->hidden = 384, c->layers = 12, c->heads = 12, c->intermediate = 1536;
-    else {
-        free(c);
+    else
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown BERT preset \"%s\" (bert-base, bert-large, minilm-l6, minilm-l12)",
                          preset);
-    }
-    m->cfg = c;
-    describe(m);
     return VKF_OK;
 }
 
-static void family_config_free(model *m)
+static void family_config_free(void *cfg)
 {
-    bert_config *c = m->cfg;
-    if (!c) return;
+    bert_config *c = cfg;
     model_free_labels(c->num_labels, c->labels);
-    free(c);
-    m->cfg = NULL;
 }
 
 static vkf_status family_declare(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t)
@@ -368,9 +350,11 @@ static const char *const bert_types[] = {"bert", "distilbert", "roberta", NULL};
 const model_family bert_family = {
     .name = "bert",
     .model_types = bert_types,
-    .config_load = family_config_load,
+    .cfg_size = sizeof(bert_config),
+    .config_parse = parse_config,
     .config_preset = family_config_preset,
-    .config_free = family_config_free,
+    .config_release = family_config_free,
+    .describe = describe,
     .declare = family_declare,
     .build = bert_build,
 };

@@ -50,8 +50,10 @@ static vkf_status token_id(base_diag *d, const char *path, const cJSON *root, co
     return VKF_OK;
 }
 
-static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, gpt2_config *c)
+static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, const char *type, void *cfg)
 {
+    gpt2_config *c = cfg;
+    (void)type;
     memset(c, 0, sizeof *c);
     const char *act = NULL;
     double eps = 1e-5;
@@ -101,42 +103,20 @@ static void describe(model *m)
     m->task = c->lm_head ? MODEL_TASK_TEXT_GENERATION : MODEL_TASK_FEATURES;
 }
 
-static vkf_status family_config_load(base_diag *d, const char *path, const cJSON *root, model *m)
-{
-    gpt2_config *c = calloc(1, sizeof *c);
-    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    vkf_status s = parse_config(d, path, root, c);
-    if (s != VKF_OK) return free(c), s;
-    m->cfg = c;
-    describe(m);
-    return VKF_OK;
-}
-
-static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, model *m)
+static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, void *cfg)
 {
     (void)unused1, (void)unused2;
-    gpt2_config *c = calloc(1, sizeof *c);
-    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    gpt2_config *c = cfg;
     *c = (gpt2_config){.vocab = 50257, .positions = 1024, .eps = 1e-5f, .act = OP_ACT_GELU_TANH, .scale_weights = true,
                        .bos = 50256, .eos = 50256, .lm_head = true};
     if (!strcmp(preset, "gpt2")) c->embd = 768, c->layers = 12, c->heads = 12;
     else if (!strcmp(preset, "distilgpt2")) c->embd = 768, c->layers = 6, c->heads = 12;
     else if (!strcmp(preset, "gpt2-medium")) c->embd = 1024, c->layers = 24, c->heads = 16;
     else if (!strcmp(preset, "gpt2-large")) c->embd = 1280, c->layers = 36, c->heads = 20;
-    else {
-        free(c);
+    else
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown GPT-2 preset \"%s\" (gpt2, distilgpt2, gpt2-medium, gpt2-large)", preset);
-    }
     c->inner = 4 * c->embd;
-    m->cfg = c;
-    describe(m);
     return VKF_OK;
-}
-
-static void family_config_free(model *m)
-{
-    free(m->cfg);
-    m->cfg = NULL;
 }
 
 static void param(model_decl *t, const char *name, const char *hf, model_init init, uint32_t rank, uint64_t d0, uint64_t d1)
@@ -301,9 +281,10 @@ static const char *const gpt2_types[] = {"gpt2", NULL};
 const model_family gpt2_family = {
     .name = "gpt2",
     .model_types = gpt2_types,
-    .config_load = family_config_load,
+    .cfg_size = sizeof(gpt2_config),
+    .config_parse = parse_config,
     .config_preset = family_config_preset,
-    .config_free = family_config_free,
+    .describe = describe,
     .declare = family_declare,
     .build = gpt2_build,
     .build_gen = gpt2_build_gen,

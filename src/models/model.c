@@ -31,6 +31,18 @@ static const model_family *family_of(const char *type)
     return NULL;
 }
 
+/* A filled config becomes the model's (the generic fields from it); a failed one is freed. */
+static vkf_status adopt_config(model *m, void *cfg, vkf_status s)
+{
+    if (s != VKF_OK) {
+        free(cfg);
+        return s;
+    }
+    m->cfg = cfg;
+    m->family->describe(m);
+    return VKF_OK;
+}
+
 vkf_status model_open(base_diag *d, const char *dir, model *m)
 {
     memset(m, 0, sizeof *m);
@@ -55,7 +67,9 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
     }
     if (s == VKF_OK) {
         snprintf(m->model_type, sizeof m->model_type, "%s", type);
-        s = m->family->config_load(d, path, root, m);
+        void *cfg = calloc(1, m->family->cfg_size);
+        s = cfg ? m->family->config_parse(d, path, root, type, cfg) : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        s = adopt_config(m, cfg, s);
     }
     if (s == VKF_OK) s = model_sentence_load(d, dir, &m->sentence);
     io_json_free(root);
@@ -73,7 +87,10 @@ vkf_status model_open_preset(base_diag *d, const char *family, const char *prese
     if (!m->family || !m->family->config_preset)
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "no preset configurations for family \"%s\"", family);
     snprintf(m->model_type, sizeof m->model_type, "%s", family);
-    vkf_status s = m->family->config_preset(d, preset, image_size, patch_size, m);
+    void *cfg = calloc(1, m->family->cfg_size);
+    vkf_status s = cfg ? m->family->config_preset(d, preset, image_size, patch_size, cfg)
+                       : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    s = adopt_config(m, cfg, s);
     if (s != VKF_OK) m->family = NULL;
     return s;
 }
@@ -110,6 +127,7 @@ void model_close(model *m)
     if (!m) return;
     graph_weights_free(&m->w);
     model_decl_free(&m->decl);
-    if (m->family && m->family->config_free) m->family->config_free(m);
+    if (m->cfg && m->family->config_release) m->family->config_release(m->cfg);
+    free(m->cfg);
     memset(m, 0, sizeof *m);
 }

@@ -65,11 +65,16 @@ typedef struct model {
 struct model_family {
     const char *name;
     const char *const *model_types;   /* NULL-terminated */
-    /* config.json (root) into m->cfg and the generic fields */
-    vkf_status (*config_load)(base_diag *d, const char *path, const cJSON *root, model *m);
-    /* a named configuration with random weights (benchmarks) */
-    vkf_status (*config_preset)(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, model *m);
-    void (*config_free)(model *m);
+    /* The family's config: cfg_size bytes model.c allocates (zeroed) into
+     * m->cfg, filled from config.json (root) or from a named preset with
+     * random weights (benchmarks); on failure the fill releases what it took.
+     * release (optional) frees what a config owns; describe sets the generic
+     * fields of m from m->cfg. */
+    size_t cfg_size;
+    vkf_status (*config_parse)(base_diag *d, const char *path, const cJSON *root, const char *model_type, void *cfg);
+    vkf_status (*config_preset)(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, void *cfg);
+    void (*config_release)(void *cfg);
+    void (*describe)(model *m);
     /* Declares the weights; with a checkpoint, also finds its prefix and
      * which heads it has. */
     vkf_status (*declare)(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t);

@@ -17,10 +17,11 @@ typedef struct vit_config {
     char **labels; /* num_labels strings (owned) */
 } vit_config;
 
-static void vit_config_free(vit_config *cfg)
+static void vit_config_free(void *cfg)
 {
-    model_free_labels(cfg->num_labels, cfg->labels);
-    memset(cfg, 0, sizeof(*cfg));
+    vit_config *c = cfg;
+    model_free_labels(c->num_labels, c->labels);
+    memset(c, 0, sizeof(*c));
 }
 
 static vkf_status check_config(base_diag *d, const char *file, const vit_config *c)
@@ -36,8 +37,10 @@ static vkf_status check_config(base_diag *d, const char *file, const vit_config 
     return VKF_OK;
 }
 
-static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *root, vit_config *c)
+static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *root, const char *type, void *cfg)
 {
+    vit_config *c = cfg;
+    (void)type;
     memset(c, 0, sizeof(*c));
     const char *act = NULL;
     double eps = 0;
@@ -60,8 +63,9 @@ static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *
     return s;
 }
 
-static vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size, uint32_t patch_size, vit_config *c)
+static vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size, uint32_t patch_size, void *cfg)
 {
+    vit_config *c = cfg;
     memset(c, 0, sizeof(*c));
     if (strcmp(name, "tiny") == 0)
         *c = (vit_config){.hidden = 192, .layers = 12, .heads = 3, .intermediate = 768};
@@ -175,36 +179,6 @@ static void describe(model *m)
     m->labels = c->labels;
 }
 
-static vkf_status family_config_load(base_diag *d, const char *path, const cJSON *root, model *m)
-{
-    vit_config *c = calloc(1, sizeof *c);
-    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    vkf_status s = vit_config_parse(d, path, root, c);
-    if (s != VKF_OK) return free(c), s;
-    m->cfg = c;
-    describe(m);
-    return VKF_OK;
-}
-
-static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, model *m)
-{
-    vit_config *c = calloc(1, sizeof *c);
-    if (!c) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    vkf_status s = vit_config_preset(d, preset, image_size, patch_size, c);
-    if (s != VKF_OK) return free(c), s;
-    m->cfg = c;
-    describe(m);
-    return VKF_OK;
-}
-
-static void family_config_free(model *m)
-{
-    if (!m->cfg) return;
-    vit_config_free(m->cfg);
-    free(m->cfg);
-    m->cfg = NULL;
-}
-
 static vkf_status family_declare(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t)
 {
     const vit_config *c = m->cfg;
@@ -234,9 +208,11 @@ static const char *const vit_types[] = {"vit", "deit", NULL};
 const model_family vit_family = {
     .name = "vit",
     .model_types = vit_types,
-    .config_load = family_config_load,
-    .config_preset = family_config_preset,
-    .config_free = family_config_free,
+    .cfg_size = sizeof(vit_config),
+    .config_parse = vit_config_parse,
+    .config_preset = vit_config_preset,
+    .config_release = vit_config_free,
+    .describe = describe,
     .declare = family_declare,
     .build = vit_build,
 };

@@ -458,6 +458,16 @@ Test(gpt2, bad_input)
     assert_ids(&g, GREEDY, 2, "after errors");
     vkf_generation_free(&g, 1);
     vkf_model_destroy(m);
+    /* configs asking for what is not implemented fail by name */
+    char dir[256], cmd[700];
+    ttmpdir_create(dir, sizeof dir, "gpt2-cross");
+    snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/ && sed 's/\"n_layer\": 2,/\"n_layer\": 2, \"add_cross_attention\": true,/' %s/config.json > %s/config.json",
+             golden(), dir, golden(), dir);
+    cr_assert_eq(system(cmd), 0);
+    vkf_model *refused;
+    cr_assert_eq(vkf_model_load(ctx, dir, NULL, &refused), VKF_ERROR_UNSUPPORTED);
+    cr_assert(strstr(vkf_last_error(ctx), "add_cross_attention"), "%s", vkf_last_error(ctx));
+    ttmpdir_remove(dir);
     /* an encoder cannot generate */
     m = tload_model(ctx, VKF_TEST_DATA "/golden/bert", VKF_FP32);
     cr_assert_eq(vkf_session_create(m, 1, &s), VKF_ERROR_UNSUPPORTED);

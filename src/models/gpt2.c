@@ -73,6 +73,10 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     /* reorder_and_upcast_attn computes Q K^T in fp32 with the scale applied
      * first: what the kernels always do (fp32 math whatever the storage). */
     if (s == VKF_OK) s = io_json_bool(d, path, root, "reorder_and_upcast_attn", false, &reorder);
+    bool cross = false;
+    if (s == VKF_OK) s = io_json_bool(d, path, root, "add_cross_attention", false, &cross);
+    if (s == VKF_OK && cross)
+        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: add_cross_attention (GPT-2 as an encoder-decoder's decoder) is not supported", path);
     if (s == VKF_OK) s = token_id(d, path, root, "bos_token_id", (int32_t)c->vocab - 1, c->vocab, &c->bos);
     if (s == VKF_OK) s = token_id(d, path, root, "eos_token_id", (int32_t)c->vocab - 1, c->vocab, &c->eos);
     if (s != VKF_OK) return s;

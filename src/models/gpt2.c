@@ -150,7 +150,7 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
             int in, out; /* 0: E, 1: 3E, 2: I */
         } parts[] = {{"ln1", "ln_1", true, 0, 0},          {"qkv", "attn.c_attn", false, 0, 1},
                      {"o", "attn.c_proj", false, 0, 0},    {"ln2", "ln_2", true, 0, 0},
-                     {"fc", "mlp.c_fc", false, 0, 2},      {"proj", "mlp.c_proj", false, 2, 0}};
+                     {"fc1", "mlp.c_fc", false, 0, 2},     {"fc2", "mlp.c_proj", false, 2, 0}};
         for (size_t i = 0; i < BASE_ARRAY_LEN(parts); i++) {
             uint64_t dims[3] = {E, 3 * E, I};
             char nw[64], nb[64], hw[128], hb[128];
@@ -180,58 +180,61 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
 
 typedef enum gpt2_graph { FORWARD, PREFILL, DECODE } gpt2_graph;
 
-/* The blocks; kv: the session's cache per layer (prefill, decode) or NULL. */
+/* 1/sqrt(head size) unless scale_attn_weights is off; / (layer + 1) with
+ * scale_attn_by_inverse_layer_idx. */
+static float attn_scale(const gpt2_config *c, uint32_t l)
+{
+    float scale = c->scale_weights ? 1.0f / sqrtf((float)(c->embd / c->heads)) : 1.0f;
+    return c->scale_by_layer ? scale / (float)(l + 1) : scale;
+}
+
+typedef struct gen_attend {
+    const model *m;
+    uint32_t B, S, layer, meta;
+    gpt2_graph kind;
+} gen_attend;
+
+/* Prefill and decode attention: K and V of the new tokens (adjacent in the qkv
+ * row) stored into the layer's cache, then causal attention over the prompt
+ * itself (right padding comes after every real token, so the causal mask
+ * alone excludes it) or, for one new token, over the cache split over keys. */
+static int attend_cached(void *user, graph *g, int qkv, const char *node)
+{
+    gen_attend *a = user;
+    const gpt2_config *c = a->m->cfg;
+    uint32_t E = c->embd, D = E / c->heads, P = c->positions, l = a->layer++;
+    char kvn[32], sn[96], an[96];
+    snprintf(kvn, sizeof kvn, "kv.%u", l), snprintf(sn, sizeof sn, "%s.kv_store", node), snprintf(an, sizeof an, "%s.attention", node);
+    int kv = graph_state(g, kvn, 3, (uint32_t[]){a->B, P, 2 * E});
+    op_rows_params st = {.mode = OP_ROWS_COPY, .batch = a->B, .seq = a->S, .dim = 2 * E, .x_rs = 3 * E, .y_bs = P * 2 * E,
+                         .y_rs = 2 * E, .y_len = P, .use_meta = a->kind == DECODE, .meta_index = a->meta};
+    kv = graph_store(g, sn, qkv, E, kv, &st);
+    float scale = attn_scale(c, l);
+    if (a->kind == PREFILL) {
+        op_attention_params ap = {.batch = a->B, .q_len = a->S, .kv_len = a->S, .heads = c->heads, .head_dim = D, .q_rs = 3 * E,
+                                  .k_rs = 3 * E, .v_rs = 3 * E, .scale = scale, .causal = true};
+        return graph_attention(g, an, qkv, 0, qkv, E, qkv, 2 * E, &ap);
+    }
+    op_attention_params dp = {.batch = a->B, .q_len = 1, .kv_len = P, .heads = c->heads, .head_dim = D, .q_bs = 3 * E,
+                              .k_rs = 2 * E, .v_rs = 2 * E, .k_bs = (uint64_t)P * 2 * E, .v_bs = (uint64_t)P * 2 * E,
+                              .scale = scale, .key_lengths = true, .len_index = a->meta + a->B};
+    return graph_attention_split(g, an, qkv, 0, kv, 0, kv, E, &dp);
+}
+
+/* The blocks and ln_f; the generation graphs attend through the cache. */
 static int blocks(const model *m, graph *g, int h, uint32_t B, uint32_t S, gpt2_graph kind, int mask, uint32_t meta)
 {
     const gpt2_config *c = m->cfg;
     const model_decl *t = &m->decl;
-    uint32_t E = c->embd, D = E / c->heads, P = c->positions;
-    graph_matmul_desc nn = {.layout = OP_W_NN}, act = {.layout = OP_W_NN, .act = c->act};
+    gen_attend ga = {m, B, S, 0, meta, kind};
     for (uint32_t l = 0; l < c->layers; l++) {
-        int w[12];
-        static const char *const wn[] = {"ln1.weight", "ln1.bias", "qkv.weight", "qkv.bias", "o.weight", "o.bias",
-                                         "ln2.weight", "ln2.bias", "fc.weight", "fc.bias", "proj.weight", "proj.bias"};
-        for (int i = 0; i < 12; i++) {
-            char wname[64];
-            snprintf(wname, sizeof wname, "l%u.%s", l, wn[i]);
-            w[i] = W(wname);
-        }
-        char n[7][64];
-        static const char *const nodes[] = {"ln1", "qkv", "attention", "attn_out", "ln2", "fc", "proj"};
-        for (int i = 0; i < 7; i++) snprintf(n[i], sizeof n[i], "layer%u.%s", l, nodes[i]);
-        float scale = c->scale_weights ? 1.0f / sqrtf((float)D) : 1.0f;
-        if (c->scale_by_layer) scale /= (float)(l + 1);
-        int x = graph_layernorm(g, n[0], h, -1, w[0], w[1], c->eps, NULL);
-        int qkv = graph_matmul(g, n[1], x, w[2], w[3], -1, &nn);
-        op_attention_params ap = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = D,
-                                  .q_rs = 3 * E, .k_rs = 3 * E, .v_rs = 3 * E, .scale = scale, .causal = true};
-        int att;
-        if (kind == FORWARD) {
-            att = graph_attention_masked(g, n[2], qkv, 0, qkv, E, qkv, 2 * E, mask, &ap);
-        } else {
-            char kvn[32], sn[64];
-            snprintf(kvn, sizeof kvn, "kv.%u", l), snprintf(sn, sizeof sn, "layer%u.kv_store", l);
-            int kv = graph_state(g, kvn, 3, (uint32_t[]){B, P, 2 * E});
-            /* K and V of the new tokens (adjacent in the qkv row) into the cache */
-            op_rows_params st = {.mode = OP_ROWS_COPY, .batch = B, .seq = S, .dim = 2 * E, .x_rs = 3 * E,
-                                 .y_bs = P * 2 * E, .y_rs = 2 * E, .y_len = P, .use_meta = kind == DECODE, .meta_index = meta};
-            kv = graph_store(g, sn, qkv, E, kv, &st);
-            if (kind == PREFILL) {
-                /* the prompt attends to itself: right padding comes after
-                 * every real token, so the causal mask alone excludes it */
-                att = graph_attention(g, n[2], qkv, 0, qkv, E, qkv, 2 * E, &ap);
-            } else {
-                op_attention_params dp = {.batch = B, .q_len = 1, .kv_len = P, .heads = c->heads, .head_dim = D,
-                                          .q_bs = 3 * E, .k_rs = 2 * E, .v_rs = 2 * E, .k_bs = (uint64_t)P * 2 * E,
-                                          .v_bs = (uint64_t)P * 2 * E, .scale = scale, .key_lengths = true,
-                                          .len_index = meta + B};
-                att = graph_attention_split(g, n[2], qkv, 0, kv, 0, kv, E, &dp);
-            }
-        }
-        int h1 = graph_matmul(g, n[3], att, w[4], w[5], h, &nn); /* residual fused */
-        x = graph_layernorm(g, n[4], h1, -1, w[6], w[7], c->eps, NULL);
-        int f = graph_matmul(g, n[5], x, w[8], w[9], -1, &act);
-        h = graph_matmul(g, n[6], f, w[10], w[11], h1, &nn);
+        char w[32], node[32];
+        snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NN, .act = c->act, .eps = c->eps, .mask = mask,
+                           .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = c->embd / c->heads,
+                                  .scale = attn_scale(c, l), .causal = true},
+                           .attend = kind == FORWARD ? NULL : attend_cached, .user = &ga};
+        h = model_preln_block(g, t, &blk, h);
     }
     return graph_layernorm(g, "last_hidden_state", h, -1, W("ln_f.weight"), W("ln_f.bias"), c->eps, NULL);
 }

@@ -107,6 +107,25 @@ void model_free_labels(uint32_t n, char **labels);
 /* Reads the sentence-transformers files of dir when present (absent: not present, no error). */
 vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out);
 
+/* A pre-LN transformer block (ViT, CLIP's towers, GPT-2): h1 = h + O(attn(LN1(h))),
+ * then h1 + FC2(act(FC1(LN2(h1)))), residuals fused into the matmuls. Its weights
+ * are the declared "<w>.ln1 / qkv (Q, K, V packed) / o / ln2 / fc1 / fc2" .weight
+ * and .bias; nodes are named "<node>.<part>". attend (optional) replaces the
+ * attention over the packed qkv [B, S, 3H] (GPT-2's cache); without it, `at`
+ * (strides for the packed layout are filled in) with the key mask `mask`. */
+typedef struct model_block {
+    const char *w, *node;
+    op_w_layout layout;
+    op_act act;
+    float eps;
+    op_attention_params at;
+    int mask;
+    int (*attend)(void *user, graph *g, int qkv, const char *node);
+    void *user;
+} model_block;
+
+int model_preln_block(graph *g, const model_decl *t, const model_block *b, int h);
+
 /* The families, for messages and tests. */
 const model_family *const *model_families(size_t *n);
 

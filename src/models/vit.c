@@ -232,35 +232,18 @@ static graph *vit_build(const model *m, uint32_t batch, uint32_t seq)
     const model_decl *t = &m->decl;
     int pw = model_graph_weight(g, t, "patch.weight");
     int pb = model_graph_weight(g, t, "patch.bias");
-    graph_matmul_desc nt = {.layout = OP_W_NT}, act = {.layout = OP_W_NT, .act = c->act};
+    graph_matmul_desc nt = {.layout = OP_W_NT};
     int pe = graph_matmul(g, "patch_embeddings", patches, pw, pb, -1, &nt);
     int cls = model_graph_weight(g, t, "cls");
     int pos = model_graph_weight(g, t, "pos");
     op_rows_params prepend = {.mode = OP_ROWS_PREPEND, .batch = batch, .seq = S, .dim = H};
     int h = graph_rows(g, "embeddings", pe, cls, pos, &prepend);
-    op_attention_params ap = {
-        .batch = batch, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd,
-        .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H,
-    };
     for (uint32_t l = 0; l < c->layers; l++) {
-        char n[64];
-        int w[12];
-        static const char *const names[] = {"ln1.weight", "ln1.bias", "qkv.weight", "qkv.bias", "o.weight", "o.bias",
-                                            "ln2.weight", "ln2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
-        for (int i = 0; i < 12; i++) {
-            snprintf(n, sizeof n, "l%u.%s", l, names[i]);
-            w[i] = model_graph_weight(g, t, n);
-        }
-        char nn[8][64];
-        static const char *const nodes[] = {"ln1", "qkv", "attention", "attn_out", "ln2", "fc1", "fc2"};
-        for (int i = 0; i < 7; i++) snprintf(nn[i], sizeof nn[i], "layer%u.%s", l, nodes[i]);
-        int ln1 = graph_layernorm(g, nn[0], h, -1, w[0], w[1], c->eps, NULL);
-        int qkv = graph_matmul(g, nn[1], ln1, w[2], w[3], -1, &nt);
-        int att = graph_attention(g, nn[2], qkv, 0, qkv, H, qkv, 2 * H, &ap);
-        int h2 = graph_matmul(g, nn[3], att, w[4], w[5], h, &nt);
-        int ln2 = graph_layernorm(g, nn[4], h2, -1, w[6], w[7], c->eps, NULL);
-        int f1 = graph_matmul(g, nn[5], ln2, w[8], w[9], -1, &act);
-        h = graph_matmul(g, nn[6], f1, w[10], w[11], h2, &nt);
+        char w[32], node[32];
+        snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .mask = -1,
+                           .at = {.batch = batch, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd}};
+        h = model_preln_block(g, t, &blk, h);
     }
     int lw = model_graph_weight(g, t, "ln.weight"), lb = model_graph_weight(g, t, "ln.bias");
     int last = graph_layernorm(g, "last_hidden_state", h, -1, lw, lb, c->eps, NULL);

@@ -220,7 +220,9 @@ typedef struct vkf_model_info {
     uint64_t parameters;
     uint64_t weight_bytes;    /* device memory the weights take */
     uint32_t n_inputs, n_outputs;
-    vkf_tensor_info inputs[4], outputs[4];
+    vkf_tensor_info inputs[8], outputs[8];
+    uint32_t embedding_size;  /* floats per vkf_embed / vkf_embed_image_files vector
+                                 (hidden_size for encoders, projection_dim for CLIP) */
 } vkf_model_info;
 
 vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);

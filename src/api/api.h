@@ -21,7 +21,7 @@ struct vkf_model {
     vkf_tokenizer *tok;  /* text models: the directory's tokenizer (NULL when it has none) */
     struct {             /* inputs and outputs, read once at load (vkf_model_get_info) */
         uint32_t n_inputs, n_outputs;
-        vkf_tensor_info inputs[4], outputs[4];
+        vkf_tensor_info inputs[8], outputs[8];
     } sig;
 };
 
@@ -34,6 +34,14 @@ vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids,
 /* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
  * model's maximum. */
 uint32_t api_seq_bucket(const model *mm, uint32_t n);
+
+/* A batch of images through the vision graph (seq 0): output i into data[i]. */
+vkf_status api_run_images(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
+                          uint32_t n_out);
+/* CLIP: logits_per_image [ni, nt] (and per text, its transpose, when
+ * per_text is not NULL) from normalised embeddings, exp(logit_scale) applied. */
+void api_clip_logits(const model *mm, const float *img, uint32_t ni, const float *txt, uint32_t nt, float *per_image,
+                     float *per_text);
 
 /* Loads dir's tokenizer into m->tok when dir has tokenizer files, and checks
  * that its ids fit the model's embedding table. */

@@ -57,7 +57,7 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
         progress_relay relay = {desc->progress, desc->progress_user, graph_dtype_size(dt)};
         s = model_load(dev, &m->m, dir, dt, 0, desc->progress ? relay_progress : NULL, &relay);
     }
-    if (s == VKF_OK && !m->m.image_size) s = api_load_tokenizer(m, dir);
+    if (s == VKF_OK && m->m.vocab_size) s = api_load_tokenizer(m, dir);
     if (s == VKF_OK) s = read_signature(m);
     if (s != VKF_OK) {
         model_close(&m->m);
@@ -117,6 +117,7 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
         .image_height = mm->image_size, .image_width = mm->image_size, .channels = mm->channels,
         .num_labels = mm->num_labels, .hidden_size = mm->hidden, .num_layers = mm->layers, .seq_len = mm->seq_len,
         .parameters = mm->params, .weight_bytes = mm->w.bytes, .vocab_size = mm->vocab_size, .max_positions = mm->max_positions,
+        .embedding_size = mm->embed_dim ? mm->embed_dim : mm->hidden,
     };
     info->n_inputs = m->sig.n_inputs, info->n_outputs = m->sig.n_outputs;
     memcpy(info->inputs, m->sig.inputs, sizeof info->inputs);
@@ -129,28 +130,40 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
 static vkf_status read_signature(vkf_model *m)
 {
     const model *mm = &m->m;
-    uint32_t probe = mm->image_size ? 0 : BASE_MIN(8u, mm->max_positions);
-    graph *g = model_build(mm, 1, probe);
-    if (!g || g->error != VKF_OK) {
-        vkf_status s = g ? g->error : VKF_ERROR_OUT_OF_MEMORY;
+    /* image models: the vision graph; text models: a text graph; CLIP: both */
+    uint32_t probes[2], n_probes = 0, probe_seq = BASE_MIN(8u, mm->max_positions);
+    if (mm->image_size) probes[n_probes++] = 0;
+    if (mm->vocab_size) probes[n_probes++] = probe_seq;
+    for (uint32_t p = 0; p < n_probes; p++) {
+        graph *g = model_build(mm, 1, probes[p]);
+        if (!g || g->error != VKF_OK) {
+            vkf_status s = g ? g->error : VKF_ERROR_OUT_OF_MEMORY;
+            graph_destroy(g);
+            return base_fail_prefix(m->dev->diag, s, "building the model's graph: ");
+        }
+        for (size_t i = 0; i < g->n_t; i++) {
+            const graph_tensor *t = &g->t[i];
+            bool input = t->role == GRAPH_INPUT;
+            if (!input && !t->output) continue;
+            uint32_t *n = input ? &m->sig.n_inputs : &m->sig.n_outputs;
+            if (*n == 8) continue;
+            vkf_tensor_info *ti = input ? &m->sig.inputs[(*n)++] : &m->sig.outputs[(*n)++];
+            snprintf(ti->name, sizeof ti->name, "%s", t->name);
+            ti->dtype = t->dtype == GRAPH_I32 ? VKF_I32 : VKF_F32;
+            ti->rank = t->rank;
+            for (uint32_t k = 0; k < t->rank; k++) ti->shape[k] = t->shape[k];
+            ti->shape[0] = 0;
+            if (probes[p] && t->rank >= 2 && t->shape[1] == probes[p]) ti->shape[1] = 0;
+        }
         graph_destroy(g);
-        return base_fail_prefix(m->dev->diag, s, "building the model's graph: ");
     }
-    for (size_t i = 0; i < g->n_t; i++) {
-        const graph_tensor *t = &g->t[i];
-        bool input = t->role == GRAPH_INPUT;
-        if (!input && !t->output) continue;
-        uint32_t *n = input ? &m->sig.n_inputs : &m->sig.n_outputs;
-        if (*n == 4) continue;
-        vkf_tensor_info *ti = input ? &m->sig.inputs[(*n)++] : &m->sig.outputs[(*n)++];
-        snprintf(ti->name, sizeof ti->name, "%s", t->name);
-        ti->dtype = t->dtype == GRAPH_I32 ? VKF_I32 : VKF_F32;
-        ti->rank = t->rank;
-        for (uint32_t k = 0; k < t->rank; k++) ti->shape[k] = t->shape[k];
-        ti->shape[0] = 0;
-        if (probe && t->rank >= 2 && t->shape[1] == probe) ti->shape[1] = 0;
+    if (mm->task == MODEL_TASK_ZERO_SHOT_IMAGE) /* computed from the two towers' embeddings */
+        for (int k = 0; k < 2 && m->sig.n_outputs < 8; k++)
+            m->sig.outputs[m->sig.n_outputs++] = (vkf_tensor_info){.name = {0}, .dtype = VKF_F32, .rank = 2};
+    if (mm->task == MODEL_TASK_ZERO_SHOT_IMAGE) {
+        snprintf(m->sig.outputs[m->sig.n_outputs - 2].name, sizeof m->sig.outputs[0].name, "logits_per_image");
+        snprintf(m->sig.outputs[m->sig.n_outputs - 1].name, sizeof m->sig.outputs[0].name, "logits_per_text");
     }
-    graph_destroy(g);
     return VKF_OK;
 }
 
@@ -159,13 +172,20 @@ vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch, uint32_t seq)
     if (!m || batch == 0 || batch > 4096)
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_prepare: bad model or batch size");
     const model *mm = &m->m;
-    if (!mm->image_size && seq > mm->max_positions)
+    if (mm->vocab_size && seq > mm->max_positions)
         return base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_prepare: %u tokens is more than the model's %u positions",
                          seq, mm->max_positions);
-    uint32_t bucket = mm->image_size ? 0 : api_seq_bucket(mm, seq ? seq : mm->max_positions);
+    /* images: the vision graph; texts: the bucket's text graph (CLIP: both, or the text one when seq is given) */
+    vkf_status s = VKF_OK;
     graph_exec *e;
-    vkf_status s = graph_cache_get(&m->cache, batch, bucket, &e);
-    if (s == VKF_OK) graph_cache_release(&m->cache, e);
+    if (mm->image_size && !(mm->vocab_size && seq)) {
+        s = graph_cache_get(&m->cache, batch, 0, &e);
+        if (s == VKF_OK) graph_cache_release(&m->cache, e);
+    }
+    if (s == VKF_OK && mm->vocab_size && (seq || !mm->image_size)) {
+        s = graph_cache_get(&m->cache, batch, api_seq_bucket(mm, seq ? seq : mm->max_positions), &e);
+        if (s == VKF_OK) graph_cache_release(&m->cache, e);
+    }
     return s;
 }
 
@@ -185,7 +205,8 @@ typedef struct host_input {
  * (skipped when NULL), an output [batch, seq, X] cropped to its first `keep`
  * tokens when keep < seq (texts padded up to their sequence bucket). */
 static vkf_status run_variant(vkf_model *m, uint32_t batch, uint32_t seq, const host_input *in, uint32_t n_in,
-                              const char *const *names, void *const *data, uint32_t n_out, uint32_t keep)
+                              const int32_t *meta, uint32_t n_meta, const char *const *names, void *const *data, uint32_t n_out,
+                              uint32_t keep)
 {
     base_diag *d = m->dev->diag;
     graph_exec *e;
@@ -199,6 +220,7 @@ static vkf_status run_variant(vkf_model *m, uint32_t batch, uint32_t seq, const 
         if (t < 0) s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no input \"%s\"", in[i].name);
         else s = graph_exec_write(e, slot, t, in[i].data, graph_numel(&g->t[t]) * 4);
     }
+    for (uint32_t i = 0; i < n_meta && s == VKF_OK; i++) s = graph_exec_set_meta(e, slot, i, meta[i]);
     if (s == VKF_OK) s = graph_exec_submit(e, slot);
     if (s == VKF_OK) s = graph_exec_wait(e, slot);
     for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
@@ -227,11 +249,11 @@ static vkf_status run_variant(vkf_model *m, uint32_t batch, uint32_t seq, const 
     return s;
 }
 
-static vkf_status run_batch(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
-                            uint32_t n_out)
+vkf_status api_run_images(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
+                          uint32_t n_out)
 {
     host_input in = {"pixel_values", pixels};
-    return run_variant(m, batch, 0, &in, 1, names, data, n_out, UINT32_MAX);
+    return run_variant(m, batch, 0, &in, 1, NULL, 0, names, data, n_out, UINT32_MAX);
 }
 
 /* Fills outputs' shapes from the variant's graph (token dimension `keep`
@@ -335,7 +357,22 @@ vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids,
     uint32_t n_in = 2;
     if (mm->type_vocab) in[n_in++] = (host_input){"token_type_ids", tt_b};
     if (mm->position_ids) in[n_in++] = (host_input){"position_ids", pos_b};
-    vkf_status s = run_variant(m, B, Sb, in, n_in, names, data, n_out, S);
+    /* CLIP pools each text at its EOS token, found as HF does: the legacy
+     * configs (eos_token_id 2) take the highest id, others the first eos_token_id */
+    int32_t *eos = mm->eos_pool ? malloc(B * sizeof *eos) : NULL;
+    vkf_status s = mm->eos_pool && !eos ? base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory") : VKF_OK;
+    for (uint32_t b = 0; eos && b < B; b++) {
+        const int32_t *row = ids + (size_t)b * S;
+        uint32_t at = 0;
+        if (mm->eos_id == 2) {
+            for (uint32_t j = 1; j < S; j++) if (row[j] > row[at]) at = j;
+        } else {
+            for (uint32_t j = 0; j < S; j++) if (row[j] == mm->eos_id) { at = j; break; } /* none: 0, as argmax gives */
+        }
+        eos[b] = (int32_t)at + 1;
+    }
+    if (s == VKF_OK) s = run_variant(m, B, Sb, in, n_in, eos, eos ? B : 0, names, data, n_out, S);
+    free(eos);
     free(buf);
     return s;
 }
@@ -387,18 +424,14 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
     return s;
 }
 
-vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
-                         uint32_t n_outputs)
+/* Images through the tensor API: "pixel_values" [N, C, S, S] float32, checked. */
+static vkf_status run_image(vkf_model *m, const vkf_tensor *in, vkf_tensor *outputs, uint32_t n_outputs)
 {
-    if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
-        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_run: NULL argument");
     base_diag *d = m->dev->diag;
     const model *mm = &m->m;
-    if (!mm->image_size) return run_text(m, inputs, n_inputs, outputs, n_outputs);
     uint32_t C = mm->channels, S = mm->image_size;
-    if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0 || !inputs[0].data)
-        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes one input, \"pixel_values\" [N, %u, %u, %u]", C, S, S);
-    const vkf_tensor *in = &inputs[0];
+    if (!in || !in->data)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes \"pixel_values\" [N, %u, %u, %u]", C, S, S);
     if (in->dtype != VKF_F32) return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be float32");
     if (in->rank != 4 || in->shape[1] != C || in->shape[2] != S || in->shape[3] != S || in->shape[0] == 0 || in->shape[0] > 4096)
         return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", C, S, S);
@@ -409,7 +442,111 @@ vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inpu
     const char *names[8];
     void *data[8];
     for (uint32_t i = 0; i < n_outputs; i++) names[i] = outputs[i].name, data[i] = outputs[i].data;
-    return run_batch(m, batch, in->data, names, data, n_outputs);
+    return api_run_images(m, batch, in->data, names, data, n_outputs);
+}
+
+void api_clip_logits(const model *mm, const float *img, uint32_t ni, const float *txt, uint32_t nt, float *per_image,
+                     float *per_text)
+{
+    uint32_t E = mm->embed_dim;
+    for (uint32_t i = 0; i < ni; i++)
+        for (uint32_t j = 0; j < nt; j++) {
+            double dot = 0;
+            for (uint32_t k = 0; k < E; k++) dot += (double)img[(size_t)i * E + k] * txt[(size_t)j * E + k];
+            float v = (float)(mm->logit_scale * dot);
+            per_image[(size_t)i * nt + j] = v;
+            if (per_text) per_text[(size_t)j * ni + i] = v;
+        }
+}
+
+/* CLIP through the tensor API: the vision tower for pixel_values, the text
+ * tower for input_ids / attention_mask, logits_per_image / logits_per_text
+ * from both towers' embeddings. */
+static vkf_status run_dual(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs, uint32_t n_outputs)
+{
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    const vkf_tensor *px = NULL, *ids = NULL;
+    vkf_tensor text_in[2];
+    uint32_t n_text = 0;
+    for (uint32_t i = 0; i < n_inputs; i++) {
+        const char *n = inputs[i].name ? inputs[i].name : "(null)";
+        if (!strcmp(n, "pixel_values")) px = &inputs[i];
+        else if (!strcmp(n, "input_ids") || !strcmp(n, "attention_mask")) {
+            if (!strcmp(n, "input_ids")) ids = &inputs[i];
+            if (n_text < 2) text_in[n_text++] = inputs[i];
+        } else
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" is not one of pixel_values, input_ids, attention_mask", n);
+    }
+    if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
+    /* which tower each output comes from */
+    vkf_tensor vis[9], txt[9];
+    uint32_t nv = 0, ntx = 0;
+    vkf_tensor *lpi = NULL, *lpt = NULL;
+    for (uint32_t i = 0; i < n_outputs; i++) {
+        const char *n = outputs[i].name ? outputs[i].name : "";
+        if (!strcmp(n, "logits_per_image")) lpi = &outputs[i];
+        else if (!strcmp(n, "logits_per_text")) lpt = &outputs[i];
+        else if (!strncmp(n, "text_", 5)) txt[ntx++] = outputs[i];
+        else vis[nv++] = outputs[i];
+    }
+    if ((lpi || lpt) && (!px || !ids))
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "logits_per_image / logits_per_text need pixel_values and input_ids");
+    if (nv && !px) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the vision outputs need \"pixel_values\"");
+    if (ntx && !ids) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the text outputs need \"input_ids\"");
+    uint32_t ni = px && px->rank == 4 ? px->shape[0] : 0, nt = ids && ids->rank == 2 ? ids->shape[0] : 0, E = mm->embed_dim;
+    float *emb = (lpi || lpt) ? malloc(((size_t)ni + nt) * E * sizeof(float)) : NULL;
+    if ((lpi || lpt) && !emb) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    if (lpi || lpt) {
+        /* the embeddings the logits come from (run again if the caller asked for them too) */
+        vis[nv++] = (vkf_tensor){.name = "image_embeds", .data = emb, .capacity = (uint64_t)ni * E * 4};
+        txt[ntx++] = (vkf_tensor){.name = "text_embeds", .data = emb + (size_t)ni * E, .capacity = (uint64_t)nt * E * 4};
+    }
+    vkf_status s = VKF_OK;
+    if (px && nv) s = run_image(m, px, vis, nv);
+    if (s == VKF_OK && ids && ntx) s = run_text(m, text_in, n_text, txt, ntx);
+    /* shapes and data back to the caller's outputs, in their order */
+    for (uint32_t i = 0, iv = 0, it = 0; i < n_outputs && s == VKF_OK; i++) {
+        vkf_tensor *o = &outputs[i];
+        if (o == lpi || o == lpt) {
+            uint32_t r = o == lpi ? ni : nt, c = o == lpi ? nt : ni;
+            o->rank = 2, o->shape[0] = r, o->shape[1] = c, o->dtype = VKF_F32;
+            if (o->data && o->capacity < (uint64_t)r * c * 4)
+                s = base_fail(d, VKF_ERROR_SHAPE, "output \"%s\" needs %llu bytes, %llu given", o->name, (unsigned long long)r * c * 4,
+                              (unsigned long long)o->capacity);
+            continue;
+        }
+        const vkf_tensor *from = !strncmp(o->name ? o->name : "", "text_", 5) ? &txt[it++] : &vis[iv++];
+        o->rank = from->rank, o->dtype = from->dtype;
+        memcpy(o->shape, from->shape, sizeof o->shape);
+    }
+    if (s == VKF_OK && (lpi || lpt)) {
+        float *per_image = malloc((size_t)ni * nt * 2 * sizeof(float));
+        if (!per_image) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        else {
+            api_clip_logits(mm, emb, ni, emb + (size_t)ni * E, nt, per_image, per_image + (size_t)ni * nt);
+            if (lpi && lpi->data) memcpy(lpi->data, per_image, (size_t)ni * nt * 4);
+            if (lpt && lpt->data) memcpy(lpt->data, per_image + (size_t)ni * nt, (size_t)ni * nt * 4);
+            free(per_image);
+        }
+    }
+    free(emb);
+    return s;
+}
+
+vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
+                         uint32_t n_outputs)
+{
+    if (!m || (n_inputs && !inputs) || (n_outputs && !outputs))
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_run: NULL argument");
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    if (mm->image_size && mm->vocab_size) return run_dual(m, inputs, n_inputs, outputs, n_outputs);
+    if (!mm->image_size) return run_text(m, inputs, n_inputs, outputs, n_outputs);
+    if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes one input, \"pixel_values\" [N, %u, %u, %u]", mm->channels,
+                         mm->image_size, mm->image_size);
+    return run_image(m, &inputs[0], outputs, n_outputs);
 }
 
 vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *top, uint32_t k)
@@ -467,7 +604,7 @@ vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_image_preprocess_file(m, paths[first + i], pixels + per * i);
         const char *name = "logits";
         void *out = logits;
-        if (s == VKF_OK) s = run_batch(m, b, pixels, &name, &out, 1);
+        if (s == VKF_OK) s = api_run_images(m, b, pixels, &name, &out, 1);
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * mm->num_labels, top + (size_t)(first + i) * k, k);
     }
     free(pixels);

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family, bert_family, gpt2_family;
+extern const model_family vit_family, bert_family, gpt2_family, clip_family;
 
-static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family};
 
 const model_family *const *model_families(size_t *n)
 {
@@ -19,7 +19,8 @@ const model_family *const *model_families(size_t *n)
 
 const char *model_task_name(model_task t)
 {
-    static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask", "text-generation"};
+    static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask", "text-generation",
+                                        "zero-shot-image-classification"};
     return (unsigned)t < BASE_ARRAY_LEN(names) ? names[t] : "?";
 }
 

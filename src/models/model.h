@@ -14,7 +14,8 @@ typedef enum model_task {
     MODEL_TASK_IMAGE_CLASSIFICATION,
     MODEL_TASK_TEXT_CLASSIFICATION,
     MODEL_TASK_FILL_MASK,
-    MODEL_TASK_TEXT_GENERATION        /* a causal LM: generation sessions */
+    MODEL_TASK_TEXT_GENERATION,       /* a causal LM: generation sessions */
+    MODEL_TASK_ZERO_SHOT_IMAGE        /* a dual encoder (CLIP): images against texts */
 } model_task;
 
 const char *model_task_name(model_task t); /* HF pipeline names */
@@ -60,6 +61,11 @@ typedef struct model {
     /* causal LMs */
     int32_t bos_id, eos_id;
     uint32_t kv_row;          /* cache elements per position and layer (0: not generative) */
+    /* embedding models: floats per embedding; CLIP: texts pooled at their EOS
+     * token (the host finds it: HF's rule), exp(logit_scale) */
+    uint32_t embed_dim;
+    bool eos_pool;
+    float logit_scale;
 } model;
 
 struct model_family {

@@ -325,6 +325,32 @@ typedef struct vkf_fill_mask_result {
 vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
                          uint32_t *count);
 
+/* ---- zero-shot image classification (CLIP) ------------------------------------
+ *
+ * A CLIPModel folder (both towers) classifies an image against labels it was
+ * never trained on, as HF's zero-shot-image-classification pipeline does:
+ * each label goes into a hypothesis template, the texts and the image are
+ * embedded, and the softmax over exp(logit_scale) * image . text gives the
+ * probabilities. To score many images against the same labels, embed the
+ * labels once (vkf_embed) and each image (vkf_embed_image_files), then call
+ * vkf_zero_shot_scores. vkf_model_info.embedding_size is the vectors' length. */
+
+/* HF's default hypothesis template. */
+#define VKF_ZERO_SHOT_TEMPLATE "This is a photo of {}."
+
+/* One image against n labels; out receives n scores, best first (label
+ * points into labels; logit is exp(logit_scale) * cosine). template_ may be
+ * NULL (VKF_ZERO_SHOT_TEMPLATE); its "{}" is replaced by each label. Texts
+ * longer than the model's context are truncated as HF does (with a warning). */
+vkf_status vkf_zero_shot(vkf_model *model, const char *image_path, const char *const *labels, uint32_t n_labels,
+                         const char *template_, vkf_class_score *out);
+/* Image embeddings: n * embedding_size floats (L2-normalised for CLIPModel;
+ * what the checkpoint's class returns for a single tower). */
+vkf_status vkf_embed_image_files(vkf_model *model, const char *const *paths, uint32_t n, float *out);
+/* probs[i * n_texts + j]: image i's softmax over the texts (n_images * n_texts floats). */
+vkf_status vkf_zero_shot_scores(const vkf_model *model, const float *image_embeds, uint32_t n_images, const float *text_embeds,
+                                uint32_t n_texts, float *probs);
+
 /* ---- text generation (causal LMs: GPT-2) ---------------------------------------
  *
  *   vkf_generate_desc d = {.max_new_tokens = 40};           // zero: greedy, 50 tokens

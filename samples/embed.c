@@ -1,5 +1,6 @@
 /* vkformer-embed: sentence embeddings (sentence-transformers semantics) with
- * a text encoder, as vectors, a .npy file or a cosine matrix.
+ * a text encoder, CLIP's text or image embeddings, as vectors, a .npy file
+ * or a cosine matrix.
  * Uses only the public API (include/vkformer.h). */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -13,11 +14,15 @@ const char *tool_name = "vkformer-embed";
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vkformer-embed --model DIR [options] [TEXT... | --file F]\n"
+               "       vkformer-embed --model DIR --images IMAGE...\n"
                "Embeds each text (one per line of --file F or of standard input when no TEXT\n"
                "is given) as the model's sentence-transformers configuration says: pooling\n"
-               "(1_Pooling/config.json, else mean) and normalisation (a Normalize module).\n"
+               "(1_Pooling/config.json, else mean) and normalisation (a Normalize module);\n"
+               "with a CLIP model, its text embeddings, or with --images its image embeddings\n"
+               "(the arguments are image files; a vision-only CLIP takes images anyway).\n"
                "Prints one vector per line, or with --similarity the cosine matrix.\n"
                "\n"
+               "  -i, --images           the arguments are images (CLIP)\n"
                "  -f, --file F           texts, one per line ('-': standard input); empty lines skipped\n"
                "  -o, --output F.npy     write the [texts, dim] float32 matrix to F.npy\n"
                "  -s, --similarity       print the cosine similarity of every pair of texts\n"
@@ -31,15 +36,17 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"file", required_argument, 0, 'f'}, {"output", required_argument, 0, 'o'}, {"similarity", no_argument, 0, 's'},
+        {"images", no_argument, 0, 'i'},
         {"pooling", required_argument, 0, 2000}, {"normalize", required_argument, 0, 2001}, TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
     tool_model_opts mo = {0};
     const char *file = NULL, *output = NULL;
-    int similarity = 0, c, rc = TOOL_CONTINUE;
+    int similarity = 0, images = 0, c, rc = TOOL_CONTINUE;
     vkf_embed_options eo = {0};
-    while (rc == TOOL_CONTINUE && (c = getopt_long(argc, argv, "f:o:s" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
+    while (rc == TOOL_CONTINUE && (c = getopt_long(argc, argv, "f:o:si" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
         if (c == 'f') file = optarg;
         else if (c == 'o') output = optarg;
         else if (c == 's') similarity = 1;
+        else if (c == 'i') images = 1;
         else if (c == 2000) {
             static const char *const modes[] = {"mean", "cls", "max", "mean_sqrt"};
             for (int i = 0; i < 4; i++)
@@ -53,6 +60,7 @@ int main(int argc, char **argv)
     }
     if (rc != TOOL_CONTINUE) return rc;
     if (file && optind < argc) return tool_usage_error("give texts as arguments or with --file, not both");
+    if (images && (file || optind == argc)) return tool_usage_error("--images takes image files as arguments");
     tool_texts texts = {0};
     rc = TOOL_OK;
     for (int i = optind; i < argc && rc == TOOL_OK; i++) rc = tool_texts_add(&texts, argv[i], strlen(argv[i]));
@@ -66,11 +74,15 @@ int main(int argc, char **argv)
     uint32_t n = (uint32_t)texts.count, D = 0;
     if (rc == TOOL_OK) {
         vkf_model_get_info(model, &info);
-        D = info.hidden_size;
+        D = info.embedding_size;
         e = malloc((size_t)n * D * sizeof *e);
         if (!e) rc = tool_fail("out of memory");
+        /* a model without a text tower takes images */
+        if (!images && !info.vocab_size && info.image_height) images = 1;
     }
-    if (rc == TOOL_OK && vkf_embed(model, texts.s, n, &eo, e) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
+    vkf_status st = VKF_OK;
+    if (rc == TOOL_OK) st = images ? vkf_embed_image_files(model, texts.s, n, e) : vkf_embed(model, texts.s, n, &eo, e);
+    if (rc == TOOL_OK && st != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
     if (rc == TOOL_OK && output) {
         vkf_tensor t = {.rank = 2, .shape = {n, D}, .data = e, .dtype = VKF_F32};
         if (vkf_npy_save(output, &t) != VKF_OK) rc = tool_fail("%s", vkf_last_error(NULL));

@@ -15,7 +15,12 @@ static void usage(FILE *f)
                "Inputs (float32, float16, int32 or int64, C order; the shape from the header):\n"
                "  text models   input_ids, attention_mask, token_type_ids, position_ids  [N, tokens]\n"
                "  image models  pixel_values [N, C, H, W]\n"
-               "Outputs: logits, last_hidden_state, pooler_output (text), pooled (image).\n"
+               "  CLIP          pixel_values and/or input_ids, attention_mask\n"
+               "Outputs: logits, last_hidden_state, pooler_output (text), pooled (image);\n"
+               "GPT-2: logits [N, tokens, vocab], last_hidden_state; CLIP: logits_per_image,\n"
+               "logits_per_text, image_embeds, text_embeds, vision_pooled, text_pooled,\n"
+               "vision_last_hidden_state, text_last_hidden_state (an unknown output name lists\n"
+               "the model's outputs).\n"
                "\n"
                "  -i, --input NAME=FILE    an input tensor (repeat)\n"
                "  -o, --output NAME=FILE   an output to write (repeat)\n");

@@ -35,6 +35,9 @@ vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids,
  * model's maximum. */
 uint32_t api_seq_bucket(const model *mm, uint32_t n);
 
+/* x / max(||x||, 1e-12) per row of n (torch.nn.functional.normalize). */
+void api_l2_rows(float *x, uint32_t rows, uint32_t n);
+
 /* A batch of images through the vision graph (seq 0): output i into data[i]. */
 vkf_status api_run_images(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
                           uint32_t n_out);

@@ -39,7 +39,8 @@ const vkf_tokenizer *vkf_model_tokenizer(const vkf_model *m) { return m ? m->tok
 
 static vkf_status need_text_model(vkf_model *m, const char *what)
 {
-    if (m->m.image_size) return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "%s: %s is an image model", what, m->m.model_type);
+    if (!m->m.vocab_size)
+        return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "%s: %s is an image model (no text tower)", what, m->m.model_type);
     if (!m->tok) return base_fail(m->dev->diag, VKF_ERROR_NOT_FOUND, "%s: the model directory has no tokenizer files", what);
     return VKF_OK;
 }
@@ -147,6 +148,38 @@ vkf_status vkf_classify_texts(vkf_model *m, const char *const *texts, const char
     return s;
 }
 
+/* x / max(||x||, 1e-12) per row of n (torch.nn.functional.normalize), in float64. */
+void api_l2_rows(float *x, uint32_t rows, uint32_t n)
+{
+    for (uint32_t r = 0; r < rows; r++) {
+        float *y = x + (size_t)r * n;
+        double norm = 0;
+        for (uint32_t f = 0; f < n; f++) norm += (double)y[f] * y[f];
+        norm = fmax(sqrt(norm), 1e-12);
+        for (uint32_t f = 0; f < n; f++) y[f] = (float)(y[f] / norm);
+    }
+}
+
+/* CLIP's text tower: the projected row of each text's EOS token (the
+ * pooled row without a projection); CLIPModel's graph normalises already. */
+static vkf_status embed_at_eos(vkf_model *m, const char *const *texts, uint32_t n, uint32_t max_len, bool normalize, float *out)
+{
+    const model *mm = &m->m;
+    bool projected = mm->embed_dim != mm->hidden || mm->task == MODEL_TASK_ZERO_SHOT_IMAGE;
+    const char *output = projected ? "text_embeds" : "text_pooled";
+    uint32_t E = projected ? mm->embed_dim : mm->hidden;
+    vkf_status s = VKF_OK;
+    for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
+        uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
+        id_batch b;
+        s = encode(m, texts + first, NULL, c, max_len, &b);
+        if (s == VKF_OK) s = run_rows(m, &b, 0, c, output, out + (size_t)first * E);
+        if (s == VKF_OK && normalize) api_l2_rows(out + (size_t)first * E, c, E);
+        id_batch_free(&b);
+    }
+    return s;
+}
+
 vkf_status vkf_embed(vkf_model *m, const char *const *texts, uint32_t n, const vkf_embed_options *opt, float *out)
 {
     if (!m || (n && (!texts || !out))) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_embed: NULL argument");
@@ -158,6 +191,7 @@ vkf_status vkf_embed(vkf_model *m, const char *const *texts, uint32_t n, const v
     bool normalize = o.normalize == VKF_DEFAULT ? st->normalize : o.normalize == VKF_ON;
     uint32_t max_len = o.max_tokens ? o.max_tokens : st->max_seq_length ? st->max_seq_length : m->m.max_positions;
     max_len = BASE_MIN(max_len, m->m.max_positions);
+    if (m->m.eos_pool) return embed_at_eos(m, texts, n, max_len, o.normalize == VKF_ON, out);
     uint32_t H = m->m.hidden;
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
@@ -183,13 +217,7 @@ vkf_status vkf_embed(vkf_model *m, const char *const *texts, uint32_t n, const v
                 if (pool == VKF_POOL_MEAN_SQRT) acc /= sqrt(fmax(count, 1e-9));
                 y[f] = (float)acc;
             }
-            if (normalize) {
-                /* torch.nn.functional.normalize: x / max(||x||, 1e-12) */
-                double norm = 0;
-                for (uint32_t f = 0; f < H; f++) norm += (double)y[f] * y[f];
-                norm = fmax(sqrt(norm), 1e-12);
-                for (uint32_t f = 0; f < H; f++) y[f] = (float)(y[f] / norm);
-            }
+            if (normalize) api_l2_rows(y, 1, H);
         }
         free(h);
         id_batch_free(&b);

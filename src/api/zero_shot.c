@@ -1,0 +1,109 @@
+/* vkformer.h: zero-shot image classification with a dual encoder (CLIP). */
+#include "api.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IMAGES_PER_RUN 32
+
+vkf_status vkf_embed_image_files(vkf_model *m, const char *const *paths, uint32_t n, float *out)
+{
+    if (!m || (n && (!paths || !out))) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_embed_image_files: NULL argument");
+    const model *mm = &m->m;
+    base_diag *d = m->dev->diag;
+    if (!mm->image_size) return base_fail(d, VKF_ERROR_UNSUPPORTED, "vkf_embed_image_files: %s has no vision tower", mm->model_type);
+    if (!mm->embed_dim) return base_fail(d, VKF_ERROR_UNSUPPORTED, "vkf_embed_image_files: %s is not an embedding model", mm->model_type);
+    bool projected = mm->embed_dim != mm->hidden || mm->task == MODEL_TASK_ZERO_SHOT_IMAGE;
+    const char *name = projected ? "image_embeds" : "vision_pooled";
+    size_t per = (size_t)mm->channels * mm->image_size * mm->image_size;
+    uint32_t chunk = BASE_MIN(n, (uint32_t)IMAGES_PER_RUN);
+    float *pixels = chunk ? malloc(per * chunk * sizeof(float)) : NULL;
+    vkf_status s = !chunk || pixels ? VKF_OK : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t first = 0; first < n && s == VKF_OK; first += chunk) {
+        uint32_t b = BASE_MIN(chunk, n - first);
+        for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_image_preprocess_file(m, paths[first + i], pixels + per * i);
+        void *dst = out + (size_t)first * mm->embed_dim;
+        if (s == VKF_OK) s = api_run_images(m, b, pixels, &name, &dst, 1);
+    }
+    free(pixels);
+    return s;
+}
+
+vkf_status vkf_zero_shot_scores(const vkf_model *m, const float *img, uint32_t ni, const float *txt, uint32_t nt, float *probs)
+{
+    if (!m || (ni && nt && (!img || !txt || !probs)))
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_zero_shot_scores: NULL argument");
+    if (!m->m.embed_dim || !m->m.logit_scale)
+        return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "%s is not a dual encoder", m->m.model_type);
+    if (!nt) return base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "no texts to score the images against");
+    api_clip_logits(&m->m, img, ni, txt, nt, probs, NULL);
+    for (uint32_t i = 0; i < ni; i++) { /* softmax over the texts, in float64 */
+        float *row = probs + (size_t)i * nt;
+        double mx = -INFINITY, sum = 0;
+        for (uint32_t j = 0; j < nt; j++) mx = fmax(mx, row[j]);
+        for (uint32_t j = 0; j < nt; j++) sum += exp((double)row[j] - mx);
+        for (uint32_t j = 0; j < nt; j++) row[j] = (float)(exp((double)row[j] - mx) / sum);
+    }
+    return VKF_OK;
+}
+
+static int by_prob_desc(const void *a, const void *b)
+{
+    const vkf_class_score *x = a, *y = b;
+    if (x->prob != y->prob) return x->prob < y->prob ? 1 : -1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+vkf_status vkf_zero_shot(vkf_model *m, const char *image_path, const char *const *labels, uint32_t n, const char *tmpl,
+                         vkf_class_score *out)
+{
+    if (!m || !image_path || (n && (!labels || !out)))
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_zero_shot: NULL argument");
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    if (mm->task != MODEL_TASK_ZERO_SHOT_IMAGE)
+        return base_fail(d, VKF_ERROR_UNSUPPORTED, "zero-shot classification needs a CLIPModel with both towers, not %s (%s)",
+                         mm->model_type, model_task_name(mm->task));
+    if (!n) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "no candidate labels");
+    if (!tmpl) tmpl = VKF_ZERO_SHOT_TEMPLATE;
+    const char *hole = strstr(tmpl, "{}");
+    if (!hole) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has no {} for the label", tmpl);
+    char **texts = calloc(n, sizeof *texts);
+    float *emb = malloc(((size_t)n + 1) * mm->embed_dim * sizeof(float)), *probs = malloc((size_t)n * sizeof(float));
+    vkf_status s = texts && emb && probs ? VKF_OK : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    size_t pre = (size_t)(hole - tmpl), post = strlen(hole + 2);
+    for (uint32_t i = 0; i < n && s == VKF_OK; i++) {
+        if (!labels[i]) {
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "label %u is NULL", i);
+            break;
+        }
+        size_t len = strlen(labels[i]);
+        texts[i] = malloc(pre + len + post + 1);
+        if (!texts[i]) {
+            s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        memcpy(texts[i], tmpl, pre);
+        memcpy(texts[i] + pre, labels[i], len);
+        memcpy(texts[i] + pre + len, hole + 2, post + 1);
+    }
+    if (s == VKF_OK) s = vkf_embed_image_files(m, &image_path, 1, emb);
+    if (s == VKF_OK) s = vkf_embed(m, (const char *const *)texts, n, NULL, emb + mm->embed_dim);
+    if (s == VKF_OK) s = vkf_zero_shot_scores(m, emb, 1, emb + mm->embed_dim, n, probs);
+    if (s == VKF_OK) {
+        float *logits = malloc((size_t)n * sizeof(float));
+        if (!logits) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        else {
+            api_clip_logits(mm, emb, 1, emb + mm->embed_dim, n, logits, NULL);
+            for (uint32_t i = 0; i < n; i++) out[i] = (vkf_class_score){i, labels[i], probs[i], logits[i]};
+            qsort(out, n, sizeof *out, by_prob_desc);
+            free(logits);
+        }
+    }
+    for (uint32_t i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    free(emb);
+    free(probs);
+    return s;
+}

@@ -108,6 +108,8 @@ static const mm_shape mm_shapes[] = {
     {"vit-b fc1", 197, 768, 3072, OP_W_NT, OP_ACT_GELU},
     {"vit-b fc2", 197, 3072, 768, OP_W_NT, OP_ACT_NONE},
     {"bert fc1", 128, 768, 3072, OP_W_NT, OP_ACT_GELU},
+    {"clip-b32 fc1", 50, 768, 3072, OP_W_NT, OP_ACT_QUICK_GELU},
+    {"clip-b32 fc2", 50, 3072, 768, OP_W_NT, OP_ACT_NONE},
     {"gpt2 qkv", 1, 768, 2304, OP_W_NN, OP_ACT_NONE},
     {"gpt2 head", 1, 768, 50257, OP_W_NT, OP_ACT_NONE},
 };

@@ -258,3 +258,113 @@ Test(clip, tools)
     r = tcli_run(VKF_RUN_BIN, "--help", NULL, 0);
     cr_assert(strstr(r->out, "logits_per_image"), "vkformer-run --help names CLIP's outputs");
 }
+
+/* ---- CLIP ViT-B/32 at full size ---------------------------------------------------- */
+
+/* The formula tools/make_clip_refs.py fills the b32 model with: the top 24
+ * bits of splitmix64(tensor << 40 | element) as a value in [-1, 1). */
+static float formula_u(uint64_t tensor, uint64_t i)
+{
+    uint64_t x = (tensor << 40) + i + 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return (float)((double)(x >> 40) * 0x1p-23 - 1.0);
+}
+
+/* Writes dir/model.safetensors from the case's tensor list (names, shapes, kinds). */
+static void write_formula_checkpoint(const cJSON *tensors, const char *dir)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *hdr = malloc(cap);
+    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (const cJSON *t = tensors->child; t; t = t->next) {
+        uint64_t n = 1;
+        char shape[64] = "";
+        for (const cJSON *d = cJSON_GetObjectItem(t, "shape")->child; d; d = d->next) {
+            n *= (uint64_t)d->valuedouble;
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", shape[0] ? "," : "", d->valueint);
+        }
+        len += (size_t)snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
+                                cJSON_GetObjectItem(t, "name")->valuestring, shape, (unsigned long long)off,
+                                (unsigned long long)(off + n * 4));
+        off += n * 4;
+        cr_assert_lt(len, cap - 256);
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8) hdr[len++] = ' ';
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    uint64_t hl = len;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, len, f);
+    float *buf = malloc((size_t)(1 << 20) * 4);
+    uint64_t index = 0;
+    for (const cJSON *t = tensors->child; t; t = t->next, index++) {
+        uint64_t n = 1;
+        for (const cJSON *d = cJSON_GetObjectItem(t, "shape")->child; d; d = d->next) n *= (uint64_t)d->valuedouble;
+        const char *kind = cJSON_GetObjectItem(t, "kind")->valuestring;
+        for (uint64_t first = 0; first < n; first += 1 << 20) {
+            uint64_t c = n - first < (1u << 20) ? n - first : 1u << 20;
+            for (uint64_t i = 0; i < c; i++) {
+                float u = formula_u(index, first + i);
+                buf[i] = !strcmp(kind, "logit") ? 2.5f : !strcmp(kind, "ln") ? 1.0f + u * 0.0625f
+                       : !strcmp(kind, "bias")  ? u * 0.015625f
+                                                : u * 0.03125f;
+            }
+            cr_assert_eq(fwrite(buf, 4, c, f), c);
+        }
+    }
+    cr_assert_eq(fclose(f), 0);
+    free(buf);
+    free(hdr);
+}
+
+/* The full-size CLIP ViT-B/32 (151 M parameters) against HF: 2 images, 3 texts. */
+Test(clip, vit_b32_at_full_size, .timeout = 600)
+{
+    const char *src = CASES "/b32";
+    char path[600], dir[256];
+    snprintf(path, sizeof path, "%s/case.json", src);
+    size_t size = 1 << 20;
+    char *text = calloc(1, size + 1);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    size = fread(text, 1, size, f);
+    fclose(f);
+    cJSON *c = cJSON_Parse(text);
+    free(text);
+    cr_assert_not_null(c);
+    ttmpdir_create(dir, sizeof dir, "clip-b32");
+    write_formula_checkpoint(cJSON_GetObjectItem(c, "tensors"), dir);
+    snprintf(path, sizeof path, "cp %s/config.json %s/", src, dir);
+    cr_assert_eq(system(path), 0);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    enum { NI = 2, NT = 3, L = 12, E = 512 };
+    static float px[NI * 3 * 224 * 224];
+    for (size_t i = 0; i < sizeof px / 4; i++) px[i] = formula_u(999, i) * 2.0f;
+    int32_t *ids = (int32_t *)bin(src, "input_ids", NT * L), *mask = (int32_t *)bin(src, "attention_mask", NT * L);
+    vkf_tensor in[3] = {{"pixel_values", 4, {NI, 3, 224, 224}, px, 0, VKF_F32},
+                        {"input_ids", 2, {NT, L}, ids, 0, VKF_I32},
+                        {"attention_mask", 2, {NT, L}, mask, 0, VKF_I32}};
+    static float ie[NI * E], te[NT * E], lpi[NI * NT];
+    vkf_tensor out[3] = {{.name = "image_embeds", .data = ie, .capacity = sizeof ie},
+                         {.name = "text_embeds", .data = te, .capacity = sizeof te},
+                         {.name = "logits_per_image", .data = lpi, .capacity = sizeof lpi}};
+    cr_assert_eq(vkf_model_run(m, in, 3, out, 3), VKF_OK, "%s", vkf_last_error(ctx));
+    float *wie = bin(src, "image_embeds", NI * E), *wte = bin(src, "text_embeds", NT * E), *wl = bin(src, "logits_per_image", NI * NT);
+    double e1 = max_diff(ie, wie, NI * E), e2 = max_diff(te, wte, NT * E), e3 = max_diff(lpi, wl, NI * NT);
+    cr_log_info("CLIP ViT-B/32: image_embeds %.3g, text_embeds %.3g, logits_per_image %.3g from HF", e1, e2, e3);
+    cr_assert_leq(e1, 1e-4, "image_embeds differ by %g", e1);
+    cr_assert_leq(e2, 1e-4, "text_embeds differ by %g", e2);
+    cr_assert_leq(e3, 1e-3, "logits_per_image (x exp(2.5) = 12.2) differ by %g", e3);
+    free(ids), free(mask), free(wie), free(wte), free(wl);
+    cJSON_Delete(c);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}

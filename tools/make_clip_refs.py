@@ -21,11 +21,17 @@ logits_per_image as float32), with case.json giving the shapes. Cases:
              position_ids buffer; three texts of different lengths
   vision     CLIPVisionModelWithProjection (image_embeds not normalised)
   text       CLIPTextModelWithProjection (text_embeds not normalised)
+  b32        CLIP ViT-B/32 shapes (openai/clip-vit-base-patch32's config) with
+             weights from a formula both sides compute (splitmix64 of the
+             tensor's index and the element's, scaled by powers of two, so
+             numpy and C give the same float32 bits): only the tensor list,
+             the inputs and HF's outputs are stored; tests/test_clip.c writes
+             the 605 MB model.safetensors into a temporary directory
 The weights are float16-rounded (the references come from those) and saved
 as float16 to keep the files small.
 
 Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transformers safetensors pillow
-       tools/.venv/bin/python tools/make_clip_refs.py
+       tools/.venv/bin/python tools/make_clip_refs.py [zero_shot legacy towers b32]
 """
 import json
 import os
@@ -174,8 +180,55 @@ def towers():
     print("towers done")
 
 
+def splitmix_weights(index, n):
+    """Element i of tensor `index`: the top 24 bits of splitmix64(index << 40 | i) as a value in [-1, 1)."""
+    with np.errstate(over="ignore"):
+        x = (np.uint64(index) << np.uint64(40)) + np.arange(n, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return ((x >> np.uint64(40)).astype(np.float64) * 2.0 ** -23 - 1.0).astype(np.float32)
+
+
+def formula(name, index, shape):
+    """The init both sides use: LayerNorm scales 1 + u/16, biases u/64, logit_scale 2.5, the rest u/32."""
+    u = splitmix_weights(index, int(np.prod(shape)) if shape else 1).reshape(shape)
+    if name == "logit_scale":
+        return np.full(shape, 2.5, dtype=np.float32), "logit"
+    if ("norm" in name or "layrnorm" in name) and name.endswith("weight"):
+        return (np.float32(1) + u * np.float32(1 / 16)).astype(np.float32), "ln"
+    if name.endswith("bias"):
+        return (u * np.float32(1 / 64)).astype(np.float32), "bias"
+    return (u * np.float32(1 / 32)).astype(np.float32), "weight"
+
+
+def b32():
+    d = fresh("b32")
+    cfg = CLIPConfig(vision_config=dict(patch_size=32), projection_dim=512)
+    model = CLIPModel(cfg).eval()
+    tensors = []
+    with torch.no_grad():
+        for i, (name, p) in enumerate(model.named_parameters()):
+            v, kind = formula(name, i, tuple(p.shape))
+            p.copy_(torch.from_numpy(v))
+            tensors.append({"name": name, "shape": list(p.shape), "kind": kind})
+    model.config.save_pretrained(d)
+    px = torch.from_numpy(splitmix_weights(999, 2 * 3 * 224 * 224).reshape(2, 3, 224, 224) * np.float32(2))  # in [-2, 2)
+    ids = torch.tensor([[49406, 320, 1125, 539, 320, 2368, 269, 49407, 49407, 49407, 49407, 49407],
+                        [49406, 320, 1125, 539, 320, 1929, 530, 518, 2444, 3546, 269, 49407],
+                        [49406, 49407, 49407, 49407, 49407, 49407, 49407, 49407, 49407, 49407, 49407, 49407]])
+    mask = (torch.arange(12)[None] < torch.tensor([[8], [12], [2]])).long()
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, pixel_values=px)
+    write(d, {"input_ids": (ids.numpy(), "<i4"), "attention_mask": (mask.numpy(), "<i4"),
+              "image_embeds": (out.image_embeds.numpy(), "<f4"), "text_embeds": (out.text_embeds.numpy(), "<f4"),
+              "logits_per_image": (out.logits_per_image.numpy(), "<f4")}, {"tensors": tensors, "pixels": "2 * u(999), [2, 3, 224, 224]"})
+    print("b32", out.logits_per_image.numpy().round(3).tolist())
+
+
 if __name__ == "__main__":
+    import sys
     os.makedirs(OUT, exist_ok=True)
-    zero_shot()
-    legacy()
-    towers()
+    cases = {"zero_shot": zero_shot, "legacy": legacy, "towers": towers, "b32": b32}
+    for name in sys.argv[1:] or cases:  # default: every case
+        cases[name]()

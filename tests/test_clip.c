@@ -257,6 +257,24 @@ Test(clip, tools)
     cr_assert_eq(r->status, 0, "%s", r->err);
     r = tcli_run(VKF_RUN_BIN, "--help", NULL, 0);
     cr_assert(strstr(r->out, "logits_per_image"), "vkformer-run --help names CLIP's outputs");
+    /* vkformer-run on the golden CLIPModel's .npy inputs */
+    char tmp[256], args[2048], out[400];
+    ttmpdir_create(tmp, sizeof tmp, "clip-run");
+    snprintf(out, sizeof out, "%s/lpi.npy", tmp);
+    snprintf(args, sizeof args,
+             "-m %s --precision fp32 -i pixel_values=%s/pixel_values.npy -i input_ids=%s/input_ids.npy "
+             "-i attention_mask=%s/attention_mask.npy -o logits_per_image=%s -o text_embeds=%s/te.npy",
+             GOLDEN, GOLDEN, GOLDEN, GOLDEN, out, tmp);
+    r = tcli_run(VKF_RUN_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    vkf_tensor t;
+    cr_assert_eq(vkf_npy_load(out, &t), VKF_OK, "%s", vkf_last_error(NULL));
+    cr_assert(t.rank == 2 && t.shape[0] == 2 && t.shape[1] == 2);
+    float *want = bin(GOLDEN, "logits_per_image", 4);
+    cr_assert_leq(max_diff(t.data, want, 4), 1e-4);
+    free(want);
+    vkf_free(t.data);
+    ttmpdir_remove(tmp);
 }
 
 /* ---- CLIP ViT-B/32 at full size ---------------------------------------------------- */

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         e = malloc((size_t)n * D * sizeof *e);
         if (!e) rc = tool_fail("out of memory");
         /* a model without a text tower takes images */
-        if (!images && !info.vocab_size && info.image_height) images = 1;
+        if (!images && !info.vocab_size && info.image_height && !strcmp(info.family, "clip")) images = 1;
     }
     vkf_status st = VKF_OK;
     if (rc == TOOL_OK) st = images ? vkf_embed_image_files(model, texts.s, n, e) : vkf_embed(model, texts.s, n, &eo, e);

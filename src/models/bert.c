@@ -116,24 +116,6 @@ static const names NAMES[3] = {
                  "intermediate.dense", "output.dense", "output.LayerNorm"},
 };
 
-static void linear(model_decl *t, const char *name, const char *hf, uint64_t out, uint64_t in)
-{
-    char w[160], b[160], nw[64], nb[64];
-    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
-    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
-    model_decl_add(t, nw, w, MODEL_INIT_SMALL, 2, (uint64_t[]){out, in});
-    model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){out});
-}
-
-static void layernorm(model_decl *t, const char *name, const char *hf, uint64_t n)
-{
-    char w[160], b[160], nw[64], nb[64];
-    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
-    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
-    model_decl_add(t, nw, w, MODEL_INIT_ONES, 1, (uint64_t[]){n});
-    model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){n});
-}
-
 static void bert_declare_all(const bert_config *c, model_decl *t)
 {
     const names *nm = &NAMES[c->kind];
@@ -142,7 +124,7 @@ static void bert_declare_all(const bert_config *c, model_decl *t)
     model_decl_add(t, "wpe", "embeddings.position_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->max_pos, H});
     if (c->kind != DISTILBERT)
         model_decl_add(t, "wtt", "embeddings.token_type_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->type_vocab, H});
-    layernorm(t, "emb_ln", "embeddings.LayerNorm", H);
+    model_decl_layernorm(t, "emb_ln", "embeddings.LayerNorm", H);
     for (uint32_t l = 0; l < c->layers; l++) {
         char base[64], hf[3][160], name[64];
         snprintf(base, sizeof base, nm->layer, l);
@@ -162,22 +144,22 @@ static void bert_declare_all(const bert_config *c, model_decl *t)
         for (size_t i = 0; i < 3; i++) {
             snprintf(name, sizeof name, "l%u.%s", l, lin[i].n);
             snprintf(hf[0], sizeof hf[0], "%s%s", base, lin[i].hf);
-            linear(t, name, hf[0], lin[i].out, lin[i].in);
+            model_decl_linear(t, name, hf[0], lin[i].out, lin[i].in, true);
         }
         snprintf(name, sizeof name, "l%u.ln1", l), snprintf(hf[0], sizeof hf[0], "%s%s", base, nm->ln1);
-        layernorm(t, name, hf[0], H);
+        model_decl_layernorm(t, name, hf[0], H);
         snprintf(name, sizeof name, "l%u.ln2", l), snprintf(hf[0], sizeof hf[0], "%s%s", base, nm->ln2);
-        layernorm(t, name, hf[0], H);
+        model_decl_layernorm(t, name, hf[0], H);
     }
-    if (c->pooler) linear(t, "pooler", "pooler.dense", H, H);
+    if (c->pooler) model_decl_linear(t, "pooler", "pooler.dense", H, H, true);
     if (c->classifier) {
         uint64_t L = c->num_labels;
-        if (c->kind == DISTILBERT) linear(t, "pre_classifier", "pre_classifier", H, H);
+        if (c->kind == DISTILBERT) model_decl_linear(t, "pre_classifier", "pre_classifier", H, H, true);
         if (c->kind == ROBERTA) {
-            linear(t, "pre_classifier", "classifier.dense", H, H);
-            linear(t, "classifier", "classifier.out_proj", L, H);
+            model_decl_linear(t, "pre_classifier", "classifier.dense", H, H, true);
+            model_decl_linear(t, "classifier", "classifier.out_proj", L, H, true);
         } else {
-            linear(t, "classifier", "classifier", L, H);
+            model_decl_linear(t, "classifier", "classifier", L, H, true);
         }
     }
     if (c->mlm) {
@@ -185,8 +167,8 @@ static void bert_declare_all(const bert_config *c, model_decl *t)
         const char *ln = c->kind == BERT ? "cls.predictions.transform.LayerNorm" : c->kind == ROBERTA ? "lm_head.layer_norm" : "vocab_layer_norm";
         const char *dec = c->kind == BERT ? "cls.predictions.decoder.weight" : c->kind == ROBERTA ? "lm_head.decoder.weight" : "vocab_projector.weight";
         const char *bias = c->kind == BERT ? "cls.predictions.bias" : c->kind == ROBERTA ? "lm_head.bias" : "vocab_projector.bias";
-        linear(t, "mlm_dense", dense, H, H);
-        layernorm(t, "mlm_ln", ln, H);
+        model_decl_linear(t, "mlm_dense", dense, H, H, true);
+        model_decl_layernorm(t, "mlm_ln", ln, H);
         /* The decoder is the word embeddings (tied); HF saves it once. */
         model_weight *w = model_decl_add(t, "mlm_decoder", dec, MODEL_INIT_SMALL, 2, (uint64_t[]){V, H});
         if (w && !c->mlm_decoder_stored) w->alias_of = "wte";

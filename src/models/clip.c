@@ -155,24 +155,6 @@ static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_
 
 /* ---- weights ------------------------------------------------------------------------ */
 
-static void linear(model_decl *t, const char *name, const char *hf, uint64_t out, uint64_t in, bool bias)
-{
-    char w[160], b[160], nw[64], nb[64];
-    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
-    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
-    model_decl_add(t, nw, w, MODEL_INIT_SMALL, 2, (uint64_t[]){out, in});
-    if (bias) model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){out});
-}
-
-static void layernorm(model_decl *t, const char *name, const char *hf, uint64_t n)
-{
-    char w[160], b[160], nw[64], nb[64];
-    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
-    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
-    model_decl_add(t, nw, w, MODEL_INIT_ONES, 1, (uint64_t[]){n});
-    model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){n});
-}
-
 /* One tower's encoder layers, Q, K and V fused into the block's packed qkv. */
 static void declare_layers(model_decl *t, const char *g, const char *hf, const clip_tower *tw)
 {
@@ -196,12 +178,12 @@ static void declare_layers(model_decl *t, const char *g, const char *hf, const c
             uint64_t dims[2] = {H, I};
             snprintf(name, sizeof name, "%s.l%u.%s", g, l, lin[i].n);
             snprintf(parts[0], sizeof parts[0], "%s%s", base, lin[i].hf);
-            linear(t, name, parts[0], dims[lin[i].out], dims[lin[i].in], true);
+            model_decl_linear(t, name, parts[0], dims[lin[i].out], dims[lin[i].in], true);
         }
         snprintf(name, sizeof name, "%s.l%u.ln1", g, l), snprintf(parts[0], sizeof parts[0], "%slayer_norm1", base);
-        layernorm(t, name, parts[0], H);
+        model_decl_layernorm(t, name, parts[0], H);
         snprintf(name, sizeof name, "%s.l%u.ln2", g, l), snprintf(parts[0], sizeof parts[0], "%slayer_norm2", base);
-        layernorm(t, name, parts[0], H);
+        model_decl_layernorm(t, name, parts[0], H);
     }
 }
 
@@ -240,8 +222,8 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
         model_decl_add(t, "t.wpe", "text_model.embeddings.position_embedding.weight", MODEL_INIT_SMALL, 2,
                        (uint64_t[]){c->max_pos, tw->hidden});
         declare_layers(t, "t", "text_model", tw);
-        layernorm(t, "t.ln_f", "text_model.final_layer_norm", tw->hidden);
-        if (c->text_proj) linear(t, "t.proj", "text_projection", c->projection_dim, tw->hidden, false);
+        model_decl_layernorm(t, "t.ln_f", "text_model.final_layer_norm", tw->hidden);
+        if (c->text_proj) model_decl_linear(t, "t.proj", "text_projection", c->projection_dim, tw->hidden, false);
     }
     if (c->has_vision) {
         const clip_tower *tw = &c->vision;
@@ -251,10 +233,10 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
                              2, (uint32_t[]){(uint32_t)H, (uint32_t)(C * P * P)});
         model_decl_add(t, "v.cls", "vision_model.embeddings.class_embedding", MODEL_INIT_SMALL, 1, (uint64_t[]){H});
         model_decl_add(t, "v.pos", "vision_model.embeddings.position_embedding.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){S, H});
-        layernorm(t, "v.pre_ln", "vision_model.pre_layrnorm", H);
+        model_decl_layernorm(t, "v.pre_ln", "vision_model.pre_layrnorm", H);
         declare_layers(t, "v", "vision_model", tw);
-        layernorm(t, "v.post_ln", "vision_model.post_layernorm", H);
-        if (c->vision_proj) linear(t, "v.proj", "visual_projection", c->projection_dim, H, false);
+        model_decl_layernorm(t, "v.post_ln", "vision_model.post_layernorm", H);
+        if (c->vision_proj) model_decl_linear(t, "v.proj", "visual_projection", c->projection_dim, H, false);
     }
     return VKF_OK;
 }

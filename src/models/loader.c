@@ -219,3 +219,21 @@ int model_graph_weight(graph *g, const model_decl *t, const char *name)
     }
     return graph_weight(g, name, w->grank, w->gshape);
 }
+
+void model_decl_linear(model_decl *t, const char *name, const char *hf, uint64_t out, uint64_t in, bool bias)
+{
+    char w[160], b[160], nw[64], nb[64];
+    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
+    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
+    model_decl_add(t, nw, w, MODEL_INIT_SMALL, 2, (uint64_t[]){out, in});
+    if (bias) model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){out});
+}
+
+void model_decl_layernorm(model_decl *t, const char *name, const char *hf, uint64_t n)
+{
+    char w[160], b[160], nw[64], nb[64];
+    snprintf(w, sizeof w, "%s.weight", hf), snprintf(b, sizeof b, "%s.bias", hf);
+    snprintf(nw, sizeof nw, "%s.weight", name), snprintf(nb, sizeof nb, "%s.bias", name);
+    model_decl_add(t, nw, w, MODEL_INIT_ONES, 1, (uint64_t[]){n});
+    model_decl_add(t, nb, b, MODEL_INIT_SMALL, 1, (uint64_t[]){n});
+}

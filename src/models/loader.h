@@ -46,6 +46,11 @@ model_weight *model_decl_fused(model_decl *t, const char *name, const char *cons
 /* Another graph shape for the same elements (a conv weight as a matrix). */
 void model_weight_reshape(model_weight *w, uint32_t grank, const uint32_t *gshape);
 const model_weight *model_decl_find(const model_decl *t, const char *name);
+/* The two shapes most families repeat: a Linear "<hf>.weight" [out, in] (and
+ * "<hf>.bias" [out] when bias) as "<name>.weight" / ".bias", and a LayerNorm
+ * (scale initialised around 1). */
+void model_decl_linear(model_decl *t, const char *name, const char *hf, uint64_t out, uint64_t in, bool bias);
+void model_decl_layernorm(model_decl *t, const char *name, const char *hf, uint64_t n);
 void model_decl_free(model_decl *t);
 /* Elements the table holds (aliases not counted). */
 uint64_t model_decl_params(const model_decl *t);

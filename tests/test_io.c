@@ -307,6 +307,44 @@ Test(safetensors, malformed_files, .init = make_tmp, .fini = rm_tmp)
     write_st(tmp("weird.safetensors"), &weird, 1, data, 64, 0);
     expect_st_error(tmp("weird.safetensors"), VKF_ERROR_FORMAT, "tensor a has unknown dtype \"Q4_K\"");
 
+    /* HF's coverage rule: a gap, bytes after the last tensor, and a header
+     * length one byte short of its padding (the JSON still parses; every
+     * tensor would shift by a byte) */
+    st_entry gap = {"a", "F32", {2, 4}, 2, 32, 64};
+    write_st(tmp("gap.safetensors"), &gap, 1, data, 64, 0);
+    expect_st_error(tmp("gap.safetensors"), VKF_ERROR_FORMAT, "bytes 0..32 of the data section belong to no tensor");
+    st_entry tail = {"a", "F32", {2, 4}, 2, 0, 32};
+    write_st(tmp("tail.safetensors"), &tail, 1, data, 64, 0);
+    expect_st_error(tmp("tail.safetensors"), VKF_ERROR_FORMAT, "the data section has 64 bytes, its tensors cover 32");
+    {
+        const char *json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,64]}}        ";
+        uint64_t len = strlen(json);
+        for (int cut = 0; cut < 2; cut++) {
+            FILE *f = fopen(tmp("padded.safetensors"), "wb");
+            uint64_t hl = len - (uint64_t)cut;
+            for (int i = 0; i < 8; i++) fputc((int)((hl >> (8 * i)) & 0xff), f);
+            fwrite(json, 1, len, f);
+            fwrite(data, 1, 64, f);
+            fclose(f);
+            if (!cut) {
+                cr_assert_eq(st_open(&diag, tmp("padded.safetensors"), &ck), VKF_OK, "%s", diag.error);
+                st_close(&ck);
+            } else {
+                expect_st_error(tmp("padded.safetensors"), VKF_ERROR_FORMAT, "the data section has 65 bytes, its tensors cover 64");
+            }
+        }
+        write_file(tmp("trailing.safetensors"), "\x0c\0\0\0\0\0\0\0{}  {\"x\": 1", 20);
+        expect_st_error(tmp("trailing.safetensors"), VKF_ERROR_FORMAT, "data after the JSON value");
+        const char *nul = "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,64]}}";
+        FILE *f = fopen(tmp("nul.safetensors"), "wb");
+        uint64_t hl = strlen(nul);
+        for (int i = 0; i < 8; i++) fputc((int)((hl >> (8 * i)) & 0xff), f);
+        fwrite(nul, 1, hl, f);
+        fwrite(data, 1, 64, f);
+        fclose(f);
+        expect_st_error(tmp("nul.safetensors"), VKF_ERROR_FORMAT, "a NUL character");
+    }
+
     /* A valid file with an int tensor: fine to open, refused only when loaded as a weight. */
     st_entry ints = {"position_ids", "I64", {1, 8}, 2, 0, 64};
     write_st(tmp("ints.safetensors"), &ints, 1, data, 64, 0);
@@ -362,9 +400,13 @@ static const char *make_model(const char *name, edit_fn edit, const char *config
     uint8_t *blob = calloc(total + 17 * 8, 1);
     uint64_t off = 0;
     for (size_t i = 0; i < ck.n_t; i++) {
+        size_t before = n;
+        uint64_t at = off;
         copy_entry(&ck.t[i], e, &n, blob, &off);
         if (edit) edit(e, &n, n - 1);
+        if (n == before) off = at; /* dropped: its bytes go too (tensors must cover the data) */
     }
+    total = off;
     if (with_position_ids) {
         e[n++] = (st_entry){"vit.embeddings.position_ids", "I64", {1, 17}, 2, total, total + 17 * 8};
         total += 17 * 8;
@@ -513,11 +555,22 @@ Test(model_files, real_world_variants_load, .init = make_tmp, .fini = rm_tmp)
     snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
     write_file(idx, text, strlen(text));
     free(text);
-    cJSON_Delete(root);
     cr_assert_eq(vkf_model_load(ctx, dir, NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
     for (int i = 0; i < 10; i++) cr_assert_float_eq(got[i], ref[i], 1e-4);
     vkf_model_destroy(m);
+    /* an index that names the wrong shard for a tensor (both shards still listed) */
+    cJSON *first = map->child;
+    cJSON_ReplaceItemInObject(map, first->string, cJSON_CreateString("model-00002-of-00002.safetensors"));
+    text = cJSON_Print(root);
+    write_file(idx, text, strlen(text));
+    free(text);
+    expect_load_error(ctx, dir, VKF_ERROR_FORMAT, "is not in its shard model-00002-of-00002.safetensors");
+    cJSON_ReplaceItemInObject(map, map->child->string, cJSON_CreateString("model-00001-of-00002.safetensors"));
+    text = cJSON_Print(root);
+    write_file(idx, text, strlen(text));
+    free(text);
+    cJSON_Delete(root);
     /* ... and one shard gone */
     unlink(b);
     expect_load_error(ctx, dir, VKF_ERROR_IO, "model-00002-of-00002.safetensors: cannot open");

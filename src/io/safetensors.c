@@ -80,11 +80,25 @@ static vkf_status parse_file(base_diag *d, st_checkpoint *ck, uint32_t fi)
         return base_fail(d, VKF_ERROR_FORMAT, "%s: header length %llu exceeds the 100 MB safetensors limit", path,
                          (unsigned long long)hlen);
     if (hlen < 2) return base_fail(d, VKF_ERROR_FORMAT, "%s: empty safetensors header", path);
-    cJSON *root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hlen);
+    const char *hdr = (const char *)p + 8, *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return base_fail(d, VKF_ERROR_FORMAT, "%s: the safetensors header is not a JSON object", path);
     }
+    /* after the JSON value only the padding (spaces) safetensors writes */
+    for (const char *c = end; c && c < hdr + hlen; c++)
+        if (*c != ' ' && *c != '\t' && *c != '\n' && *c != '\r') {
+            cJSON_Delete(root);
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: data after the JSON value inside the safetensors header (byte %zu)", path,
+                             (size_t)(c - hdr));
+        }
+    /* a NUL inside a name or dtype would cut it short where C reads it */
+    for (uint64_t i = 0; i + 6 <= hlen; i++)
+        if (hdr[i] == '\\' && (hdr[i + 1] == 'u' || hdr[i + 1] == 'U') && !memcmp(hdr + i + 2, "0000", 4)) {
+            cJSON_Delete(root);
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: a NUL character (\\u0000) in the safetensors header", path);
+        }
     uint64_t data_size = f->size - 8 - hlen;
     const uint8_t *data = p + 8 + hlen;
     size_t count = 0;
@@ -174,6 +188,19 @@ static vkf_status parse_file(base_diag *d, st_checkpoint *ck, uint32_t fi)
             if (spans[i].begin < spans[i - 1].end)
                 s = base_fail(d, VKF_ERROR_FORMAT, "%s: tensors %s and %s overlap in the data section", path,
                               ck->t[spans[i - 1].t].name, ck->t[spans[i].t].name);
+        /* HF's rule: the tensors cover the data section exactly, no gaps (a
+         * header length off by a byte shifts every tensor and shows here) */
+        uint64_t at = 0;
+        for (size_t i = 0; i < ns && s == VKF_OK; i++) {
+            if (spans[i].begin != at)
+                s = base_fail(d, VKF_ERROR_FORMAT, "%s: bytes %llu..%llu of the data section belong to no tensor (before %s): "
+                              "a wrong header length or a corrupt file",
+                              path, (unsigned long long)at, (unsigned long long)spans[i].begin, ck->t[spans[i].t].name);
+            at = spans[i].end;
+        }
+        if (s == VKF_OK && at != data_size)
+            s = base_fail(d, VKF_ERROR_FORMAT, "%s: the data section has %llu bytes, its tensors cover %llu: a wrong header length "
+                          "or a corrupt file", path, (unsigned long long)data_size, (unsigned long long)at);
     }
     free(spans);
     cJSON_Delete(root);
@@ -253,10 +280,13 @@ static vkf_status open_sharded(base_diag *d, const char *dir, const char *index,
     if (s == VKF_OK && ck->n_files == 0) s = base_fail(d, VKF_ERROR_FORMAT, "%s: the weight map is empty", index);
     if (s == VKF_OK) {
         qsort(ck->t, ck->n_t, sizeof(*ck->t), by_name);
-        for (const cJSON *it = map->child; it && s == VKF_OK; it = it->next)
-            if (!st_find(ck, it->string))
+        for (const cJSON *it = map->child; it && s == VKF_OK; it = it->next) {
+            const st_tensor *t = st_find(ck, it->string);
+            const char *file = t ? strrchr(ck->files[t->file].path, '/') : NULL;
+            if (!t || strcmp(file ? file + 1 : ck->files[t->file].path, it->valuestring))
                 s = base_fail(d, VKF_ERROR_FORMAT, "%s: tensor %s is not in its shard %s", index, it->string,
                               it->valuestring);
+        }
     }
     io_json_free(root);
     return s;

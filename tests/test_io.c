@@ -219,6 +219,23 @@ Test(image, bad_images_each_get_their_own_message, .init = make_tmp, .fini = rm_
     expect_image_error(tmp("zero.png"), "empty (zero width or height)");
     write_file(tmp("huge.png"), hdr, png_header(hdr, 20000, 20000));
     expect_image_error(tmp("huge.png"), "400.0 megapixels, over the 100.0 megapixel bound");
+    /* BMP headers: a height of INT32_MIN (negating it overflowed), a negative
+     * width, and a valid 8x8 OS/2 1.x file (16-bit dimensions; read with the
+     * 32-bit fields it looked like 824,647 megapixels) */
+    uint8_t bmp[218] = {'B', 'M', 218, 0, 0, 0, 0, 0, 0, 0, 26, 0, 0, 0, 12, 0, 0, 0, 8, 0, 8, 0, 1, 0, 24, 0};
+    for (int i = 26; i < 218; i++) bmp[i] = (uint8_t)(i * 7);
+    write_file(tmp("os2.bmp"), bmp, sizeof bmp);
+    io_image ok;
+    cr_assert_eq(io_image_load(&diag, tmp("os2.bmp"), IO_MAX_PIXELS_DEFAULT, &ok), VKF_OK, "%s", diag.error);
+    cr_assert(ok.w == 8 && ok.h == 8, "%ux%u", ok.w, ok.h);
+    cr_assert_eq(ok.rgb[0], bmp[26 + 7 * 24 + 2], "bottom-up rows, BGR: the first pixel is the last row's first");
+    io_image_free(&ok);
+    uint8_t v3[64] = {'B', 'M', 64, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x80, 1, 0, 24, 0};
+    write_file(tmp("minheight.bmp"), v3, sizeof v3);
+    expect_image_error(tmp("minheight.bmp"), "megapixel bound");
+    v3[22] = 8, v3[25] = 0, v3[21] = 0xff, v3[20] = 0xff, v3[19] = 0xff, v3[18] = 0xf8; /* width -8 */
+    write_file(tmp("negwidth.bmp"), v3, sizeof v3);
+    expect_image_error(tmp("negwidth.bmp"), "megapixel bound");
     /* the bound is the caller's */
     io_image img;
     cr_assert_eq(io_image_load(&diag, PRE "/src_rgb.png", 1000, &img), VKF_ERROR_FORMAT);
@@ -693,5 +710,46 @@ Test(npy, lying_and_malformed_headers, .init = make_tmp, .fini = rm_tmp)
     cr_expect_eq(io_npy_load(&diag, path, 0, &a), VKF_ERROR_FORMAT);
     cr_expect(strstr(diag.error, "not a .npy file"), "%s", diag.error);
     cr_expect_eq(io_npy_load(&diag, tmpdir, 0, &a), VKF_ERROR_IO);
-    cr_expect(strstr(diag.error, "not a regular file"), "%s", diag.error);
+    cr_expect(strstr(diag.error, "is a directory"), "%s", diag.error);
+}
+
+/* A FIFO (or any special file) where a file is expected is refused at once,
+ * never opened for a read that waits for a writer forever. */
+Test(files, fifos_are_refused_without_blocking, .init = make_tmp, .fini = rm_tmp, .timeout = 30)
+{
+    cr_assert_eq(mkfifo(tmp("fifo"), 0600), 0);
+    io_image img;
+    cr_assert_eq(io_image_load(&diag, tmp("fifo"), IO_MAX_PIXELS_DEFAULT, &img), VKF_ERROR_IO);
+    cr_assert(strstr(diag.error, "not a regular file"), "%s", diag.error);
+    cJSON *j;
+    cr_assert_eq(io_json_load(&diag, tmp("fifo"), &j), VKF_ERROR_IO);
+    st_checkpoint ck;
+    cr_assert_eq(st_open(&diag, tmp("fifo"), &ck), VKF_ERROR_IO);
+    cr_assert(strstr(diag.error, "not a regular file"), "%s", diag.error);
+    vkf_tensor t;
+    cr_assert_eq(vkf_npy_load(tmp("fifo"), &t), VKF_ERROR_IO);
+    /* inside a model directory: config.json, the tokenizer and sentence-transformers' modules.json */
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s", tmp("model"));
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    vkf_context *ctx = tctx_create(NULL);
+    vkf_model *m;
+    cr_assert_eq(vkf_model_load(ctx, dir, NULL, &m), VKF_ERROR_IO);
+    cr_assert(strstr(vkf_last_error(ctx), "not a regular file"), "%s", vkf_last_error(ctx));
+    tctx_destroy(ctx);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    vkf_tokenizer *tok;
+    cr_assert_neq(vkf_tokenizer_load(dir, &tok), VKF_OK);
+    model_sentence ms;
+    snprintf(path, sizeof path, "%s/modules.json", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cr_assert_eq(model_sentence_load(&diag, dir, &ms), VKF_ERROR_IO);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/config.json", dir), unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir), unlink(path);
+    rmdir(dir);
+    unlink(tmp("fifo"));
 }

@@ -67,6 +67,12 @@ uint64_t base_hash64(const void *data, size_t size, uint64_t seed);
 
 /* Whole-file read (malloc'd, NUL-terminated beyond size). */
 vkf_status base_read_file(base_diag *d, const char *path, void **data, size_t *size);
+/* Opens a regular file for reading, or fails (VKF_ERROR_IO, message naming
+ * the path) without blocking: a FIFO or a device is refused, never opened for
+ * a blocking read. Returns a file descriptor, or -1. */
+int base_open_regular(base_diag *d, const char *path);
+/* Whether path names a regular file (stat, nothing opened). */
+bool base_is_regular(const char *path);
 /* Writes via a temporary file and rename, so readers never see a partial file. */
 vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size);
 /* mkdir -p of the directory part of path. */

@@ -108,8 +108,15 @@ static bool sniff_dims(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h)
         return true;
     }
     if (n >= 26 && p[0] == 'B' && p[1] == 'M') {
-        int32_t hh = (int32_t)rd(p + 22, 4, true);
-        *w = rd(p + 18, 4, true), *h = (uint32_t)(hh < 0 ? -hh : hh);
+        if (rd(p + 14, 4, true) == 12) { /* OS/2 1.x BITMAPCOREHEADER: 16-bit width and height */
+            *w = rd(p + 18, 2, true), *h = rd(p + 20, 2, true);
+            return true;
+        }
+        /* signed 32-bit; a negative height is a top-down image (INT32_MIN
+         * negated in 64 bits); a negative width is invalid: refused as huge */
+        int64_t ww = (int32_t)rd(p + 18, 4, true), hh = (int32_t)rd(p + 22, 4, true);
+        *w = ww < 0 ? UINT32_MAX : (uint32_t)ww;
+        *h = (uint32_t)(hh < 0 ? -hh : hh);
         return true;
     }
     if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {

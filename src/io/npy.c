@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* NumPy .npy files (format versions 1, 2 and 3): little-endian float32,
  * float16, int32 and int64 arrays in C order, read with the header checked
  * against the file (a header that lies about the shape or the length is an
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -105,12 +107,15 @@ static vkf_status parse_header(base_diag *d, const char *path, const char *h, io
 vkf_status io_npy_load(base_diag *d, const char *path, uint64_t max_bytes, io_npy *a)
 {
     memset(a, 0, sizeof *a);
+    int fd = base_open_regular(d, path);
+    if (fd < 0) return VKF_ERROR_IO;
     struct stat st;
-    if (stat(path, &st) != 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return base_fail(d, VKF_ERROR_IO, "%s: not a regular file", path);
+    FILE *f = fstat(fd, &st) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        close(fd);
+        return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     uint64_t size = (uint64_t)st.st_size;
-    FILE *f = fopen(path, "rb");
-    if (!f) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t pre[12];
     vkf_status s = VKF_OK;
     if (size < 10 || fread(pre, 1, 10, f) != 10 || memcmp(pre, MAGIC, 6))

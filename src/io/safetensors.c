@@ -212,12 +212,12 @@ static vkf_status map_file(base_diag *d, const char *path, st_file *f)
     memset(f, 0, sizeof(*f));
     f->path = base_strdup(path);
     if (!f->path) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = base_open_regular(d, path);
+    if (fd < 0) return VKF_ERROR_IO;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return base_fail(d, VKF_ERROR_IO, "%s: not a regular file", path);
+        return base_fail(d, VKF_ERROR_IO, "%s: cannot stat: %s", path, strerror(errno));
     }
     f->size = (size_t)st.st_size;
     if (f->size > 0) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_act *act)
 {
@@ -71,9 +72,7 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
     memset(out, 0, sizeof *out);
     char path[4096];
     snprintf(path, sizeof path, "%s/modules.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return VKF_OK;
-    fclose(f);
+    if (access(path, F_OK) != 0) return VKF_OK; /* not a sentence-transformers folder */
     /* modules.json is a JSON array: read it as a file of its own */
     void *text;
     size_t size;
@@ -116,17 +115,13 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
         out->pooling = cls ? MODEL_POOL_CLS : max ? MODEL_POOL_MAX : sqrt_len ? MODEL_POOL_MEAN_SQRT : MODEL_POOL_MEAN;
     }
     snprintf(path, sizeof path, "%s/sentence_bert_config.json", dir);
-    f = fopen(path, "rb");
-    if (s == VKF_OK && f) {
-        fclose(f);
+    if (s == VKF_OK && access(path, F_OK) == 0) {
         cJSON *sc;
         s = io_json_load(d, path, &sc);
         if (s == VKF_OK) {
             s = io_json_u32(d, path, sc, "max_seq_length", 0, 0, 1u << 20, &out->max_seq_length);
             io_json_free(sc);
         }
-    } else if (f) {
-        fclose(f);
     }
     return s;
 }

@@ -501,6 +501,21 @@ Test(model_files, bad_checkpoints_and_configs, .init = make_tmp, .fini = rm_tmp)
     expect_load_error(ctx, make_model("notype", NULL, "{\"hidden_size\": 64}"), VKF_ERROR_FORMAT, "config.json: no \"model_type\"");
     expect_load_error(ctx, make_model("labels", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_labels\": 3, \"id2label\": {\"0\": \"a\"}}"),
                       VKF_ERROR_FORMAT, "num_labels 3 disagrees with 1 id2label entries");
+    /* an empty or signed id2label key is not an index (it became index 0) */
+    expect_load_error(ctx, make_model("emptykey", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"id2label\": {\"\": \"a\", \"1\": \"b\"}}"),
+                      VKF_ERROR_FORMAT, "id2label entry \"\" is not a unique index");
+    expect_load_error(ctx, make_model("signkey", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"id2label\": {\"+0\": \"a\", \"1\": \"b\"}}"),
+                      VKF_ERROR_FORMAT, "id2label entry \"+0\" is not a unique index");
+    expect_load_error(ctx, make_model("eps", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"layer_norm_eps\": 0}"),
+                      VKF_ERROR_FORMAT, "layer_norm_eps 0 is not in (0, 1]");
+    /* image_std must be positive, rescale_factor positive */
+    const char *good = make_model("badstd", NULL, NULL);
+    char pp[700];
+    snprintf(pp, sizeof pp, "%s/preprocessor_config.json", good);
+    write_file(pp, "{\"image_std\": [0.5, -0.5, 0.5]}", strlen("{\"image_std\": [0.5, -0.5, 0.5]}"));
+    expect_load_error(ctx, good, VKF_ERROR_FORMAT, "\"image_std\" must be positive");
+    write_file(pp, "{\"rescale_factor\": 0}", strlen("{\"rescale_factor\": 0}"));
+    expect_load_error(ctx, good, VKF_ERROR_FORMAT, "\"rescale_factor\" 0 is not a positive number");
     /* The unmodified copy loads: the failures above are the edits' doing. */
     vkf_model *m;
     cr_assert_eq(vkf_model_load(ctx, make_model("good", NULL, NULL), NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));

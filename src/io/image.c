@@ -423,7 +423,11 @@ vkf_status io_preproc_load(base_diag *d, const char *dir, const io_preproc *defa
     if (s == VKF_OK) s = io_json_f32n(d, path, root, "image_mean", mean, 3, out->mean);
     if (s == VKF_OK) s = io_json_f32n(d, path, root, "image_std", stdv, 3, out->std);
     for (int c = 0; c < 3 && s == VKF_OK; c++)
-        if (out->std[c] == 0.0f) s = base_fail(d, VKF_ERROR_FORMAT, "%s: \"image_std\" has a zero", path);
+        if (!(out->std[c] > 0.0f) || !isfinite(out->std[c]) || !isfinite(out->mean[c]))
+            s = base_fail(d, VKF_ERROR_FORMAT, "%s: \"image_std\" must be positive and \"image_mean\" finite (%g, %g)", path,
+                          (double)out->std[c], (double)out->mean[c]);
+    if (s == VKF_OK && (!(out->rescale_factor > 0) || !isfinite(out->rescale_factor)))
+        s = base_fail(d, VKF_ERROR_FORMAT, "%s: \"rescale_factor\" %g is not a positive number", path, out->rescale_factor);
     out->resample = (io_resample)resample;
     io_json_free(root);
     return s;

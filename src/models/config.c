@@ -3,6 +3,7 @@
 #include "model.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,10 @@ vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root,
     if (!(*labels)) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     for (const cJSON *it = n ? map->child : NULL; it && s == VKF_OK; it = it->next) {
         char *end;
-        unsigned long idx = strtoul(it->string, &end, 10);
-        if (*end || idx >= *num_labels || !cJSON_IsString(it) || (*labels)[idx])
+        /* digits only: strtoul would read "" or " 1" or "-0" as an index too */
+        bool digits = it->string[0] >= '0' && it->string[0] <= '9';
+        unsigned long idx = digits ? strtoul(it->string, &end, 10) : ULONG_MAX;
+        if (!digits || *end || idx >= *num_labels || !cJSON_IsString(it) || (*labels)[idx])
             s = base_fail(d, VKF_ERROR_FORMAT, "%s: id2label entry \"%s\" is not a unique index below %u with a string",
                           file, it->string, *num_labels);
         else

@@ -57,6 +57,8 @@ static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *
     if (s == VKF_OK) s = io_json_str(d, path, root, "hidden_act", "gelu", &act);
     if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
     if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels);
+    if (s == VKF_OK && (!(eps > 0) || eps > 1))
+        s = base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_eps %g is not in (0, 1]", path, eps);
     if (s == VKF_OK) s = check_config(d, path, c);
     c->eps = (float)eps;
     if (s != VKF_OK) vit_config_free(c);

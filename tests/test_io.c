@@ -516,6 +516,21 @@ Test(model_files, bad_checkpoints_and_configs, .init = make_tmp, .fini = rm_tmp)
     expect_load_error(ctx, good, VKF_ERROR_FORMAT, "\"image_std\" must be positive");
     write_file(pp, "{\"rescale_factor\": 0}", strlen("{\"rescale_factor\": 0}"));
     expect_load_error(ctx, good, VKF_ERROR_FORMAT, "\"rescale_factor\" 0 is not a positive number");
+    /* preprocessing that cannot give the model's input is refused at load,
+     * and no resize target is allocated past the pixel bound */
+    write_file(pp, "{\"size\": {\"height\": 65535, \"width\": 65535}}", strlen("{\"size\": {\"height\": 65535, \"width\": 65535}}"));
+    expect_load_error(ctx, good, VKF_ERROR_FORMAT, "size 65535x65535 is not the model's input 64x64");
+    write_file(pp, "{\"size\": {\"shortest_edge\": 64}}", strlen("{\"size\": {\"shortest_edge\": 64}}"));
+    expect_load_error(ctx, good, VKF_ERROR_FORMAT, "shortest_edge resizing without a center crop");
+    const char *se = "{\"size\": {\"shortest_edge\": 64}, \"do_center_crop\": true, \"crop_size\": {\"height\": 64, \"width\": 64}}";
+    write_file(pp, se, strlen(se));
+    vkf_model *wide;
+    cr_assert_eq(vkf_model_load(ctx, good, NULL, &wide), VKF_OK, "%s", vkf_last_error(ctx));
+    static float px[3 * 64 * 64];
+    cr_assert_eq(vkf_image_preprocess_file(wide, VKF_TEST_DATA "/images/wide_1000000x1.png", px), VKF_ERROR_FORMAT);
+    cr_assert(strstr(vkf_last_error(ctx), "resizing 1000000x1 to 64000000x64 is over the 100.0 megapixel bound"), "%s",
+              vkf_last_error(ctx));
+    vkf_model_destroy(wide);
     /* The unmodified copy loads: the failures above are the edits' doing. */
     vkf_model *m;
     cr_assert_eq(vkf_model_load(ctx, make_model("good", NULL, NULL), NULL, &m), VKF_OK, "%s", vkf_last_error(ctx));

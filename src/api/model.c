@@ -52,6 +52,11 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
     m->precision = prec;
     vkf_status s = model_open(d, dir, &m->m);
     if (s == VKF_OK && m->m.image_size) s = io_preproc_load(d, dir, &m->m.preproc, &m->pp);
+    if (s == VKF_OK && m->m.image_size) {
+        char file[4200];
+        snprintf(file, sizeof file, "%s/preprocessor_config.json", dir);
+        s = io_preproc_check(d, file, &m->pp, m->m.image_size, m->m.image_size);
+    }
     if (s == VKF_OK) {
         graph_dtype dt = prec == VKF_FP16 ? GRAPH_F16 : GRAPH_F32;
         progress_relay relay = {desc->progress, desc->progress_user, graph_dtype_size(dt)};

@@ -433,6 +433,27 @@ vkf_status io_preproc_load(base_diag *d, const char *dir, const io_preproc *defa
     return s;
 }
 
+vkf_status io_preproc_check(base_diag *d, const char *file, const io_preproc *pp, uint32_t out_h, uint32_t out_w)
+{
+    if (pp->do_center_crop) {
+        if (pp->crop_h != out_h || pp->crop_w != out_w)
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: crop_size %ux%u is not the model's input %ux%u", file, pp->crop_w, pp->crop_h,
+                             out_w, out_h);
+    } else if (pp->do_resize && pp->shortest_edge) {
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: shortest_edge resizing without a center crop gives the model's %ux%u input only "
+                         "for square images", file, out_w, out_h);
+    } else if (pp->do_resize && (pp->height != out_h || pp->width != out_w)) {
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: size %ux%u is not the model's input %ux%u", file, pp->width, pp->height, out_w,
+                         out_h);
+    }
+    if (pp->do_resize && (uint64_t)pp->height * pp->width > IO_MAX_PIXELS_DEFAULT)
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: size %ux%u is over the %.1f megapixel bound", file, pp->width, pp->height,
+                         IO_MAX_PIXELS_DEFAULT / 1e6);
+    if (pp->do_resize && pp->shortest_edge > 16384)
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: shortest_edge %u is over 16384", file, pp->shortest_edge);
+    return VKF_OK;
+}
+
 vkf_status io_preprocess(base_diag *d, const io_image *img, const io_preproc *pp, uint32_t out_h, uint32_t out_w,
                          float *chw)
 {
@@ -449,6 +470,11 @@ vkf_status io_preprocess(base_diag *d, const io_image *img, const io_preproc *pp
                 rh = se, rw = (uint32_t)((double)se * img->w / img->h);
         }
         if (!rh || !rw) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "preprocessing: resize target is empty");
+        /* checked before anything is allocated: a 1000000x1 image resized to a
+         * shortest edge of 64 would be 64000000x64 */
+        if ((uint64_t)rw * rh > IO_MAX_PIXELS_DEFAULT)
+            return base_fail(d, VKF_ERROR_FORMAT, "preprocessing: resizing %ux%u to %ux%u is over the %.1f megapixel bound",
+                             img->w, img->h, rw, rh, IO_MAX_PIXELS_DEFAULT / 1e6);
         s = io_image_resize(d, img, rw, rh, pp->resample, &resized);
         if (s != VKF_OK) return s;
         cur = &resized;

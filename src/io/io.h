@@ -141,6 +141,11 @@ typedef struct io_preproc {
 /* Reads dir/preprocessor_config.json when present; `defaults` fills what it omits. */
 vkf_status io_preproc_load(base_diag *d, const char *dir, const io_preproc *defaults, io_preproc *out);
 
+/* Whether preprocessing gives the model's out_h x out_w input at all (load
+ * time: a crop or resize of another size, shortest_edge without a crop, a
+ * resize target over the pixel bound are config errors). */
+vkf_status io_preproc_check(base_diag *d, const char *file, const io_preproc *pp, uint32_t out_h, uint32_t out_w);
+
 /* The model input for one image: resize, center crop, rescale, normalise
  * exactly as HF does; writes 3 * out_h * out_w floats, channel-major. */
 vkf_status io_preprocess(base_diag *d, const io_image *img, const io_preproc *pp, uint32_t out_h, uint32_t out_w,

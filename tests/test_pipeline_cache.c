@@ -16,7 +16,7 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vkf-cache-test-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/sub/dir/pipelines.bin", dir);
+    snprintf(path, sizeof path, "%s/pipelines.bin", dir); /* an explicit path: its directory must exist */
 }
 
 static void teardown(void)
@@ -154,4 +154,39 @@ Test(pipeline_cache, disabled_writes_nothing, .init = setup, .fini = teardown)
     vkf_context_destroy(c2);
     cr_assert_eq(file_size(path), -1);
     unsetenv("VKF_PIPELINE_CACHE");
+}
+
+/* An explicit cache path is never made (no mkdir -p) and never replaces what
+ * is not a regular file: a FIFO, a symbolic link (the write would land where
+ * it points), a directory. Context creation says why. */
+Test(pipeline_cache, only_regular_files_are_replaced, .init = setup, .fini = teardown)
+{
+    char p[700], target[700];
+    vkf_context *ctx;
+    snprintf(p, sizeof p, "%s/missing/dir/cache.bin", dir);
+    vkf_context_desc d = {.pipeline_cache = VKF_ON, .pipeline_cache_path = p};
+    cr_assert_eq(vkf_context_create(&d, &ctx), VKF_ERROR_IO);
+    cr_assert(strstr(vkf_last_error(NULL), "does not exist"), "%s", vkf_last_error(NULL));
+    snprintf(target, sizeof target, "%s/missing", dir);
+    cr_assert_eq(file_size(target), -1, "no directory was created");
+    snprintf(p, sizeof p, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    cr_assert_eq(vkf_context_create(&d, &ctx), VKF_ERROR_IO);
+    cr_assert(strstr(vkf_last_error(NULL), "not a regular file"), "%s", vkf_last_error(NULL));
+    struct stat st;
+    cr_assert(stat(p, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO is still there");
+    snprintf(target, sizeof target, "%s/elsewhere", dir);
+    FILE *f = fopen(target, "w");
+    fputs("keep", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/link", dir);
+    cr_assert_eq(symlink(target, p), 0);
+    cr_assert_eq(vkf_context_create(&d, &ctx), VKF_ERROR_IO);
+    cr_assert_eq(file_size(target), 4, "the link's target is untouched");
+    /* and the writer refuses too, should the file change after the context opened */
+    base_diag diag = {0};
+    cr_assert_eq(base_write_file_atomic(&diag, p, "x", 1, false), VKF_ERROR_IO);
+    cr_assert_eq(file_size(target), 4);
+    snprintf(p, sizeof p, "%s/nodir/x.bin", dir);
+    cr_assert_eq(base_write_file_atomic(&diag, p, "x", 1, false), VKF_ERROR_IO);
 }

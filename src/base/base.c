@@ -246,14 +246,27 @@ int base_mkdirs_for(const char *path)
     return 0;
 }
 
-vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size)
+vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size, bool make_dirs)
 {
-    if (base_mkdirs_for(path) != 0)
+    /* Only a regular file is ever replaced: not a device node, a FIFO, a
+     * directory, or a symbolic link (which would redirect the write). */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return base_fail(d, VKF_ERROR_IO, "%s: exists and is not a regular file; not replaced", path);
+    if (make_dirs && base_mkdirs_for(path) != 0)
         return base_fail(d, VKF_ERROR_IO, "%s: cannot create its directory: %s", path, strerror(errno));
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return base_fail(d, VKF_ERROR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    /* O_EXCL | O_NOFOLLOW: never through a file or link planted at the temporary name */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        remove(tmp);
+        return base_fail(d, VKF_ERROR_IO, "%s: cannot write: %s", tmp, strerror(e));
+    }
     bool ok = fwrite(data, 1, size, f) == size;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {

@@ -73,8 +73,10 @@ vkf_status base_read_file(base_diag *d, const char *path, void **data, size_t *s
 int base_open_regular(base_diag *d, const char *path);
 /* Whether path names a regular file (stat, nothing opened). */
 bool base_is_regular(const char *path);
-/* Writes via a temporary file and rename, so readers never see a partial file. */
-vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size);
+/* Writes via a temporary file and rename, so readers never see a partial file.
+ * Only a regular file (or nothing) at path is replaced; the directory is
+ * created only with make_dirs (the default cache directory), else it must exist. */
+vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *data, size_t size, bool make_dirs);
 /* mkdir -p of the directory part of path. */
 int base_mkdirs_for(const char *path);
 

@@ -183,7 +183,7 @@ vkf_status io_npy_save_f32(base_diag *d, const char *path, const float *data, ui
     memcpy(buf, pre, 10);
     memcpy(buf + 10, h, hlen);
     memcpy(buf + total, data, bytes);
-    vkf_status s = base_write_file_atomic(d, path, buf, total + bytes);
+    vkf_status s = base_write_file_atomic(d, path, buf, total + bytes, false);
     free(buf);
     return s;
 }

@@ -5,6 +5,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "vk.h"
 
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,21 @@ vkf_status vk_pipelines_init(vk_device *dev, bool cache_enabled, const char *cac
             snprintf(path, sizeof path, "%s", cache_path);
         else
             vk_pipeline_cache_default_path(&dev->real, path, sizeof path);
+        p->cache_default = !cache_path; /* only the default directory is created */
+        if (cache_path) {
+            /* an explicit path: its directory must exist, and what is there
+             * must be a regular file (never a device, FIFO or link to replace) */
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s", path);
+            char *slash = strrchr(dir, '/');
+            if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+            else snprintf(dir, sizeof dir, ".");
+            struct stat st;
+            if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+                return base_fail(dev->diag, VKF_ERROR_IO, "pipeline cache %s: the directory %s does not exist", path, dir);
+            if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                return base_fail(dev->diag, VKF_ERROR_IO, "pipeline cache %s: exists and is not a regular file", path);
+        }
     }
     void *file = NULL;
     size_t file_size = 0;
@@ -159,7 +176,7 @@ vkf_status vk_pipelines_save(vk_device *dev)
     cache_header h;
     fill_header(dev, &h, buf + sizeof h, size);
     memcpy(buf, &h, sizeof h);
-    vkf_status s = base_write_file_atomic(dev->diag, p->cache_path, buf, sizeof h + size);
+    vkf_status s = base_write_file_atomic(dev->diag, p->cache_path, buf, sizeof h + size, p->cache_default);
     free(buf);
     if (s == VKF_OK) {
         p->dirty = false;

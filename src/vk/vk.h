@@ -202,6 +202,7 @@ typedef struct vk_pipelines {
     size_t n, cap;
     VkPipelineCache cache;
     char *cache_path;           /* NULL: not persisted */
+    bool cache_default;         /* the XDG default path (its directory may be created) */
     size_t cache_loaded_bytes;  /* initial data handed to the driver */
     uint32_t created, hits;
     bool dirty;

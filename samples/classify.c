@@ -39,7 +39,7 @@ static void usage(FILE *f)
             "      --dump-logits FILE write the raw float32 N x labels logits\n"
             "      --profile          print per-node GPU times\n");
     tool_model_usage(f);
-    fprintf(f, "Images: JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PNM, HDR; up to 100\n"
+    fprintf(f, "Images: JPEG, PNG (decoded as PIL does), BMP, GIF (first frame); up to 100\n"
                "megapixels. Many inputs run as batched inferences (32 per batch).\n"
                "Exit status: 0 success, 1 a file or the device failed, 2 bad usage.\n");
 }

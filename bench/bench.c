@@ -13,6 +13,7 @@ static void usage(FILE *f)
             "       vkformer-bench model [--model DIR | --config NAME] [--batches 1,8,32] [--seq N]\n"
             "                          [--image-size N] [--patch-size N] [options]\n"
             "       vkformer-bench tokenize --text FILE [--model DIR] [options]\n"
+            "       vkformer-bench soak [--model DIR] [--image FILE] [--runs N] [--loads N]\n"
             "\n"
             "ops      every op and kernel variant on real model shapes: median GPU time\n"
             "         (timestamps) after warm-up, GFLOP/s or GB/s, and OpenBLAS sgemm on the\n"
@@ -30,6 +31,9 @@ static void usage(FILE *f)
             "         context and near n_positions, host time per token, weights and KV\n"
             "         cache, and decode as a fraction of the device's copy bandwidth\n"
             "         (bytes a token reads / its time). (vit is another name for model.)\n"
+            "soak     N inferences (default 10,000) through the public API, host RSS and device\n"
+            "         memory every 1,000 and failing if either grows after the first 1,000;\n"
+            "         then load and destroy the model N times (default 200), the same way\n"
             "tokenize tokenizer throughput on one thread (MB/s, tokens/s) over a large\n"
             "         text, line by line and as one string; default tokenizers: the BERT\n"
             "         WordPiece and GPT-2 BPE in tests/data/tokenizers. No GPU used.\n"
@@ -94,6 +98,12 @@ int main(int argc, char **argv)
             o.seq = (uint32_t)parse_int(argv[++i], 1, "--seq");
         } else if (!strcmp(a, "--text") && has) {
             o.text = argv[++i];
+        } else if (!strcmp(a, "--image") && has) {
+            o.text = argv[++i];
+        } else if (!strcmp(a, "--runs") && has) {
+            o.soak_runs = (uint32_t)parse_int(argv[++i], 1, "--runs");
+        } else if (!strcmp(a, "--loads") && has) {
+            o.soak_loads = (uint32_t)parse_int(argv[++i], 1, "--loads");
         } else if (!strcmp(a, "--config") && has) {
             o.config = argv[++i];
         } else if (!strcmp(a, "--image-size") && has) {
@@ -137,14 +147,14 @@ int main(int argc, char **argv)
         if (o.repeat < 0) o.repeat = 5;
         return bench_tokenize(&o);
     }
-    bool vit = strcmp(cmd, "vit") == 0 || strcmp(cmd, "model") == 0;
+    bool vit = strcmp(cmd, "vit") == 0 || strcmp(cmd, "model") == 0, soak = strcmp(cmd, "soak") == 0;
     if (o.warmup < 0) o.warmup = vit ? 1 : 3;
     if (o.repeat < 0) o.repeat = vit ? 5 : 10;
     if (o.model && o.config) {
         fprintf(stderr, "vkformer-bench: give --model or --config, not both\n");
         return 2;
     }
-    if (!vit && strcmp(cmd, "ops") != 0) {
+    if (!vit && !soak && strcmp(cmd, "ops") != 0) {
         fprintf(stderr, "vkformer-bench: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -161,6 +171,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vkformer-bench: the device has no timestamp queries\n");
         vkf_context_destroy(ctx);
         return 1;
+    }
+    if (soak) {
+        int rc = bench_soak(ctx, &o);
+        vkf_context_destroy(ctx);
+        return rc;
     }
     if (vit) {
         int rc = bench_model(ctx, &o);

@@ -24,8 +24,10 @@ typedef struct bench_opts {
     uint32_t image_size, patch_size;
     uint32_t batches[8];
     uint32_t n_batches;
-    /* tokenize */
-    const char *text;     /* a large text file */
+    /* tokenize: a large text file; soak: the image */
+    const char *text;
+    /* soak */
+    uint32_t soak_runs, soak_loads;
 } bench_opts;
 
 /* One measured row of a table. */
@@ -55,6 +57,7 @@ bool bench_selected(const bench_opts *o, const bench_row *r);
 
 int bench_ops(vkf_context *ctx, const bench_opts *o, bench_table *t);
 int bench_model(vkf_context *ctx, const bench_opts *o);
+int bench_soak(vkf_context *ctx, const bench_opts *o);
 /* Needs no Vulkan device. */
 int bench_tokenize(const bench_opts *o);
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of fuzz/ (clang, AddressSanitizer and
+# UndefinedBehaviorSanitizer) and runs each for SECONDS (default 60) from a
+# seed corpus of the test data. Any crash, leak, sanitizer report or timeout
+# fails the script; the input is kept under build-fuzz/findings/.
+#   bash scripts/fuzz.sh [SECONDS] [HARNESS...]    (long runs: bash scripts/fuzz.sh 3600)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+shift || true
+harnesses=("$@")
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors config npy tokenizer)
+
+if ! command -v clang >/dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "fuzz.sh: installing clang" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang >/dev/null
+fi
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
+  -DVKF_BUILD_TESTS=OFF -DVKF_BUILD_BENCH=OFF -DVKF_WERROR=OFF >/dev/null
+targets=()
+for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
+cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}" >/dev/null
+
+# seed corpora from the test data (small files only)
+seed() {
+  local dir=build-fuzz/corpus/$1; shift
+  rm -rf "$dir"; mkdir -p "$dir"
+  for f in "$@"; do [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 2000000 ] && cp "$f" "$dir/$(echo "$f" | tr / _)"; done
+  true
+}
+seed image tests/data/images/decode/* tests/data/preprocess/*.png tests/data/preprocess/*.jpg tests/data/images/imagenet_samples/n03240683_10240.JPEG
+seed safetensors tests/data/golden/*/model.safetensors tests/data/clip/{legacy,text,vision}/model.safetensors tests/data/gpt2/{batch,original}/model.safetensors
+seed config tests/data/golden/*/config.json tests/data/clip/*/config.json tests/data/gpt2/*/config.json tests/data/text/*/config.json \
+  tests/data/clip/zero_shot/preprocessor_config.json ../shared/golden/*/config.json
+seed npy tests/data/npy/*.npy
+seed tokenizer tests/data/tokenizers/bert/tokenizer.json tests/data/tokenizers/bert-added/tokenizer.json \
+  tests/data/tokenizers/roberta/tokenizer.json tests/data/tokenizers/gpt2-ignore-merges/tokenizer.json
+
+mkdir -p build-fuzz/findings
+failed=0
+for h in "${harnesses[@]}"; do
+  log=build-fuzz/fuzz_$h.log
+  max_len=1048576
+  [ "$h" = tokenizer ] && max_len=4194304
+  set +e
+  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$h build-fuzz/corpus/$h -max_total_time="$secs" -timeout=20 \
+    -rss_limit_mb=3072 -max_len=$max_len -print_final_stats=1 -artifact_prefix=build-fuzz/findings/$h- >"$log" 2>&1
+  rc=$?
+  set -e
+  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}')
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  if [ $rc -ne 0 ]; then
+    failed=1
+    echo "fuzz.sh: $h FOUND A PROBLEM (exit $rc); input under build-fuzz/findings/, log $log" >&2
+    grep -m5 -E 'ERROR|SUMMARY|runtime error' "$log" >&2 || true
+  else
+    echo "fuzz.sh: $h: ${runs:-?} executions in ${secs} s, ${cov:-?} coverage points (${ft:-?} features), no findings"
+  fi
+done
+exit $failed

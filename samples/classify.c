@@ -51,16 +51,6 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void show_progress(void *user, uint64_t done, uint64_t total)
-{
-    (void)user;
-    /* Only big models are worth a progress line. */
-    if (total < (64u << 20)) return;
-    fprintf(stderr, "\rloading weights: %3d%% (%llu / %llu MiB)", (int)(100.0 * done / total),
-            (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
-    if (done == total) fputc('\n', stderr);
-}
-
 static int fail(const char *what, const char *msg)
 {
     fprintf(stderr, "vkformer-classify: %s%s%s\n", what ? what : "", what ? ": " : "", msg);
@@ -163,7 +153,7 @@ int main(int argc, char **argv)
     const char *model_dir = mo.model;
     vkf_context_desc cdesc = mo.cdesc;
     vkf_model_desc mdesc = mo.mdesc;
-    mdesc.progress = show_progress;
+    mdesc.progress = tool_show_progress;
     int json = mo.json, quiet = mo.quiet;
     const char **images = calloc((size_t)argc + 1, sizeof(char *));
     int n_images = 0;
@@ -188,6 +178,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (vkf_model_load(ctx, model_dir, &mdesc, &model) != VKF_OK) {
+        tool_progress_break();
         rc = fail(NULL, vkf_last_error(ctx));
         goto done;
     }

@@ -161,7 +161,14 @@ int tool_model_option(int c, const char *arg, tool_model_opts *o, void (*usage)(
     }
 }
 
-static void show_progress(void *user, uint64_t done, uint64_t total)
+static int progress_open; /* a progress line without its newline yet */
+
+void tool_progress_break(void)
+{
+    if (progress_open) fputc('\n', stderr), progress_open = 0;
+}
+
+void tool_show_progress(void *user, uint64_t done, uint64_t total)
 {
     static int shown = -1;
     (void)user;
@@ -171,6 +178,7 @@ static void show_progress(void *user, uint64_t done, uint64_t total)
     shown = done == total ? -1 : pct;
     fprintf(stderr, "\rloading weights: %3d%% (%llu / %llu MiB)", (int)(100.0 * done / total), (unsigned long long)(done >> 20),
             (unsigned long long)(total >> 20));
+    progress_open = done != total;
     if (done == total) fputc('\n', stderr);
 }
 
@@ -178,9 +186,10 @@ int tool_open_model(tool_model_opts *o, vkf_context **ctx, vkf_model **model)
 {
     *ctx = NULL, *model = NULL;
     if (!o->model) return tool_usage_error("--model DIR is required");
-    if (!o->quiet && !o->json) o->mdesc.progress = show_progress;
+    if (!o->quiet && !o->json) o->mdesc.progress = tool_show_progress;
     if (vkf_context_create(&o->cdesc, ctx) != VKF_OK) return tool_fail("%s", vkf_last_error(NULL));
     if (vkf_model_load(*ctx, o->model, &o->mdesc, model) != VKF_OK) {
+        tool_progress_break(); /* the error on a line of its own */
         tool_fail("%s", vkf_last_error(*ctx));
         vkf_context_destroy(*ctx);
         *ctx = NULL;

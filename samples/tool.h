@@ -69,6 +69,10 @@ typedef struct tool_model_opts {
 int tool_model_option(int c, const char *arg, tool_model_opts *o, void (*usage)(FILE *));
 /* The common options' help lines. */
 void tool_model_usage(FILE *f);
+/* The "loading weights: N%" line on stderr for models over 64 MiB (a
+ * vkf_progress_fn), and its end when loading fails halfway. */
+void tool_show_progress(void *user, uint64_t done, uint64_t total);
+void tool_progress_break(void);
 /* Creates the context and loads the model, with a progress line on stderr
  * for big models (unless quiet or json). Returns an exit code. */
 int tool_open_model(tool_model_opts *o, vkf_context **ctx, vkf_model **model);

@@ -521,3 +521,54 @@ Test(gpt2, cli)
     cr_assert_eq(r->status, 0);
     cr_assert(strstr(r->out, "--top-p"));
 }
+
+/* A load that fails after the progress line started prints its error on a
+ * line of its own: a 90 MB GPT-2 whose last tensor has the wrong dtype. */
+Test(gpt2, load_error_after_progress_on_its_own_line, .timeout = 120)
+{
+    char dir[256], path[400];
+    ttmpdir_create(dir, sizeof dir, "gpt2-progress");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"model_type\": \"gpt2\", \"vocab_size\": 20000, \"n_embd\": 1024, \"n_layer\": 1, \"n_head\": 16, \"n_positions\": 8}", f);
+    fclose(f);
+    static const struct {
+        const char *name;
+        uint64_t rows, cols;
+    } t[] = {{"wte.weight", 20000, 1024}, {"wpe.weight", 8, 1024}, {"h.0.ln_1.weight", 1, 1024}, {"h.0.ln_1.bias", 1, 1024},
+             {"h.0.attn.c_attn.weight", 1024, 3072}, {"h.0.attn.c_attn.bias", 1, 3072}, {"h.0.attn.c_proj.weight", 1024, 1024},
+             {"h.0.attn.c_proj.bias", 1, 1024}, {"h.0.ln_2.weight", 1, 1024}, {"h.0.ln_2.bias", 1, 1024},
+             {"h.0.mlp.c_fc.weight", 1024, 4096}, {"h.0.mlp.c_fc.bias", 1, 4096}, {"h.0.mlp.c_proj.weight", 4096, 1024},
+             {"h.0.mlp.c_proj.bias", 1, 1024}, {"ln_f.weight", 1, 1024}, {"ln_f.bias", 1, 1024}};
+    enum { N = sizeof t / sizeof t[0] };
+    char hdr[4096] = "{";
+    uint64_t off = 0;
+    for (int i = 0; i < N; i++) {
+        bool last = i == N - 1; /* ln_f.bias as I32: refused when converted, after everything before it */
+        char shape[64];
+        if (t[i].rows == 1) snprintf(shape, sizeof shape, "%llu", (unsigned long long)t[i].cols);
+        else snprintf(shape, sizeof shape, "%llu,%llu", (unsigned long long)t[i].rows, (unsigned long long)t[i].cols);
+        uint64_t bytes = t[i].rows * t[i].cols * 4;
+        snprintf(hdr + strlen(hdr), sizeof hdr - strlen(hdr), "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
+                 i ? "," : "", t[i].name, last ? "I32" : "F32", shape, (unsigned long long)off, (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    strcat(hdr, "}");
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    f = fopen(path, "wb");
+    uint64_t hl = strlen(hdr);
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, hl, f);
+    static float zeros[1 << 16];
+    for (uint64_t done = 0; done < off; done += sizeof zeros) fwrite(zeros, 1, off - done < sizeof zeros ? off - done : sizeof zeros, f);
+    fclose(f);
+    char args[512];
+    snprintf(args, sizeof args, "-m %s --precision fp32 --prompt-ids 5 -n 1", dir);
+    tcli_result *r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 1, "%s", r->err);
+    cr_assert(strstr(r->err, "loading weights:"), "a progress line for 90 MB: %s", r->err);
+    const char *e = strstr(r->err, "vkformer-generate: ");
+    cr_assert(e && e > r->err && e[-1] == '\n', "the error starts its own line: %s", r->err);
+    cr_assert(strstr(e, "ln_f.bias"), "%s", e);
+    ttmpdir_remove(dir);
+}

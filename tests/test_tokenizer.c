@@ -490,6 +490,11 @@ Test(tokenizer, bad_files, .timeout = 60)
     expect_load_error(VKF_ERROR_FORMAT, "id 1 is given to both");
     write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": -4}"));
     expect_load_error(VKF_ERROR_FORMAT, "invalid id");
+    /* found by fuzz_tokenizer: a huge id sized the tables (4 GB) before the gap check */
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0, \"a\": 195092733}"));
+    expect_load_error(VKF_ERROR_FORMAT, "has id 195092733, more than the files'");
+    write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0, \"a\": 2147483647}"));
+    expect_load_error(VKF_ERROR_FORMAT, "ids must run from 0 without gaps");
     write_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"<unk>\", \"vocab\": {\"a\": 0}}}");
     expect_load_error(VKF_ERROR_FORMAT, "unknown token '<unk>' is not in the vocabulary");
     write_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0]]}}");

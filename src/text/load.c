@@ -28,6 +28,8 @@ typedef struct loader {
     base_diag *d;
     tok_tokenizer *t;
     char file[4096];      /* the file being read, for messages */
+    uint64_t id_bound;    /* bytes of the files read so far: ids must be dense and
+                             every entry takes bytes, so no valid id reaches it */
 } loader;
 
 static vkf_status fail_oom(loader *L) { return base_fail(L->d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory", L->file); }
@@ -52,6 +54,7 @@ static vkf_status check_file(loader *L, const char *path)
     if ((uint64_t)st.st_size > TOK_MAX_FILE_BYTES)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %llu bytes is larger than any tokenizer file (limit %zu MiB)", path,
                          (unsigned long long)st.st_size, TOK_MAX_FILE_BYTES >> 20);
+    L->id_bound += (uint64_t)st.st_size;
     return VKF_OK;
 }
 
@@ -93,6 +96,11 @@ static vkf_status add_token(loader *L, const char *tok, size_t len, double idv, 
 {
     if (idv < 0 || idv > INT32_MAX || idv != (double)(int64_t)idv)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: token '%.64s' has an invalid id", L->file, where, tok);
+    /* checked before the vocabulary grows to it: an id of 2^31 in a small file
+     * would otherwise size tables of gigabytes before the gap check */
+    if ((uint64_t)idv >= L->id_bound)
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: token '%.64s' has id %.0f, more than the files' %llu bytes can number "
+                         "(ids must run from 0 without gaps)", L->file, where, tok, idv, (unsigned long long)L->id_bound);
     int dup;
     if (!tok_vocab_add(&L->t->vocab, tok, len, (uint32_t)idv, in_model, &dup)) {
         if (dup == 1) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s: duplicate token '%.64s'", L->file, where, tok);

@@ -14,7 +14,8 @@ harnesses=("$@")
 if ! command -v clang >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   echo "fuzz.sh: installing clang" >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang >/dev/null
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang >/dev/null
 fi
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
   -DVKF_BUILD_TESTS=OFF -DVKF_BUILD_BENCH=OFF -DVKF_WERROR=OFF >/dev/null

@@ -1,6 +1,7 @@
 /* vkformer-bench: GPU-timestamp benchmarks of ops and models. */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
+#include "tool.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -56,14 +57,12 @@ static void usage(FILE *f)
 
 static int parse_int(const char *s, int lo, const char *what)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < lo || v > 100000) {
-        fprintf(stderr, "vkformer-bench: bad %s '%s'\n", what, s);
-        exit(2);
-    }
+    unsigned v;
+    if (!tool_parse_u32(s, (unsigned)lo, 100000, &v)) exit(tool_usage_error("bad %s '%s'", what, s));
     return (int)v;
 }
+
+const char *tool_name = "vkformer-bench";
 
 int main(int argc, char **argv)
 {
@@ -71,73 +70,63 @@ int main(int argc, char **argv)
                     .batches = {1, 8, 32}, .n_batches = 3};
     vkf_context_desc desc = {0};
     const char *cmd = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            o.json = true;
-        } else if (!strcmp(a, "--repeat") && has) {
-            o.repeat = parse_int(argv[++i], 1, "--repeat");
-        } else if (!strcmp(a, "--warmup") && has) {
-            o.warmup = parse_int(argv[++i], 0, "--warmup");
-        } else if (!strcmp(a, "--filter") && has) {
-            o.filter = argv[++i];
-        } else if ((!strcmp(a, "--dtype") || !strcmp(a, "--precision")) && has) {
-            const char *d = argv[++i];
+    enum { REPEAT = 1000, WARMUP, FILTER, DTYPE, MODEL, SEQ, TEXT, RUNS, LOADS, CONFIG, IMAGE_SIZE, PATCH_SIZE, BATCHES,
+           AUTO_ONLY, NO_BLAS, PEAK_GFLOPS, PEAK_GBS, DEVICE };
+    static const struct option longopts[] = {
+        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
+        {"repeat", required_argument, 0, REPEAT}, {"warmup", required_argument, 0, WARMUP},
+        {"filter", required_argument, 0, FILTER}, {"dtype", required_argument, 0, DTYPE},
+        {"precision", required_argument, 0, DTYPE}, {"model", required_argument, 0, MODEL},
+        {"seq", required_argument, 0, SEQ}, {"text", required_argument, 0, TEXT}, {"image", required_argument, 0, TEXT},
+        {"runs", required_argument, 0, RUNS}, {"loads", required_argument, 0, LOADS},
+        {"config", required_argument, 0, CONFIG}, {"image-size", required_argument, 0, IMAGE_SIZE},
+        {"patch-size", required_argument, 0, PATCH_SIZE}, {"batches", required_argument, 0, BATCHES},
+        {"auto-only", no_argument, 0, AUTO_ONLY}, {"no-blas", no_argument, 0, NO_BLAS},
+        {"peak-gflops", required_argument, 0, PEAK_GFLOPS}, {"peak-gbs", required_argument, 0, PEAK_GBS},
+        {"device", required_argument, 0, DEVICE}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "jhV", longopts, NULL)) != -1) {
+        const char *d = optarg;
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case 'V': tool_print_version(); return 0;
+        case 'j': o.json = true; break;
+        case REPEAT: o.repeat = parse_int(d, 1, "--repeat"); break;
+        case WARMUP: o.warmup = parse_int(d, 0, "--warmup"); break;
+        case FILTER: o.filter = d; break;
+        case DTYPE:
             o.dtypes = (!strcmp(d, "f32") || !strcmp(d, "fp32")) ? 1 : (!strcmp(d, "f16") || !strcmp(d, "fp16")) ? 2 : !strcmp(d, "both") ? 3 : 0;
-            if (!o.dtypes) {
-                fprintf(stderr, "vkformer-bench: %s takes fp32, fp16 or both\n", a);
-                return 2;
-            }
-        } else if (!strcmp(a, "--model") && has) {
-            o.model = argv[++i];
-        } else if (!strcmp(a, "--seq") && has) {
-            o.seq = (uint32_t)parse_int(argv[++i], 1, "--seq");
-        } else if (!strcmp(a, "--text") && has) {
-            o.text = argv[++i];
-        } else if (!strcmp(a, "--image") && has) {
-            o.text = argv[++i];
-        } else if (!strcmp(a, "--runs") && has) {
-            o.soak_runs = (uint32_t)parse_int(argv[++i], 1, "--runs");
-        } else if (!strcmp(a, "--loads") && has) {
-            o.soak_loads = (uint32_t)parse_int(argv[++i], 1, "--loads");
-        } else if (!strcmp(a, "--config") && has) {
-            o.config = argv[++i];
-        } else if (!strcmp(a, "--image-size") && has) {
-            o.image_size = (uint32_t)parse_int(argv[++i], 1, "--image-size");
-        } else if (!strcmp(a, "--patch-size") && has) {
-            o.patch_size = (uint32_t)parse_int(argv[++i], 1, "--patch-size");
-        } else if (!strcmp(a, "--batches") && has) {
-            char *list = argv[++i], *save = NULL;
+            if (!o.dtypes) return tool_usage_error("--precision takes fp32, fp16 or both, not '%s'", d);
+            break;
+        case MODEL: o.model = d; break;
+        case SEQ: o.seq = (uint32_t)parse_int(d, 1, "--seq"); break;
+        case TEXT: o.text = d; break;
+        case RUNS: o.soak_runs = (uint32_t)parse_int(d, 1, "--runs"); break;
+        case LOADS: o.soak_loads = (uint32_t)parse_int(d, 1, "--loads"); break;
+        case CONFIG: o.config = d; break;
+        case IMAGE_SIZE: o.image_size = (uint32_t)parse_int(d, 1, "--image-size"); break;
+        case PATCH_SIZE: o.patch_size = (uint32_t)parse_int(d, 1, "--patch-size"); break;
+        case BATCHES: {
+            char *list = optarg, *save = NULL;
             o.n_batches = 0;
             for (char *tok = strtok_r(list, ",", &save); tok && o.n_batches < 8; tok = strtok_r(NULL, ",", &save))
                 o.batches[o.n_batches++] = (uint32_t)parse_int(tok, 1, "--batches");
-            if (!o.n_batches) {
-                fprintf(stderr, "vkformer-bench: --batches takes a list like 1,8,32\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--auto-only")) {
-            o.all_variants = false;
-        } else if (!strcmp(a, "--no-blas")) {
-            o.blas = false;
-        } else if (!strcmp(a, "--peak-gflops") && has) {
-            o.peak_gflops = atof(argv[++i]);
-        } else if (!strcmp(a, "--peak-gbs") && has) {
-            o.peak_gbs = atof(argv[++i]);
-        } else if (!strcmp(a, "--device") && has) {
+            if (!o.n_batches) return tool_usage_error("--batches takes a list like 1,8,32");
+            break;
+        }
+        case AUTO_ONLY: o.all_variants = false; break;
+        case NO_BLAS: o.blas = false; break;
+        case PEAK_GFLOPS: o.peak_gflops = atof(d); break;
+        case PEAK_GBS: o.peak_gbs = atof(d); break;
+        case DEVICE:
             desc.use_device_index = 1;
-            desc.device_index = (uint32_t)parse_int(argv[++i], 0, "--device");
-        } else if (a[0] != '-' && !cmd) {
-            cmd = a;
-        } else {
-            fprintf(stderr, "vkformer-bench: unknown argument '%s'\n", a);
-            usage(stderr);
-            return 2;
+            desc.device_index = (uint32_t)parse_int(d, 0, "--device");
+            break;
+        default: return tool_usage_error("unknown option or missing value");
         }
     }
+    if (optind < argc) cmd = argv[optind++];
+    if (optind < argc) return tool_usage_error("unexpected argument '%s'", argv[optind]);
     if (!cmd) {
         usage(stderr);
         return 2;

@@ -4,6 +4,7 @@
  * warm-up); then the model loaded and destroyed 200 times, checked the same
  * way. Fails (exit 1) when either grows. */
 #include "bench.h"
+#include "tool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,10 @@ static int check(const char *what, const soak_mark *base, const soak_mark *now)
 
 int bench_soak(vkf_context *ctx, const bench_opts *o)
 {
-    const char *dir = o->model ? o->model : VKF_DEFAULT_MODEL, *image = o->text ? o->text : VKF_DEFAULT_IMAGE;
+    char bundled_model[4096], bundled_image[4096];
+    tool_bundled_path(TOOL_DEFAULT_MODEL, bundled_model, sizeof bundled_model);
+    tool_bundled_path(TOOL_DEFAULT_IMAGE, bundled_image, sizeof bundled_image);
+    const char *dir = o->model ? o->model : bundled_model, *image = o->text ? o->text : bundled_image;
     uint32_t runs = o->soak_runs ? o->soak_runs : 10000, loads = o->soak_loads ? o->soak_loads : 200;
     vkf_model *m;
     if (vkf_model_load(ctx, dir, NULL, &m) != VKF_OK) {

@@ -43,9 +43,33 @@
 extern "C" {
 #endif
 
+/* The version this header describes; vkf_version() says which library
+ * runs. The shared library's SONAME changes with every 0.x minor version,
+ * as public structs may still change between them. */
 #define VKF_VERSION_MAJOR 0
-#define VKF_VERSION_MINOR 1
+#define VKF_VERSION_MINOR 2
 #define VKF_VERSION_PATCH 0
+#define VKF_VERSION_NUMBER (VKF_VERSION_MAJOR * 10000 + VKF_VERSION_MINOR * 100 + VKF_VERSION_PATCH)
+
+/* Marks the exported API. The library is built with hidden visibility, so
+ * nothing else is exported from libvkformer.so; define VKF_STATIC when linking
+ * the static library on Windows. */
+#if defined(_WIN32) && !defined(VKF_STATIC)
+#ifdef VKF_BUILD
+#define VKF_API __declspec(dllexport)
+#else
+#define VKF_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define VKF_API __attribute__((visibility("default")))
+#else
+#define VKF_API
+#endif
+
+/* The library's version as VKF_VERSION_NUMBER encodes it (0.2.0: 200), and
+ * as a string ("0.2.0"): compare with the header's to catch a mismatch. */
+VKF_API uint32_t vkf_version(void);
+VKF_API const char *vkf_version_string(void);
 
 typedef enum vkf_status {
     VKF_OK = 0,
@@ -64,7 +88,7 @@ typedef enum vkf_status {
 } vkf_status;
 
 /* A short fixed description of a status code ("out of memory"). */
-const char *vkf_status_string(vkf_status status);
+VKF_API const char *vkf_status_string(vkf_status status);
 
 typedef struct vkf_context vkf_context;
 
@@ -98,14 +122,14 @@ typedef struct vkf_context_desc {
     int log_level;                 /* 0: VKF_LOG or warn; else vkf_log_level + 1 */
 } vkf_context_desc;
 
-vkf_status vkf_context_create(const vkf_context_desc *desc, vkf_context **out);
-void vkf_context_destroy(vkf_context *ctx);
+VKF_API vkf_status vkf_context_create(const vkf_context_desc *desc, vkf_context **out);
+VKF_API void vkf_context_destroy(vkf_context *ctx);
 
 /* The last error message of this thread's calls on ctx (and its models);
  * with ctx NULL, of this thread's context-less calls. Each thread has its own
  * message, so threads sharing a model read their own errors. Never NULL; ""
  * when there was none. */
-const char *vkf_last_error(const vkf_context *ctx);
+VKF_API const char *vkf_last_error(const vkf_context *ctx);
 
 typedef enum vkf_device_type {
     VKF_DEVICE_OTHER = 0,
@@ -134,14 +158,14 @@ typedef struct vkf_device_info {
 /* Lists the Vulkan devices. Fills up to `capacity` entries of `infos` (which may
  * be NULL with capacity 0) and sets *count to the number of devices. The desc's
  * caps_override applies; its device_index is ignored. */
-vkf_status vkf_list_devices(const vkf_context_desc *desc, vkf_device_info *infos,
+VKF_API vkf_status vkf_list_devices(const vkf_context_desc *desc, vkf_device_info *infos,
                             uint32_t capacity, uint32_t *count);
 
 /* Every device with every capability as a JSON array. Free with vkf_free. */
-vkf_status vkf_list_devices_json(const vkf_context_desc *desc, char **json);
+VKF_API vkf_status vkf_list_devices_json(const vkf_context_desc *desc, char **json);
 
 /* The device the context runs on, its capabilities as the library believes them. */
-vkf_status vkf_context_device(const vkf_context *ctx, vkf_device_info *info);
+VKF_API vkf_status vkf_context_device(const vkf_context *ctx, vkf_device_info *info);
 
 typedef struct vkf_memory_stats {
     uint64_t device_bytes_in_use;   /* bytes handed out to buffers now */
@@ -151,14 +175,14 @@ typedef struct vkf_memory_stats {
     uint32_t vk_allocations;        /* live VkDeviceMemory objects */
 } vkf_memory_stats;
 
-void vkf_context_memory_stats(const vkf_context *ctx, vkf_memory_stats *stats);
+VKF_API void vkf_context_memory_stats(const vkf_context *ctx, vkf_memory_stats *stats);
 
 /* Validation messages received since the context was created (0 when the
  * validation layer is off). */
-void vkf_context_validation_counts(const vkf_context *ctx, uint32_t *errors, uint32_t *warnings);
+VKF_API void vkf_context_validation_counts(const vkf_context *ctx, uint32_t *errors, uint32_t *warnings);
 
 /* Writes the pipeline cache now (it is also written at destroy when it changed). */
-vkf_status vkf_context_save_pipeline_cache(vkf_context *ctx);
+VKF_API vkf_status vkf_context_save_pipeline_cache(vkf_context *ctx);
 
 /* ---- models ----------------------------------------------------------------
  *
@@ -194,8 +218,25 @@ typedef struct vkf_model_desc {
     int profile;              /* per-node GPU timestamps (also VKF_PROFILE=1) */
 } vkf_model_desc;
 
-vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_desc *desc, vkf_model **out);
-void vkf_model_destroy(vkf_model *model);
+VKF_API vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_desc *desc, vkf_model **out);
+VKF_API void vkf_model_destroy(vkf_model *model);
+
+/* One file of a model directory handed in from memory: its name as in the
+ * Hugging Face directory ("config.json", "model.safetensors",
+ * "preprocessor_config.json", "tokenizer.json", shards and their index...)
+ * and its bytes. */
+typedef struct vkf_memory_file {
+    const char *name;
+    const void *data;
+    size_t size;
+} vkf_memory_file;
+
+/* Loads a model from files in memory instead of a directory (e.g. an Android
+ * app's assets, read with AAsset_getBuffer), with the same checks and results
+ * as vkf_model_load. The bytes are only read during the call: the caller may
+ * free them when it returns. Error messages name the files "(memory)/NAME". */
+VKF_API vkf_status vkf_model_load_memory(vkf_context *ctx, const vkf_memory_file *files, uint32_t n_files,
+                                         const vkf_model_desc *desc, vkf_model **out);
 
 /* One input or output of a model: its HF name, element type and shape, with
  * 0 for the sizes a run chooses (the batch; the tokens of a text). */
@@ -225,14 +266,14 @@ typedef struct vkf_model_info {
                                  (hidden_size for encoders, projection_dim for CLIP) */
 } vkf_model_info;
 
-vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);
+VKF_API vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);
 
 /* Records the command buffer for a batch size (and, for text models, a
  * sequence length: its bucket) now (pipelines, memory plan, descriptor sets)
  * instead of at its first run. seq 0: image models, or the model's maximum. */
-vkf_status vkf_model_prepare(vkf_model *model, uint32_t batch, uint32_t seq);
+VKF_API vkf_status vkf_model_prepare(vkf_model *model, uint32_t batch, uint32_t seq);
 /* The label of a class index, or NULL when out of range. */
-const char *vkf_model_label(const vkf_model *model, uint32_t index);
+VKF_API const char *vkf_model_label(const vkf_model *model, uint32_t index);
 
 typedef struct vkf_class_score {
     uint32_t index;
@@ -243,14 +284,40 @@ typedef struct vkf_class_score {
 
 /* Decodes, preprocesses as the model's preprocessor_config.json says, and
  * classifies; `top` receives k scores, best first. */
-vkf_status vkf_classify_file(vkf_model *model, const char *path, vkf_class_score *top, uint32_t k);
+VKF_API vkf_status vkf_classify_file(vkf_model *model, const char *path, vkf_class_score *top, uint32_t k);
 /* n images in batched inferences (up to 32 per inference); top holds n * k scores. */
-vkf_status vkf_classify_files(vkf_model *model, const char *const *paths, uint32_t n, vkf_class_score *top, uint32_t k);
+VKF_API vkf_status vkf_classify_files(vkf_model *model, const char *const *paths, uint32_t n, vkf_class_score *top, uint32_t k);
 /* Scores from logits (one image). */
-vkf_status vkf_top_k(const vkf_model *model, const float *logits, vkf_class_score *top, uint32_t k);
+VKF_API vkf_status vkf_top_k(const vkf_model *model, const float *logits, vkf_class_score *top, uint32_t k);
+
+/* Already-decoded pixels, as a camera frame or a bitmap holds them: 8 bits
+ * per channel, rows `stride` bytes apart (0: width * bytes per pixel). Alpha
+ * is dropped, as PIL's convert("RGB") drops it. */
+typedef enum vkf_pixel_format {
+    VKF_PIXELS_RGB8 = 0,
+    VKF_PIXELS_RGBA8,
+    VKF_PIXELS_BGRA8  /* Android's ARGB_8888 bitmaps on little-endian, Windows DIBs */
+} vkf_pixel_format;
+
+typedef struct vkf_image {
+    const void *data;
+    uint32_t width, height;
+    size_t stride;
+    vkf_pixel_format format;
+} vkf_image;
+
+/* Preprocesses each image as the model's preprocessor_config.json says (the
+ * same resize and normalisation as for files) and classifies them in batched
+ * inferences; `top` receives n * k scores, best first. */
+VKF_API vkf_status vkf_classify_images(vkf_model *model, const vkf_image *images, uint32_t n, vkf_class_score *top,
+                                       uint32_t k);
+/* The preprocessed model input of one decoded image, or of one encoded image
+ * file's bytes in memory (JPEG, PNG, BMP, GIF): channels * height * width floats. */
+VKF_API vkf_status vkf_image_preprocess(vkf_model *model, const vkf_image *image, float *pixels);
+VKF_API vkf_status vkf_image_preprocess_memory(vkf_model *model, const void *data, size_t size, float *pixels);
 
 /* The preprocessed model input of one image: channels * height * width floats. */
-vkf_status vkf_image_preprocess_file(vkf_model *model, const char *path, float *pixels);
+VKF_API vkf_status vkf_image_preprocess_file(vkf_model *model, const char *path, float *pixels);
 
 typedef enum vkf_dtype {
     VKF_F32 = 0,  /* float32 (the zero default) */
@@ -273,7 +340,7 @@ typedef struct vkf_tensor {
     vkf_dtype dtype;     /* inputs: the element type of data; outputs: filled in */
 } vkf_tensor;
 
-vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
+VKF_API vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs,
                          uint32_t n_outputs);
 
 /* ---- text tasks ----------------------------------------------------------------
@@ -285,13 +352,13 @@ vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uint32_t n_
  * internally, up to 32 texts per inference. */
 
 /* The model's tokenizer (owned by the model), or NULL when the directory has none. */
-const vkf_tokenizer *vkf_model_tokenizer(const vkf_model *model);
+VKF_API const vkf_tokenizer *vkf_model_tokenizer(const vkf_model *model);
 
 /* HF text-classification: k best labels per text, softmax over the labels
  * (sigmoid per label when config.json's problem_type is
  * multi_label_classification). pairs may be NULL, or a second text per text.
  * top holds n * k scores. */
-vkf_status vkf_classify_texts(vkf_model *model, const char *const *texts, const char *const *pairs, uint32_t n,
+VKF_API vkf_status vkf_classify_texts(vkf_model *model, const char *const *texts, const char *const *pairs, uint32_t n,
                               vkf_class_score *top, uint32_t k);
 
 typedef enum vkf_pooling {
@@ -310,7 +377,7 @@ typedef struct vkf_embed_options {
 
 /* Sentence embeddings (sentence-transformers semantics): out receives n *
  * hidden_size floats (vkf_model_info.hidden_size). opt may be NULL. */
-vkf_status vkf_embed(vkf_model *model, const char *const *texts, uint32_t n, const vkf_embed_options *opt, float *out);
+VKF_API vkf_status vkf_embed(vkf_model *model, const char *const *texts, uint32_t n, const vkf_embed_options *opt, float *out);
 
 typedef struct vkf_fill_mask_result {
     uint32_t mask;          /* which mask token of the text (0 for the first) */
@@ -322,7 +389,7 @@ typedef struct vkf_fill_mask_result {
 /* HF fill-mask: the k best tokens for every mask token of text (k per mask,
  * best first). *count receives masks * k; capacity is the room in out. A text
  * without a mask token is an error naming the mask token. */
-vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
+VKF_API vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
                          uint32_t *count);
 
 /* ---- zero-shot image classification (CLIP) ------------------------------------
@@ -342,13 +409,13 @@ vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fil
  * points into labels; logit is exp(logit_scale) * cosine). template_ may be
  * NULL (VKF_ZERO_SHOT_TEMPLATE); its "{}" is replaced by each label. Texts
  * longer than the model's context are truncated as HF does (with a warning). */
-vkf_status vkf_zero_shot(vkf_model *model, const char *image_path, const char *const *labels, uint32_t n_labels,
+VKF_API vkf_status vkf_zero_shot(vkf_model *model, const char *image_path, const char *const *labels, uint32_t n_labels,
                          const char *template_, vkf_class_score *out);
 /* Image embeddings: n * embedding_size floats (L2-normalised for CLIPModel;
  * what the checkpoint's class returns for a single tower). */
-vkf_status vkf_embed_image_files(vkf_model *model, const char *const *paths, uint32_t n, float *out);
+VKF_API vkf_status vkf_embed_image_files(vkf_model *model, const char *const *paths, uint32_t n, float *out);
 /* probs[i * n_texts + j]: image i's softmax over the texts (n_images * n_texts floats). */
-vkf_status vkf_zero_shot_scores(const vkf_model *model, const float *image_embeds, uint32_t n_images, const float *text_embeds,
+VKF_API vkf_status vkf_zero_shot_scores(const vkf_model *model, const float *image_embeds, uint32_t n_images, const float *text_embeds,
                                 uint32_t n_texts, float *probs);
 
 /* ---- text generation (causal LMs: GPT-2) ---------------------------------------
@@ -401,35 +468,35 @@ typedef struct vkf_generation {
 } vkf_generation;
 
 /* A session of `batch` sequences (1..64) over a causal LM's cache. */
-vkf_status vkf_session_create(vkf_model *model, uint32_t batch, vkf_session **out);
-void vkf_session_destroy(vkf_session *s);
+VKF_API vkf_status vkf_session_create(vkf_model *model, uint32_t batch, vkf_session **out);
+VKF_API void vkf_session_destroy(vkf_session *s);
 /* Forgets every sequence (the cache is reused). */
-void vkf_session_reset(vkf_session *s);
+VKF_API void vkf_session_reset(vkf_session *s);
 /* Tokens sequence `seq` holds (prompt and generated; the last generated one
  * counts too, though it is fed only when the text continues). */
-uint32_t vkf_session_length(const vkf_session *s, uint32_t seq);
+VKF_API uint32_t vkf_session_length(const vkf_session *s, uint32_t seq);
 /* Appends a prompt to each of the session's sequences and generates; out has
  * `batch` entries (free with vkf_generation_free). A fresh sequence with an
  * empty prompt starts from BOS, as HF does; a continued one may add nothing
  * and just go on. Texts go through the model's tokenizer. */
-vkf_status vkf_session_generate(vkf_session *s, const char *const *prompts, const vkf_generate_desc *desc, vkf_generation *out);
+VKF_API vkf_status vkf_session_generate(vkf_session *s, const char *const *prompts, const vkf_generate_desc *desc, vkf_generation *out);
 /* The same from token ids: ids[i] has lens[i] ids (checked against the vocabulary). */
-vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens,
+VKF_API vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens,
                                     const vkf_generate_desc *desc, vkf_generation *out);
 /* One-shot: n prompts generated together in a session of n. */
-vkf_status vkf_generate(vkf_model *model, const char *const *prompts, uint32_t n, const vkf_generate_desc *desc,
+VKF_API vkf_status vkf_generate(vkf_model *model, const char *const *prompts, uint32_t n, const vkf_generate_desc *desc,
                         vkf_generation *out);
-void vkf_generation_free(vkf_generation *g, uint32_t n);
+VKF_API void vkf_generation_free(vkf_generation *g, uint32_t n);
 
 /* .npy files (NumPy's format) for tensor-level runs: reads a C-order array of
  * float32, float16 (converted to float32), int32 or int64 into *out (name
  * NULL, data allocated: free it with vkf_free); writes a float32 tensor. */
-vkf_status vkf_npy_load(const char *path, vkf_tensor *out);
-vkf_status vkf_npy_save(const char *path, const vkf_tensor *t);
+VKF_API vkf_status vkf_npy_load(const char *path, vkf_tensor *out);
+VKF_API vkf_status vkf_npy_save(const char *path, const vkf_tensor *t);
 
 /* Per-node GPU times of the runs so far (desc.profile or VKF_PROFILE=1), as a
  * text table. Free with vkf_free. */
-vkf_status vkf_model_profile(vkf_model *model, char **table);
+VKF_API vkf_status vkf_model_profile(vkf_model *model, char **table);
 
 /* ---- tokenizers ----------------------------------------------------------------
  *
@@ -456,8 +523,8 @@ vkf_status vkf_model_profile(vkf_model *model, char **table);
  * several threads at once. */
 
 /* `dir`: a model directory, or the path of a tokenizer.json. */
-vkf_status vkf_tokenizer_load(const char *dir, vkf_tokenizer **out);
-void vkf_tokenizer_destroy(vkf_tokenizer *tok);
+VKF_API vkf_status vkf_tokenizer_load(const char *dir, vkf_tokenizer **out);
+VKF_API void vkf_tokenizer_destroy(vkf_tokenizer *tok);
 
 typedef struct vkf_tokenizer_info {
     const char *model;          /* "wordpiece" or "bpe" */
@@ -468,11 +535,11 @@ typedef struct vkf_tokenizer_info {
     int32_t pad_id, unk_id, cls_id, sep_id, mask_id, bos_id, eos_id;
 } vkf_tokenizer_info;
 
-vkf_status vkf_tokenizer_get_info(const vkf_tokenizer *tok, vkf_tokenizer_info *info);
+VKF_API vkf_status vkf_tokenizer_get_info(const vkf_tokenizer *tok, vkf_tokenizer_info *info);
 /* The id of a token string as the vocabulary spells it ("##ing", "Ġworld"), or -1. */
-int32_t vkf_tokenizer_token_to_id(const vkf_tokenizer *tok, const char *token);
+VKF_API int32_t vkf_tokenizer_token_to_id(const vkf_tokenizer *tok, const char *token);
 /* The token string of an id (owned by the tokenizer), or NULL when out of range. */
-const char *vkf_tokenizer_id_to_token(const vkf_tokenizer *tok, int32_t id);
+VKF_API const char *vkf_tokenizer_id_to_token(const vkf_tokenizer *tok, int32_t id);
 
 /* Pass as a text length: the text is NUL-terminated. */
 #define VKF_TEXT_NUL ((size_t)-1)
@@ -504,22 +571,22 @@ typedef struct vkf_encoding {
 /* Encodes text (len bytes, or VKF_TEXT_NUL) and, when pair is not NULL, the
  * second text of a pair. opt may be NULL: special tokens, no truncation.
  * Texts up to 2 GiB; free the result with vkf_encoding_free. */
-vkf_status vkf_tokenizer_encode(const vkf_tokenizer *tok, const char *text, size_t len, const char *pair, size_t pair_len,
+VKF_API vkf_status vkf_tokenizer_encode(const vkf_tokenizer *tok, const char *text, size_t len, const char *pair, size_t pair_len,
                                 const vkf_encode_options *opt, vkf_encoding *out);
 /* n texts (lens may be NULL: all NUL-terminated; pairs may be NULL) into out[n],
  * padded as opt says with the pad token (or, when the tokenizer has none, the
  * end-of-text token, as GPT-2 users do). */
-vkf_status vkf_tokenizer_encode_batch(const vkf_tokenizer *tok, const char *const *texts, const size_t *lens,
+VKF_API vkf_status vkf_tokenizer_encode_batch(const vkf_tokenizer *tok, const char *const *texts, const size_t *lens,
                                       const char *const *pairs, const size_t *pair_lens, uint32_t n,
                                       const vkf_encode_options *opt, vkf_encoding *out);
 /* Frees the arrays of an encoding (not the struct itself). */
-void vkf_encoding_free(vkf_encoding *enc);
+VKF_API void vkf_encoding_free(vkf_encoding *enc);
 
 /* Ids back to text (HF tokenizer.decode). *text is NUL-terminated and *len
  * (when len is not NULL) its length, which counts NUL characters the text may
  * hold; free it with vkf_free. Invalid UTF-8 that byte-level tokens spell is
  * replaced by U+FFFD. */
-vkf_status vkf_tokenizer_decode(const vkf_tokenizer *tok, const int32_t *ids, size_t n, int skip_special_tokens,
+VKF_API vkf_status vkf_tokenizer_decode(const vkf_tokenizer *tok, const int32_t *ids, size_t n, int skip_special_tokens,
                                 char **text, size_t *len);
 
 /* Streaming decoder for generation: feed ids one at a time and print what
@@ -529,17 +596,17 @@ vkf_status vkf_tokenizer_decode(const vkf_tokenizer *tok, const int32_t *ids, si
  * gives for the whole sequence. */
 typedef struct vkf_decode_stream vkf_decode_stream;
 
-vkf_status vkf_decode_stream_create(const vkf_tokenizer *tok, int skip_special_tokens, vkf_decode_stream **out);
+VKF_API vkf_status vkf_decode_stream_create(const vkf_tokenizer *tok, int skip_special_tokens, vkf_decode_stream **out);
 /* *piece: the new text (not NUL-terminated, *len bytes, possibly 0), valid
  * until the next call on the stream. */
-vkf_status vkf_decode_stream_step(vkf_decode_stream *s, int32_t id, const char **piece, size_t *len);
+VKF_API vkf_status vkf_decode_stream_step(vkf_decode_stream *s, int32_t id, const char **piece, size_t *len);
 /* What is still held back at the end of generation (an unfinished character
  * comes out as U+FFFD). */
-vkf_status vkf_decode_stream_finish(vkf_decode_stream *s, const char **piece, size_t *len);
-void vkf_decode_stream_destroy(vkf_decode_stream *s);
+VKF_API vkf_status vkf_decode_stream_finish(vkf_decode_stream *s, const char **piece, size_t *len);
+VKF_API void vkf_decode_stream_destroy(vkf_decode_stream *s);
 
 /* Frees memory the library returned to the caller (JSON strings, decoded text). */
-void vkf_free(void *p);
+VKF_API void vkf_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -15,17 +15,11 @@
 
 const char *tool_name = "vkformer-classify";
 
-#ifndef VKF_DEFAULT_MODEL
-#define VKF_DEFAULT_MODEL "models/vit-tiny-patch16-224"
-#endif
-#ifndef VKF_DEFAULT_IMAGE
-#define VKF_DEFAULT_IMAGE "models/images/000000039769.png"
-#endif
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vkformer-classify [options] [IMAGE... | TEXT...]\n"
+            "usage: vkformer-classify [options] [IMAGE... | TEXT...]   ('-': an image on standard input)\n"
             "Classifies images with a Hugging Face image classifier (ViT, DeiT), or texts with\n"
             "a text classifier (BertForSequenceClassification, DistilBERT, RoBERTa, ...).\n"
             "With no argument: the bundled cats photo with the bundled ViT-Tiny; for a text\n"
@@ -163,7 +157,16 @@ int main(int argc, char **argv)
         free(images);
         return 2;
     }
-    if (!model_dir) model_dir = access(VKF_DEFAULT_MODEL, R_OK) == 0 ? VKF_DEFAULT_MODEL : "models/vit-tiny-patch16-224";
+    char default_model[4096], default_image[4096];
+    if (!model_dir) {
+        if (!tool_bundled_path(TOOL_DEFAULT_MODEL, default_model, sizeof default_model)) {
+            fprintf(stderr, "vkformer-classify: the bundled model is not at %s: give --model DIR (or set VKF_MODEL_DIR)\n",
+                    default_model);
+            free(images);
+            return 1;
+        }
+        model_dir = default_model;
+    }
     if (quiet || json) mdesc.progress = NULL;
 
     int rc = 0;
@@ -192,8 +195,13 @@ int main(int argc, char **argv)
         rc = tool_usage_error("--file and --pair are for text models; %s is an image model", model_dir);
         goto done;
     }
-    if (!input_tensor && n_images == 0)
-        images[n_images++] = access(VKF_DEFAULT_IMAGE, R_OK) == 0 ? VKF_DEFAULT_IMAGE : "models/images/000000039769.png";
+    if (!input_tensor && n_images == 0) {
+        if (!tool_bundled_path(TOOL_DEFAULT_IMAGE, default_image, sizeof default_image)) {
+            rc = fail(default_image, "the bundled image is missing: give an image");
+            goto done;
+        }
+        images[n_images++] = default_image;
+    }
     if (info.num_labels == 0) {
         rc = fail(model_dir, "this checkpoint has no classification head (a ViTModel); nothing to classify");
         goto done;
@@ -221,11 +229,25 @@ int main(int argc, char **argv)
             rc = fail(NULL, "out of memory");
             goto done;
         }
-        for (uint32_t i = 0; i < n; i++)
-            if (vkf_image_preprocess_file(model, images[i], pixels + per * i) != VKF_OK) {
-                rc = fail(NULL, vkf_last_error(ctx));
+        for (uint32_t i = 0; i < n; i++) {
+            vkf_status st;
+            if (strcmp(images[i], "-") == 0) { /* an encoded image on standard input */
+                size_t size;
+                char *bytes = tool_read_all("-", &size);
+                if (!bytes) {
+                    rc = 1;
+                    goto done;
+                }
+                st = vkf_image_preprocess_memory(model, bytes, size, pixels + per * i);
+                free(bytes);
+            } else {
+                st = vkf_image_preprocess_file(model, images[i], pixels + per * i);
+            }
+            if (st != VKF_OK) {
+                rc = fail(strcmp(images[i], "-") ? NULL : "standard input", vkf_last_error(ctx));
                 goto done;
             }
+        }
     }
     /* Loading includes recording the command buffer for the batch size. */
     if (vkf_model_prepare(model, n < 32 ? n : 32, 0) != VKF_OK || (n > 32 && n % 32 && vkf_model_prepare(model, n % 32, 0) != VKF_OK)) {
@@ -285,7 +307,7 @@ int main(int argc, char **argv)
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddNumberToObject(e, "index", s->index);
                 cJSON_AddStringToObject(e, "label", s->label);
-                cJSON_AddNumberToObject(e, "prob", s->prob);
+                cJSON_AddNumberToObject(e, "score", s->prob);
                 cJSON_AddNumberToObject(e, "logit", s->logit);
                 cJSON_AddItemToArray(top, e);
             }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vkformer.h"
 
@@ -32,7 +33,7 @@ int tool_usage_error(const char *fmt, ...)
 
 void tool_print_version(void)
 {
-    printf("%s (vkformer) %d.%d.%d\n", tool_name, VKF_VERSION_MAJOR, VKF_VERSION_MINOR, VKF_VERSION_PATCH);
+    printf("%s (vkformer) %s\n", tool_name, vkf_version_string());
 }
 
 int tool_parse_u32(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -81,6 +82,27 @@ char *tool_read_all(const char *path, size_t *size)
     buf[n] = 0;
     *size = n;
     return buf;
+}
+
+int tool_bundled_path(const char *name, char *out, size_t size)
+{
+    const char *env = getenv("VKF_MODEL_DIR");
+    if (env && *env) {
+        snprintf(out, size, "%s/%s", env, name);
+        return access(out, R_OK) == 0;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return 0;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return 0;
+    *slash = 0; /* the directory of the executable */
+    static const char *const under[] = {"../share/vkformer/models", "models"};
+    for (size_t i = 0; i < sizeof under / sizeof *under; i++) {
+        if ((size_t)snprintf(out, size, "%s/%s/%s", exe, under[i], name) < size && access(out, R_OK) == 0) return 1;
+    }
+    return 0;
 }
 
 int tool_texts_add(tool_texts *t, const char *s, size_t n)

@@ -33,6 +33,15 @@ int tool_parse_u32(const char *s, unsigned lo, unsigned hi, unsigned *out);
  * message on failure; the buffer is NUL-terminated past *size. */
 char *tool_read_all(const char *path, size_t *size);
 
+/* The path of `name` among the bundled models and images: under
+ * $VKF_MODEL_DIR when set, else share/vkformer/models beside an installed
+ * tool's bin directory, else the models link in a build tree. 0 when none
+ * exists there. */
+int tool_bundled_path(const char *name, char *out, size_t size);
+
+#define TOOL_DEFAULT_MODEL "vit-tiny-patch16-224"
+#define TOOL_DEFAULT_IMAGE "images/000000039769.png"
+
 /* ---- texts: arguments, one per line of a file, or standard input ---------- */
 
 typedef struct tool_texts {

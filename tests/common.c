@@ -92,6 +92,16 @@ double nmse_f32(const float *got, const double *ref, size_t n)
     return num / (den > floor ? den : floor);
 }
 
+double max_abs_diff_f32(const float *got, const float *ref, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
 double max_abs_diff(const float *got, const double *ref, size_t n)
 {
     double m = 0;

@@ -33,6 +33,8 @@ double tref_act(op_act act, double x);
 
 double nmse_f32(const float *got, const double *ref, size_t n);
 double max_abs_diff(const float *got, const double *ref, size_t n);
+/* The same against a float32 reference (HF's outputs as saved). */
+double max_abs_diff_f32(const float *got, const float *ref, size_t n);
 
 uint64_t trand_u64(uint64_t *state);
 float trand_uniform(uint64_t *state, float lo, float hi);

@@ -34,7 +34,7 @@ static void ref_attention(const float *q, const float *k, const float *v, uint32
                     for (uint32_t t = 0; t < D; t++)
                         d += (double)q[((size_t)b * Sq + i) * qrs + h * D + t] * k[((size_t)b * Skv + j) * krs + h * D + t];
                     s[j] = d / sqrt((double)D);
-                    m = fmax(m, s[j]);
+                    if (s[j] > m) m = s[j];
                 }
                 for (uint32_t j = 0; j < n; j++) sum += (s[j] = m == -INFINITY ? 0.0 : exp(s[j] - m));
                 for (uint32_t t = 0; t < D; t++) {

@@ -14,13 +14,6 @@
 #define read_bin tread_file
 #define load tload_model
 
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double w = 0;
-    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
-    return w;
-}
-
 static int argmax(const float *x, int n)
 {
     int b = 0;
@@ -97,16 +90,16 @@ static void check_golden(const char *name, bool bert, vkf_precision p)
     cr_expect(out[1].rank == 3 && out[1].shape[1] == S && out[1].shape[2] == H, "last_hidden_state is [%u, %u, %u]",
               out[1].shape[0], out[1].shape[1], out[1].shape[2]);
     if (p == VKF_FP32) {
-        double dl = max_diff(logits, want_logits, L), dh = max_diff(last, want_last, S * H);
+        double dl = max_abs_diff_f32(logits, want_logits, L), dh = max_abs_diff_f32(last, want_last, S * H);
         cr_expect_leq(dl, 1e-4, "%s logits differ from HF by %g", name, dl);
         cr_expect_leq(dh, 1e-4, "%s last_hidden_state differs from HF by %g", name, dh);
         if (bert) {
-            double dp = max_diff(pooled, want_pool, H);
+            double dp = max_abs_diff_f32(pooled, want_pool, H);
             cr_expect_leq(dp, 1e-4, "%s pooler_output differs from HF by %g", name, dp);
         }
     } else {
         cr_expect_eq(argmax(logits, L), argmax(want_logits, L), "%s fp16: another class", name);
-        double dh = max_diff(last, want_last, S * H);
+        double dh = max_abs_diff_f32(last, want_last, S * H);
         cr_expect_leq(dh, 5e-2, "%s fp16 last_hidden_state differs from HF by %g", name, dh);
     }
     free(ids), free(mask), free(tt), free(want_logits), free(want_last), free(want_pool);
@@ -216,7 +209,7 @@ static void check_case(const char *name, double tol)
     vkf_status s = vkf_model_run(m, in, n_in, out, n_out);
     cr_assert_eq(s, VKF_OK, "%s: %s", name, vkf_last_error(ctx));
     for (uint32_t i = 0; i < n_out; i++) {
-        double d = max_diff(out[i].data, want[i], counts[i]);
+        double d = max_abs_diff_f32(out[i].data, want[i], counts[i]);
         cr_expect_leq(d, tol, "%s: %s differs from HF by %g", name, out[i].name, d);
         free(out[i].data);
         free(want[i]);
@@ -272,7 +265,7 @@ Test(bert, gamma_beta_and_position_ids_buffer, .timeout = 300)
                         {.name = "token_type_ids", .rank = 2, .shape = {1, 13}, .data = tt, .dtype = VKF_I32}};
     vkf_tensor out = {.name = "logits", .data = got, .capacity = sizeof got};
     cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
-    cr_expect_leq(max_diff(got, want, 3), 1e-4, "logits differ from HF by %g", max_diff(got, want, 3));
+    cr_expect_leq(max_abs_diff_f32(got, want, 3), 1e-4, "logits differ from HF by %g", max_abs_diff_f32(got, want, 3));
     free(ids), free(tt), free(want);
     vkf_model_destroy(m);
     tctx_destroy(ctx);
@@ -505,7 +498,7 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
     cr_assert_eq(vkf_npy_load(path, &t), VKF_OK, "%s", vkf_last_error(NULL));
     float *want = read_bin(VKF_TEST_DATA "/npy/logits.bin", 12);
     cr_expect(t.rank == 2 && t.shape[1] == 3 && t.dtype == VKF_F32);
-    cr_expect(max_diff(t.data, want, 3) < 1e-4, "logits differ from HF's by %g", max_diff(t.data, want, 3));
+    cr_expect(max_abs_diff_f32(t.data, want, 3) < 1e-4, "logits differ from HF's by %g", max_abs_diff_f32(t.data, want, 3));
     vkf_free(t.data);
     free(want);
     snprintf(args, sizeof args, "-q -m %s/bert -i input_ids=%s/npy/f64.npy -o logits=%s/x.npy", GOLDEN, VKF_TEST_DATA, out);
@@ -523,7 +516,7 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
     snprintf(path, sizeof path, "%s/vit.npy", out);
     cr_assert_eq(vkf_npy_load(path, &t), VKF_OK, "%s", vkf_last_error(NULL));
     float *vit_want = read_bin(GOLDEN "/vit/logits.bin", 40);
-    cr_expect(t.rank == 2 && t.shape[1] == 10 && max_diff(t.data, vit_want, 10) < 1e-4, "ViT logits through vkformer-run");
+    cr_expect(t.rank == 2 && t.shape[1] == 10 && max_abs_diff_f32(t.data, vit_want, 10) < 1e-4, "ViT logits through vkformer-run");
     vkf_free(t.data);
     free(vit_want);
     r = tcli_run(VKF_RUN_BIN, "-m x --input nofile", NULL, 0);

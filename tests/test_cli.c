@@ -49,7 +49,50 @@ Test(cli, json_and_batches, .timeout = 300)
     cJSON *dog = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 1), "top"), 0);
     cr_assert_eq((int)cJSON_GetObjectItem(dog, "index")->valuedouble, 258);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "top")), 2);
+    /* HF pipeline field names: label and score, no "prob" */
+    cJSON *cat = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(res, 0), "top"), 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(cat, "label")->valuestring, "tabby, tabby cat");
+    cr_assert_float_eq(cJSON_GetObjectItem(cat, "score")->valuedouble, 0.725, 0.005);
+    cr_assert_null(cJSON_GetObjectItem(cat, "prob"), "a \"prob\" field: %s", r->out);
     cJSON_Delete(j);
+}
+
+/* getopt_long conventions: --opt=value, "--" ends the options, "-" is standard input. */
+Test(cli, option_conventions_and_stdin, .timeout = 300)
+{
+    size_t size;
+    void *png;
+    base_diag diag = {0};
+    cr_assert_eq(base_read_file(&diag, VKF_REPO_DIR "/models/images/000000039769.png", &png, &size), VKF_OK);
+    tcli_result *r = tcli_run("VKF_PIPELINE_CACHE=off " VKF_CLASSIFY_BIN, "--top=1 -q -- -", png, size);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cr_assert(strstr(r->out, "-:\n  0.725   281  tabby, tabby cat"), "%s", r->out);
+    free(png);
+    r = tcli_run(VKF_CLASSIFY_BIN, "-q -", "not an image", 12);
+    cr_assert_eq(r->status, 1);
+    cr_assert(strstr(r->err, "standard input: "), "%s", r->err);
+    /* the bundled model is looked up under VKF_MODEL_DIR when it is set */
+    r = tcli_run("VKF_MODEL_DIR=/no/such/dir " VKF_CLASSIFY_BIN, "-q", NULL, 0);
+    cr_assert_eq(r->status, 1);
+    cr_assert(strstr(r->err, "/no/such/dir/vit-tiny-patch16-224") && strstr(r->err, "--model"), "%s", r->err);
+}
+
+Test(cli, every_tool_has_version_and_help)
+{
+    static const char *const tools[] = {VKF_INFO_BIN, VKF_CLASSIFY_BIN, VKF_TOKENIZE_BIN, VKF_EMBED_BIN, VKF_FILL_MASK_BIN,
+                                        VKF_RUN_BIN, VKF_GENERATE_BIN, VKF_ZERO_SHOT_BIN};
+    char want[64];
+    snprintf(want, sizeof want, "(vkformer) %d.%d.%d\n", VKF_VERSION_MAJOR, VKF_VERSION_MINOR, VKF_VERSION_PATCH);
+    for (size_t i = 0; i < BASE_ARRAY_LEN(tools); i++) {
+        tcli_result *r = tcli_run(tools[i], "--version", NULL, 0);
+        cr_assert_eq(r->status, 0, "%s --version: %s", tools[i], r->err);
+        cr_assert(strstr(r->out, want), "%s --version: %s", tools[i], r->out);
+        r = tcli_run(tools[i], "--help", NULL, 0);
+        cr_assert(r->status == 0 && strstr(r->out, "usage: "), "%s --help: %s", tools[i], r->out);
+        r = tcli_run(tools[i], "--no-such-option", NULL, 0);
+        cr_assert_eq(r->status, 2, "%s --no-such-option exited %d", tools[i], r->status);
+        cr_assert(strstr(r->err, "--help"), "%s: %s", tools[i], r->err);
+    }
 }
 
 Test(cli, input_tensor_and_dump_logits)

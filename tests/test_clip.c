@@ -15,13 +15,6 @@
 #define CASES VKF_TEST_DATA "/clip"
 #define GOLDEN VKF_REPO_DIR "/../shared/golden/clip"
 
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double w = 0;
-    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
-    return w;
-}
-
 static float *bin(const char *dir, const char *name, size_t n)
 {
     char path[600];
@@ -58,7 +51,7 @@ static void check_run(vkf_context *ctx, const char *dir, vkf_precision p, uint32
         float *want = bin(dir, outs[i], (size_t)shapes[i][0] * shapes[i][1]);
         size_t n = (size_t)shapes[i][0] * shapes[i][1];
         if (tol > 0) {
-            double e = max_diff(got[i], want, n);
+            double e = max_abs_diff_f32(got[i], want, n);
             cr_assert_leq(e, tol, "%s: %s differs by %g", dir, outs[i], e);
         } else { /* fp16: the same best text per image */
             for (uint32_t r = 0; r < shapes[i][0]; r++) {
@@ -149,7 +142,7 @@ Test(clip, zero_shot_against_hf)
         /* the image processor: shortest edge, bicubic, center crop, OpenAI's mean and std */
         static float px[3 * 32 * 32];
         cr_assert_eq(vkf_image_preprocess_file(m, path, px), VKF_OK, "%s", vkf_last_error(ctx));
-        double e = max_diff(px, pixels + i * 3 * 32 * 32, 3 * 32 * 32);
+        double e = max_abs_diff_f32(px, pixels + i * 3 * 32 * 32, 3 * 32 * 32);
         cr_assert_leq(e, 1e-5, "photo %d: pixel_values differ from CLIPImageProcessor's by %g", i, e);
         vkf_class_score out[6];
         tlog_reset();
@@ -174,10 +167,10 @@ Test(clip, zero_shot_against_hf)
     cr_assert_eq(vkf_embed_image_files(m, paths, 2, ie), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(vkf_embed(m, texts, 6, NULL, te), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(vkf_zero_shot_scores(m, ie, 2, te, 6, p2), VKF_OK);
-    cr_assert_leq(max_diff(p2, probs, 12), 1e-4);
+    cr_assert_leq(max_abs_diff_f32(p2, probs, 12), 1e-4);
     float *want_ie = bin(dir, "image_embeds", 2 * 24), *want_te = bin(dir, "text_embeds", 6 * 24);
-    cr_assert_leq(max_diff(ie, want_ie, 2 * 24), 1e-4);
-    cr_assert_leq(max_diff(te, want_te, 6 * 24), 1e-4);
+    cr_assert_leq(max_abs_diff_f32(ie, want_ie, 2 * 24), 1e-4);
+    cr_assert_leq(max_abs_diff_f32(te, want_te, 6 * 24), 1e-4);
     free(probs), free(pixels), free(want_ie), free(want_te);
     vkf_model_destroy(m);
     tctx_destroy(ctx);
@@ -271,7 +264,7 @@ Test(clip, tools)
     cr_assert_eq(vkf_npy_load(out, &t), VKF_OK, "%s", vkf_last_error(NULL));
     cr_assert(t.rank == 2 && t.shape[0] == 2 && t.shape[1] == 2);
     float *want = bin(GOLDEN, "logits_per_image", 4);
-    cr_assert_leq(max_diff(t.data, want, 4), 1e-4);
+    cr_assert_leq(max_abs_diff_f32(t.data, want, 4), 1e-4);
     free(want);
     vkf_free(t.data);
     ttmpdir_remove(tmp);
@@ -375,7 +368,7 @@ Test(clip, vit_b32_at_full_size, .timeout = 600)
                          {.name = "logits_per_image", .data = lpi, .capacity = sizeof lpi}};
     cr_assert_eq(vkf_model_run(m, in, 3, out, 3), VKF_OK, "%s", vkf_last_error(ctx));
     float *wie = bin(src, "image_embeds", NI * E), *wte = bin(src, "text_embeds", NT * E), *wl = bin(src, "logits_per_image", NI * NT);
-    double e1 = max_diff(ie, wie, NI * E), e2 = max_diff(te, wte, NT * E), e3 = max_diff(lpi, wl, NI * NT);
+    double e1 = max_abs_diff_f32(ie, wie, NI * E), e2 = max_abs_diff_f32(te, wte, NT * E), e3 = max_abs_diff_f32(lpi, wl, NI * NT);
     cr_log_info("CLIP ViT-B/32: image_embeds %.3g, text_embeds %.3g, logits_per_image %.3g from HF", e1, e2, e3);
     cr_assert_leq(e1, 1e-4, "image_embeds differ by %g", e1);
     cr_assert_leq(e2, 1e-4, "text_embeds differ by %g", e2);

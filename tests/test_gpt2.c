@@ -22,13 +22,6 @@ static const char *golden(void)
     return dir;
 }
 
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double w = 0;
-    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
-    return w;
-}
-
 static const int32_t PROMPT[10] = {11, 114, 67, 285, 206, 70, 292, 233, 288, 4};
 static const int32_t GREEDY[8] = {193, 193, 193, 193, 193, 193, 255, 255};
 
@@ -65,8 +58,8 @@ Test(gpt2, golden_forward_and_greedy)
     vkf_tensor out[2] = {{.name = "logits", .data = logits, .capacity = sizeof logits},
                          {.name = "last_hidden_state", .data = hidden, .capacity = sizeof hidden}};
     cr_assert_eq(vkf_model_run(m, &in, 1, out, 2), VKF_OK, "%s", vkf_last_error(ctx));
-    cr_assert_leq(max_diff(logits, want_l, 10 * 300), 1e-4);
-    cr_assert_leq(max_diff(hidden, want_h, 10 * 64), 1e-4);
+    cr_assert_leq(max_abs_diff_f32(logits, want_l, 10 * 300), 1e-4);
+    cr_assert_leq(max_abs_diff_f32(hidden, want_h, 10 * 64), 1e-4);
     /* greedy ids exactly, every step's logits */
     float *want_s = tread_file(VKF_REPO_DIR "/" GOLDEN "/greedy_step_logits.bin", 8 * 300 * 4);
     static float steps[8 * 300];
@@ -78,7 +71,7 @@ Test(gpt2, golden_forward_and_greedy)
     cr_assert_eq(g.stop, VKF_STOP_MAX_TOKENS);
     cr_assert_eq(g.prompt_tokens, 10);
     cr_assert_null(g.text, "no tokenizer: no text");
-    double e = max_diff(steps, want_s, 8 * 300);
+    double e = max_abs_diff_f32(steps, want_s, 8 * 300);
     cr_assert_leq(e, 1e-4, "greedy step logits differ by %g", e);
     vkf_generation_free(&g, 1);
     free(want_l), free(want_h), free(want_s);
@@ -105,7 +98,7 @@ Test(gpt2, kv_cache_equals_recompute)
         vkf_tensor in = {"input_ids", 2, {1, len}, seq, 0, VKF_I32};
         vkf_tensor out = {.name = "logits", .data = full, .capacity = sizeof full};
         cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
-        double e = max_diff(steps + t * 300, full + (size_t)(len - 1) * 300, 300);
+        double e = max_abs_diff_f32(steps + t * 300, full + (size_t)(len - 1) * 300, 300);
         cr_assert_leq(e, 1e-4, "step %u: cached decoding differs from recomputation by %g", t, e);
     }
     vkf_generation_free(&g, 1);
@@ -239,7 +232,7 @@ static void check_case(const char *name, bool forward)
         char what[64];
         snprintf(what, sizeof what, "%s prompt %u", name, b);
         assert_ids(&g[b], c.greedy[b], N, what);
-        double e = max_diff(steps + (size_t)b * N * V, want + (size_t)b * N * V, (size_t)N * V);
+        double e = max_abs_diff_f32(steps + (size_t)b * N * V, want + (size_t)b * N * V, (size_t)N * V);
         cr_assert_leq(e, 1e-4, "%s: step logits differ by %g", what, e);
     }
     if (forward) {
@@ -250,7 +243,7 @@ static void check_case(const char *name, bool forward)
         vkf_tensor in = {"input_ids", 2, {1, S}, c.prompt[0], 0, VKF_I32};
         vkf_tensor out = {.name = "logits", .data = l, .capacity = (uint64_t)S * V * 4};
         cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
-        cr_assert_leq(max_diff(l, wl, (size_t)S * V), 1e-4, "%s: forward logits", name);
+        cr_assert_leq(max_abs_diff_f32(l, wl, (size_t)S * V), 1e-4, "%s: forward logits", name);
         free(l), free(wl);
     }
     vkf_generation_free(g, B);

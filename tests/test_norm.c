@@ -19,7 +19,10 @@ static void check_softmax(vkf_context *ctx, op_softmax_params p, float amp, cons
         if (p.causal) valid = BASE_MIN(valid, p.q_pos + r % p.q_len + 1);
         if (p.key_lengths) valid = BASE_MIN(valid, (uint32_t)BASE_MAX(lens[p.len_index + r / p.rows_per_batch], 0));
         double m = -INFINITY, s = 0;
-        for (uint32_t j = 0; j < valid; j++) m = fmax(m, scale * x[(size_t)r * p.cols + j]);
+        for (uint32_t j = 0; j < valid; j++) { /* not fmax: GCC 12 aarch64 crashes vectorising it (see base_max_f32) */
+            double v = scale * x[(size_t)r * p.cols + j];
+            if (v > m) m = v;
+        }
         for (uint32_t j = 0; j < valid; j++) s += exp(scale * x[(size_t)r * p.cols + j] - m);
         for (uint32_t j = 0; j < p.cols; j++)
             ref[(size_t)r * p.cols + j] = j < valid ? exp(scale * x[(size_t)r * p.cols + j] - m) / s : 0.0;

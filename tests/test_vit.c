@@ -28,9 +28,7 @@ Test(vit, golden_logits_fp32, .timeout = 300)
     cr_assert_eq(out[0].rank, 2);
     cr_assert_eq(out[0].shape[1], 10);
     cr_assert_eq(out[1].shape[1], 17);
-    double worst = 0, worst_last = 0;
-    for (int i = 0; i < 10; i++) worst = fmax(worst, fabs(logits[i] - want[i]));
-    for (int i = 0; i < 17 * 64; i++) worst_last = fmax(worst_last, fabs(last[i] - want_last[i]));
+    double worst = max_abs_diff_f32(logits, want, 10), worst_last = max_abs_diff_f32(last, want_last, 17 * 64);
     cr_assert_leq(worst, 1e-4, "logits differ from HF by up to %g", worst);
     cr_assert_leq(worst_last, 1e-4, "last_hidden_state differs from HF by up to %g", worst_last);
     free(px);
@@ -63,8 +61,7 @@ Test(vit, golden_argmax_fp16)
     vkf_tensor out = {.name = "logits", .rank = 0, .shape = {0}, .data = logits, .capacity = sizeof logits};
     cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(argmax(logits, 10), argmax(want, 10));
-    double worst = 0;
-    for (int i = 0; i < 10; i++) worst = fmax(worst, fabs(logits[i] - want[i]));
+    double worst = max_abs_diff_f32(logits, want, 10);
     cr_assert_leq(worst, 0.05, "fp16 logits off by %g (top-2 margin 0.185)", worst);
     free(px);
     free(want);

@@ -180,8 +180,9 @@ static int32_t sample(cand *c, uint32_t n, bool sorted, const vkf_generate_desc 
         sorted = true;
     }
     if (d->top_k && d->top_k < n) n = d->top_k;
-    double mx = -INFINITY;
-    for (uint32_t i = 0; i < n; i++) mx = fmax(mx, (double)c[i].z / d->temperature);
+    double mx = -INFINITY; /* a compare loop, not fmax: see base_max_f32 */
+    for (uint32_t i = 0; i < n; i++)
+        if ((double)c[i].z / d->temperature > mx) mx = (double)c[i].z / d->temperature;
     double *p = malloc(n * sizeof *p), total = 0;
     if (!p) return c[0].id;
     for (uint32_t i = 0; i < n; i++) total += (p[i] = isfinite(c[i].z) ? exp((double)c[i].z / d->temperature - mx) : 0.0);

@@ -30,6 +30,31 @@ static void relay_progress(void *user, uint64_t done, uint64_t total)
     if (r->fn) r->fn(r->user, done * r->bytes_per_element, total * r->bytes_per_element);
 }
 
+vkf_status vkf_model_load_memory(vkf_context *ctx, const vkf_memory_file *files, uint32_t n_files,
+                                 const vkf_model_desc *desc, vkf_model **out)
+{
+    base_diag *td = base_thread_diag();
+    if (!ctx || !out || (n_files && !files))
+        return base_fail(td, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_load_memory: NULL argument");
+    *out = NULL;
+    for (uint32_t i = 0; i < n_files; i++) {
+        const char *name = files[i].name;
+        if (!base_relative_path_ok(name))
+            return base_fail(&ctx->diag, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_load_memory: file %u: the name '%s' is not "
+                             "a file name in the model directory (\"config.json\", \"1_Pooling/config.json\", ...)", i,
+                             name ? name : "(null)");
+        if (!files[i].data && files[i].size)
+            return base_fail(&ctx->diag, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_load_memory: %s: NULL data", name);
+        for (uint32_t j = 0; j < i; j++)
+            if (!strcmp(files[j].name, name))
+                return base_fail(&ctx->diag, VKF_ERROR_INVALID_ARGUMENT, "vkf_model_load_memory: %s is given twice", name);
+    }
+    base_memdir_mount(files, n_files);
+    vkf_status s = vkf_model_load(ctx, BASE_MEMDIR, desc, out);
+    base_memdir_mount(NULL, 0);
+    return s;
+}
+
 vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_desc *desc, vkf_model **out)
 {
     static const vkf_model_desc zero;
@@ -559,8 +584,7 @@ vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *t
     if (!m || !logits || (k && !top)) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_top_k: NULL argument");
     uint32_t n = m->m.num_labels;
     if (!n) return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model has no classification head");
-    double mx = -INFINITY, sum = 0;
-    for (uint32_t i = 0; i < n; i++) mx = fmax(mx, logits[i]);
+    double mx = base_max_f32(logits, n), sum = 0;
     for (uint32_t i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
     bool sigmoid = m->m.multi_label; /* independent labels: a sigmoid each, as HF pipelines do */
     k = BASE_MIN(k, n);
@@ -577,24 +601,85 @@ vkf_status vkf_top_k(const vkf_model *m, const float *logits, vkf_class_score *t
     return VKF_OK;
 }
 
+/* A decoded image into the model input; errors prefixed with the image's name. */
+static vkf_status preprocess_decoded(vkf_model *m, io_image *img, const char *name, float *pixels)
+{
+    vkf_status s;
+    if (!m->m.image_size) s = base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model does not take images");
+    else s = io_preprocess(m->dev->diag, img, &m->pp, m->m.image_size, m->m.image_size, pixels);
+    if (s != VKF_OK) base_fail_prefix(m->dev->diag, s, "%s: ", name);
+    io_image_free(img);
+    return s;
+}
+
 vkf_status vkf_image_preprocess_file(vkf_model *m, const char *path, float *pixels)
 {
     if (!m || !path || !pixels)
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_image_preprocess_file: NULL argument");
     io_image img;
     vkf_status s = io_image_load(m->dev->diag, path, IO_MAX_PIXELS_DEFAULT, &img);
-    if (s != VKF_OK) return s;
-    if (!m->m.image_size) s = base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model does not take images");
-    else s = io_preprocess(m->dev->diag, &img, &m->pp, m->m.image_size, m->m.image_size, pixels);
-    if (s != VKF_OK) base_fail_prefix(m->dev->diag, s, "%s: ", path);
-    io_image_free(&img);
-    return s;
+    return s != VKF_OK ? s : preprocess_decoded(m, &img, path, pixels);
 }
 
-vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n, vkf_class_score *top, uint32_t k)
+vkf_status vkf_image_preprocess_memory(vkf_model *m, const void *data, size_t size, float *pixels)
 {
-    if (!m || (n && (!paths || (k && !top))))
-        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_classify_files: NULL argument");
+    if (!m || (!data && size) || !pixels)
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_image_preprocess_memory: NULL argument");
+    io_image img;
+    vkf_status s = io_image_decode(m->dev->diag, data, size, BASE_MEMDIR, IO_MAX_PIXELS_DEFAULT, &img);
+    return s != VKF_OK ? s : preprocess_decoded(m, &img, BASE_MEMDIR, pixels);
+}
+
+vkf_status vkf_image_preprocess(vkf_model *m, const vkf_image *im, float *pixels)
+{
+    if (!m || !im || !pixels) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_image_preprocess: NULL argument");
+    base_diag *d = m->dev->diag;
+    static const uint32_t bpp[] = {[VKF_PIXELS_RGB8] = 3, [VKF_PIXELS_RGBA8] = 4, [VKF_PIXELS_BGRA8] = 4};
+    if ((unsigned)im->format > VKF_PIXELS_BGRA8)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "vkf_image: unknown pixel format %d", (int)im->format);
+    uint32_t w = im->width, h = im->height, c = bpp[im->format];
+    if (!w || !h || (uint64_t)w * h > IO_MAX_PIXELS_DEFAULT)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "vkf_image: %ux%u pixels (1 to %llu allowed)", w, h,
+                         (unsigned long long)IO_MAX_PIXELS_DEFAULT);
+    size_t stride = im->stride ? im->stride : (size_t)w * c;
+    if (stride < (size_t)w * c)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "vkf_image: a stride of %zu bytes is less than a row (%u x %u bytes)",
+                         stride, w, c);
+    if (!im->data) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "vkf_image: NULL data");
+    io_image img = {w, h, malloc((size_t)w * h * 3)};
+    if (!img.rgb) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory for a %ux%u image", w, h);
+    bool bgr = im->format == VKF_PIXELS_BGRA8;
+    for (uint32_t y = 0; y < h; y++) {
+        const uint8_t *src = (const uint8_t *)im->data + stride * y;
+        uint8_t *dst = img.rgb + (size_t)w * 3 * y;
+        for (uint32_t x = 0; x < w; x++, src += c, dst += 3) {
+            dst[0] = src[bgr ? 2 : 0];
+            dst[1] = src[1];
+            dst[2] = src[bgr ? 0 : 2];
+        }
+    }
+    return preprocess_decoded(m, &img, "image", pixels);
+}
+
+/* Image i of a caller's array into the model input. */
+typedef vkf_status (*preprocess_nth)(vkf_model *m, const void *inputs, uint32_t i, float *pixels);
+
+static vkf_status preprocess_path(vkf_model *m, const void *inputs, uint32_t i, float *pixels)
+{
+    return vkf_image_preprocess_file(m, ((const char *const *)inputs)[i], pixels);
+}
+
+static vkf_status preprocess_image(vkf_model *m, const void *inputs, uint32_t i, float *pixels)
+{
+    return vkf_image_preprocess(m, (const vkf_image *)inputs + i, pixels);
+}
+
+/* n images classified in batched inferences; top holds n * k scores. */
+static vkf_status classify_images(vkf_model *m, const char *fn, const void *inputs, uint32_t n, preprocess_nth pre,
+                                  vkf_class_score *top, uint32_t k)
+{
+    if (!m || (n && (!inputs || (k && !top))))
+        return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "%s: NULL argument", fn);
     const model *mm = &m->m;
     if (mm->task != MODEL_TASK_IMAGE_CLASSIFICATION)
         return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this model has no image classification head (%s, %s)",
@@ -606,7 +691,7 @@ vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n
     vkf_status s = (pixels && logits) ? VKF_OK : base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     for (uint32_t first = 0; first < n && s == VKF_OK; first += chunk) {
         uint32_t b = BASE_MIN(chunk, n - first);
-        for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_image_preprocess_file(m, paths[first + i], pixels + per * i);
+        for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = pre(m, inputs, first + i, pixels + per * i);
         const char *name = "logits";
         void *out = logits;
         if (s == VKF_OK) s = api_run_images(m, b, pixels, &name, &out, 1);
@@ -615,6 +700,16 @@ vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n
     free(pixels);
     free(logits);
     return s;
+}
+
+vkf_status vkf_classify_files(vkf_model *m, const char *const *paths, uint32_t n, vkf_class_score *top, uint32_t k)
+{
+    return classify_images(m, "vkf_classify_files", paths, n, preprocess_path, top, k);
+}
+
+vkf_status vkf_classify_images(vkf_model *m, const vkf_image *images, uint32_t n, vkf_class_score *top, uint32_t k)
+{
+    return classify_images(m, "vkf_classify_images", images, n, preprocess_image, top, k);
 }
 
 vkf_status vkf_classify_file(vkf_model *m, const char *path, vkf_class_score *top, uint32_t k)

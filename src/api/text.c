@@ -16,7 +16,7 @@ static bool exists(const char *dir, const char *name)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     struct stat st;
-    return stat(path, &st) == 0;
+    return base_stat(path, &st) == 0;
 }
 
 vkf_status api_load_tokenizer(vkf_model *m, const char *dir)
@@ -259,8 +259,7 @@ vkf_status vkf_fill_mask(vkf_model *m, const char *text, uint32_t k, vkf_fill_ma
     for (uint32_t j = 0; j < b.S && s == VKF_OK; j++) {
         if (b.ids[j] != ti.mask_id) continue;
         const float *x = logits + (size_t)j * V;
-        double mx = -INFINITY, sum = 0;
-        for (uint32_t v = 0; v < V; v++) mx = fmax(mx, x[v]);
+        double mx = base_max_f32(x, V), sum = 0;
         for (uint32_t v = 0; v < V; v++) sum += exp((double)x[v] - mx);
         for (uint32_t r = 0; r < k; r++) {
             /* the r-th best: the largest logit below the previous pick (ties by id) */

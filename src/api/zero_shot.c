@@ -40,8 +40,7 @@ vkf_status vkf_zero_shot_scores(const vkf_model *m, const float *img, uint32_t n
     api_clip_logits(&m->m, img, ni, txt, nt, probs, NULL);
     for (uint32_t i = 0; i < ni; i++) { /* softmax over the texts, in float64 */
         float *row = probs + (size_t)i * nt;
-        double mx = -INFINITY, sum = 0;
-        for (uint32_t j = 0; j < nt; j++) mx = fmax(mx, row[j]);
+        double mx = base_max_f32(row, nt), sum = 0;
         for (uint32_t j = 0; j < nt; j++) sum += exp((double)row[j] - mx);
         for (uint32_t j = 0; j < nt; j++) row[j] = (float)(exp((double)row[j] - mx) / sum);
     }

@@ -189,13 +189,89 @@ int base_open_regular(base_diag *d, const char *path)
 bool base_is_regular(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return base_stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static _Thread_local struct {
+    const vkf_memory_file *files;
+    uint32_t n;
+} memdir;
+
+void base_memdir_mount(const vkf_memory_file *files, uint32_t n)
+{
+    memdir.files = files;
+    memdir.n = files ? n : 0;
+}
+
+const vkf_memory_file *base_memdir_find(const char *path)
+{
+    size_t dl = strlen(BASE_MEMDIR);
+    if (!memdir.files || strncmp(path, BASE_MEMDIR "/", dl + 1) != 0) return NULL;
+    for (uint32_t i = 0; i < memdir.n; i++)
+        if (strcmp(path + dl + 1, memdir.files[i].name) == 0) return &memdir.files[i];
+    return NULL;
+}
+
+bool base_relative_path_ok(const char *name)
+{
+    if (!name || !*name) return false;
+    for (const char *c = name;;) { /* each component */
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return false;
+        if (!c[n]) return true;
+        c += n + 1;
+    }
+}
+
+/* Whether path (under BASE_MEMDIR) is a directory of the mounted files. */
+static bool memdir_is_dir(const char *path)
+{
+    if (strcmp(path, BASE_MEMDIR) == 0) return true;
+    size_t dl = strlen(BASE_MEMDIR) + 1, pl = strlen(path) - dl;
+    for (uint32_t i = 0; i < memdir.n; i++)
+        if (!strncmp(memdir.files[i].name, path + dl, pl) && memdir.files[i].name[pl] == '/') return true;
+    return false;
+}
+
+int base_stat(const char *path, struct stat *st)
+{
+    if (memdir.files && (strcmp(path, BASE_MEMDIR) == 0 || strncmp(path, BASE_MEMDIR "/", strlen(BASE_MEMDIR) + 1) == 0)) {
+        memset(st, 0, sizeof *st);
+        const vkf_memory_file *f = base_memdir_find(path);
+        if (f) {
+            st->st_mode = S_IFREG | 0444;
+            st->st_size = (off_t)f->size;
+        } else if (memdir_is_dir(path)) {
+            st->st_mode = S_IFDIR | 0555;
+        } else {
+            errno = ENOENT;
+            return -1;
+        }
+        return 0;
+    }
+    return stat(path, st);
+}
+
+bool base_exists(const char *path)
+{
+    struct stat st;
+    return base_stat(path, &st) == 0;
 }
 
 vkf_status base_read_file(base_diag *d, const char *path, void **data, size_t *size)
 {
     *data = NULL;
     *size = 0;
+    const vkf_memory_file *mf = base_memdir_find(path);
+    if (mf) {
+        char *copy = malloc(mf->size + 1);
+        if (!copy) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "%s: out of host memory reading %zu bytes", path, mf->size);
+        if (mf->size) memcpy(copy, mf->data, mf->size);
+        copy[mf->size] = 0;
+        *data = copy;
+        *size = mf->size;
+        return VKF_OK;
+    }
     int fd = base_open_regular(d, path);
     if (fd < 0) return VKF_ERROR_IO;
     FILE *f = fdopen(fd, "rb");
@@ -422,3 +498,23 @@ const char *vkf_status_string(vkf_status status)
 }
 
 void vkf_free(void *p) { free(p); }
+
+double base_max_f32(const float *x, size_t n)
+{
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] > m) m = x[i];
+    return m;
+}
+
+uint32_t vkf_version(void)
+{
+    return VKF_VERSION_NUMBER;
+}
+
+#define BASE_STR2(x) #x
+#define BASE_STR(x) BASE_STR2(x)
+const char *vkf_version_string(void)
+{
+    return BASE_STR(VKF_VERSION_MAJOR) "." BASE_STR(VKF_VERSION_MINOR) "." BASE_STR(VKF_VERSION_PATCH);
+}

@@ -80,6 +80,21 @@ vkf_status base_write_file_atomic(base_diag *d, const char *path, const void *da
 /* mkdir -p of the directory part of path. */
 int base_mkdirs_for(const char *path);
 
+/* ---- a model directory in memory (vkf_model_load_memory) ----------------------
+ * While mounted on a thread, the readers above (base_read_file, base_stat,
+ * and base_memdir_find for mappings) see BASE_MEMDIR/NAME as the app's bytes. */
+#define BASE_MEMDIR "(memory)"
+void base_memdir_mount(const vkf_memory_file *files, uint32_t n); /* NULL, 0: unmount */
+const vkf_memory_file *base_memdir_find(const char *path);
+/* A path below a directory: non-empty components, none "." or "..", no leading '/'. */
+bool base_relative_path_ok(const char *name);
+/* stat(2), with the mounted files as read-only regular files and BASE_MEMDIR
+ * as their directory; -1 with errno ENOENT for what is not there. */
+struct stat;
+int base_stat(const char *path, struct stat *st);
+/* Whether anything is at path (base_stat). */
+bool base_exists(const char *path);
+
 /* Environment: NULL when unset or empty. */
 const char *base_getenv(const char *name);
 /* "1", "on", "true", "yes" -> 1; "0", "off", "false", "no" -> 0; else dflt. */
@@ -87,6 +102,10 @@ int base_parse_bool(const char *s, int dflt);
 
 /* IEEE half <-> float with round-to-nearest-even, infinities and NaN kept. */
 uint16_t base_f32_to_f16(float f);
+/* The largest of x[0..n), NaNs skipped as fmax skips them; -INFINITY when
+ * n is 0. (A compare loop: GCC 12 for aarch64 crashes vectorising an fmax
+ * reduction at -O3, "internal compiler error in vect_transform_reduction".) */
+double base_max_f32(const float *x, size_t n);
 float base_f16_to_f32(uint16_t h);
 float base_bf16_to_f32(uint16_t h);
 

@@ -74,7 +74,7 @@ vkf_status graph_weights_upload(graph_weights *w, const char *name, graph_dtype 
     memcpy(probe.shape, shape, BASE_MIN(rank, (uint32_t)GRAPH_MAX_RANK) * sizeof(uint32_t));
     uint64_t n = graph_numel(&probe);
     uint32_t es = graph_dtype_size(dtype);
-    int buf;
+    int buf = -1;
     vkf_status s = graph_weights_alloc(w, n * es, name, &buf);
     if (s != VKF_OK) return s;
     if (dtype == GRAPH_F16) {

@@ -574,8 +574,7 @@ vkf_status io_preproc_load(base_diag *d, const char *dir, const io_preproc *defa
     *out = *defaults;
     char path[4096];
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    struct stat st;
-    if (stat(path, &st) != 0) return VKF_OK; /* optional: the defaults stand */
+    if (!base_exists(path)) return VKF_OK; /* optional: the defaults stand */
     cJSON *root;
     vkf_status s = io_json_load(d, path, &root);
     if (s != VKF_OK) return s;

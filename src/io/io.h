@@ -30,7 +30,8 @@ typedef struct st_tensor {
 
 typedef struct st_file {
     char *path;
-    void *map;
+    void *map;            /* mmap'd file */
+    const void *borrowed; /* or bytes handed in (vkf_model_load_memory) */
     size_t size;
 } st_file;
 

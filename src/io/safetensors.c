@@ -69,7 +69,7 @@ static vkf_status parse_file(base_diag *d, st_checkpoint *ck, uint32_t fi)
     if (f->size < 8)
         return base_fail(d, VKF_ERROR_FORMAT, "%s: %zu bytes is too short for a safetensors file (truncated?)", path,
                          f->size);
-    const uint8_t *p = f->map;
+    const uint8_t *p = f->map ? f->map : f->borrowed;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | p[i];
     if (hlen > f->size - 8)
@@ -212,6 +212,12 @@ static vkf_status map_file(base_diag *d, const char *path, st_file *f)
     memset(f, 0, sizeof(*f));
     f->path = base_strdup(path);
     if (!f->path) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    const vkf_memory_file *mf = base_memdir_find(path);
+    if (mf) { /* the app's bytes, read in place (not unmapped at close) */
+        f->borrowed = mf->data;
+        f->size = mf->size;
+        return VKF_OK;
+    }
     int fd = base_open_regular(d, path);
     if (fd < 0) return VKF_ERROR_IO;
     struct stat st;
@@ -235,13 +241,7 @@ static vkf_status map_file(base_diag *d, const char *path, st_file *f)
 static bool is_dir(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
+    return base_stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static vkf_status add_file(base_diag *d, st_checkpoint *ck, const char *path)
@@ -300,13 +300,13 @@ vkf_status st_open(base_diag *d, const char *path, st_checkpoint *ck)
         char single[4096], index[4096];
         snprintf(single, sizeof single, "%s/model.safetensors", path);
         snprintf(index, sizeof index, "%s/model.safetensors.index.json", path);
-        if (exists(single))
+        if (base_exists(single))
             s = add_file(d, ck, single);
-        else if (exists(index))
+        else if (base_exists(index))
             s = open_sharded(d, path, index, ck);
         else
             s = base_fail(d, VKF_ERROR_IO, "%s: no model.safetensors or model.safetensors.index.json in it", path);
-    } else if (exists(path)) {
+    } else if (base_exists(path)) {
         s = add_file(d, ck, path);
     } else {
         s = base_fail(d, VKF_ERROR_IO, "%s: no such file or directory", path);

@@ -75,7 +75,7 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
     memset(out, 0, sizeof *out);
     char path[4096];
     snprintf(path, sizeof path, "%s/modules.json", dir);
-    if (access(path, F_OK) != 0) return VKF_OK; /* not a sentence-transformers folder */
+    if (!base_exists(path)) return VKF_OK; /* not a sentence-transformers folder */
     /* modules.json is a JSON array: read it as a file of its own */
     void *text;
     size_t size;
@@ -118,7 +118,7 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
         out->pooling = cls ? MODEL_POOL_CLS : max ? MODEL_POOL_MAX : sqrt_len ? MODEL_POOL_MEAN_SQRT : MODEL_POOL_MEAN;
     }
     snprintf(path, sizeof path, "%s/sentence_bert_config.json", dir);
-    if (s == VKF_OK && access(path, F_OK) == 0) {
+    if (s == VKF_OK && base_exists(path)) {
         cJSON *sc;
         s = io_json_load(d, path, &sc);
         if (s == VKF_OK) {

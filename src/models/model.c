@@ -74,7 +74,7 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
     }
     if (s == VKF_OK) s = model_sentence_load(d, dir, &m->sentence);
     io_json_free(root);
-    if (s != VKF_OK) m->family = NULL;
+    if (s != VKF_OK) model_close(m); /* releases an adopted config (a failing modules.json came after it) */
     return s;
 }
 

@@ -40,7 +40,7 @@ static bool file_exists(const char *dir, const char *name, char *path, size_t ca
 {
     snprintf(path, cap, "%s/%s", dir, name);
     struct stat st;
-    return lstat(path, &st) == 0 || stat(path, &st) == 0;
+    return base_stat(path, &st) == 0 || lstat(path, &st) == 0;
 }
 
 /* Refuses what is not a regular file (a FIFO would block the read) and sizes
@@ -49,7 +49,7 @@ static vkf_status check_file(loader *L, const char *path)
 {
     snprintf(L->file, sizeof L->file, "%s", path);
     struct stat st;
-    if (stat(path, &st) != 0) return base_fail(L->d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (base_stat(path, &st) != 0) return base_fail(L->d, VKF_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) return base_fail(L->d, VKF_ERROR_IO, "%s: not a regular file", path);
     if ((uint64_t)st.st_size > TOK_MAX_FILE_BYTES)
         return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %llu bytes is larger than any tokenizer file (limit %zu MiB)", path,
@@ -811,7 +811,7 @@ vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
 {
     *out = NULL;
     struct stat st;
-    if (!dir || stat(dir, &st) != 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", dir ? dir : "(null)", dir ? strerror(errno) : "no path");
+    if (!dir || base_stat(dir, &st) != 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", dir ? dir : "(null)", dir ? strerror(errno) : "no path");
     tok_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     loader L = {.d = d, .t = t};

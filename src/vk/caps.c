@@ -185,6 +185,19 @@ void vk_caps_query(VkPhysicalDevice phys, uint32_t queue_timestamp_bits, vk_caps
     c->storage8 = ext_s8 && s8.storageBuffer8BitAccess;
     c->int_dot = ext_dot && dot.shaderIntegerDotProduct;
 
+    /* Driver quirk: lavapipe on 64-bit ARM with LLVM 15 (Debian 12's Mesa
+     * 22.3) aborts the whole process compiling any kernel that reads 16-bit
+     * storage: "LLVM ERROR: Cannot select: v4f32 = fp_extend" (LLVM's AArch64
+     * instruction selection has no pattern for widening a v4f16 vector when
+     * the CPU target lacks full fp16). The device never gets fp16 storage
+     * kernels there; LLVM 16 and later are not known to be affected. */
+#if defined(__aarch64__)
+    unsigned llvm_major = 0;
+    if (ext_drv && drv.driverID == VK_DRIVER_ID_MESA_LLVMPIPE && sscanf(c->name, "llvmpipe (LLVM %u", &llvm_major) == 1 &&
+        llvm_major <= 15)
+        c->storage16 = false;
+#endif
+
     c->cpu_kernels = c->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     c->timestamp_bits = queue_timestamp_bits;
     c->timestamps = l->timestampComputeAndGraphics && queue_timestamp_bits > 0;

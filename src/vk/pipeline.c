@@ -110,6 +110,11 @@ vkf_status vk_pipelines_init(vk_device *dev, bool cache_enabled, const char *cac
         else
             vk_pipeline_cache_default_path(&dev->real, path, sizeof path);
         p->cache_default = !cache_path; /* only the default directory is created */
+        if (!path[0])
+            base_log(dev->diag, VKF_LOG_INFO,
+                     "no pipeline cache: neither XDG_CACHE_HOME nor HOME is set, so pipelines are compiled at every "
+                     "start (set vkf_context_desc.pipeline_cache_path, e.g. to a file in an Android app's cache "
+                     "directory, or VKF_PIPELINE_CACHE)");
         if (cache_path) {
             /* an explicit path: its directory must exist, and what is there
              * must be a regular file (never a device, FIFO or link to replace) */

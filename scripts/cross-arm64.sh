@@ -15,19 +15,7 @@ arm64=(libcjson-dev libstb-dev libutf8proc-dev libpcre2-dev libjpeg62-turbo-dev 
        mesa-vulkan-drivers)
 packages=(crossbuild-essential-arm64 qemu-user)
 for p in "${arm64[@]}"; do packages+=("$p:arm64"); done
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  echo "cross-arm64: installing ${missing[*]}" >&2
-  dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh "${packages[@]}"
 
 cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
       -DVKF_BUILD_TESTS=OFF -DVKF_BUILD_BENCH=OFF -DVKF_BUILD_TOOLS=ON -DVKF_WERROR=ON >/dev/null

@@ -11,12 +11,7 @@ shift || true
 harnesses=("$@")
 [ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors config npy tokenizer)
 
-if ! command -v clang >/dev/null; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "fuzz.sh: installing clang" >&2
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang >/dev/null
-fi
+command -v clang >/dev/null || bash scripts/apt-install.sh clang
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
   -DVKF_BUILD_TESTS=OFF -DVKF_BUILD_BENCH=OFF -DVKF_WERROR=OFF >/dev/null
 targets=()

@@ -15,8 +15,7 @@ static bool exists(const char *dir, const char *name)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    struct stat st;
-    return base_stat(path, &st) == 0;
+    return base_exists(path);
 }
 
 vkf_status api_load_tokenizer(vkf_model *m, const char *dir)

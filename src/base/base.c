@@ -235,7 +235,8 @@ static bool memdir_is_dir(const char *path)
 
 int base_stat(const char *path, struct stat *st)
 {
-    if (memdir.files && (strcmp(path, BASE_MEMDIR) == 0 || strncmp(path, BASE_MEMDIR "/", strlen(BASE_MEMDIR) + 1) == 0)) {
+    size_t dl = strlen(BASE_MEMDIR);
+    if (memdir.files && !strncmp(path, BASE_MEMDIR, dl) && (!path[dl] || path[dl] == '/')) {
         memset(st, 0, sizeof *st);
         const vkf_memory_file *f = base_memdir_find(path);
         if (f) {

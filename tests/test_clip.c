@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define CASES VKF_TEST_DATA "/clip"
-#define GOLDEN VKF_REPO_DIR "/../shared/golden/clip"
+#define GOLDEN VKF_TEST_DATA "/golden/clip"
 
 static float *bin(const char *dir, const char *name, size_t n)
 {

@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GOLDEN "../shared/golden/gpt2"
+#define GOLDEN VKF_TEST_DATA "/golden/gpt2"
 #define CASES VKF_TEST_DATA "/gpt2"
 
 static const char *golden(void)
 {
     static char dir[600];
-    snprintf(dir, sizeof dir, "%s/%s", VKF_REPO_DIR, GOLDEN);
+    snprintf(dir, sizeof dir, "%s", GOLDEN);
     return dir;
 }
 
@@ -51,8 +51,8 @@ Test(gpt2, golden_forward_and_greedy)
     cr_assert_str_eq(info.task, "text-generation");
     cr_assert_str_eq(info.family, "gpt2");
     /* the forward pass: logits and last_hidden_state */
-    float *want_l = tread_file(VKF_REPO_DIR "/" GOLDEN "/logits.bin", 10 * 300 * 4);
-    float *want_h = tread_file(VKF_REPO_DIR "/" GOLDEN "/last_hidden_state.bin", 10 * 64 * 4);
+    float *want_l = tread_file(GOLDEN "/logits.bin", 10 * 300 * 4);
+    float *want_h = tread_file(GOLDEN "/last_hidden_state.bin", 10 * 64 * 4);
     static float logits[10 * 300], hidden[10 * 64];
     vkf_tensor in = {"input_ids", 2, {1, 10}, (void *)PROMPT, 0, VKF_I32};
     vkf_tensor out[2] = {{.name = "logits", .data = logits, .capacity = sizeof logits},
@@ -61,7 +61,7 @@ Test(gpt2, golden_forward_and_greedy)
     cr_assert_leq(max_abs_diff_f32(logits, want_l, 10 * 300), 1e-4);
     cr_assert_leq(max_abs_diff_f32(hidden, want_h, 10 * 64), 1e-4);
     /* greedy ids exactly, every step's logits */
-    float *want_s = tread_file(VKF_REPO_DIR "/" GOLDEN "/greedy_step_logits.bin", 8 * 300 * 4);
+    float *want_s = tread_file(GOLDEN "/greedy_step_logits.bin", 8 * 300 * 4);
     static float steps[8 * 300];
     vkf_generation g;
     vkf_generate_desc d = {.max_new_tokens = 8, .ignore_eos = 1, .logits_out = steps};
@@ -116,7 +116,7 @@ Test(gpt2, fp16_same_greedy_ids)
         cr_skip_test("no 16-bit storage");
     }
     vkf_model *m = tload_model(ctx, golden(), VKF_FP16);
-    float *want_s = tread_file(VKF_REPO_DIR "/" GOLDEN "/greedy_step_logits.bin", 8 * 300 * 4);
+    float *want_s = tread_file(GOLDEN "/greedy_step_logits.bin", 8 * 300 * 4);
     vkf_generation g;
     cr_assert_eq(gen1(m, PROMPT, 10, (vkf_generate_desc){.max_new_tokens = 8, .ignore_eos = 1}, &g), VKF_OK, "%s", vkf_last_error(ctx));
     uint32_t checked = 0;

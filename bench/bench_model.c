@@ -382,7 +382,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         vkf_memory_stats m0;
         vk_alloc_stats(dev, &m0);
         double t0 = base_now();
-        s = model_load(dev, m, o->model, dt, 1234, NULL, NULL);
+        s = model_load(dev, m, o->model, NULL, dt, 1234, NULL, NULL);
         if (s != VKF_OK) {
             model_close(m);
             fprintf(stderr, "vkformer-bench: %s\n", base_diag_error(d));

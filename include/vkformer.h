@@ -47,7 +47,7 @@ extern "C" {
  * runs. The shared library's SONAME changes with every 0.x minor version,
  * as public structs may still change between them. */
 #define VKF_VERSION_MAJOR 0
-#define VKF_VERSION_MINOR 2
+#define VKF_VERSION_MINOR 3
 #define VKF_VERSION_PATCH 0
 #define VKF_VERSION_NUMBER (VKF_VERSION_MAJOR * 10000 + VKF_VERSION_MINOR * 100 + VKF_VERSION_PATCH)
 
@@ -66,7 +66,7 @@ extern "C" {
 #define VKF_API
 #endif
 
-/* The library's version as VKF_VERSION_NUMBER encodes it (0.2.0: 200), and
+/* The library's version as VKF_VERSION_NUMBER encodes it (0.3.0: 300), and
  * as a string ("0.2.0"): compare with the header's to catch a mismatch. */
 VKF_API uint32_t vkf_version(void);
 VKF_API const char *vkf_version_string(void);
@@ -195,7 +195,12 @@ VKF_API vkf_status vkf_context_save_pipeline_cache(vkf_context *ctx);
  *
  * A model directory is a Hugging Face checkpoint as saved: config.json,
  * model.safetensors (or shards with model.safetensors.index.json) and, for
- * image models, preprocessor_config.json. No conversion step. */
+ * image models, preprocessor_config.json. No conversion step. A path that
+ * does not exist but reads as a Hub id ("sentence-transformers/all-MiniLM-L6-v2")
+ * is looked up in the local Hugging Face cache, as transformers does offline:
+ * $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+ * ~/.cache/huggingface/hub; models--ORG--NAME/snapshots/<the revision refs/main
+ * names>. Nothing is downloaded. */
 
 typedef struct vkf_model vkf_model;
 typedef struct vkf_tokenizer vkf_tokenizer; /* see "tokenizers" below */
@@ -216,6 +221,11 @@ typedef struct vkf_model_desc {
     uint32_t max_in_flight;   /* inferences in flight at once per shape (default 2) */
     uint32_t max_variants;    /* recorded batch-size variants kept (default 4) */
     int profile;              /* per-node GPU timestamps (also VKF_PROFILE=1) */
+    /* NULL: any. Else the HF task name(s) the caller will run, comma-separated
+     * ("fill-mask", "text-classification,image-classification"): a checkpoint
+     * that can do none of them fails the load before any weight is read.
+     * "feature-extraction" accepts every model (hidden states). */
+    const char *task;
 } vkf_model_desc;
 
 VKF_API vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_desc *desc, vkf_model **out);
@@ -349,7 +359,9 @@ VKF_API vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uin
  * folders) loaded with vkf_model_load. The directory's tokenizer is loaded
  * with the model; texts are tokenized, truncated to the model's positions
  * (with a warning, as HF pipelines do with truncation=True) and batched
- * internally, up to 32 texts per inference. */
+ * internally, up to 32 texts per inference. Warnings and errors about one
+ * text begin "text N" (N: its 0-based index in the call's array), so a caller
+ * can name the input it came from. */
 
 /* The model's tokenizer (owned by the model), or NULL when the directory has none. */
 VKF_API const vkf_tokenizer *vkf_model_tokenizer(const vkf_model *model);
@@ -449,13 +461,21 @@ typedef struct vkf_generate_desc {
     void *user;
     float *logits_out;       /* optional (HF output_logits): [batch][max_new_tokens][vocab], the
                                 raw logits each generated token was chosen from */
+    float repetition_penalty; /* HF's: > 1 discourages every token the sequence holds (prompt
+                                and generated; logit / p when positive, * p when negative);
+                                0 or 1: off. Reads all logits back per token. */
+    const char *const *stop_strings; /* HF's stop_strings: a sequence stops once its generated text
+                                has one of these ending in the token just generated; the text and
+                                ids keep that token whole. Needs the tokenizer. */
+    uint32_t n_stop_strings;
 } vkf_generate_desc;
 
 typedef enum vkf_stop_reason {
     VKF_STOP_EOS = 0,        /* generated eos_token_id (included in ids, not in text) */
     VKF_STOP_MAX_TOKENS,     /* max_new_tokens generated */
     VKF_STOP_CONTEXT,        /* the sequence filled the model's n_positions */
-    VKF_STOP_CALLBACK        /* on_token asked to stop */
+    VKF_STOP_CALLBACK,       /* on_token asked to stop */
+    VKF_STOP_STRING          /* the text reached one of stop_strings */
 } vkf_stop_reason;
 
 typedef struct vkf_generation {

@@ -1,6 +1,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +221,58 @@ tcli_result *tcli_run(const char *cmd, const char *args, const void *in, size_t 
     cr_assert(WIFEXITED(st), "`%s %s` crashed (signal %d)\nstderr: %s", cmd, args, WIFSIGNALED(st) ? WTERMSIG(st) : 0, r.err);
     r.status = WEXITSTATUS(st);
     return &r;
+}
+
+tcli_result *tcli_run_tty(const char *cmd, const char *args)
+{
+    char line[8192], quoted[8192];
+    snprintf(line, sizeof line, "%s %s", cmd, args);
+    size_t n = 0;
+    quoted[n++] = '\'';
+    for (const char *p = line; *p && n + 5 < sizeof quoted; p++) {
+        if (*p == '\'') memcpy(quoted + n, "'\\''", 4), n += 4;
+        else quoted[n++] = *p;
+    }
+    quoted[n++] = '\'', quoted[n] = 0;
+    char script[8300];
+    snprintf(script, sizeof script, "script -qfec %s /dev/null", quoted);
+    return tcli_run(script, "", NULL, 0);
+}
+
+void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n)
+{
+    ttmpdir_create(dir, cap, "vocab");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "ln -s %s/config.json %s/model.safetensors %s/", weights_dir, weights_dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    static const char *const first[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (uint32_t i = 0; i < n; i++) {
+        if (i < 5) fprintf(f, "%s\n", first[i]);
+        else if (i < 31) fprintf(f, "%c\n", 'a' + (int)(i - 5));
+        else fprintf(f, "w%u\n", i);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": true}", f);
+    fclose(f);
+}
+
+cJSON *tread_json(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s missing", path);
+    static char buf[1 << 17];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    cr_assert_not_null(j, "%s: bad JSON", path);
+    return j;
 }
 
 void ttmpdir_create(char *dir, size_t size, const char *tag)

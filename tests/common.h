@@ -60,11 +60,22 @@ typedef struct tcli_result {
     char err[8192];
 } tcli_result;
 tcli_result *tcli_run(const char *cmd, const char *args, const void *in, size_t in_len);
+/* The same on a terminal (util-linux script: a pseudo-terminal for standard
+ * input, output and error): what the tool shows a user typing the command.
+ * Everything it wrote is in out (with the terminal's \r\n). */
+tcli_result *tcli_run_tty(const char *cmd, const char *args);
 
 /* The first `bytes` bytes of a file (malloc'd); a missing or short file fails the test. */
 void *tread_file(const char *path, size_t bytes);
 /* A model loaded with the given precision; failing to load fails the test. */
 vkf_model *tload_model(vkf_context *ctx, const char *dir, vkf_precision p);
+
+/* A text model in a fresh directory: links to weights_dir's config.json and
+ * model.safetensors, and a WordPiece vocab.txt of n tokens: [PAD] [UNK] [CLS]
+ * [SEP] [MASK], a..z, then w31, w32... (ttmpdir_remove it). */
+void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n);
+/* A JSON file parsed (a missing or malformed file fails the test). */
+struct cJSON *tread_json(const char *path);
 
 /* A fresh directory under /tmp (mkdtemp) into dir[size], and its removal. */
 void ttmpdir_create(char *dir, size_t size, const char *tag);

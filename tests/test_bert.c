@@ -151,24 +151,11 @@ Test(bert, bad_inputs, .timeout = 300)
 
 /* ---- generated cases: tests/data/text (tools/make_text_refs.py) --------------------- */
 
-static void with_vocab(char *dir, size_t cap, const char *model_dir, uint32_t n);
 
 #include <cjson/cJSON.h>
 
 #define TEXT VKF_TEST_DATA "/text"
 
-static cJSON *read_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    cr_assert_not_null(j, "%s: bad JSON", path);
-    return j;
-}
 
 static uint64_t numel(const cJSON *shape, uint32_t *dims, uint32_t *rank)
 {
@@ -184,7 +171,7 @@ static void check_case(const char *name, double tol)
     char dir[512], path[700];
     snprintf(dir, sizeof dir, "%s/%s", TEXT, name);
     snprintf(path, sizeof path, "%s/case.json", dir);
-    cJSON *c = read_json(path);
+    cJSON *c = tread_json(path);
     vkf_context *ctx = tctx_create(tcaps());
     vkf_model *m = load(ctx, dir, VKF_FP32);
     vkf_tensor in[4] = {{0}}, out[4] = {{0}};
@@ -236,7 +223,7 @@ Test(bert, multi_label_sigmoid, .timeout = 300)
 {
     check_case("bert_multilabel", 1e-4);
     char dir[256];
-    with_vocab(dir, sizeof dir, TEXT "/bert_multilabel", 300);
+    tvocab_model(dir, sizeof dir, TEXT "/bert_multilabel", 300);
     vkf_context *ctx = tctx_create(tcaps());
     vkf_model *m = load(ctx, dir, VKF_FP32);
     const char *text = "a b c";
@@ -287,7 +274,7 @@ Test(minilm, sentence_embeddings_as_sentence_transformers, .timeout = 600)
     FILE *probe = fopen(MINILM "/model.safetensors", "rb");
     cr_assert_not_null(probe, "models/all-MiniLM-L6-v2 is missing: run bash scripts/fetch_models.sh (the README's test command does)");
     fclose(probe);
-    cJSON *c = read_json(TEXT "/minilm/case.json");
+    cJSON *c = tread_json(TEXT "/minilm/case.json");
     const cJSON *sent = cJSON_GetObjectItem(c, "sentences");
     int n = cJSON_GetArraySize(sent), D = 384;
     const char *texts[8];
@@ -336,32 +323,11 @@ Test(minilm, sentence_embeddings_as_sentence_transformers, .timeout = 600)
 
 /* dir: the model's files linked in, and a vocab.txt of n tokens: [PAD] [UNK]
  * [CLS] [SEP] [MASK] a b c ... then w5 w6 ... */
-static void with_vocab(char *dir, size_t cap, const char *model_dir, uint32_t n)
-{
-    ttmpdir_create(dir, cap, "task");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "ln -s %s/config.json %s/model.safetensors %s/", model_dir, model_dir, dir);
-    cr_assert_eq(system(cmd), 0);
-    char path[600];
-    snprintf(path, sizeof path, "%s/vocab.txt", dir);
-    FILE *f = fopen(path, "w");
-    static const char *const first[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-    for (uint32_t i = 0; i < n; i++) {
-        if (i < 5) fprintf(f, "%s\n", first[i]);
-        else if (i < 31) fprintf(f, "%c\n", 'a' + (int)(i - 5));
-        else fprintf(f, "w%u\n", i);
-    }
-    fclose(f);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    f = fopen(path, "w");
-    fputs("{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": true}", f);
-    fclose(f);
-}
 
 Test(bert, classify_texts_as_the_tensor_api, .timeout = 300)
 {
     char dir[256];
-    with_vocab(dir, sizeof dir, GOLDEN "/bert", 500);
+    tvocab_model(dir, sizeof dir, GOLDEN "/bert", 500);
     vkf_context *ctx = tctx_create(tcaps());
     vkf_model *m = load(ctx, dir, VKF_FP32);
     const char *texts[3] = {"a b c", "W77 w5 x y z", "q"};
@@ -396,7 +362,7 @@ Test(bert, classify_texts_as_the_tensor_api, .timeout = 300)
 Test(bert, fill_mask, .timeout = 300)
 {
     char dir[256];
-    with_vocab(dir, sizeof dir, TEXT "/bert_mlm", 300);
+    tvocab_model(dir, sizeof dir, TEXT "/bert_mlm", 300);
     vkf_context *ctx = tctx_create(tcaps());
     vkf_model *m = load(ctx, dir, VKF_FP32);
     vkf_fill_mask_result r[10];
@@ -438,7 +404,7 @@ Test(bert, fill_mask, .timeout = 300)
 Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
 {
     char dir[256], args[2048];
-    with_vocab(dir, sizeof dir, GOLDEN "/bert", 500);
+    tvocab_model(dir, sizeof dir, GOLDEN "/bert", 500);
     /* vkformer-classify on a text classifier: texts as arguments, JSON as HF names it */
     snprintf(args, sizeof args, "-q --json --top 2 -m %s 'a b c' 'd e'", dir);
     tcli_result *r = tcli_run(VKF_CLASSIFY_BIN, args, NULL, 0);
@@ -452,7 +418,7 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
     snprintf(args, sizeof args, "-q -m %s", dir);
     r = tcli_run(VKF_CLASSIFY_BIN, args, "a b\nc d\n", 8);
     cr_expect_eq(r->status, 0, "%s", r->err);
-    cr_expect(strstr(r->out, "a b\n  ") && strstr(r->out, "c d\n  "), "%s", r->out);
+    cr_expect(strstr(r->out, "a b:\n  ") && strstr(r->out, "c d:\n  "), "%s", r->out);
     snprintf(args, sizeof args, "-q -m %s --input-tensor /dev/null", dir);
     ttmpdir_remove(dir);
     /* vkformer-embed --similarity with the real MiniLM */
@@ -470,12 +436,13 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
     r = tcli_run(VKF_EMBED_BIN, "--pooling median -m x y", NULL, 0);
     cr_expect_eq(r->status, 2);
     /* vkformer-fill-mask on the small MaskedLM */
-    with_vocab(dir, sizeof dir, TEXT "/bert_mlm", 300);
+    tvocab_model(dir, sizeof dir, TEXT "/bert_mlm", 300);
     snprintf(args, sizeof args, "-q --json --top 3 -m %s 'a [MASK] c'", dir);
     r = tcli_run(VKF_FILL_MASK_BIN, args, NULL, 0);
     cr_expect_eq(r->status, 0, "%s", r->err);
     j = cJSON_Parse(r->out);
-    cJSON *m0 = cJSON_GetArrayItem(cJSON_GetArrayItem(j, 0), 0);
+    cJSON *m0 = cJSON_GetArrayItem(j, 0); /* one text with one mask: HF's list for that mask */
+    cr_expect_eq(cJSON_GetArraySize(j), 1, "%s", r->out);
     cr_expect_eq(cJSON_GetArraySize(m0), 3, "%s", r->out);
     cJSON *best = cJSON_GetArrayItem(m0, 0);
     cr_expect(cJSON_IsString(cJSON_GetObjectItem(best, "token_str")) && cJSON_IsString(cJSON_GetObjectItem(best, "sequence")));
@@ -528,7 +495,7 @@ Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)
 Test(bert, tokenizer_that_does_not_fit, .timeout = 120)
 {
     char dir[256];
-    with_vocab(dir, sizeof dir, GOLDEN "/bert", 600);
+    tvocab_model(dir, sizeof dir, GOLDEN "/bert", 600);
     vkf_context *ctx = tctx_create(tcaps());
     vkf_model *m = (vkf_model *)1;
     vkf_model_desc d = {.precision = VKF_FP32};

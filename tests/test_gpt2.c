@@ -468,6 +468,122 @@ Test(gpt2, bad_input)
     tctx_destroy(ctx);
 }
 
+/* ---- generation options against HF (tools/make_generation_refs.py) ------------------- */
+
+static cJSON *options_json(const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s/options.json", CASES, name);
+    return tread_json(path);
+}
+
+static uint32_t json_ids(const cJSON *a, int32_t *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    for (const cJSON *e = a ? a->child : NULL; e && n < cap; e = e->next) out[n++] = (int32_t)e->valuedouble;
+    return n;
+}
+
+/* HF's RepetitionPenaltyLogitsProcessor: > 1 and < 1, on the raw ids and
+ * through the tokenizer, prompts of a batch generated together. */
+Test(gpt2, repetition_penalty_as_hf)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    cJSON *o = options_json("original");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/original", CASES);
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    int32_t prompt[64], want[64];
+    uint32_t np = json_ids(cJSON_GetObjectItem(o, "prompt"), prompt, 64);
+    for (const cJSON *c = cJSON_GetObjectItem(o, "penalty")->child; c; c = c->next) {
+        float p = (float)cJSON_GetObjectItem(c, "repetition_penalty")->valuedouble;
+        uint32_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), want, 64);
+        vkf_generation g;
+        vkf_generate_desc d = {.max_new_tokens = nw, .ignore_eos = 1, .repetition_penalty = p};
+        cr_assert_eq(gen1(m, prompt, np, d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+        char what[64];
+        snprintf(what, sizeof what, "repetition_penalty %g", (double)p);
+        assert_ids(&g, want, nw, what);
+        vkf_generation_free(&g, 1);
+    }
+    /* without the penalty the case repeats one id: the option changed something */
+    vkf_generation g;
+    cr_assert_eq(gen1(m, prompt, np, (vkf_generate_desc){.max_new_tokens = 2, .ignore_eos = 1}, &g), VKF_OK);
+    cr_assert(g.ids[0] == g.ids[1]);
+    vkf_generation_free(&g, 1);
+    vkf_model_destroy(m);
+    cJSON_Delete(o);
+    /* the text case: three prompts in one session against HF one at a time */
+    o = options_json("text");
+    ref_case c;
+    load_case("text", &c);
+    snprintf(dir, sizeof dir, "%s/text", CASES);
+    m = tload_model(ctx, dir, VKF_FP32);
+    vkf_generation gs[3];
+    vkf_generate_desc d = {.max_new_tokens = c.new_tokens, .ignore_eos = 1,
+                           .repetition_penalty = (float)cJSON_GetObjectItem(o, "penalty")->valuedouble};
+    cr_assert_eq(vkf_generate(m, (const char *const[]){"Hello, my dog is cute and", "The café", ""}, 3, &d, gs), VKF_OK, "%s",
+                 vkf_last_error(ctx));
+    const cJSON *ids = cJSON_GetObjectItem(o, "penalty_ids")->child;
+    for (int i = 0; i < 3; i++, ids = ids->next) {
+        uint32_t nw = json_ids(ids, want, 64);
+        assert_ids(&gs[i], want, nw, "repetition_penalty 1.5, batch of 3");
+    }
+    vkf_generation_free(gs, 3);
+    /* out of range */
+    d.repetition_penalty = -1;
+    cr_assert_eq(vkf_generate(m, (const char *const[]){"x"}, 1, &d, gs), VKF_ERROR_INVALID_ARGUMENT);
+    vkf_model_destroy(m);
+    cJSON_Delete(c.json);
+    cJSON_Delete(o);
+    tctx_destroy(ctx);
+}
+
+/* HF's stop_strings: a string ending inside the last token (with overhang),
+ * spanning tokens, one of several, or never reached. */
+Test(gpt2, stop_strings_as_hf)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    cJSON *o = options_json("text");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/text", CASES);
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    for (const cJSON *c = cJSON_GetObjectItem(o, "stops")->child; c; c = c->next) {
+        const char *stops[4];
+        uint32_t ns = 0;
+        for (const cJSON *e = cJSON_GetObjectItem(c, "stop_strings")->child; e; e = e->next) stops[ns++] = e->valuestring;
+        int32_t want[64];
+        uint32_t nw = json_ids(cJSON_GetObjectItem(c, "ids"), want, 64);
+        vkf_generate_desc d = {.max_new_tokens = (uint32_t)cJSON_GetObjectItem(o, "new_tokens")->valuedouble, .ignore_eos = 1,
+                               .stop_strings = stops, .n_stop_strings = ns};
+        vkf_generation g;
+        cr_assert_eq(vkf_generate(m, (const char *const[]){"The café"}, 1, &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+        cr_assert_eq(g.n_ids, nw, "stop '%s': %u ids, HF %u", stops[0], g.n_ids, nw);
+        assert_ids(&g, want, nw, stops[0]);
+        cr_assert_str_eq(g.text, cJSON_GetObjectItem(c, "text")->valuestring);
+        cr_assert_eq(g.stop, nw < d.max_new_tokens ? VKF_STOP_STRING : VKF_STOP_MAX_TOKENS, "stop '%s'", stops[0]);
+        vkf_generation_free(&g, 1);
+    }
+    /* an empty stop string, and stop strings without a tokenizer */
+    vkf_generation g;
+    vkf_generate_desc d = {.stop_strings = (const char *const[]){""}, .n_stop_strings = 1};
+    cr_assert_eq(vkf_generate(m, (const char *const[]){"x"}, 1, &d, &g), VKF_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(vkf_last_error(ctx), "empty"), "%s", vkf_last_error(ctx));
+    vkf_model_destroy(m);
+    m = tload_model(ctx, golden(), VKF_FP32);
+    d.stop_strings = (const char *const[]){"a"};
+    const int32_t *p = PROMPT;
+    uint32_t n = 10;
+    vkf_session *s;
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+    cr_assert_eq(vkf_session_generate_ids(s, &p, &n, &d, &g), VKF_ERROR_NOT_FOUND);
+    cr_assert(strstr(vkf_last_error(ctx), "tokenizer"), "%s", vkf_last_error(ctx));
+    vkf_session_destroy(s);
+    vkf_model_destroy(m);
+    cJSON_Delete(o);
+    tctx_destroy(ctx);
+}
+
 /* ---- vkformer-generate ---------------------------------------------------------------- */
 
 Test(gpt2, cli)
@@ -557,11 +673,17 @@ Test(gpt2, load_error_after_progress_on_its_own_line, .timeout = 120)
     fclose(f);
     char args[512];
     snprintf(args, sizeof args, "-m %s --precision fp32 --prompt-ids 5 -n 1", dir);
-    tcli_result *r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
-    cr_assert_eq(r->status, 1, "%s", r->err);
-    cr_assert(strstr(r->err, "loading weights:"), "a progress line for 90 MB: %s", r->err);
-    const char *e = strstr(r->err, "vkformer-generate: ");
-    cr_assert(e && e > r->err && e[-1] == '\n', "the error starts its own line: %s", r->err);
+    /* on a terminal: the progress line, then the error on a line of its own */
+    tcli_result *r = tcli_run_tty(VKF_GENERATE_BIN, args);
+    cr_assert_eq(r->status, 1, "%s", r->out);
+    cr_assert(strstr(r->out, "loading weights:"), "a progress line for 90 MB: %s", r->out);
+    const char *e = strstr(r->out, "vkformer-generate: ");
+    cr_assert(e && e > r->out && e[-1] == '\n', "the error starts its own line: %s", r->out);
     cr_assert(strstr(e, "ln_f.bias"), "%s", e);
+    /* not on a terminal: no progress line at all */
+    r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 1, "%s", r->err);
+    cr_assert(!strstr(r->err, "loading weights") && !strchr(r->err, '\r'), "progress into a pipe: %s", r->err);
+    cr_assert(!strncmp(r->err, "vkformer-generate: ", 19) && strstr(r->err, "ln_f.bias"), "%s", r->err);
     ttmpdir_remove(dir);
 }

@@ -32,6 +32,7 @@ struct vkf_session {
     uint32_t k;          /* candidates the compiled graphs return */
     uint32_t *len;
     int32_t *pending;
+    int32_t *hist;       /* [B, max_positions]: the tokens in the cache (repetition penalty) */
     api_gen_stats stats;
 };
 
@@ -87,9 +88,12 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     if (!batch || batch > GEN_MAX_BATCH)
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a session holds 1 to %u sequences, not %u", GEN_MAX_BATCH, batch);
     vkf_session *s = calloc(1, sizeof *s);
-    if (s) s->len = calloc(batch, sizeof *s->len), s->pending = malloc(batch * sizeof *s->pending);
-    if (!s || !s->len || !s->pending) {
-        if (s) free(s->len), free(s->pending);
+    if (s) {
+        s->len = calloc(batch, sizeof *s->len), s->pending = malloc(batch * sizeof *s->pending);
+        s->hist = malloc((size_t)batch * mm->max_positions * sizeof *s->hist);
+    }
+    if (!s || !s->len || !s->pending || !s->hist) {
+        if (s) free(s->len), free(s->pending), free(s->hist);
         free(s);
         return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     }
@@ -123,6 +127,7 @@ void vkf_session_destroy(vkf_session *s)
     graph_weights_free(&s->state);
     free(s->len);
     free(s->pending);
+    free(s->hist);
     free(s);
 }
 
@@ -245,7 +250,38 @@ typedef struct gen_run {
     int32_t *top;             /* [B, k] */
     float *vals, *logits;     /* [B, k], [B, vocab] */
     cand *cands;              /* [vocab] */
+    uint8_t *seen;            /* [vocab] scratch: ids already penalised (repetition penalty) */
 } gen_run;
+
+/* HF's StopStringCriteria: a stop string that ends in the text the last
+ * token added (text[before, len)); it may start in earlier tokens. */
+static bool ends_stop_string(const vkf_generate_desc *d, const char *text, size_t before, size_t len)
+{
+    for (uint32_t i = 0; i < d->n_stop_strings; i++) {
+        size_t n = strlen(d->stop_strings[i]);
+        if (!n || n > len) continue;
+        size_t from = before + 1 >= n ? before + 1 - n : 0; /* the earliest start that ends past `before` */
+        for (size_t at = from; at + n <= len; at++)
+            if (!memcmp(text + at, d->stop_strings[i], n)) return true;
+    }
+    return false;
+}
+
+/* HF's RepetitionPenaltyLogitsProcessor on sequence b's logits: each id the
+ * sequence holds, once, divided by p when positive and multiplied when not. */
+static void penalise(gen_run *r, uint32_t b, float *logits)
+{
+    const vkf_session *s = r->s;
+    float p = r->d->repetition_penalty;
+    const int32_t *h = s->hist + (size_t)b * s->m->m.max_positions;
+    for (uint32_t i = 0; i < s->len[b]; i++) {
+        if (r->seen[h[i]]) continue;
+        r->seen[h[i]] = 1;
+        float *x = &logits[h[i]];
+        *x = *x > 0 ? *x / p : *x * p;
+    }
+    for (uint32_t i = 0; i < s->len[b]; i++) r->seen[h[i]] = 0;
+}
 
 /* Records a generated token for sequence b and decides whether it goes on. */
 static vkf_status emit(gen_run *r, uint32_t b, int32_t id)
@@ -266,9 +302,11 @@ static vkf_status emit(gen_run *r, uint32_t b, int32_t id)
         const char *piece;
         size_t len;
         vkf_status st = vkf_decode_stream_step(q->stream, id, &piece, &len);
+        size_t before = q->text_len;
         if (st == VKF_OK) st = append_text(d, q, piece, len);
         if (st != VKF_OK) return st;
         if (r->d->on_token) stop = r->d->on_token(r->d->user, b, id, piece, len);
+        if (len && ends_stop_string(r->d, q->text, before, q->text_len)) stop = 2;
     } else if (r->d->on_token) {
         stop = r->d->on_token(r->d->user, b, id, "", 0);
     }
@@ -276,7 +314,7 @@ static vkf_status emit(gen_run *r, uint32_t b, int32_t id)
     q->next = -1;
     if (!r->d->ignore_eos && id == s->m->m.eos_id) q->done = true, o->stop = VKF_STOP_EOS;
     else if (o->n_ids >= r->max_new) q->done = true, o->stop = VKF_STOP_MAX_TOKENS;
-    else if (stop) q->done = true, o->stop = VKF_STOP_CALLBACK;
+    else if (stop) q->done = true, o->stop = stop == 2 ? VKF_STOP_STRING : VKF_STOP_CALLBACK;
     else q->next = id;
     return VKF_OK;
 }
@@ -297,8 +335,15 @@ static vkf_status pick(gen_run *r, graph_exec *e, const bool *choose)
         if (!choose[b]) continue;
         if (r->d->logits_out)
             memcpy(r->d->logits_out + ((size_t)b * r->max_new + r->out[b].n_ids) * V, r->logits + (size_t)b * V, (size_t)V * 4);
+        if (r->seen) penalise(r, b, r->logits + (size_t)b * V);
         int32_t id;
-        if (r->greedy) {
+        if (r->greedy && !r->k) { /* the penalised logits' argmax (ties to the lower id, as the device's) */
+            const float *x = r->logits + (size_t)b * V;
+            id = -1;
+            for (uint32_t i = 0; i < V; i++)
+                if (!isnan(x[i]) && (id < 0 || x[i] > x[id])) id = (int32_t)i;
+            if (id < 0) return base_fail(s->m->dev->diag, VKF_ERROR_FORMAT, "sequence %u: every logit is NaN (broken weights?)", b);
+        } else if (r->greedy) {
             id = r->top[(size_t)b * r->k];
             if (id < 0) return base_fail(s->m->dev->diag, VKF_ERROR_FORMAT, "sequence %u: every logit is NaN (broken weights?)", b);
         } else if (r->k) {
@@ -353,6 +398,7 @@ static vkf_status prefill(gen_run *r)
     for (uint32_t b = 0; b < B; b++) {
         gen_seq *q = &r->q[b];
         for (uint32_t j = 0; j < S; j++) r->ids[(size_t)b * S + j] = j < q->n_feed ? q->feed[j] : (int32_t)mm->pad_id;
+        memcpy(s->hist + (size_t)b * mm->max_positions, q->feed, q->n_feed * sizeof *q->feed);
         meta[b] = (int32_t)q->n_feed;
         q->fed = q->n_feed;
         s->len[b] = q->n_feed;
@@ -404,7 +450,8 @@ static vkf_status decode_steps(gen_run *r)
         graph_exec *e;
         vkf_status st = run_exec(s, 0, r->ids, meta, 2 * B, &e);
         if (st != VKF_OK) return st;
-        for (uint32_t b = 0; b < B; b++) s->len[b] += fed[b];
+        for (uint32_t b = 0; b < B; b++)
+            if (fed[b]) s->hist[(size_t)b * P + s->len[b]++] = r->ids[b];
         st = pick(r, e, choose);
         graph_cache_release(&s->cache, e);
         if (st != VKF_OK) return st;
@@ -417,6 +464,14 @@ static vkf_status check_desc(base_diag *d, const vkf_generate_desc *desc)
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "temperature %g: must be 0 (greedy) or a positive number", (double)desc->temperature);
     if (!(desc->top_p >= 0 && desc->top_p <= 1))
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "top_p %g: must be in (0, 1] (0: off)", (double)desc->top_p);
+    if (!(desc->repetition_penalty >= 0) || isinf(desc->repetition_penalty))
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "repetition_penalty %g: must be a positive number (0 or 1: off)",
+                         (double)desc->repetition_penalty);
+    if (desc->n_stop_strings && !desc->stop_strings)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "n_stop_strings %u with stop_strings NULL", desc->n_stop_strings);
+    for (uint32_t i = 0; i < desc->n_stop_strings; i++)
+        if (!desc->stop_strings[i] || !desc->stop_strings[i][0])
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "stop string %u is %s", i, desc->stop_strings[i] ? "empty" : "NULL");
     return VKF_OK;
 }
 
@@ -433,9 +488,14 @@ vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, c
     uint32_t B = s->B, P = mm->max_positions, V = mm->vocab_size;
     memset(out, 0, B * sizeof *out);
     vkf_status st = check_desc(d, desc);
+    if (st == VKF_OK && desc->n_stop_strings && !m->tok)
+        st = base_fail(d, VKF_ERROR_NOT_FOUND, "stop strings need the model's tokenizer, and the directory has none");
     gen_run r = {.s = s, .d = desc, .max_new = desc->max_new_tokens ? desc->max_new_tokens : GEN_DEFAULT_TOKENS,
                  .greedy = desc->temperature == 0, .rng = desc->seed, .out = out};
-    r.k = r.greedy ? 1 : (desc->top_k >= 1 && desc->top_k <= GEN_DEVICE_TOPK) ? desc->top_k : 0;
+    bool penalty = desc->repetition_penalty > 0 && desc->repetition_penalty != 1;
+    /* a penalty changes every logit the sequence holds: choose from all of them on the host */
+    r.k = penalty ? 0 : r.greedy ? 1 : (desc->top_k >= 1 && desc->top_k <= GEN_DEVICE_TOPK) ? desc->top_k : 0;
+    r.seen = penalty ? calloc(V, 1) : NULL;
     /* what each sequence feeds: its pending token, then the new prompt (a
      * fresh sequence with an empty prompt starts from BOS) */
     int32_t *feeds = NULL;
@@ -450,7 +510,7 @@ vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, c
     bool want_logits = !r.k || desc->logits_out;
     r.logits = want_logits ? malloc((size_t)B * V * sizeof *r.logits) : NULL;
     r.cands = malloc((size_t)BASE_MAX(V, r.k) * sizeof *r.cands);
-    if (st == VKF_OK && (!r.q || !feeds || !r.ids || !r.top || !r.vals || !r.cands || (want_logits && !r.logits)))
+    if (st == VKF_OK && (!r.q || !feeds || !r.ids || !r.top || !r.vals || !r.cands || (want_logits && !r.logits) || (penalty && !r.seen)))
         st = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     bool fresh = true;
     uint32_t at = 0;
@@ -505,6 +565,7 @@ vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, c
     free(r.vals);
     free(r.logits);
     free(r.cands);
+    free(r.seen);
     return st;
 }
 

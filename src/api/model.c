@@ -70,12 +70,16 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
     if (prec == VKF_FP16 && !dev->caps.storage16)
         return base_fail(d, VKF_ERROR_UNSUPPORTED, "fp16 precision needs 16-bit storage buffers, which %s lacks",
                          dev->caps.name);
+    char resolved[4096];
+    vkf_status s = io_model_path(d, dir, resolved, sizeof resolved);
+    if (s != VKF_OK) return s;
+    dir = resolved;
     vkf_model *m = calloc(1, sizeof(*m));
     if (!m) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     m->ctx = ctx;
     m->dev = dev;
     m->precision = prec;
-    vkf_status s = model_open(d, dir, &m->m);
+    s = model_open(d, dir, &m->m);
     if (s == VKF_OK && m->m.image_size) s = io_preproc_load(d, dir, &m->m.preproc, &m->pp);
     if (s == VKF_OK && m->m.image_size) {
         char file[4200];
@@ -85,7 +89,7 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
     if (s == VKF_OK) {
         graph_dtype dt = prec == VKF_FP16 ? GRAPH_F16 : GRAPH_F32;
         progress_relay relay = {desc->progress, desc->progress_user, graph_dtype_size(dt)};
-        s = model_load(dev, &m->m, dir, dt, 0, desc->progress ? relay_progress : NULL, &relay);
+        s = model_load(dev, &m->m, dir, desc->task, dt, 0, desc->progress ? relay_progress : NULL, &relay);
     }
     if (s == VKF_OK && m->m.vocab_size) s = api_load_tokenizer(m, dir);
     if (s == VKF_OK) s = read_signature(m);

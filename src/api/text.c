@@ -56,9 +56,10 @@ static void id_batch_free(id_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Tokenizes texts (and pairs), truncating to max_len tokens with a warning. */
-static vkf_status encode(vkf_model *m, const char *const *texts, const char *const *pairs, uint32_t n, uint32_t max_len,
-                         id_batch *out)
+/* Tokenizes texts (and pairs), truncating to max_len tokens with a warning.
+ * Messages number the texts from `base` (their index in the caller's array). */
+static vkf_status encode(vkf_model *m, const char *const *texts, const char *const *pairs, uint32_t n, uint32_t base,
+                         uint32_t max_len, id_batch *out)
 {
     base_diag *d = m->dev->diag;
     memset(out, 0, sizeof *out);
@@ -69,24 +70,24 @@ static vkf_status encode(vkf_model *m, const char *const *texts, const char *con
     for (; done < n && s == VKF_OK; done++) {
         const char *t = texts[done], *p = pairs ? pairs[done] : NULL;
         if (!t) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u is NULL", done);
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u is NULL", base + done);
             break;
         }
         if (vkf_tokenizer_encode(m->tok, t, VKF_TEXT_NUL, p, VKF_TEXT_NUL, NULL, &e[done]) != VKF_OK) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u: %s", done, base_thread_diag()->error);
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u: %s", base + done, base_thread_diag()->error);
             break;
         }
         if (e[done].length > max_len) {
-            base_log(d, VKF_LOG_WARN, "text %u: %u tokens truncated to %u", done, e[done].length, max_len);
+            base_log(d, VKF_LOG_WARN, "text %u: %u tokens truncated to %u", base + done, e[done].length, max_len);
             vkf_encoding_free(&e[done]);
             vkf_encode_options o = {.max_length = max_len};
             if (vkf_tokenizer_encode(m->tok, t, VKF_TEXT_NUL, p, VKF_TEXT_NUL, &o, &e[done]) != VKF_OK) {
-                s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u: %s", done, base_thread_diag()->error);
+                s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u: %s", base + done, base_thread_diag()->error);
                 break;
             }
         }
         if (e[done].length == 0) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u has no tokens (an empty text, and a tokenizer that adds none)", done);
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u has no tokens (an empty text, and a tokenizer that adds none)", base + done);
             done++;
             break;
         }
@@ -138,7 +139,7 @@ vkf_status vkf_classify_texts(vkf_model *m, const char *const *texts, const char
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
         id_batch b;
-        s = encode(m, texts + first, pairs ? pairs + first : NULL, c, m->m.max_positions, &b);
+        s = encode(m, texts + first, pairs ? pairs + first : NULL, c, first, m->m.max_positions, &b);
         if (s == VKF_OK) s = run_rows(m, &b, 0, c, "logits", logits);
         for (uint32_t i = 0; i < c && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * L, top + (size_t)(first + i) * k, k);
         id_batch_free(&b);
@@ -171,7 +172,7 @@ static vkf_status embed_at_eos(vkf_model *m, const char *const *texts, uint32_t 
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
         id_batch b;
-        s = encode(m, texts + first, NULL, c, max_len, &b);
+        s = encode(m, texts + first, NULL, c, first, max_len, &b);
         if (s == VKF_OK) s = run_rows(m, &b, 0, c, output, out + (size_t)first * E);
         if (s == VKF_OK && normalize) api_l2_rows(out + (size_t)first * E, c, E);
         id_batch_free(&b);
@@ -195,7 +196,7 @@ vkf_status vkf_embed(vkf_model *m, const char *const *texts, uint32_t n, const v
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
         id_batch b;
-        s = encode(m, texts + first, NULL, c, max_len, &b);
+        s = encode(m, texts + first, NULL, c, first, max_len, &b);
         float *h = s == VKF_OK ? malloc((size_t)c * b.S * H * sizeof(float)) : NULL;
         if (s == VKF_OK && !h) s = base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
         if (s == VKF_OK) s = run_rows(m, &b, 0, c, "last_hidden_state", h);
@@ -240,7 +241,7 @@ vkf_status vkf_fill_mask(vkf_model *m, const char *text, uint32_t k, vkf_fill_ma
     vkf_tokenizer_get_info(m->tok, &ti);
     if (ti.mask_id < 0) return base_fail(d, VKF_ERROR_UNSUPPORTED, "the tokenizer has no mask token");
     id_batch b;
-    s = encode(m, &text, NULL, 1, m->m.max_positions, &b);
+    s = encode(m, &text, NULL, 1, 0, m->m.max_positions, &b);
     if (s != VKF_OK) return s;
     uint32_t masks = 0;
     for (uint32_t j = 0; j < b.S; j++) masks += b.ids[j] == ti.mask_id;

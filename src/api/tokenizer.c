@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/io.h"
 #include "../text/text.h"
 
 struct vkf_tokenizer {
@@ -26,9 +27,11 @@ vkf_status vkf_tokenizer_load(const char *dir, vkf_tokenizer **out)
 {
     if (!out) return base_fail(D(), VKF_ERROR_INVALID_ARGUMENT, "vkf_tokenizer_load: NULL argument");
     *out = NULL;
+    char resolved[4096];
+    if (dir && io_model_path(D(), dir, resolved, sizeof resolved) != VKF_OK) return VKF_ERROR_IO;
     vkf_tokenizer *tk = calloc(1, sizeof *tk);
     if (!tk) return base_fail(D(), VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    vkf_status s = tok_load(D(), dir, &tk->t);
+    vkf_status s = tok_load(D(), dir ? resolved : NULL, &tk->t);
     if (s != VKF_OK) {
         free(tk);
         return s;

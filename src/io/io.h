@@ -53,6 +53,17 @@ uint64_t st_numel(const st_tensor *t);
  * with to_f16, to IEEE half. Fails with the tensor's name for other dtypes. */
 vkf_status st_convert(base_diag *d, const st_tensor *t, uint64_t first, uint64_t count, bool to_f16, void *dst);
 
+/* ---- model paths ------------------------------------------------------------- */
+
+/* path itself, or, when nothing is there and it reads as a Hub id
+ * ("org/name"), its snapshot in the local Hugging Face cache (refs/main's
+ * revision). Fails only for a Hub-id-like path found in neither place. */
+vkf_status io_model_path(base_diag *d, const char *path, char *out, size_t n);
+/* For a directory without `wanted` (config.json): an error saying it is not a
+ * model directory and listing the folders inside it that are. VKF_OK when dir
+ * is not a directory (the caller's own error says more). */
+vkf_status io_not_a_model(base_diag *d, const char *dir, const char *wanted);
+
 /* ---- JSON --------------------------------------------------------------------- */
 
 typedef struct cJSON cJSON;

@@ -51,7 +51,8 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     cJSON *root;
-    vkf_status s = io_json_load(d, path, &root);
+    vkf_status s = base_exists(path) ? VKF_OK : io_not_a_model(d, dir, "config.json");
+    if (s == VKF_OK) s = io_json_load(d, path, &root);
     if (s != VKF_OK) return s;
     const char *type = NULL;
     s = io_json_str(d, path, root, "model_type", NULL, &type);
@@ -96,7 +97,39 @@ vkf_status model_open_preset(base_diag *d, const char *family, const char *prese
     return s;
 }
 
-vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dtype, uint64_t seed,
+/* Whether m can run one of the comma-separated task names (an unknown name is an error). */
+static vkf_status check_tasks(base_diag *d, const char *dir, const model *m, const char *tasks)
+{
+    bool can = false;
+    for (const char *p = tasks; *p;) {
+        size_t n = strcspn(p, ",");
+        bool known = false;
+        for (model_task t = MODEL_TASK_FEATURES; t <= MODEL_TASK_ZERO_SHOT_IMAGE; t++) {
+            const char *name = model_task_name(t);
+            if (strlen(name) != n || strncmp(name, p, n)) continue;
+            known = true;
+            can = can || t == MODEL_TASK_FEATURES || t == m->task;
+        }
+        if (!known)
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown task \"%.*s\" (tasks: feature-extraction, image-classification, "
+                             "text-classification, fill-mask, text-generation, zero-shot-image-classification)", (int)n, p);
+        p += n + (p[n] == ',');
+    }
+    if (!can) {
+        char wanted[256];
+        size_t n = 0;
+        for (const char *p = tasks; *p && n + 5 < sizeof wanted; p++) {
+            if (*p == ',') memcpy(wanted + n, " or ", 4), n += 4;
+            else wanted[n++] = *p;
+        }
+        wanted[n] = 0;
+        return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: this %s checkpoint does %s, not %s", dir, m->model_type,
+                         model_task_name(m->task), wanted);
+    }
+    return VKF_OK;
+}
+
+vkf_status model_load(vk_device *dev, model *m, const char *dir, const char *tasks, graph_dtype dtype, uint64_t seed,
                       model_progress_fn progress, void *progress_user)
 {
     base_diag *d = m->diag;
@@ -107,6 +140,8 @@ vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dty
     if (s != VKF_OK) return s;
     const char *prefix = "";
     s = m->family->declare(m, dir ? &ck : NULL, &prefix, &m->decl);
+    /* what the checkpoint can do is known from its tensor names: refuse before reading a weight */
+    if (s == VKF_OK && tasks) s = check_tasks(d, dir ? dir : m->model_type, m, tasks);
     if (s == VKF_OK) {
         m->params = model_decl_params(&m->decl);
         model_load_opts o = {dir ? &ck : NULL, prefix, dtype, seed, progress, progress_user};

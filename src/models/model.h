@@ -98,8 +98,10 @@ vkf_status model_open(base_diag *d, const char *dir, model *m);
 /* A preset configuration of the named family ("vit": tiny, small, base, large). */
 vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, uint32_t image_size,
                              uint32_t patch_size, model *m);
-/* Weights from the checkpoint in dir, or random ones from seed with dir NULL. */
-vkf_status model_load(vk_device *dev, model *m, const char *dir, graph_dtype dtype, uint64_t seed,
+/* Weights from the checkpoint in dir, or random ones from seed with dir NULL.
+ * tasks (NULL: any): HF task names, comma-separated; a checkpoint that can do
+ * none of them fails before any weight is read. */
+vkf_status model_load(vk_device *dev, model *m, const char *dir, const char *tasks, graph_dtype dtype, uint64_t seed,
                       model_progress_fn progress, void *progress_user);
 graph *model_build(const model *m, uint32_t batch, uint32_t seq);
 graph *model_build_gen(const model *m, uint32_t batch, uint32_t seq, uint32_t k);

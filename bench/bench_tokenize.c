@@ -8,10 +8,31 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#ifndef VKF_TOKENIZER_DATA
-#define VKF_TOKENIZER_DATA "tests/data/tokenizers"
-#endif
+/* The default tokenizers: tests/data/tokenizers under $VKF_TEST_DATA's parent,
+ * the current directory (a source tree) or the executable's parent (a build
+ * tree inside it). No source path is compiled in: the bench is installed. */
+static const char *tokenizer_data(char *out, size_t size)
+{
+    const char *env = getenv("VKF_TEST_DATA");
+    if (env && *env) {
+        snprintf(out, size, "%s/tokenizers", env);
+        return out;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    const char *const tries[] = {".", exe[0] ? exe : ".", "..", NULL};
+    for (int i = 0; tries[i]; i++) {
+        snprintf(out, size, "%s%s/tests/data/tokenizers", tries[i], i == 1 ? "/.." : "");
+        if (access(out, R_OK) == 0) return out;
+    }
+    snprintf(out, size, "tests/data/tokenizers");
+    return out;
+}
 
 typedef struct lines {
     const char **s;
@@ -83,8 +104,10 @@ int bench_tokenize(const bench_opts *o)
     const char *dirs[2] = {o->model, NULL};
     char d0[512], d1[512];
     if (!o->model) {
-        snprintf(d0, sizeof d0, "%s/bert-base-uncased", VKF_TOKENIZER_DATA);
-        snprintf(d1, sizeof d1, "%s/gpt2", VKF_TOKENIZER_DATA);
+        char data[4200];
+        tokenizer_data(data, sizeof data);
+        snprintf(d0, sizeof d0, "%s/bert-base-uncased", data);
+        snprintf(d1, sizeof d1, "%s/gpt2", data);
         dirs[0] = d0, dirs[1] = d1;
     }
     cJSON *rows = cJSON_CreateArray();

@@ -23,6 +23,7 @@ static void usage(FILE *f)
                "unless a sampling option is given (HF's default for GPT-2).\n"
                "\n"
                "  -p, --prompt TEXT      a prompt (repeat for a batch generated together)\n"
+               "  -f, --prompt-file F    a file's whole text as a prompt (repeatable; '-': standard input)\n"
                "      --prompt-ids IDS   a prompt as token ids, \"ID ID ...\" (repeatable)\n"
                "  -n, --max-new-tokens N tokens to generate per prompt (default 50)\n"
                "      --greedy           always the likeliest token (the default)\n"
@@ -31,18 +32,18 @@ static void usage(FILE *f)
                "      --top-p P          sample from the smallest set with probability P, 0 < P <= 1\n"
                "      --seed S           sampling seed: the same seed gives the same text\n"
                "                         (default: random, printed on standard error)\n"
+               "      --repetition-penalty P  HF's repetition penalty (> 1 discourages repeating any\n"
+               "                         token of the prompt or the text so far; default 1: off)\n"
+               "      --stop STRING      stop a prompt's generation once its text has STRING (ending\n"
+               "                         in the token just generated, kept in the output: HF's\n"
+               "                         stop_strings; repeatable)\n"
                "      --ignore-eos       go on past the end-of-text token\n"
                "      --print-ids        print the generated ids (one line per prompt), not text\n");
     tool_model_usage(f);
-    fprintf(f, "Statistics (prompt and generated tokens per second) go to standard error.\n"
+    fprintf(f, "--json / --jsonl as HF's pipeline, per prompt: [{\"generated_text\": prompt and\n"
+               "continuation, \"generated_ids\", \"prompt_tokens\", \"stop\"}]. Statistics (load time,\n"
+               "prompt and generated tokens per second) go to standard error.\n"
                "Exit status: 0 success, 1 the model failed, 2 bad usage.\n");
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 typedef struct stream_state {
@@ -56,7 +57,7 @@ static int on_token(void *user, uint32_t seq, int32_t id, const char *text, size
     stream_state *st = user;
     (void)seq;
     if (id >= 0) {
-        st->last = now_s();
+        st->last = tool_now();
         if (!st->tokens++) st->first = st->last;
     }
     if (st->stream && len) {
@@ -64,16 +65,6 @@ static int on_token(void *user, uint32_t seq, int32_t id, const char *text, size
         fflush(stdout);
     }
     return 0;
-}
-
-static int parse_float(const char *s, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return 0;
-    *out = (float)v;
-    return 1;
 }
 
 /* "ID ID ..." into a new array. */
@@ -97,7 +88,16 @@ static int parse_ids(const char *s, int32_t **ids, uint32_t *n)
     return 1;
 }
 
-enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS };
+enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS, OPT_PENALTY, OPT_STOP };
+
+/* A prompt given as ids, as text: the tokenizer's decoding (NULL without one). */
+static char *decoded(const vkf_model *model, const int32_t *ids, uint32_t n)
+{
+    char *text = NULL;
+    const vkf_tokenizer *tok = vkf_model_tokenizer(model);
+    if (!tok || vkf_tokenizer_decode(tok, ids, n, 0, &text, NULL) != VKF_OK) return NULL;
+    return text;
+}
 
 int main(int argc, char **argv)
 {
@@ -107,18 +107,35 @@ int main(int argc, char **argv)
         {"temperature", required_argument, 0, OPT_TEMP}, {"top-k", required_argument, 0, OPT_TOPK},
         {"top-p", required_argument, 0, OPT_TOPP},  {"seed", required_argument, 0, OPT_SEED},
         {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS}, {"print-ids", no_argument, 0, OPT_PRINT_IDS},
-        TOOL_MODEL_LONGOPTS,                        {0, 0, 0, 0}};
+        {"prompt-file", required_argument, 0, 'f'}, {"repetition-penalty", required_argument, 0, OPT_PENALTY},
+        {"stop", required_argument, 0, OPT_STOP},   TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
     tool_model_opts mo = {0};
     tool_texts prompts = {0};
-    const char *id_args[64];
-    unsigned n_id_args = 0, n_new = 50, top_k = 50;
-    float temperature = 1.0f, top_p = 0;
+    const char *id_args[64], *stops[64];
+    unsigned n_id_args = 0, n_stops = 0, n_new = 50, top_k = 50;
+    float temperature = 1.0f, top_p = 0, penalty = 1.0f;
     unsigned long long seed = 0;
     int sampling = 0, greedy = 0, seed_set = 0, ignore_eos = 0, print_ids = 0;
     int c, rc = TOOL_CONTINUE;
-    while (rc == TOOL_CONTINUE && (c = getopt_long(argc, argv, "p:n:" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
+    while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "p:f:n:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
         switch (c) {
-        case 'p': rc = tool_texts_add(&prompts, optarg, strlen(optarg)) == TOOL_OK ? TOOL_CONTINUE : TOOL_FAIL; break;
+        case 'p': rc = tool_texts_add(&prompts, optarg, strlen(optarg), prompts.count + 1) == TOOL_OK ? TOOL_CONTINUE : TOOL_FAIL; break;
+        case 'f': {
+            size_t size;
+            char *all = tool_read_all(optarg, &size);
+            rc = all && tool_texts_add(&prompts, all, size, prompts.count + 1) == TOOL_OK ? TOOL_CONTINUE : TOOL_FAIL;
+            free(all);
+            break;
+        }
+        case OPT_PENALTY:
+            if (!tool_parse_float(optarg, &penalty) || !(penalty > 0))
+                rc = tool_usage_error("--repetition-penalty takes a number > 0, not '%s'", optarg);
+            break;
+        case OPT_STOP:
+            if (!*optarg) rc = tool_usage_error("--stop takes a non-empty string");
+            else if (n_stops == 64) rc = tool_usage_error("at most 64 stop strings");
+            else stops[n_stops++] = optarg;
+            break;
         case OPT_IDS:
             if (n_id_args == 64) rc = tool_usage_error("at most 64 prompts");
             else id_args[n_id_args++] = optarg;
@@ -128,7 +145,7 @@ int main(int argc, char **argv)
             break;
         case OPT_GREEDY: greedy = 1; break;
         case OPT_TEMP:
-            if (!parse_float(optarg, &temperature) || temperature < 0)
+            if (!tool_parse_float(optarg, &temperature) || temperature < 0)
                 rc = tool_usage_error("--temperature takes a number >= 0, not '%s'", optarg);
             sampling = 1;
             break;
@@ -137,7 +154,7 @@ int main(int argc, char **argv)
             sampling = 1;
             break;
         case OPT_TOPP:
-            if (!parse_float(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
+            if (!tool_parse_float(optarg, &top_p) || !(top_p > 0 && top_p <= 1))
                 rc = tool_usage_error("--top-p takes a probability in (0, 1], not '%s'", optarg);
             sampling = 1;
             break;
@@ -156,7 +173,7 @@ int main(int argc, char **argv)
     }
     if (rc != TOOL_CONTINUE) return tool_texts_free(&prompts), rc;
     if (optind < argc) return tool_texts_free(&prompts), tool_usage_error("unexpected argument '%s' (prompts go after --prompt)", argv[optind]);
-    if (prompts.count && n_id_args) return tool_texts_free(&prompts), tool_usage_error("give --prompt or --prompt-ids, not both");
+    if (prompts.count && n_id_args) return tool_texts_free(&prompts), tool_usage_error("give --prompt / --prompt-file or --prompt-ids, not both");
     if (sampling && greedy) return tool_texts_free(&prompts), tool_usage_error("--greedy and sampling options exclude each other");
     if (sampling && temperature == 0) sampling = 0; /* temperature 0: greedy, as llama.cpp */
     if (!prompts.count && !n_id_args) {
@@ -164,8 +181,9 @@ int main(int argc, char **argv)
         char *all = tool_read_all("-", &size);
         if (!all) return TOOL_FAIL;
         while (size && (all[size - 1] == '\n' || all[size - 1] == '\r')) all[--size] = 0; /* the terminal's newline */
-        prompts.buffer = all;
-        if (tool_texts_add(&prompts, all, size) != TOOL_OK) return tool_texts_free(&prompts), TOOL_FAIL;
+        rc = tool_texts_add(&prompts, all, size, 1);
+        free(all);
+        if (rc != TOOL_OK) return tool_texts_free(&prompts), TOOL_FAIL;
     }
     uint32_t n = prompts.count ? (uint32_t)prompts.count : n_id_args;
     if (n > 64) return tool_texts_free(&prompts), tool_usage_error("at most 64 prompts");
@@ -184,38 +202,45 @@ int main(int argc, char **argv)
 
     vkf_context *ctx = NULL;
     vkf_model *model = NULL;
+    mo.task = "text-generation";
     rc = tool_open_model(&mo, &ctx, &model);
-    stream_state ss = {.stream = n == 1 && !print_ids && !mo.json && !n_id_args};
+    stream_state ss = {.stream = n == 1 && !print_ids && mo.out.format == TOOL_TEXT && !n_id_args};
     vkf_generate_desc d = {.max_new_tokens = n_new, .temperature = sampling ? temperature : 0, .top_k = sampling ? top_k : 0,
                            .top_p = sampling ? top_p : 0, .seed = seed, .ignore_eos = ignore_eos, .on_token = on_token,
-                           .user = &ss};
+                           .user = &ss, .repetition_penalty = penalty, .stop_strings = stops, .n_stop_strings = n_stops};
     vkf_generation g[64];
     vkf_session *s = NULL;
+    if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
     if (rc == TOOL_OK && ss.stream) { /* the prompt, then its continuation as it comes */
-        fputs(prompts.s[0], stdout);
+        fwrite(prompts.s[0], 1, prompts.n[0], stdout);
         fflush(stdout);
     }
-    double t0 = now_s();
-    if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
+    double t0 = tool_now();
     if (rc == TOOL_OK) {
-        t0 = now_s();
+        t0 = tool_now();
         vkf_status st = n_id_args ? vkf_session_generate_ids(s, (const int32_t *const *)ids, lens, &d, g)
-                                  : vkf_session_generate(s, prompts.s, &d, g);
-        if (st != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
+                                  : vkf_session_generate(s, (const char *const *)prompts.s, &d, g);
+        if (st != VKF_OK) {
+            if (ss.stream) putchar('\n'); /* the prompt's line ends before the message */
+            rc = tool_fail("%s", vkf_last_error(ctx));
+        }
     }
     if (rc == TOOL_OK) {
-        static const char *const reasons[] = {"eos", "max_new_tokens", "context", "callback"};
+        static const char *const reasons[] = {"eos", "max_new_tokens", "context", "callback", "stop_string"};
         uint32_t prompt_tokens = 0, generated = 0;
-        cJSON *all = mo.json ? cJSON_CreateArray() : NULL;
         for (uint32_t i = 0; i < n; i++) {
             prompt_tokens += g[i].prompt_tokens, generated += g[i].n_ids;
-            if (all) {
+            /* the prompt as text: as given, or its ids decoded */
+            char *from_ids = prompts.count ? NULL : decoded(model, ids[i], lens[i]);
+            const char *prompt = prompts.count ? prompts.s[i] : from_ids ? from_ids : "";
+            size_t pl = prompts.count ? prompts.n[i] : strlen(prompt);
+            if (mo.out.format != TOOL_TEXT) {
                 cJSON *o = cJSON_CreateObject();
                 /* HF's pipeline: the prompt and its continuation (return_full_text) */
-                size_t pl = prompts.count ? strlen(prompts.s[i]) : 0, tl = g[i].text ? g[i].text_len : 0;
+                size_t tl = g[i].text ? g[i].text_len : 0;
                 char *full = malloc(pl + tl + 1);
                 if (full) {
-                    memcpy(full, prompts.count ? prompts.s[i] : "", pl);
+                    memcpy(full, prompt, pl);
                     memcpy(full + pl, g[i].text ? g[i].text : "", tl);
                     full[pl + tl] = 0;
                 }
@@ -224,28 +249,28 @@ int main(int argc, char **argv)
                 cJSON_AddItemToObject(o, "generated_ids", cJSON_CreateIntArray((const int *)g[i].ids, (int)g[i].n_ids));
                 cJSON_AddNumberToObject(o, "prompt_tokens", g[i].prompt_tokens);
                 cJSON_AddStringToObject(o, "stop", reasons[g[i].stop]);
-                cJSON_AddItemToArray(all, o);
+                cJSON *list = cJSON_CreateArray(); /* HF: a list of sequences per prompt */
+                cJSON_AddItemToArray(list, o);
+                tool_emit(&mo.out, list);
             } else if (print_ids || !g[i].text) {
                 for (uint32_t j = 0; j < g[i].n_ids; j++) printf("%s%d", j ? " " : "", g[i].ids[j]);
                 printf("\n");
             } else if (ss.stream) {
                 printf("\n");
             } else {
-                printf("%s%s\n", prompts.s[i], g[i].text);
+                fwrite(prompt, 1, pl, stdout);
+                fwrite(g[i].text, 1, g[i].text_len, stdout);
+                putchar('\n');
             }
+            vkf_free(from_ids);
         }
-        if (all) {
-            char *js = cJSON_Print(all);
-            if (js) puts(js);
-            free(js);
-            cJSON_Delete(all);
-        }
+        if (mo.out.format == TOOL_JSON) tool_emit_end(&mo.out);
         if (!mo.quiet) {
-            double prefill = ss.tokens ? ss.first - t0 : now_s() - t0, gen = ss.last - ss.first;
+            double prefill = ss.tokens ? ss.first - t0 : tool_now() - t0, gen = ss.last - ss.first;
             uint32_t steps = generated > n ? generated - n : 0; /* tokens after each prompt's first */
-            fprintf(stderr, "%s: prompt %u tokens in %.1f ms (%.1f tokens/s), generated %u tokens (%.1f tokens/s)\n",
-                    tool_name, prompt_tokens, prefill * 1e3, prefill > 0 ? prompt_tokens / prefill : 0.0, generated,
-                    gen > 0 ? steps / gen : 0.0);
+            fprintf(stderr, "%s: load %.0f ms, prompt %u tokens in %.1f ms (%.1f tokens/s), generated %u tokens (%.1f tokens/s)\n",
+                    tool_name, mo.load_s * 1e3, prompt_tokens, prefill * 1e3, prefill > 0 ? prompt_tokens / prefill : 0.0,
+                    generated, gen > 0 ? steps / gen : 0.0);
         }
         vkf_generation_free(g, n);
     }

@@ -29,14 +29,14 @@ int main(int argc, char **argv)
                                              {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     vkf_context_desc desc = {0};
     int json = 0, c;
-    while ((c = getopt_long(argc, argv, "jVh", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "jVh", longopts)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 1000: desc.caps_override = optarg; break;
         case 1001: desc.validation = VKF_ON; break;
         case 'V': tool_print_version(); return TOOL_OK;
         case 'h': usage(stdout); return TOOL_OK;
-        default: return tool_usage_error("unknown option or missing value");
+        default: return TOOL_USAGE; /* tool_getopt said why */
         }
     }
     if (optind < argc) return tool_usage_error("unexpected argument '%s'", argv[optind]);

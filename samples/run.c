@@ -1,6 +1,7 @@
 /* vkformer-run: the tensor-level runner, for comparing with other
  * frameworks: named .npy inputs in, named .npy outputs out, as HF names them.
  * Uses only the public API (include/vkformer.h). */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,8 @@ static void usage(FILE *f)
                "  -i, --input NAME=FILE    an input tensor (repeat)\n"
                "  -o, --output NAME=FILE   an output to write (repeat)\n");
     tool_model_usage(f);
-    fprintf(f, "Exit status: 0 success, 1 a file, the model or the device failed, 2 bad usage.\n");
+    fprintf(f, "--json / --jsonl: per output, {\"name\", \"file\", \"shape\", \"dtype\"}.\n"
+               "Exit status: 0 success, 1 a file, the model or the device failed, 2 bad usage.\n");
 }
 
 typedef struct named {
@@ -48,7 +50,7 @@ int main(int argc, char **argv)
     tool_model_opts mo = {0};
     named ins[8], outs[8];
     int n_in = 0, n_out = 0, c, rc = TOOL_CONTINUE;
-    while (rc == TOOL_CONTINUE && (c = getopt_long(argc, argv, "i:o:" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
+    while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "i:o:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
         if (c == 'i') rc = n_in < 8 ? split(optarg, &ins[n_in++], "--input") : tool_usage_error("at most 8 inputs");
         else if (c == 'o') rc = n_out < 8 ? split(optarg, &outs[n_out++], "--output") : tool_usage_error("at most 8 outputs");
         else rc = tool_model_option(c, optarg, &mo, usage);
@@ -76,16 +78,29 @@ int main(int argc, char **argv)
         out[i].capacity = n * 4;
         if (!out[i].data) rc = tool_fail("out of memory");
     }
+    double t0 = tool_now();
     if (rc == TOOL_OK && vkf_model_run(model, in, (uint32_t)n_in, out, (uint32_t)n_out) != VKF_OK)
         rc = tool_fail("%s", vkf_last_error(ctx));
+    double t_run = tool_now() - t0;
     for (int i = 0; i < n_out && rc == TOOL_OK; i++) {
-        if (vkf_npy_save(outs[i].path, &out[i]) != VKF_OK) rc = tool_fail("%s", vkf_last_error(NULL));
-        else if (!mo.quiet) {
-            fprintf(stderr, "%s: %s [", outs[i].path, out[i].name);
-            for (uint32_t k = 0; k < out[i].rank; k++) fprintf(stderr, "%s%u", k ? ", " : "", out[i].shape[k]);
-            fprintf(stderr, "] float32\n");
+        if (vkf_npy_save(outs[i].path, &out[i]) != VKF_OK) {
+            rc = tool_fail("%s", vkf_last_error(NULL));
+        } else if (mo.out.format != TOOL_TEXT) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", out[i].name);
+            cJSON_AddStringToObject(o, "file", outs[i].path);
+            cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+            for (uint32_t k = 0; k < out[i].rank; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber(out[i].shape[k]));
+            cJSON_AddStringToObject(o, "dtype", "float32");
+            tool_emit(&mo.out, o);
+        } else {
+            printf("%s: %s [", outs[i].path, out[i].name);
+            for (uint32_t k = 0; k < out[i].rank; k++) printf("%s%u", k ? ", " : "", out[i].shape[k]);
+            printf("] float32\n");
         }
     }
+    if (mo.out.format == TOOL_JSON && (rc == TOOL_OK || mo.out.items)) tool_emit_end(&mo.out);
+    if (rc == TOOL_OK) tool_timing(&mo, t_run, 1, "run");
     for (int i = 0; i < 8; i++) vkf_free(in[i].data), free(out[i].data);
     vkf_model_destroy(model);
     vkf_context_destroy(ctx);

@@ -49,7 +49,7 @@ static int split_labels(const char *arg, tool_texts *labels, char **copy)
         char *comma = strchr(p, ',');
         if (comma) *comma = 0;
         if (!*p) return tool_usage_error("--labels has an empty label: '%s'", arg);
-        int rc = tool_texts_add(labels, p, strlen(p));
+        int rc = tool_texts_add(labels, p, strlen(p), labels->count + 1);
         if (rc != TOOL_OK) return rc;
         if (!comma) return TOOL_OK;
         p = comma + 1;
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
     const char *labels_arg = NULL, *labels_file = NULL, *tmpl = VKF_ZERO_SHOT_TEMPLATE;
     unsigned top = 0;
     int c, rc = TOOL_CONTINUE;
-    while (rc == TOOL_CONTINUE && (c = getopt_long(argc, argv, "l:t:k:" TOOL_MODEL_SHORTOPTS, longopts, NULL)) != -1) {
+    while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "l:t:k:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
         if (c == 'l') labels_arg = optarg;
         else if (c == 2000) labels_file = optarg;
         else if (c == 't') tmpl = optarg;
@@ -83,14 +83,13 @@ int main(int argc, char **argv)
     if (rc == TOOL_OK && !labels.count) rc = tool_usage_error("no labels");
     vkf_context *ctx = NULL;
     vkf_model *model = NULL;
+    mo.task = "zero-shot-image-classification";
     if (rc == TOOL_OK) rc = tool_open_model(&mo, &ctx, &model);
     uint32_t nl = (uint32_t)labels.count, ni = (uint32_t)(argc - optind), E = 0;
     vkf_model_info info = {0};
     if (rc == TOOL_OK) {
         vkf_model_get_info(model, &info);
         E = info.embedding_size;
-        if (strcmp(info.task, "zero-shot-image-classification"))
-            rc = tool_fail("%s is a %s model, not a CLIPModel with both towers", mo.model, info.task);
     }
     /* the labels in the template, embedded once */
     char **texts = rc == TOOL_OK ? calloc(nl, sizeof *texts) : NULL;
@@ -110,18 +109,18 @@ int main(int argc, char **argv)
         memcpy(texts[i] + pre, labels.s[i], len);
         memcpy(texts[i] + pre + len, hole + 2, post + 1);
     }
-    if (rc == TOOL_OK && vkf_embed(model, (const char *const *)texts, nl, NULL, temb) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
-    cJSON *all = mo.json ? cJSON_CreateArray() : NULL;
+    double t0 = tool_now();
+    if (rc == TOOL_OK && vkf_embed(model, (const char *const *)texts, nl, NULL, temb) != VKF_OK) rc = tool_fail_lib(ctx);
     uint32_t shown = top ? (top < nl ? top : nl) : nl;
     for (uint32_t i = 0; i < ni && rc == TOOL_OK; i++) {
         const char *path = argv[optind + i];
         if (vkf_embed_image_files(model, &path, 1, iemb) != VKF_OK || vkf_zero_shot_scores(model, iemb, 1, temb, nl, probs) != VKF_OK) {
-            rc = tool_fail("%s", vkf_last_error(ctx));
+            rc = tool_fail_lib(ctx);
             break;
         }
         for (uint32_t j = 0; j < nl; j++) order[j] = (ranked){j, probs[j]};
         qsort(order, nl, sizeof *order, by_prob);
-        if (all) {
+        if (mo.out.format != TOOL_TEXT) { /* HF's list of {score, label} per image */
             cJSON *list = cJSON_CreateArray();
             for (uint32_t j = 0; j < shown; j++) {
                 cJSON *o = cJSON_CreateObject();
@@ -129,19 +128,17 @@ int main(int argc, char **argv)
                 cJSON_AddStringToObject(o, "label", labels.s[order[j].index]);
                 cJSON_AddItemToArray(list, o);
             }
-            cJSON_AddItemToArray(all, list);
+            tool_emit(&mo.out, list);
         } else {
+            tool_results_begin();
             printf("%s:\n", path);
             for (uint32_t j = 0; j < shown; j++) printf("  %.4f  %s\n", order[j].prob, labels.s[order[j].index]);
+            fflush(stdout);
         }
+        tool_progress_count(mo.quiet, "classified", i + 1, "images");
     }
-    if (all && rc == TOOL_OK) {
-        /* one image: HF's list of {score, label}; several: a list of those */
-        char *s = cJSON_Print(ni == 1 ? cJSON_GetArrayItem(all, 0) : all);
-        if (s) puts(s);
-        free(s);
-    }
-    cJSON_Delete(all);
+    if (mo.out.format == TOOL_JSON && (rc == TOOL_OK || mo.out.items)) tool_emit_end(&mo.out);
+    if (rc == TOOL_OK) tool_timing(&mo, tool_now() - t0, ni, "image");
     for (uint32_t i = 0; texts && i < nl; i++) free(texts[i]);
     free(texts), free(temb), free(iemb), free(probs), free(order), free(copy);
     tool_texts_free(&labels);

@@ -207,15 +207,16 @@ Test(clip, tools)
                               CASES "/zero_shot/photo1.png",
                               NULL, 0);
     cr_assert_eq(r->status, 0, "%s", r->err);
-    cJSON *j = cJSON_Parse(r->out);
-    cr_assert(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 4, "%s", r->out);
+    cJSON *all = cJSON_Parse(r->out), *j = cJSON_GetArrayItem(all, 0);
+    /* one element per image, even for one image: HF's list of {score, label} */
+    cr_assert(cJSON_GetArraySize(all) == 1 && cJSON_IsArray(j) && cJSON_GetArraySize(j) == 4, "%s", r->out);
     /* HF's probabilities over these four labels: the six-label ones renormalised */
     float *probs = bin(dir, "probs", 12);
     double total = probs[6] + probs[7] + probs[8] + probs[9];
     const cJSON *best = cJSON_GetArrayItem(j, 0);
     cr_assert_str_eq(cJSON_GetObjectItem(best, "label")->valuestring, "an admiral in uniform");
     cr_assert_float_eq(cJSON_GetObjectItem(best, "score")->valuedouble, probs[9] / total, 1e-4);
-    cJSON_Delete(j);
+    cJSON_Delete(all);
     free(probs);
     r = tcli_run(VKF_ZERO_SHOT_BIN, "-m " CASES "/zero_shot --labels-file - --top 1 " CASES "/zero_shot/photo0.png " CASES "/zero_shot/photo1.png",
                  "cat\ndog\nan admiral in uniform\n", 22);

@@ -617,7 +617,7 @@ Test(tokenize_cli, ids_json_stdin_pairs_and_errors)
     cJSON *e = cJSON_GetArrayItem(j, 0);
     cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(e, "input_ids")), 4);
     cr_expect_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "tokens"), 2)->valuestring, "cafe");
-    cJSON *off = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "offsets"), 2);
+    cJSON *off = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "offset_mapping"), 2);
     cr_expect_eq(cJSON_GetArrayItem(off, 0)->valueint, 3);
     cr_expect_eq(cJSON_GetArrayItem(off, 1)->valueint, 8); /* "café" is 5 bytes */
     cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(e, "attention_mask")), 4);

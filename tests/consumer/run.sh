@@ -30,6 +30,9 @@ for f in "$prefix/include/vkformer.h" "$libdir/libvkformer.a" "$libdir/cmake/vkf
          "$share/models/images/000000039769.png" "$prefix/bin/vkformer-classify"; do
   [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done
+if [ -e "$build/vkformer-bench" ]; then
+  "$prefix/bin/vkformer-bench" --version >/dev/null || fail "vkformer-bench is not installed with the tools"
+fi
 echo "installed and relocated: $(cd "$prefix" && find . -type f | wc -l) files"
 
 # ---- exported symbols -----------------------------------------------------------
@@ -72,7 +75,7 @@ run_apps() { # label, then the apps
 for kind in shared static; do
   static=OFF
   [ $kind = static ] && static=ON
-  cmake -S "$src/tests/consumer" -B "$work/cmake-$kind" -DCMAKE_PREFIX_PATH="$prefix" -DVKF_STATIC_CONSUMER=$static \
+  cmake -S "$src/tests/consumer" -B "$work/cmake-$kind" -DCMAKE_PREFIX_PATH="$prefix" -DVKF_STATIC_CONSUMER=$static -DVKF_VERSION_WANTED=0.$minor \
         -DCMAKE_BUILD_TYPE=Release >"$work/log.txt" 2>&1 || { cat "$work/log.txt" >&2; fail "find_package ($kind): configure failed"; }
   cmake --build "$work/cmake-$kind" -j2 >"$work/log.txt" 2>&1 || { cat "$work/log.txt" >&2; fail "find_package ($kind): build failed"; }
   b=$work/cmake-$kind
@@ -80,18 +83,25 @@ for kind in shared static; do
 done
 
 # ---- pkg-config ----------------------------------------------------------------------------
-export PKG_CONFIG_PATH=$libdir/pkgconfig
+# Only vkformer's own .pc in sight (PKG_CONFIG_LIBDIR): the shared library's
+# flags must need no other module, and be just the prefix's -I, -L and -l.
+pc_own() { PKG_CONFIG_LIBDIR=$libdir/pkgconfig PKG_CONFIG_PATH= pkg-config "$@"; }
 cc=${CC:-cc}
-[ "$(pkg-config --modversion vkformer)" = "$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")/\1/p' "$libdir/cmake/vkformer/vkformerConfigVersion.cmake")" ] ||
+[ "$(pc_own --modversion vkformer)" = "$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")/\1/p' "$libdir/cmake/vkformer/vkformerConfigVersion.cmake")" ] ||
   fail "pkg-config --modversion disagrees with the CMake package"
+flags=$(pc_own --cflags --libs vkformer) || fail "pkg-config --cflags --libs vkformer needs more than vkformer.pc"
+read -r -a words <<<"$flags"
+[ ${#words[@]} = 3 ] && [ "${words[2]}" = -lvkformer ] &&
+  [ "$(cd "${words[0]#-I}" && pwd)" = "$prefix/include" ] && [ "$(cd "${words[1]#-L}" && pwd)" = "$libdir" ] ||
+  fail "pkg-config --cflags --libs vkformer gives more than the prefix's -I, -L and -lvkformer: '$flags'"
 app=$src/tests/consumer/app.c
-$cc -std=c11 -O2 -o "$work/pc_shared" "$app" $(pkg-config --cflags --libs vkformer) -Wl,-rpath,"$libdir"
-$cc -std=c11 -O2 -DAPP_VULKAN -o "$work/pc_shared_vulkan" "$app" $(pkg-config --cflags --libs vkformer vulkan) -Wl,-rpath,"$libdir"
+$cc -std=c11 -O2 -o "$work/pc_shared" "$app" $flags -Wl,-rpath,"$libdir"
+$cc -std=c11 -O2 -DAPP_VULKAN -o "$work/pc_shared_vulkan" "$app" $flags $(pkg-config --cflags --libs vulkan) -Wl,-rpath,"$libdir"
 run_apps "pkg-config, shared" "$work/pc_shared" "$work/pc_shared_vulkan"
-# Static: the archive by name, then what --static adds (Requires.private, Libs.private).
-static_libs=$(pkg-config --static --libs vkformer | sed 's/ -lvkformer / /; s/ -lvkformer$//')
-$cc -std=c11 -O2 -o "$work/pc_static" "$app" $(pkg-config --cflags vkformer) "$libdir/libvkformer.a" $static_libs
-$cc -std=c11 -O2 -DAPP_GETENV -o "$work/pc_static_getenv" "$app" $(pkg-config --cflags vkformer) "$libdir/libvkformer.a" $static_libs
+# Static: the archive by name, then what --static adds (Libs.private), still from vkformer.pc alone.
+static_libs=$(pc_own --static --libs vkformer | sed 's/ -lvkformer / /; s/ -lvkformer$//')
+$cc -std=c11 -O2 -o "$work/pc_static" "$app" $(pc_own --cflags vkformer) "$libdir/libvkformer.a" $static_libs
+$cc -std=c11 -O2 -DAPP_GETENV -o "$work/pc_static_getenv" "$app" $(pc_own --cflags vkformer) "$libdir/libvkformer.a" $static_libs
 run_apps "pkg-config, static" "$work/pc_static" "$work/pc_static_getenv"
 # ---- as a subproject (add_subdirectory) --------------------------------------------------
 cmake -S "$src/tests/consumer/subproject" -B "$work/sub" -DVKF_SOURCE_DIR="$src" -DCMAKE_BUILD_TYPE=Release \

@@ -85,7 +85,7 @@ int main(int argc, char **argv)
         {"peak-gflops", required_argument, 0, PEAK_GFLOPS}, {"peak-gbs", required_argument, 0, PEAK_GBS},
         {"device", required_argument, 0, DEVICE}, {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "jhV", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "jhV", longopts)) != -1) {
         const char *d = optarg;
         switch (c) {
         case 'h': usage(stdout); return 0;
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
             desc.use_device_index = 1;
             desc.device_index = (uint32_t)parse_int(d, 0, "--device");
             break;
-        default: return tool_usage_error("unknown option or missing value");
+        default: return TOOL_USAGE; /* tool_getopt said why */
         }
     }
     if (optind < argc) cmd = argv[optind++];

@@ -74,6 +74,13 @@ vkf_model *tload_model(vkf_context *ctx, const char *dir, vkf_precision p);
  * model.safetensors, and a WordPiece vocab.txt of n tokens: [PAD] [UNK] [CLS]
  * [SEP] [MASK], a..z, then w31, w32... (ttmpdir_remove it). */
 void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n);
+/* The real all-MiniLM-L6-v2, fetched into models/ by scripts/fetch_models.sh.
+ * tminilm(): whether it is there. Missing, it fails the test, unless
+ * VKF_TEST_NO_MINILM=1 says it was left out on purpose (the device bundle of
+ * scripts/device-check.sh leaves the 91 MB behind): then it says so on
+ * stderr and returns false, and the caller skips what needs it. */
+#define TMINILM VKF_REPO_DIR "/models/all-MiniLM-L6-v2"
+bool tminilm(void);
 /* A JSON file parsed (a missing or malformed file fails the test). */
 struct cJSON *tread_json(const char *path);
 

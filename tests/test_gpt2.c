@@ -400,7 +400,7 @@ Test(gpt2, eos_and_empty_prompt)
 {
     char dir[256], path[512];
     ttmpdir_create(dir, sizeof dir, "gpt2-eos");
-    snprintf(path, sizeof path, "ln -s %s/model.safetensors %s/ && sed 's/\"eos_token_id\": 299/\"eos_token_id\": 193/' %s/config.json > %s/config.json",
+    snprintf(path, sizeof path, "ln -s \"$(realpath -e %s)\"/model.safetensors %s/ && sed 's/\"eos_token_id\": 299/\"eos_token_id\": 193/' %s/config.json > %s/config.json",
              golden(), dir, golden(), dir);
     cr_assert_eq(system(path), 0);
     vkf_context *ctx = tctx_create(tcaps());
@@ -454,7 +454,7 @@ Test(gpt2, bad_input)
     /* configs asking for what is not implemented fail by name */
     char dir[256], cmd[700];
     ttmpdir_create(dir, sizeof dir, "gpt2-cross");
-    snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/ && sed 's/\"n_layer\": 2,/\"n_layer\": 2, \"add_cross_attention\": true,/' %s/config.json > %s/config.json",
+    snprintf(cmd, sizeof cmd, "ln -s \"$(realpath -e %s)\"/model.safetensors %s/ && sed 's/\"n_layer\": 2,/\"n_layer\": 2, \"add_cross_attention\": true,/' %s/config.json > %s/config.json",
              golden(), dir, golden(), dir);
     cr_assert_eq(system(cmd), 0);
     vkf_model *refused;

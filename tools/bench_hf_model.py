@@ -1,106 +1,172 @@
 #!/usr/bin/env python3
-"""HF `transformers` on the CPU (torch, 2 threads, eager attention, float32,
-random weights) on the shapes `vkformer-bench model` times: BERT-base at 128
-tokens, batch 1; MiniLM-L6 at batch 32 of 8 to 64 tokens padded to the longest
-(the same lengths as the benchmark); GPT-2 124M (config gpt2): prefill of 128
-tokens, and decode tokens/s with the KV cache (past_key_values, one token a
-step, greedy) from contexts 128 and 991, as `vkformer-bench model --config
-gpt2` measures them; CLIP ViT-B/32 (random weights): the image tower at batch 1
-and 8, the text tower on 100 labels of 9 to 12 tokens padded to 16 (as
-`vkformer-bench model --config clip-b32`). Median of 5 runs after a warm-up.
+"""HF `transformers` (torch, eager attention, random weights) on the shapes
+`vkformer-bench model` times, so every vkformer figure has torch's beside it:
+
+  vit-b16   ViT-B/16 at 224, batches 1 and 8          (--config base)
+  bert-base BERT-base at 128 tokens, batch 1          (--config bert-base)
+  minilm-l6 MiniLM-L6 at batch 32 of 8 to 64 tokens padded to the longest (the
+            benchmark's lengths)                      (--config minilm-l6)
+  clip-b32  CLIP ViT-B/32: the image tower at batch 1 and 8, the text tower on
+            100 labels of 9 to 12 tokens padded to 16 (--config clip-b32)
+  gpt2      GPT-2 124M: prefill of 128 tokens, and decode tokens/s with the KV
+            cache (past_key_values, one token a step, greedy) from contexts 128
+            and 991                                   (--config gpt2)
+
+Median of --runs after a warm-up. On the CPU (the default: 2 threads, float32)
+as the README's lavapipe tables compare; with --device cuda on a GPU (CUDA
+events, synchronised), --dtype fp16 and --compile (torch.compile) for the
+fastest torch. --json prints one object with every figure (what
+scripts/device-run.sh puts in its report).
 
 Usage: tools/.venv/bin/pip install torch transformers
-       tools/.venv/bin/python tools/bench_hf_model.py
+       tools/.venv/bin/python tools/bench_hf_model.py [--device cuda] [--dtype fp16] [--compile] [--json]
 """
+import argparse
+import json
 import statistics
+import sys
 import time
 
 import torch
-from transformers import BertConfig, BertModel, CLIPConfig, CLIPModel, GPT2Config, GPT2LMHeadModel
-
-torch.set_num_threads(2)
+from transformers import BertConfig, BertModel, CLIPConfig, CLIPModel, GPT2Config, GPT2LMHeadModel, ViTConfig, ViTModel
 
 
-def bench(cfg, batch, lens, runs=5):
-    model = BertModel(BertConfig(**cfg, attn_implementation="eager")).eval()
+class Timer:
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+
+    def __call__(self, fn, runs):
+        fn()
+        if self.cuda:
+            torch.cuda.synchronize()
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            if self.cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+
+def prepare(model, args):
+    model = model.eval().to(device=args.device, dtype=args.torch_dtype)
+    return torch.compile(model) if args.compile else model
+
+
+def bench_vit(args, timer):
+    model = prepare(ViTModel(ViTConfig(attn_implementation="eager"), add_pooling_layer=False), args)
+    out = {}
+    with torch.inference_mode():
+        for b in (1, 8):
+            px = torch.randn(b, 3, 224, 224, device=args.device, dtype=args.torch_dtype)
+            out[f"batch{b}_ms"] = timer(lambda: model(pixel_values=px), args.runs) * 1e3
+    return out
+
+
+def bench_encoder(args, timer, cfg, batch, lens):
+    model = prepare(BertModel(BertConfig(**cfg, attn_implementation="eager")), args)
     seq = max(lens)
-    ids = torch.randint(1000, cfg.get("vocab_size", 30522), (batch, seq))
-    mask = torch.zeros(batch, seq, dtype=torch.long)
+    ids = torch.randint(1000, cfg.get("vocab_size", 30522), (batch, seq), device=args.device)
+    mask = torch.zeros(batch, seq, dtype=torch.long, device=args.device)
     for i, n in enumerate(lens):
         mask[i, :n] = 1
-    times = []
     with torch.inference_mode():
-        model(input_ids=ids, attention_mask=mask)
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(input_ids=ids, attention_mask=mask)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        return timer(lambda: model(input_ids=ids, attention_mask=mask), args.runs)
 
 
-def bench_gpt2(prompt=128, far=991, steps=32, runs=5):
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(attn_implementation="eager")).eval()
-    ids = torch.tensor([[(i * 7919 + 1000) % 50256 for i in range(1024)]])
+def bench_gpt2(args, timer, prompt=128, far=991, steps=32):
+    model = prepare(GPT2LMHeadModel(GPT2Config(attn_implementation="eager")), args)
+    ids = torch.tensor([[(i * 7919 + 1000) % 50256 for i in range(1024)]], device=args.device)
     with torch.inference_mode():
-        model(ids[:, :prompt])
-        pre = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(ids[:, :prompt])
-            pre.append(time.perf_counter() - t0)
-        out = {"prefill": statistics.median(pre)}
+        out = {"prefill_ms": timer(lambda: model(ids[:, :prompt]), args.runs) * 1e3}
         for n in (prompt, far):
             o = model(ids[:, :n], use_cache=True)
             past, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
+            if timer.cuda:
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             for _ in range(steps):
                 o = model(tok, past_key_values=past, use_cache=True)
                 past, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
-            out[n] = steps / (time.perf_counter() - t0)
+            if timer.cuda:
+                torch.cuda.synchronize()
+            out[f"decode{n}_tokens_per_s"] = steps / (time.perf_counter() - t0)
+    out["prefill_tokens_per_s"] = prompt / (out["prefill_ms"] * 1e-3)
     return out
 
 
-def bench_clip(runs=5):
-    torch.manual_seed(0)
-    model = CLIPModel(CLIPConfig(vision_config=dict(patch_size=32), attn_implementation="eager")).eval()
+def bench_clip(args, timer):
+    model = prepare(CLIPModel(CLIPConfig(vision_config=dict(patch_size=32), attn_implementation="eager")), args)
     out = {}
-
-    def median(fn, n):
-        fn()
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
     with torch.inference_mode():
         for b in (1, 8):
-            px = torch.randn(b, 3, 224, 224)
-            out[b] = median(lambda: model.get_image_features(pixel_values=px), runs)
-        ids = torch.randint(1000, 49000, (100, 16))
-        mask = torch.zeros(100, 16, dtype=torch.long)
+            px = torch.randn(b, 3, 224, 224, device=args.device, dtype=args.torch_dtype)
+            out[f"image_batch{b}_ms"] = timer(lambda: model.get_image_features(pixel_values=px), args.runs) * 1e3
+        ids = torch.randint(1000, 49000, (100, 16), device=args.device)
+        mask = torch.zeros(100, 16, dtype=torch.long, device=args.device)
         for i in range(100):
             mask[i, :9 + i % 4] = 1
             ids[i, 8 + i % 4] = 49407
-        out["text"] = median(lambda: model.get_text_features(input_ids=ids, attention_mask=mask), max(1, runs // 2))
+        out["text_100_labels_ms"] = timer(lambda: model.get_text_features(input_ids=ids, attention_mask=mask),
+                                          max(1, args.runs // 2)) * 1e3
     return out
 
 
 def main():
-    base = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
-    minilm = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
-    t = bench(base, 1, [128])
-    print(f"bert-base, batch 1, 128 tokens: {t * 1e3:.1f} ms")
-    lens = [8 + (i * 2654435761) % (2**32) % 57 for i in range(32)]
-    t = bench(minilm, 32, lens)
-    print(f"minilm-l6, batch 32, {min(lens)}..{max(lens)} tokens padded to {max(lens)}: {t * 1e3:.1f} ms, {32 / t:.1f} sentences/s")
-    c = bench_clip()
-    print(f"clip-b32, image tower: batch 1 {c[1] * 1e3:.1f} ms, batch 8 {c[8] * 1e3:.1f} ms; text tower, 100 labels: {c['text'] * 1e3:.1f} ms")
-    g = bench_gpt2()
-    print(f"gpt2, prefill 128 tokens: {g['prefill'] * 1e3:.1f} ms ({128 / g['prefill']:.1f} tokens/s); "
-          f"decode from context 128: {g[128]:.2f} tokens/s, from context 991: {g[991]:.2f} tokens/s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16"])
+    ap.add_argument("--compile", action="store_true", help="torch.compile the models")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, this project's machines)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,clip-b32,gpt2", help="comma-separated models")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    args.device = torch.device(args.device)
+    args.torch_dtype = torch.float16 if args.dtype == "fp16" else torch.float32
+    if args.device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    timer = Timer(args.device)
+    want = set(args.only.split(","))
+    res = {"device": torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else "cpu",
+           "dtype": args.dtype, "compile": args.compile, "torch": torch.__version__}
+    if "vit-b16" in want:
+        res["vit-b16"] = bench_vit(args, timer)
+    if "bert-base" in want:
+        base = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+        res["bert-base"] = {"batch1_128_ms": bench_encoder(args, timer, base, 1, [128]) * 1e3}
+    if "minilm-l6" in want:
+        minilm = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+        lens = [8 + (i * 2654435761) % (2**32) % 57 for i in range(32)]
+        t = bench_encoder(args, timer, minilm, 32, lens)
+        res["minilm-l6"] = {"batch32_mixed_ms": t * 1e3, "sentences_per_s": 32 / t}
+    if "clip-b32" in want:
+        res["clip-b32"] = bench_clip(args, timer)
+    if "gpt2" in want:
+        res["gpt2"] = bench_gpt2(args, timer)
+    if args.json:
+        json.dump(res, sys.stdout, indent=1)
+        print()
+        return
+    print(f"torch {res['torch']} on {res['device']}, {args.dtype}{', torch.compile' if args.compile else ''}")
+    if "vit-b16" in res:
+        v = res["vit-b16"]
+        print(f"vit-b16: batch 1 {v['batch1_ms']:.2f} ms, batch 8 {v['batch8_ms']:.2f} ms")
+    if "bert-base" in res:
+        print(f"bert-base, batch 1, 128 tokens: {res['bert-base']['batch1_128_ms']:.1f} ms")
+    if "minilm-l6" in res:
+        m = res["minilm-l6"]
+        print(f"minilm-l6, batch 32, 8..64 tokens padded to the longest: {m['batch32_mixed_ms']:.1f} ms, {m['sentences_per_s']:.1f} sentences/s")
+    if "clip-b32" in res:
+        c = res["clip-b32"]
+        print(f"clip-b32, image tower: batch 1 {c['image_batch1_ms']:.1f} ms, batch 8 {c['image_batch8_ms']:.1f} ms; "
+              f"text tower, 100 labels: {c['text_100_labels_ms']:.1f} ms")
+    if "gpt2" in res:
+        g = res["gpt2"]
+        print(f"gpt2, prefill 128 tokens: {g['prefill_ms']:.1f} ms ({g['prefill_tokens_per_s']:.1f} tokens/s); "
+              f"decode from context 128: {g['decode128_tokens_per_s']:.2f} tokens/s, from context 991: {g['decode991_tokens_per_s']:.2f} tokens/s")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ if [ -z "$repo" ]; then
   for d in "$here/.." "$PWD"; do [ -d "$d/tests/data" ] && { repo=$(cd "$d" && pwd); break; }; done
 fi
 [ -n "$repo" ] && [ -d "$repo/tests/data" ] || { echo "run.sh: no repository with tests/data at $here/.. or here: give --repo DIR" >&2; exit 2; }
+# the large test files travel packed (scripts/pack-test-data.sh): unpack them as CMake does
+if [ -f "$repo/tests/data/packed.tar.xz" ]; then
+  while read -r f; do
+    [ -z "$f" ] || [ -f "$repo/tests/data/$f" ] || { tar -xJf "$repo/tests/data/packed.tar.xz" -C "$repo/tests/data" || exit 1; break; }
+  done <"$repo/tests/data/packed.txt"
+fi
 out=${out:-$here/out}
 mkdir -p "$out" || exit 1
 out=$(cd "$out" && pwd)

@@ -31,7 +31,7 @@ printf '{"metadata": {"total_size": 16}, "weight_map": {"x": "a.safetensors", "y
 seed config tests/data/golden/*/config.json tests/data/clip/*/config.json tests/data/gpt2/*/config.json tests/data/text/*/config.json \
   tests/data/clip/zero_shot/preprocessor_config.json
 seed npy tests/data/npy/*.npy
-seed tokenizer tests/data/tokenizers/bert/tokenizer.json tests/data/tokenizers/bert-added/tokenizer.json \
+seed tokenizer tests/data/tokenizers/bert-base-uncased/tokenizer.json tests/data/tokenizers/bert-added/tokenizer.json \
   tests/data/tokenizers/roberta/tokenizer.json tests/data/tokenizers/gpt2-ignore-merges/tokenizer.json
 
 mkdir -p build-fuzz/findings

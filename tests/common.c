@@ -3,6 +3,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "text/text.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,15 +274,88 @@ bool tminilm(void)
     return false;
 }
 
+ttext tb64(const char *s)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s);
+    ttext t = {malloc(n + 1), 0};
+    cr_assert_not_null(t.b);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && s[i] != '='; i++) {
+        const char *p = strchr(tbl, s[i]);
+        if (!p || !s[i]) continue;
+        acc = acc << 6 | (uint32_t)(p - tbl);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            t.b[t.n++] = (char)(acc >> bits & 0xFF);
+        }
+    }
+    t.b[t.n] = 0;
+    return t;
+}
+
+int tids_differ(const int32_t *got, uint32_t n, const cJSON *want)
+{
+    int bad = (int)n != cJSON_GetArraySize(want);
+    uint32_t i = 0;
+    for (const cJSON *e = want->child; e && i < n; e = e->next, i++) bad += got[i] != (int32_t)e->valuedouble;
+    return bad;
+}
+
+void tlog_ids(const char *what, int idx, const int32_t *got, uint32_t n, const cJSON *want)
+{
+    char g[4096] = "", w[4096] = "";
+    size_t gl = 0, wl = 0;
+    for (uint32_t i = 0; i < n && gl < sizeof g - 16; i++) gl += (size_t)snprintf(g + gl, sizeof g - gl, "%d ", got[i]);
+    for (const cJSON *e = want->child; e && wl < sizeof w - 16; e = e->next)
+        wl += (size_t)snprintf(w + wl, sizeof w - wl, "%d ", (int)e->valuedouble);
+    cr_log_error("%s, text %d:\n  got  %s\n  want %s", what, idx, g, w);
+}
+
+bool tvalid_utf8(const char *b, size_t n)
+{
+    tok_str s = {0};
+    cr_assert(tok_from_raw(b, n, &s));
+    bool same = s.n == n && !memcmp(s.b, b, n);
+    tok_str_free(&s);
+    return same;
+}
+
+void tcorpus_load(tcorpus *c, const char *refs_path)
+{
+    c->json = tread_json(VKF_TEST_DATA "/tokenizers/corpus.json");
+    c->refs = tread_json(refs_path);
+    cJSON *arr = cJSON_GetObjectItem(c->json, "texts");
+    c->n = cJSON_GetArraySize(arr);
+    c->texts = calloc((size_t)c->n, sizeof *c->texts);
+    cr_assert_not_null(c->texts);
+    for (int i = 0; i < c->n; i++) c->texts[i] = tb64(cJSON_GetArrayItem(arr, i)->valuestring);
+}
+
+void tcorpus_free(tcorpus *c)
+{
+    for (int i = 0; i < c->n; i++) free(c->texts[i].b);
+    free(c->texts);
+    cJSON_Delete(c->json);
+    cJSON_Delete(c->refs);
+    memset(c, 0, sizeof *c);
+}
+
 cJSON *tread_json(const char *path)
 {
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "%s missing", path);
-    static char buf[1 << 17];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n, "%s: read failed", path);
     fclose(f);
     buf[n] = 0;
     cJSON *j = cJSON_Parse(buf);
+    free(buf);
     cr_assert_not_null(j, "%s: bad JSON", path);
     return j;
 }

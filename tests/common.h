@@ -81,6 +81,26 @@ void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n);
  * stderr and returns false, and the caller skips what needs it. */
 #define TMINILM VKF_REPO_DIR "/models/all-MiniLM-L6-v2"
 bool tminilm(void);
+/* Tokenizer references: a base64 text (its raw bytes, NUL-terminated past n),
+ * ids against a JSON array (the number of differing positions, the length
+ * counting), the two logged side by side, and whether bytes are valid UTF-8. */
+typedef struct ttext {
+    char *b;
+    size_t n;
+} ttext;
+ttext tb64(const char *s);
+int tids_differ(const int32_t *got, uint32_t n, const struct cJSON *want);
+void tlog_ids(const char *what, int idx, const int32_t *got, uint32_t n, const struct cJSON *want);
+bool tvalid_utf8(const char *b, size_t n);
+/* The hostile tokenizer corpus (tests/data/tokenizers/corpus.json) with the
+ * references of refs_path: the texts decoded, freed by tcorpus_free. */
+typedef struct tcorpus {
+    struct cJSON *json, *refs;
+    ttext *texts;
+    int n;
+} tcorpus;
+void tcorpus_load(tcorpus *c, const char *refs_path);
+void tcorpus_free(tcorpus *c);
 /* A JSON file parsed (a missing or malformed file fails the test). */
 struct cJSON *tread_json(const char *path);
 

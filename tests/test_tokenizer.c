@@ -25,77 +25,22 @@ static const char *const NAMES[] = {"bert-base-uncased", "gpt2", "clip", "robert
 
 /* ---- reference data ------------------------------------------------------------------ */
 
-typedef struct text {
-    char *b;
-    size_t n;
-} text;
+typedef ttext text;
+#define b64 tb64
 
-static int b64v(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
 
-static text b64(const char *s)
-{
-    size_t n = strlen(s);
-    text t = {malloc(n + 1), 0};
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64v(s[i]);
-        if (v < 0) continue;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            t.b[t.n++] = (char)(acc >> bits & 0xFF);
-        }
-    }
-    t.b[t.n] = 0;
-    return t;
-}
-
-static cJSON *load_json(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = 0;
-    fclose(f);
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    cr_assert_not_null(j, "%s: bad JSON", path);
-    return j;
-}
-
+static tcorpus cor;
 static cJSON *corpus, *refs;
 static text *texts;
 static int n_texts;
 
 static void setup(void)
 {
-    corpus = load_json(TOKDATA "/corpus.json");
-    refs = load_json(TOKDATA "/refs.json");
-    cJSON *arr = cJSON_GetObjectItem(corpus, "texts");
-    n_texts = cJSON_GetArraySize(arr);
-    texts = calloc((size_t)n_texts, sizeof *texts);
-    for (int i = 0; i < n_texts; i++) texts[i] = b64(cJSON_GetArrayItem(arr, i)->valuestring);
+    tcorpus_load(&cor, TOKDATA "/refs.json");
+    corpus = cor.json, refs = cor.refs, texts = cor.texts, n_texts = cor.n;
 }
 
-static void teardown(void)
-{
-    for (int i = 0; i < n_texts; i++) free(texts[i].b);
-    free(texts);
-    cJSON_Delete(corpus);
-    cJSON_Delete(refs);
-}
+static void teardown(void) { tcorpus_free(&cor); }
 
 static vkf_tokenizer *load_form(const char *name, const char *form)
 {
@@ -121,33 +66,8 @@ static cJSON *ref_of(const char *name, const char *form)
 }
 
 /* Number of positions where got differs from the JSON int array (length too). */
-static int ids_differ(const int32_t *got, uint32_t n, const cJSON *want)
-{
-    int bad = (int)n != cJSON_GetArraySize(want);
-    uint32_t i = 0;
-    for (const cJSON *e = want->child; e && i < n; e = e->next, i++) bad += got[i] != (int32_t)e->valuedouble;
-    return bad;
-}
 
-static void log_ids(const char *what, int idx, const int32_t *got, uint32_t n, const cJSON *want)
-{
-    char g[2048] = "", w[2048] = "";
-    size_t gl = 0, wl = 0;
-    for (uint32_t i = 0; i < n && gl < sizeof g - 16; i++) gl += (size_t)snprintf(g + gl, sizeof g - gl, "%d ", got[i]);
-    for (const cJSON *e = want->child; e && wl < sizeof w - 16; e = e->next)
-        wl += (size_t)snprintf(w + wl, sizeof w - wl, "%d ", (int)e->valuedouble);
-    cr_log_error("%s, text %d:\n  got  %s\n  want %s", what, idx, g, w);
-}
 
-/* The references' offsets index the decoded string: compare them only where it is the input. */
-static bool valid_utf8(const text *t)
-{
-    tok_str s = {0};
-    cr_assert(tok_from_raw(t->b, t->n, &s));
-    bool same = s.n == t->n && !memcmp(s.b, t->b, t->n);
-    tok_str_free(&s);
-    return same;
-}
 
 /* ---- the corpus: ids, offsets, decoding -------------------------------------------------------- */
 
@@ -163,13 +83,13 @@ static void check_corpus(const char *name, const char *form)
         vkf_encoding e;
         cr_assert_eq(vkf_tokenizer_encode(tok, texts[i].b, texts[i].n, NULL, 0, NULL, &e), VKF_OK, "%s", vkf_last_error(NULL));
         const cJSON *want = cJSON_GetArrayItem(ids, i);
-        if (ids_differ(e.ids, e.length, want)) {
+        if (tids_differ(e.ids, e.length, want)) {
             bad_ids++;
-            log_ids(name, i, e.ids, e.length, want);
+            tlog_ids(name, i, e.ids, e.length, want);
         }
         /* offsets */
         const cJSON *wo = cJSON_GetArrayItem(offs, i);
-        if (valid_utf8(&texts[i]) && !ids_differ(e.ids, e.length, want)) {
+        if (tvalid_utf8(texts[i].b, texts[i].n) && !tids_differ(e.ids, e.length, want)) {
             uint32_t k = 0;
             int bad = 0;
             for (const cJSON *p = wo->child; p; p = p->next, k++) {
@@ -197,7 +117,7 @@ static void check_corpus(const char *name, const char *form)
         /* without special tokens */
         vkf_encode_options o = {.no_special_tokens = 1};
         cr_assert_eq(vkf_tokenizer_encode(tok, texts[i].b, texts[i].n, NULL, 0, &o, &e), VKF_OK);
-        if (ids_differ(e.ids, e.length, cJSON_GetArrayItem(ns, i))) bad_ns++;
+        if (tids_differ(e.ids, e.length, cJSON_GetArrayItem(ns, i))) bad_ns++;
         vkf_encoding_free(&e);
     }
     vkf_tokenizer_destroy(tok);
@@ -238,8 +158,8 @@ static void check_pairs_trunc_batch(const char *name, const char *form)
         vkf_encoding e;
         cr_assert_eq(vkf_tokenizer_encode(tok, a.b, a.n, b.b, b.n, NULL, &e), VKF_OK);
         cJSON *w = cJSON_GetArrayItem(rp, i);
-        if (ids_differ(e.ids, e.length, cJSON_GetObjectItem(w, "ids"))) bad++, log_ids("pair ids", i, e.ids, e.length, cJSON_GetObjectItem(w, "ids"));
-        if (ids_differ(e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"))) bad++, log_ids("pair type ids", i, e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"));
+        if (tids_differ(e.ids, e.length, cJSON_GetObjectItem(w, "ids"))) bad++, tlog_ids("pair ids", i, e.ids, e.length, cJSON_GetObjectItem(w, "ids"));
+        if (tids_differ(e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"))) bad++, tlog_ids("pair type ids", i, e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"));
         vkf_encoding_free(&e);
         free(a.b), free(b.b);
     }
@@ -253,8 +173,8 @@ static void check_pairs_trunc_batch(const char *name, const char *form)
         vkf_encoding e;
         cr_assert_eq(vkf_tokenizer_encode(tok, a.b, a.n, has_b ? b.b : NULL, b.n, &o, &e), VKF_OK);
         cJSON *w = cJSON_GetArrayItem(rt, i);
-        if (ids_differ(e.ids, e.length, cJSON_GetObjectItem(w, "ids"))) bad++, log_ids("truncation", i, e.ids, e.length, cJSON_GetObjectItem(w, "ids"));
-        if (ids_differ(e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"))) bad++;
+        if (tids_differ(e.ids, e.length, cJSON_GetObjectItem(w, "ids"))) bad++, tlog_ids("truncation", i, e.ids, e.length, cJSON_GetObjectItem(w, "ids"));
+        if (tids_differ(e.type_ids, e.length, cJSON_GetObjectItem(w, "type_ids"))) bad++;
         cr_expect_leq(e.length, o.max_length);
         vkf_encoding_free(&e);
         free(a.b), free(b.b);
@@ -273,9 +193,9 @@ static void check_pairs_trunc_batch(const char *name, const char *form)
         uint32_t len0 = e[0].length;
         for (int i = 0; i < n; i++) {
             cr_expect_eq(e[i].length, len0, "padded lengths differ");
-            if (ids_differ(e[i].ids, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "ids"), i)))
-                bad++, log_ids(left ? "left padding" : "right padding", i, e[i].ids, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "ids"), i));
-            if (ids_differ(e[i].attention_mask, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "attention_mask"), i))) bad++;
+            if (tids_differ(e[i].ids, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "ids"), i)))
+                bad++, tlog_ids(left ? "left padding" : "right padding", i, e[i].ids, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "ids"), i));
+            if (tids_differ(e[i].attention_mask, e[i].length, cJSON_GetArrayItem(cJSON_GetObjectItem(w, "attention_mask"), i))) bad++;
             vkf_encoding_free(&e[i]);
         }
     }
@@ -304,7 +224,7 @@ Test(tokenizer, gpt2_round_trip_and_stream)
         char *d = NULL;
         size_t dn = 0;
         cr_assert_eq(vkf_tokenizer_decode(tok, e.ids, e.length, 0, &d, &dn), VKF_OK);
-        if (valid_utf8(&texts[i]))
+        if (tvalid_utf8(texts[i].b, texts[i].n))
             cr_expect(dn == texts[i].n && !memcmp(d, texts[i].b, dn), "text %d: decode(encode(x)) != x: '%s'", i, d);
         /* streaming: the pieces concatenate to the one-shot decoding */
         vkf_decode_stream *st;

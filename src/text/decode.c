@@ -7,12 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct buf {
-    char *b;
-    size_t n, cap;
-} buf;
+typedef tok_buf buf;
 
-static bool put(buf *o, const char *s, size_t n)
+#define put tok_buf_put
+
+bool tok_buf_put(tok_buf *o, const char *s, size_t n)
 {
     if (!base_grow((void **)&o->b, &o->cap, o->n + n + 1, 1)) return false;
     memcpy(o->b + o->n, s, n);
@@ -90,6 +89,15 @@ vkf_status tok_decode(base_diag *d, const tok_tokenizer *t, const uint32_t *ids,
     *n = 0;
     buf o = {0};
     bool ok = put(&o, "", 0);
+    if (t->spm) {
+        for (size_t i = 0; i < n_ids; i++)
+            if (ids[i] >= t->vocab.n)
+                return free(o.b), base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "token id %u is outside the vocabulary (%u tokens)", ids[i], t->vocab.n);
+        if (ok) ok = tok_spm_decode_ids(t->spm, t, ids, n_ids, skip_special, &o);
+        if (!ok) return free(o.b), base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory decoding %zu ids", n_ids);
+        *text = o.b, *n = o.n;
+        return VKF_OK;
+    }
     size_t pl = strlen(t->model.prefix), sl = strlen(t->model.suffix);
     size_t emitted = 0;
     for (size_t i = 0; ok && i < n_ids; i++) {

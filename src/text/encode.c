@@ -145,6 +145,71 @@ static bool encode_segment(const tok_tokenizer *t, const tok_str *raw, size_t s,
     return ok;
 }
 
+/* The slow SentencePiece path (transformers' PreTrainedTokenizer.tokenize):
+ * the class's whole-text steps, added tokens split out (their lstrip and
+ * rstrip eat the neighbours' whitespace), each other segment through the
+ * class's _tokenize. */
+static bool encode_spm(const tok_tokenizer *t, tok_str *raw, tok_enc *out)
+{
+    const tok_spm *sp = t->spm;
+    bool ok = true;
+    tok_str a = {0};
+    if (!sp->legacy && (sp->cls == TOK_SPM_T5 || sp->cls == TOK_SPM_LLAMA) && raw->n) {
+        /* U+2581 in the text becomes a space; the text starts with one U+2581 */
+        if (sp->prefix_space) ok = tok_str_push(&a, "\xe2\x96\x81", 3, raw->os[0], raw->os[0]);
+        for (size_t i = 0; ok && i < raw->n;) {
+            if (i + 3 <= raw->n && !memcmp(raw->b + i, "\xe2\x96\x81", 3)) ok = tok_str_push(&a, " ", 1, raw->os[i], raw->oe[i + 2]), i += 3;
+            else ok = tok_str_push(&a, raw->b + i, 1, raw->os[i], raw->oe[i]), i++;
+        }
+        if (ok) tok_str_free(raw), *raw = a, a = (tok_str){0};
+    }
+    tok_toks toks = {0};
+    size_t seg = 0, i = 0, first_tok = out->n;
+    while (ok && i <= raw->n) {
+        size_t ms = raw->n, me = raw->n;
+        const tok_added *ad = NULL;
+        if (i < raw->n) {
+            ad = t->added_first_byte[(uint8_t)raw->b[i]] ? match_added(t, raw, i, seg, false, &ms, &me) : NULL;
+            if (!ad) {
+                i++;
+                continue;
+            }
+        }
+        if (ms > seg) {
+            tok_str part = {0};
+            ok = tok_str_reserve(&part, ms - seg);
+            if (ok) {
+                memcpy(part.b, raw->b + seg, ms - seg), memcpy(part.os, raw->os + seg, (ms - seg) * 4), memcpy(part.oe, raw->oe + seg, (ms - seg) * 4);
+                part.n = ms - seg;
+                part.b[part.n] = 0;
+            }
+            if (ok && sp->lower && sp->cls != TOK_SPM_ALBERT && sp->cls != TOK_SPM_DEBERTA) ok = true; /* classes lower in _tokenize */
+            toks.n = 0;
+            if (ok) ok = tok_spm_tokenize(sp, t, &part, seg == 0, &toks);
+            for (size_t k = 0; ok && k < toks.n; k++) ok = tok_enc_push(out, toks.v[k].id, 0, false, toks.v[k].s, toks.v[k].e);
+            tok_str_free(&part);
+        }
+        if (!ad) break;
+        if (ok) ok = tok_enc_push(out, ad->id, 0, false, raw->os[ms], raw->oe[me - 1]);
+        seg = i = me;
+    }
+    /* legacy=False: a lone U+2581 before a special token goes */
+    if (ok && !sp->legacy && (sp->cls == TOK_SPM_T5 || sp->cls == TOK_SPM_LLAMA) && out->n - first_tok > 1) {
+        uint32_t id0 = out->ids[first_tok], id1 = out->ids[first_tok + 1];
+        bool lone = t->vocab.len[id0] == 3 && !memcmp(t->vocab.tok[id0], "\xe2\x96\x81", 3), special = false;
+        for (uint32_t k = 0; k < t->n_added && !special; k++) special = t->added[k].id == id1 && t->added[k].special;
+        if (lone && special) {
+            size_t m = out->n - first_tok - 1;
+            uint32_t **arrays[] = {&out->ids, &out->type_ids, &out->special, &out->os, &out->oe, &out->seq};
+            for (size_t k = 0; k < BASE_ARRAY_LEN(arrays); k++) memmove(*arrays[k] + first_tok, *arrays[k] + first_tok + 1, m * 4);
+            out->n--;
+        }
+    }
+    free(toks.v);
+    tok_str_free(&a);
+    return ok;
+}
+
 vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *text, size_t n, tok_enc *out)
 {
     if (n > TOK_MAX_TEXT_BYTES)
@@ -157,7 +222,11 @@ vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *tex
     }
     bool ok = true;
     size_t seg = 0, i = 0;
-    while (ok && i < raw.n) {
+    if (t->spm) {
+        ok = encode_spm(t, &raw, out);
+        i = raw.n, seg = raw.n;
+    }
+    while (ok && !t->spm && i < raw.n) {
         size_t ms, me;
         const tok_added *a = t->added_first_byte[(uint8_t)raw.b[i]] ? match_added(t, &raw, i, seg, false, &ms, &me) : NULL;
         if (!a) {
@@ -167,7 +236,7 @@ vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *tex
         ok = encode_segment(t, &raw, seg, ms, text, out) && tok_enc_push(out, a->id, 0, false, raw.os[ms], raw.oe[me - 1]);
         seg = i = me;
     }
-    if (ok) ok = encode_segment(t, &raw, seg, raw.n, text, out);
+    if (ok && !t->spm) ok = encode_segment(t, &raw, seg, raw.n, text, out);
     tok_str_free(&raw);
     if (!ok) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory encoding a %zu-byte text", n);
     return VKF_OK;

@@ -724,6 +724,225 @@ static vkf_status legacy_added(loader *L, legacy_kind k, const cJSON *cfg)
     return s;
 }
 
+/* ---- SentencePiece files, as transformers' slow tokenizers read them ---------------------------- */
+
+static const char *const SPM_FILES[] = {"spiece.model", "spm.model", "tokenizer.model", "sentencepiece.bpe.model", "source.spm"};
+
+static vkf_status spm_model(loader *L, const char *path, tok_spm_model *m, tok_spm_proc *p)
+{
+    char *data;
+    size_t n;
+    vkf_status s = read_capped(L, path, &data, &n);
+    if (s == VKF_OK) s = tok_spm_parse(L->d, path, (const uint8_t *)data, n, m);
+    free(data);
+    if (s == VKF_OK) s = tok_spm_proc_init(L->d, path, m, p);
+    return s;
+}
+
+/* The class from tokenizer_config.json's tokenizer_class, else config.json's
+ * model_type, else the file's name. */
+static vkf_status spm_class(loader *L, const char *cls, const char *mt, const char *file, tok_spm_class *out)
+{
+    static const struct {
+        const char *cls, *mt;
+        tok_spm_class k;
+    } known[] = {{"T5Tokenizer", "t5", TOK_SPM_T5},           {"MT5Tokenizer", "mt5", TOK_SPM_T5},
+                 {"AlbertTokenizer", "albert", TOK_SPM_ALBERT}, {"LlamaTokenizer", "llama", TOK_SPM_LLAMA},
+                 {"CodeLlamaTokenizer", "mistral", TOK_SPM_LLAMA}, {"XLMRobertaTokenizer", "xlm-roberta", TOK_SPM_XLMR},
+                 {"DebertaV2Tokenizer", "deberta-v2", TOK_SPM_DEBERTA}, {"MarianTokenizer", "marian", TOK_SPM_MARIAN}};
+    char name[64] = "";
+    if (cls) {
+        snprintf(name, sizeof name, "%s", cls);
+        size_t n = strlen(name);
+        if (n > 4 && !strcmp(name + n - 4, "Fast")) name[n - 4] = 0;
+    }
+    for (size_t i = 0; i < BASE_ARRAY_LEN(known); i++)
+        if ((cls && !strcmp(name, known[i].cls)) || (!cls && mt && !strcmp(mt, known[i].mt))) return *out = known[i].k, VKF_OK;
+    if (cls || mt)
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
+                         "%s: SentencePiece tokenizer '%s' is not supported (supported: T5Tokenizer, AlbertTokenizer, LlamaTokenizer, "
+                         "XLMRobertaTokenizer, DebertaV2Tokenizer, MarianTokenizer)", file, cls ? cls : mt);
+    *out = !strcmp(file, "tokenizer.model") ? TOK_SPM_LLAMA : !strcmp(file, "sentencepiece.bpe.model") ? TOK_SPM_XLMR
+         : !strcmp(file, "spm.model") ? TOK_SPM_DEBERTA : !strcmp(file, "source.spm") ? TOK_SPM_MARIAN : TOK_SPM_GENERIC;
+    return VKF_OK;
+}
+
+/* One special token of the class: the config's value (a string or an
+ * AddedToken object; null: none) or the class default, at its vocabulary id
+ * or appended. */
+static vkf_status spm_special(loader *L, const cJSON *cfg, const char *key, const char *dflt, bool lstrip, bool rstrip, cJSON *list)
+{
+    const cJSON *v = key ? get(cfg, key) : NULL;
+    const char *name = key && v ? get_str(cfg, key) : dflt;
+    if (!name || !*name) return VKF_OK;
+    for (const cJSON *e = list->child; e; e = e->next)
+        if (!strcmp(get_str(e, "content"), name)) return VKF_OK;
+    tok_tokenizer *t = L->t;
+    int64_t id = tok_vocab_find(&t->vocab, name, strlen(name));
+    if (id < 0) {
+        id = t->vocab.n;
+        vkf_status s = add_token(L, name, strlen(name), (double)id, false, "special tokens");
+        if (s != VKF_OK) return s;
+    }
+    cJSON *a = added_json(name, id);
+    cJSON_AddBoolToObject(a, "lstrip", cJSON_IsObject(v) ? get_bool(v, "lstrip", lstrip) : lstrip);
+    cJSON_AddBoolToObject(a, "rstrip", cJSON_IsObject(v) ? get_bool(v, "rstrip", rstrip) : rstrip);
+    cJSON_AddBoolToObject(a, "normalized", 0);
+    cJSON_AddItemToArray(list, a);
+    return VKF_OK;
+}
+
+static vkf_status spm_load(loader *L, const char *dir, const char *file, const cJSON *cfg, const cJSON *mcfg)
+{
+    tok_tokenizer *t = L->t;
+    tok_spm *sp = t->spm = calloc(1, sizeof *sp);
+    if (!sp) return fail_oom(L);
+    t->model.unk_id = -1;
+    t->model.prefix = base_strdup("");
+    t->model.suffix = base_strdup("");
+    if (!t->model.prefix || !t->model.suffix) return fail_oom(L);
+    char path[4096];
+    vkf_status s = spm_class(L, get_str(cfg, "tokenizer_class"), get_str(mcfg, "model_type"), file, &sp->cls);
+    file_exists(dir, file, path, sizeof path);
+    if (s == VKF_OK) s = spm_model(L, path, &sp->model, &sp->proc);
+    if (s == VKF_OK && sp->cls == TOK_SPM_MARIAN) {
+        if (file_exists(dir, "target.spm", path, sizeof path)) {
+            s = spm_model(L, path, &sp->tmodel, &sp->tproc);
+            sp->has_target = true;
+        }
+        if (s == VKF_OK && !file_exists(dir, "vocab.json", path, sizeof path))
+            s = base_fail(L->d, VKF_ERROR_IO, "%s: a Marian tokenizer needs vocab.json beside source.spm", dir);
+        if (s == VKF_OK && get_bool(cfg, "separate_vocabs", false))
+            s = base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: Marian with separate_vocabs is not supported", dir);
+        if (s == VKF_OK) s = vocab_from_vocab_json(L, path);
+    }
+    if (s != VKF_OK) return s;
+    const tok_spm_model *m = &sp->model;
+    snprintf(L->file, sizeof L->file, "%s/%s", dir, file);
+    snprintf(t->source, sizeof t->source, "%s", file);
+    snprintf(t->kind, sizeof t->kind, "%s", m->model_type == 2 ? "bpe" : "unigram");
+    /* the vocabulary: the pieces in order (XLM-R: after fairseq's four) */
+    if (sp->cls == TOK_SPM_XLMR) {
+        static const char *const fairseq[] = {"<s>", "<pad>", "</s>", "<unk>"};
+        for (int i = 0; i < 4 && s == VKF_OK; i++) s = add_token(L, fairseq[i], strlen(fairseq[i]), i, true, "fairseq specials");
+        sp->offset = 1;
+    }
+    if (sp->cls != TOK_SPM_MARIAN)
+        for (uint32_t i = sp->cls == TOK_SPM_XLMR ? 3 : 0; i < m->n && s == VKF_OK; i++) {
+            if (sp->cls == TOK_SPM_XLMR && tok_vocab_find(&t->vocab, m->pieces[i].s, m->pieces[i].len) >= 0) continue;
+            s = add_token(L, m->pieces[i].s, m->pieces[i].len, i + (uint32_t)sp->offset, true, "pieces");
+        }
+    if (s != VKF_OK) return s;
+    /* the class's options */
+    sp->lower = get_bool(cfg, "do_lower_case", sp->cls == TOK_SPM_ALBERT);
+    sp->remove_space = get_bool(cfg, "remove_space", true);
+    sp->keep_accents = get_bool(cfg, "keep_accents", false);
+    sp->legacy = get_bool(cfg, "legacy", true);
+    sp->prefix_space = get_bool(cfg, "add_prefix_space", true);
+    const char *unk = get_str(cfg, "unk_token");
+    snprintf(sp->unk_token, sizeof sp->unk_token, "%s", unk ? unk : sp->cls == TOK_SPM_DEBERTA ? "[UNK]" : "<unk>");
+    if (!sp->legacy && (sp->cls == TOK_SPM_T5 || sp->cls == TOK_SPM_LLAMA)) {
+        /* legacy=False: no dummy prefix; texts are encoded after "<unk>", whose pieces are dropped */
+        tok_str u = {0}, norm = {0};
+        tok_toks toks = {0};
+        size_t ul = strlen(sp->unk_token);
+        bool ok = tok_str_push(&u, sp->unk_token, ul, 0, (uint32_t)ul) && tok_spm_encode(&sp->proc, &u, false, &norm, &toks);
+        sp->unk_len = (uint32_t)toks.n;
+        tok_str_free(&u), tok_str_free(&norm), free(toks.v);
+        if (!ok) return fail_oom(L);
+    }
+    /* special tokens, in the order transformers adds them */
+    cJSON *list = cJSON_CreateArray();
+    if (!list) return fail_oom(L);
+    if (sp->cls == TOK_SPM_T5) {
+        const cJSON *ex = get(cfg, "extra_ids");
+        int extra = cJSON_IsNumber(ex) && ex->valuedouble >= 0 && ex->valuedouble <= 10000 ? (int)ex->valuedouble : 100;
+        for (int i = 0; i < extra && s == VKF_OK; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "<extra_id_%d>", i);
+            double id = (double)m->n + extra - 1 - i;
+            if (tok_vocab_find(&t->vocab, name, strlen(name)) < 0) s = add_token(L, name, strlen(name), id, false, "extra_ids");
+            cJSON *a = added_json(name, tok_vocab_find(&t->vocab, name, strlen(name)));
+            cJSON_AddBoolToObject(a, "lstrip", 1);
+            cJSON_AddBoolToObject(a, "rstrip", 1);
+            cJSON_AddBoolToObject(a, "normalized", 0);
+            cJSON_AddItemToArray(list, a);
+        }
+    }
+    static const char *const keys[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+    const char *dflt[7] = {0};
+    switch (sp->cls) {
+    case TOK_SPM_T5: case TOK_SPM_MARIAN: dflt[1] = "</s>", dflt[2] = "<unk>", dflt[4] = "<pad>"; break;
+    case TOK_SPM_ALBERT:
+        dflt[0] = dflt[5] = "[CLS]", dflt[1] = dflt[3] = "[SEP]", dflt[2] = "<unk>", dflt[4] = "<pad>", dflt[6] = "[MASK]";
+        break;
+    case TOK_SPM_DEBERTA:
+        dflt[0] = dflt[5] = "[CLS]", dflt[1] = dflt[3] = "[SEP]", dflt[2] = "[UNK]", dflt[4] = "[PAD]", dflt[6] = "[MASK]";
+        break;
+    case TOK_SPM_XLMR: dflt[0] = dflt[5] = "<s>", dflt[1] = dflt[3] = "</s>", dflt[2] = "<unk>", dflt[4] = "<pad>", dflt[6] = "<mask>"; break;
+    default: dflt[0] = "<s>", dflt[1] = "</s>", dflt[2] = "<unk>"; break;
+    }
+    for (int i = 0; i < 7 && s == VKF_OK; i++) {
+        if (i == 6 && sp->cls == TOK_SPM_XLMR && tok_vocab_find(&t->vocab, "<mask>", 6) < 0)
+            s = add_token(L, "<mask>", 6, (double)m->n + 1, false, "mask_token"); /* after the offset pieces */
+        if (s == VKF_OK) s = spm_special(L, cfg, keys[i], dflt[i], i == 6 && (sp->cls == TOK_SPM_ALBERT || sp->cls == TOK_SPM_XLMR), false, list);
+    }
+    const cJSON *more = get(cfg, "additional_special_tokens");
+    for (const cJSON *e = cJSON_IsArray(more) ? more->child : NULL; e && s == VKF_OK; e = e->next) {
+        const char *name = cJSON_IsString(e) ? e->valuestring : get_str(e, "content");
+        if (name && sp->cls == TOK_SPM_T5 && !strncmp(name, "<extra_id_", 10)) continue;
+        if (name) s = spm_special(L, NULL, NULL, name, false, false, list);
+    }
+    if (s == VKF_OK) s = add_added(L, list);
+    cJSON_Delete(list);
+    if (s != VKF_OK) return s;
+    /* the template of build_inputs_with_special_tokens */
+    const char *bos = get_str(cfg, "bos_token"), *eos = get_str(cfg, "eos_token");
+    tok_tmpl *one = &t->single, *two = &t->pair;
+    switch (sp->cls) {
+    case TOK_SPM_T5:
+    case TOK_SPM_MARIAN:
+        if (!eos) eos = "</s>";
+        if ((s = tmpl_add(L, one, 0, 0, NULL)) || (s = tmpl_add(L, one, -1, 0, eos)) || (s = tmpl_add(L, two, 0, 0, NULL))) break;
+        if (sp->cls == TOK_SPM_T5 && (s = tmpl_add(L, two, -1, 0, eos))) break;
+        if ((s = tmpl_add(L, two, 1, 0, NULL)) || (s = tmpl_add(L, two, -1, 0, eos))) break;
+        break;
+    case TOK_SPM_LLAMA: {
+        bool add_bos = get_bool(cfg, "add_bos_token", true), add_eos = get_bool(cfg, "add_eos_token", false);
+        if (!bos) bos = "<s>";
+        if (!eos) eos = "</s>";
+        for (int side = 0; side < 2 && s == VKF_OK; side++) {
+            tok_tmpl *tm = side ? two : one;
+            for (int seq = 0; seq <= side && s == VKF_OK; seq++) {
+                if (add_bos && (s = tmpl_add(L, tm, -1, (uint32_t)seq, bos))) break;
+                if ((s = tmpl_add(L, tm, seq, (uint32_t)seq, NULL))) break;
+                if (add_eos) s = tmpl_add(L, tm, -1, (uint32_t)seq, eos);
+            }
+        }
+        break;
+    }
+    case TOK_SPM_XLMR:
+    case TOK_SPM_ALBERT:
+    case TOK_SPM_DEBERTA: {
+        const char *c = get_str(cfg, "cls_token"), *sep = get_str(cfg, "sep_token");
+        bool x = sp->cls == TOK_SPM_XLMR;
+        if (!c) c = x ? "<s>" : "[CLS]";
+        if (!sep) sep = x ? "</s>" : "[SEP]";
+        uint32_t b = x ? 0 : 1;
+        if ((s = tmpl_add(L, one, -1, 0, c)) || (s = tmpl_add(L, one, 0, 0, NULL)) || (s = tmpl_add(L, one, -1, 0, sep)) ||
+            (s = tmpl_add(L, two, -1, 0, c)) || (s = tmpl_add(L, two, 0, 0, NULL)) || (s = tmpl_add(L, two, -1, 0, sep)))
+            break;
+        if (x && (s = tmpl_add(L, two, -1, 0, sep))) break;
+        if ((s = tmpl_add(L, two, 1, b, NULL)) || (s = tmpl_add(L, two, -1, b, sep))) break;
+        break;
+    }
+    default:
+        if ((s = tmpl_add(L, one, 0, 0, NULL)) || (s = tmpl_add(L, two, 0, 0, NULL)) || (s = tmpl_add(L, two, 1, 0, NULL))) break;
+    }
+    t->post = TOK_POST_TEMPLATE;
+    return s;
+}
+
 /* ---- putting it together ---------------------------------------------------------------------------- */
 
 static void set_roles(tok_tokenizer *t, const cJSON *cfg)
@@ -807,6 +1026,15 @@ static vkf_status finish(loader *L)
 
 static bool has_prefix(const char *s, const char *p) { return s && !strncmp(s, p, strlen(p)); }
 
+/* The SentencePiece model file of dir, if any (its name into name). */
+static bool spm_file(const char *dir, char *name, size_t cap)
+{
+    char path[4096];
+    for (size_t i = 0; i < BASE_ARRAY_LEN(SPM_FILES); i++)
+        if (file_exists(dir, SPM_FILES[i], path, sizeof path)) return snprintf(name, cap, "%s", SPM_FILES[i]), true;
+    return false;
+}
+
 vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
 {
     *out = NULL;
@@ -849,6 +1077,8 @@ vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
         snprintf(t->source, sizeof t->source, "tokenizer.json");
         s = json_file(&L, path, &root);
         if (s == VKF_OK) s = build(&L, root, base, false);
+    } else if (spm_file(base, path, sizeof path)) {
+        s = spm_load(&L, base, path, cfg, mcfg);
     } else {
         const char *cls = get_str(cfg, "tokenizer_class"), *mt = get_str(mcfg, "model_type");
         char vt[4096], vj[4096], mg[4096];
@@ -915,6 +1145,7 @@ void tok_free(tok_tokenizer *t)
     if (!t) return;
     tok_vocab_free(&t->vocab);
     tok_model_free(&t->model);
+    tok_spm_free(t->spm);
     for (uint32_t i = 0; i < t->n_norms; i++) tok_regex_free(t->norms[i].pattern), free(t->norms[i].content);
     free(t->norms);
     for (uint32_t i = 0; i < t->n_pres; i++) tok_regex_free(t->pres[i].pattern);

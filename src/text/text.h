@@ -112,6 +112,130 @@ typedef struct tok_pieces {
 /* Refines the pieces of str (may append to str, for ByteLevel's prefix space). */
 bool tok_pretokenize(const tok_pre *p, tok_str *str, tok_pieces *pieces, tok_pieces *scratch);
 
+/* One token of a word: id and the bytes [s, e) of the piece it covers. */
+typedef struct tok_tok {
+    uint32_t id;
+    uint32_t s, e;
+} tok_tok;
+
+typedef struct tok_toks {
+    tok_tok *v;
+    size_t n, cap;
+} tok_toks;
+
+bool tok_toks_push(tok_toks *t, uint32_t id, uint32_t s, uint32_t e);
+
+/* ---- SentencePiece (spm.c) ------------------------------------------------------------ */
+
+typedef enum tok_sp_type {
+    TOK_SP_NORMAL = 1, TOK_SP_UNKNOWN, TOK_SP_CONTROL, TOK_SP_USER, TOK_SP_UNUSED, TOK_SP_BYTE
+} tok_sp_type;
+
+/* A precompiled character map: [uint32 trie bytes][darts-clone double array]
+ * [NUL-terminated replacement strings], as sentencepiece's normalizer and
+ * HF's Precompiled normalizer read it. */
+typedef struct tok_charsmap {
+    uint8_t *blob;          /* owned copy */
+    const uint8_t *units;   /* little-endian uint32 units */
+    uint32_t n_units;
+    const char *norm;
+    size_t n_norm;
+} tok_charsmap;
+
+bool tok_charsmap_init(tok_charsmap *cm, const void *data, size_t n, const char **why);
+void tok_charsmap_free(tok_charsmap *cm);
+/* The rules whose keys prefix key[0, n), shortest first: lengths and values. */
+size_t tok_charsmap_prefixes(const tok_charsmap *cm, const char *key, size_t n, uint32_t *lens, uint32_t *vals, size_t max);
+/* A rule's replacement, or NULL when the value points outside the map. */
+const char *tok_charsmap_string(const tok_charsmap *cm, uint32_t val, size_t *len);
+
+/* A byte trie: string -> value (first insertion wins); node 0 is the root. */
+typedef struct tok_trie {
+    uint64_t *keys;   /* (node << 8 | byte) + 1, 0 empty */
+    uint32_t *child;
+    size_t mask, used;
+    int32_t *value;   /* per node; -1 none */
+    uint32_t n_nodes, cap;
+} tok_trie;
+
+bool tok_trie_insert(tok_trie *t, const char *s, size_t n, int32_t value);
+uint32_t tok_trie_step(const tok_trie *t, uint32_t node, uint8_t b); /* 0: no edge */
+void tok_trie_free(tok_trie *t);
+
+/* A Unigram model: pieces with scores, Viterbi segmentation. */
+typedef struct tok_unigram {
+    tok_trie trie;
+    double *score;         /* by id */
+    uint8_t *type;         /* by id (tok_sp_type); NULL: all normal */
+    double unk_score;      /* the lowest score - 10 */
+    float max_score_f;     /* sentencepiece: user-defined symbols score length * this - 0.1 */
+    bool spm;              /* sentencepiece's float arithmetic (else tokenizers' f64) */
+    int64_t unk_id;
+} tok_unigram;
+
+/* The best segmentation of s[0, n) onto out (id UINT32_MAX or unk_id for an
+ * unknown character, one token each). */
+bool tok_unigram_encode(const tok_unigram *u, const char *s, size_t n, tok_toks *out);
+void tok_unigram_free(tok_unigram *u);
+
+typedef struct tok_sp_piece {
+    char *s;
+    uint32_t len;
+    float score;
+    uint8_t type;
+} tok_sp_piece;
+
+typedef struct tok_spm_norm {
+    char name[64];
+    tok_charsmap charsmap;  /* n_units 0: identity */
+    bool add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces;
+} tok_spm_norm;
+
+/* What a .model file says (ModelProto). */
+typedef struct tok_spm_model {
+    tok_sp_piece *pieces;
+    uint32_t n;
+    int model_type;         /* 1 Unigram, 2 BPE */
+    bool byte_fallback, treat_ws_suffix, has_denorm;
+    int32_t unk_id, bos_id, eos_id, pad_id;
+    char *unk_surface;      /* NULL: " \u2047 " */
+    tok_spm_norm norm, denorm;
+} tok_spm_model;
+
+vkf_status tok_spm_parse(base_diag *d, const char *file, const uint8_t *data, size_t n, tok_spm_model *m);
+void tok_spm_model_free(tok_spm_model *m);
+
+/* A model ready to encode as sentencepiece does. */
+typedef struct tok_spm_proc {
+    const tok_spm_model *m;
+    tok_unigram uni;        /* the pieces encoding may produce (normal, user-defined, unused) and all scores */
+    tok_trie user;          /* user-defined symbols */
+    tok_trie reserved;      /* control, unknown and byte pieces */
+    int32_t byte_id[256];   /* id + 1 of <0xXX>, 0 none */
+} tok_spm_proc;
+
+vkf_status tok_spm_proc_init(base_diag *d, const char *file, const tok_spm_model *m, tok_spm_proc *p);
+void tok_spm_proc_free(tok_spm_proc *p);
+/* sentencepiece's Normalize of in (a tok_str with alignments) into o; with
+ * dummy_prefix as the spec says or as the caller overrides. */
+bool tok_spm_normalize(const tok_spm_proc *p, const tok_spm_norm *nz, bool dummy_prefix, const tok_str *in, tok_str *o);
+/* Encode: normalize in into *norm and segment it onto out (token bytes index
+ * *norm): byte pieces for unknown characters with byte_fallback, else one
+ * unknown piece per run of them. */
+bool tok_spm_encode(const tok_spm_proc *p, const tok_str *in, bool dummy_prefix, tok_str *norm, tok_toks *out);
+/* The id sentencepiece gives a piece string (PieceToId), unk_id when none. */
+int32_t tok_spm_piece_id(const tok_spm_proc *p, const char *s, size_t n);
+
+/* A growing output string. */
+typedef struct tok_buf {
+    char *b;
+    size_t n, cap;
+} tok_buf;
+
+bool tok_buf_put(tok_buf *o, const char *s, size_t n);
+/* sentencepiece's DecodePieces appended to o. */
+bool tok_spm_decode(const tok_spm_proc *p, const char *const *pieces, const uint32_t *lens, size_t n, tok_buf *o);
+
 /* ---- vocabularies and models ------------------------------------------------------ */
 
 /* String -> id hash map (open addressing). */
@@ -164,18 +288,6 @@ typedef struct tok_model {
     tok_cache *cache;
 } tok_model;
 
-/* One token of a word: id and the bytes [s, e) of the piece it covers. */
-typedef struct tok_tok {
-    uint32_t id;
-    uint32_t s, e;
-} tok_tok;
-
-typedef struct tok_toks {
-    tok_tok *v;
-    size_t n, cap;
-} tok_toks;
-
-bool tok_toks_push(tok_toks *t, uint32_t id, uint32_t s, uint32_t e);
 
 /* Adds merge (a, b) -> id with rank; false if already present. */
 bool tok_merge_add(tok_model *m, uint32_t a, uint32_t b, uint32_t rank, uint32_t id);
@@ -211,8 +323,37 @@ typedef struct tok_tmpl {
 
 typedef enum tok_dec_kind { TOK_DEC_NONE, TOK_DEC_WORDPIECE, TOK_DEC_BYTE_LEVEL, TOK_DEC_BPE_SUFFIX } tok_dec_kind;
 
+struct tok_tokenizer;
+
+/* The slow `transformers` tokenizers over a SentencePiece model (spm_hf.c):
+ * the class decides preprocessing, _tokenize and decoding. */
+typedef enum tok_spm_class {
+    TOK_SPM_GENERIC = 0, TOK_SPM_T5, TOK_SPM_ALBERT, TOK_SPM_LLAMA, TOK_SPM_XLMR, TOK_SPM_DEBERTA, TOK_SPM_MARIAN
+} tok_spm_class;
+
+typedef struct tok_spm {
+    tok_spm_class cls;
+    tok_spm_model model, tmodel;   /* Marian: source and target models */
+    tok_spm_proc proc, tproc;
+    bool has_target;
+    bool lower;                    /* do_lower_case */
+    bool remove_space, keep_accents; /* ALBERT's preprocess_text */
+    bool legacy, prefix_space;     /* T5 / Llama: legacy=False prepends U+2581 and encodes "<unk>"-prefixed */
+    uint32_t unk_len;              /* pieces of encode(unk_token) (legacy=False) */
+    char unk_token[64];
+    int32_t offset;                /* XLM-R: tokenizer id = spm id + 1 (fairseq's) */
+} tok_spm;
+
+/* The text of one segment (between added tokens) as the class tokenizes it. */
+bool tok_spm_tokenize(const tok_spm *sp, const struct tok_tokenizer *t, const tok_str *seg, bool first, tok_toks *out);
+/* Ids back to text as the class's decode does (skip_special as HF's). */
+bool tok_spm_decode_ids(const tok_spm *sp, const struct tok_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special,
+                        tok_buf *o);
+void tok_spm_free(tok_spm *sp);
+
 typedef struct tok_tokenizer {
     char *dir;
+    tok_spm *spm;              /* a SentencePiece model read directly (slow semantics); NULL otherwise */
     char kind[32];             /* "wordpiece", "bpe" */
     char source[32];           /* "tokenizer.json" or the legacy files */
     tok_vocab vocab;           /* model vocab and added tokens */

@@ -101,14 +101,20 @@ int bench_tokenize(const bench_opts *o)
         }
         at = end + 1;
     }
-    const char *dirs[2] = {o->model, NULL};
-    char d0[512], d1[512];
+    /* default: WordPiece, byte-level BPE, then T5's Unigram and a Llama-style
+     * SentencePiece BPE with byte fallback, each as tokenizer.json and .model */
+    static const char *const defaults[] = {"bert-base-uncased", "gpt2", "spm/t5-json", "spm/t5", "spm/bpe-json", "spm/bpe"};
+    enum { N_DEFAULT = sizeof defaults / sizeof *defaults };
+    const char *dirs[N_DEFAULT] = {o->model};
+    char paths[N_DEFAULT][512];
+    int n_dirs = 1;
     if (!o->model) {
         char data[4200];
         tokenizer_data(data, sizeof data);
-        snprintf(d0, sizeof d0, "%s/bert-base-uncased", data);
-        snprintf(d1, sizeof d1, "%s/gpt2", data);
-        dirs[0] = d0, dirs[1] = d1;
+        for (n_dirs = 0; n_dirs < N_DEFAULT; n_dirs++) {
+            snprintf(paths[n_dirs], sizeof paths[n_dirs], "%s/%s", data, defaults[n_dirs]);
+            dirs[n_dirs] = paths[n_dirs];
+        }
     }
     cJSON *rows = cJSON_CreateArray();
     if (!o->json)
@@ -116,7 +122,7 @@ int bench_tokenize(const bench_opts *o)
                "%-28s %-7s %10s %12s %10s %10s\n", o->text, size / 1e6, ls.count, o->repeat, o->warmup, "tokenizer", "input",
                "MB/s", "tokens/s", "tokens", "ms");
     int rc = 0;
-    for (int k = 0; k < 2 && dirs[k] && rc == 0; k++) {
+    for (int k = 0; k < n_dirs && rc == 0; k++) {
         vkf_tokenizer *tok;
         double t0 = base_now();
         if (vkf_tokenizer_load(dirs[k], &tok) != VKF_OK) {
@@ -125,7 +131,8 @@ int bench_tokenize(const bench_opts *o)
             break;
         }
         double load_s = base_now() - t0;
-        const char *name = strrchr(dirs[k], '/') ? strrchr(dirs[k], '/') + 1 : dirs[k];
+        const char *name = o->model ? dirs[k] : defaults[k];
+        if (o->model && strrchr(name, '/') && strrchr(name, '/')[1]) name = strrchr(name, '/') + 1;
         for (int whole = 0; whole < 2 && rc == 0; whole++) {
             uint64_t tokens = 0;
             double *t = calloc((size_t)o->repeat, sizeof *t);

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors config npy tokenizer)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors config npy tokenizer spm)
 
 command -v clang >/dev/null || bash scripts/apt-install.sh clang
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
@@ -32,14 +32,22 @@ seed config tests/data/golden/*/config.json tests/data/clip/*/config.json tests/
   tests/data/clip/zero_shot/preprocessor_config.json
 seed npy tests/data/npy/*.npy
 seed tokenizer tests/data/tokenizers/bert-base-uncased/tokenizer.json tests/data/tokenizers/bert-added/tokenizer.json \
-  tests/data/tokenizers/roberta/tokenizer.json tests/data/tokenizers/gpt2-ignore-merges/tokenizer.json
+  tests/data/tokenizers/roberta/tokenizer.json tests/data/tokenizers/gpt2-ignore-merges/tokenizer.json \
+  tests/data/tokenizers/spm/{t5,bpe,llama,deberta}-json/tokenizer.json
+# spm: a class byte (0 T5, 1 ALBERT, 2 Llama, 3 XLM-R, 4 DeBERTa, 5 none) before each .model
+mkdir -p build-fuzz/corpus/spm && rm -f build-fuzz/corpus/spm/*
+k=0
+for f in tests/data/tokenizers/spm/{t5/spiece,albert/spiece,llama/tokenizer,xlmr/sentencepiece.bpe,deberta/spm,bpe/tokenizer}.model; do
+  { printf "\\$(printf %03o $k)"; cat "$f"; } >build-fuzz/corpus/spm/$k.model
+  k=$((k + 1))
+done
 
 mkdir -p build-fuzz/findings
 failed=0
 for h in "${harnesses[@]}"; do
   log=build-fuzz/fuzz_$h.log
   max_len=1048576
-  [ "$h" = tokenizer ] && max_len=4194304
+  case $h in tokenizer | spm) max_len=4194304 ;; esac
   set +e
   ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$h build-fuzz/corpus/$h -max_total_time="$secs" -timeout=20 \
     -rss_limit_mb=3072 -max_len=$max_len -print_final_stats=1 -artifact_prefix=build-fuzz/findings/$h- >"$log" 2>&1

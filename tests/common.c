@@ -314,13 +314,30 @@ void tlog_ids(const char *what, int idx, const int32_t *got, uint32_t n, const c
     cr_log_error("%s, text %d:\n  got  %s\n  want %s", what, idx, g, w);
 }
 
-bool tvalid_utf8(const char *b, size_t n)
+bool tvalid_utf8(const char *b, size_t n) { return tok_utf8_valid(b, n); }
+
+char *tstream_decode(vkf_tokenizer *tok, const int32_t *ids, size_t n, int skip_special, size_t *len, int *partial)
 {
-    tok_str s = {0};
-    cr_assert(tok_from_raw(b, n, &s));
-    bool same = s.n == n && !memcmp(s.b, b, n);
-    tok_str_free(&s);
-    return same;
+    vkf_decode_stream *st;
+    cr_assert_eq(vkf_decode_stream_create(tok, skip_special, &st), VKF_OK);
+    size_t an = 0, cap = 64;
+    char *acc = malloc(cap);
+    *partial = 0;
+    for (size_t k = 0; k <= n; k++) {
+        const char *p;
+        size_t pl;
+        if (k < n) cr_assert_eq(vkf_decode_stream_step(st, ids[k], &p, &pl), VKF_OK, "%s", vkf_last_error(NULL));
+        else cr_assert_eq(vkf_decode_stream_finish(st, &p, &pl), VKF_OK, "%s", vkf_last_error(NULL));
+        /* a piece never stops inside a character */
+        if (!tok_utf8_valid(p, pl)) (*partial)++;
+        while (an + pl + 1 > cap) cap *= 2;
+        acc = realloc(acc, cap);
+        memcpy(acc + an, p, pl), an += pl;
+    }
+    acc[an] = 0;
+    vkf_decode_stream_destroy(st);
+    *len = an;
+    return acc;
 }
 
 void tcorpus_load(tcorpus *c, const char *refs_path)
@@ -390,4 +407,23 @@ vkf_model *tload_model(vkf_context *ctx, const char *dir, vkf_precision p)
     vkf_status s = vkf_model_load(ctx, dir, &d, &m);
     cr_assert_eq(s, VKF_OK, "%s: %s", dir, vkf_last_error(ctx));
     return m;
+}
+
+void twrite_file(const char *dir, const char *name, const void *data, size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+void texpect_tokenizer_error(const char *dir, vkf_status s, const char *needle)
+{
+    vkf_tokenizer *tok = (vkf_tokenizer *)1;
+    vkf_status got = vkf_tokenizer_load(dir, &tok);
+    cr_expect_eq(got, s, "status %s, want %s: %s", vkf_status_string(got), vkf_status_string(s), vkf_last_error(NULL));
+    cr_expect_null(tok);
+    cr_expect(strstr(vkf_last_error(NULL), needle) != NULL, "message '%s' lacks '%s'", vkf_last_error(NULL), needle);
 }

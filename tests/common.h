@@ -92,6 +92,9 @@ ttext tb64(const char *s);
 int tids_differ(const int32_t *got, uint32_t n, const struct cJSON *want);
 void tlog_ids(const char *what, int idx, const int32_t *got, uint32_t n, const struct cJSON *want);
 bool tvalid_utf8(const char *b, size_t n);
+/* ids through vkf_decode_stream, the pieces concatenated (malloc'd, *len
+ * bytes); *partial counts pieces that ended inside a character. */
+char *tstream_decode(vkf_tokenizer *tok, const int32_t *ids, size_t n, int skip_special, size_t *len, int *partial);
 /* The hostile tokenizer corpus (tests/data/tokenizers/corpus.json) with the
  * references of refs_path: the texts decoded, freed by tcorpus_free. */
 typedef struct tcorpus {
@@ -103,6 +106,12 @@ void tcorpus_load(tcorpus *c, const char *refs_path);
 void tcorpus_free(tcorpus *c);
 /* A JSON file parsed (a missing or malformed file fails the test). */
 struct cJSON *tread_json(const char *path);
+
+/* Writes data[0, n) to dir/name (failing the test if it cannot). */
+void twrite_file(const char *dir, const char *name, const void *data, size_t n);
+/* vkf_tokenizer_load(dir) must fail with status s, no tokenizer, and a
+ * message containing needle. */
+void texpect_tokenizer_error(const char *dir, vkf_status s, const char *needle);
 
 /* A fresh directory under /tmp (mkdtemp) into dir[size], and its removal. */
 void ttmpdir_create(char *dir, size_t size, const char *tag);

@@ -227,33 +227,12 @@ Test(tokenizer, gpt2_round_trip_and_stream)
         if (tvalid_utf8(texts[i].b, texts[i].n))
             cr_expect(dn == texts[i].n && !memcmp(d, texts[i].b, dn), "text %d: decode(encode(x)) != x: '%s'", i, d);
         /* streaming: the pieces concatenate to the one-shot decoding */
-        vkf_decode_stream *st;
-        cr_assert_eq(vkf_decode_stream_create(tok, 0, &st), VKF_OK);
-        char *acc = malloc(dn + 64 * (e.length + 1));
-        size_t an = 0;
-        for (uint32_t k = 0; k < e.length; k++) {
-            const char *p;
-            size_t pl;
-            cr_assert_eq(vkf_decode_stream_step(st, e.ids[k], &p, &pl), VKF_OK);
-            /* never a partial character */
-            for (size_t q = 0; pl && q < 3 && q < pl; q++) {
-                uint8_t c = (uint8_t)p[pl - 1 - q];
-                if (c < 0x80) break;
-                if (c >= 0xC0) {
-                    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-                    cr_expect(q + 1 >= need, "text %d: piece ends inside a character", i);
-                    break;
-                }
-            }
-            memcpy(acc + an, p, pl), an += pl;
-        }
-        const char *p;
-        size_t pl;
-        cr_assert_eq(vkf_decode_stream_finish(st, &p, &pl), VKF_OK);
-        memcpy(acc + an, p, pl), an += pl;
+        size_t an;
+        int partial;
+        char *acc = tstream_decode(tok, e.ids, e.length, 0, &an, &partial);
+        cr_expect_eq(partial, 0, "text %d: %d pieces end inside a character", i, partial);
         cr_expect(an == dn && !memcmp(acc, d, dn), "text %d: stream gave %zu bytes, one-shot %zu", i, an, dn);
         free(acc);
-        vkf_decode_stream_destroy(st);
         vkf_free(d);
         vkf_encoding_free(&e);
     }
@@ -364,28 +343,13 @@ Test(tokenizer, large_inputs, .timeout = 120)
 
 static char tmpdir[64];
 
-static void write_file(const char *name, const char *content)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fputs(content, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *content) { twrite_file(tmpdir, name, content, strlen(content)); }
 
 static void fresh_dir(void) { ttmpdir_create(tmpdir, sizeof tmpdir, "tok"); }
 static void remove_dir(void) { ttmpdir_remove(tmpdir); }
 
 /* Loading tmpdir must fail with status s and a message containing needle. */
-static void expect_load_error(vkf_status s, const char *needle)
-{
-    vkf_tokenizer *tok = (vkf_tokenizer *)1;
-    vkf_status got = vkf_tokenizer_load(tmpdir, &tok);
-    cr_expect_eq(got, s, "status %s, want %s: %s", vkf_status_string(got), vkf_status_string(s), vkf_last_error(NULL));
-    cr_expect_null(tok);
-    cr_expect(strstr(vkf_last_error(NULL), needle) != NULL, "message '%s' lacks '%s'", vkf_last_error(NULL), needle);
-}
+static void expect_load_error(vkf_status s, const char *needle) { texpect_tokenizer_error(tmpdir, s, needle); }
 
 #define WP_MODEL(vocab) "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": " vocab "}}"
 
@@ -417,12 +381,30 @@ Test(tokenizer, bad_files, .timeout = 60)
     expect_load_error(VKF_ERROR_FORMAT, "ids must run from 0 without gaps");
     write_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"<unk>\", \"vocab\": {\"a\": 0}}}");
     expect_load_error(VKF_ERROR_FORMAT, "unknown token '<unk>' is not in the vocabulary");
-    write_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0]]}}");
-    expect_load_error(VKF_ERROR_UNSUPPORTED, "model type 'Unigram'");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "model type 'WordLevel'");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", \"x\"]]}}");
+    expect_load_error(VKF_ERROR_FORMAT, "Unigram vocab entry 0 is not [piece, score]");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+    expect_load_error(VKF_ERROR_FORMAT, "Unigram vocab is not a non-empty list");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 1, \"vocab\": [[\"a\", -1.0]]}}");
+    expect_load_error(VKF_ERROR_FORMAT, "unk_id is not an id of its vocabulary");
     write_file("tokenizer.json", "{\"normalizer\": {\"type\": \"Precompiled\"}, " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
-    expect_load_error(VKF_ERROR_UNSUPPORTED, "normalizer 'Precompiled' is not supported");
-    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
-    expect_load_error(VKF_ERROR_UNSUPPORTED, "pre-tokenizer 'Metaspace'");
+    expect_load_error(VKF_ERROR_FORMAT, "Precompiled normalizer without precompiled_charsmap");
+    write_file("tokenizer.json", "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"!!\"}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "precompiled_charsmap");
+    write_file("tokenizer.json", "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"QUFBQUFBQUE=\"}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "precompiled_charsmap");
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"ab\"}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "replacement");
+    write_file("tokenizer.json", "{\"decoder\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"a+\"}, \"content\": \"b\"}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "Replace decoder: only a short String pattern");
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"UnicodeScripts\"}, " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_UNSUPPORTED, "pre-tokenizer 'UnicodeScripts'");
     write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"}, \"behavior\": \"Isolated\"}, "
                                  "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
     expect_load_error(VKF_ERROR_FORMAT, "regex '(a'");

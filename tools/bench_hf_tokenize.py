@@ -2,9 +2,12 @@
 """HF `tokenizers` (Rust) on the same text and in the same two ways as
 `vkformer-bench tokenize`: every line one encoding (encode_batch, so Python's
 per-call cost stays out) and the whole text as one string; one thread, no
-special tokens, median of 5 passes after one warm-up.
+special tokens, median of 5 passes after one warm-up. The SentencePiece
+.model files (spm/t5, spm/bpe) are timed with the `sentencepiece` library
+itself (C++, a list of lines in one call, num_threads=1): what the slow
+transformers tokenizers run underneath, without their Python around it.
 
-Usage: tools/.venv/bin/pip install tokenizers
+Usage: tools/.venv/bin/pip install tokenizers sentencepiece
        RAYON_NUM_THREADS=1 tools/.venv/bin/python tools/bench_hf_tokenize.py kjv.txt
 """
 import os
@@ -31,19 +34,33 @@ def main():
     print(f"text: {path}, {len(raw) / 1e6:.2f} MB, {len(lines)} lines; HF tokenizers, RAYON_NUM_THREADS="
           f"{os.environ['RAYON_NUM_THREADS']}\n")
     print(f"{'tokenizer':28} {'input':7} {'MB/s':>10} {'tokens/s':>12} {'tokens':>10} {'ms':>10}")
-    for name in ("bert-base-uncased", "gpt2"):
-        tok = Tokenizer.from_file(os.path.join(DATA, name, "tokenizer.json"))
-        tok.no_truncation()
-        tok.no_padding()
+    for name in ("bert-base-uncased", "gpt2", "spm/t5-json", "spm/t5", "spm/bpe-json", "spm/bpe"):
+        d = os.path.join(DATA, name)
+        model = [f for f in ("spiece.model", "tokenizer.model") if os.path.exists(os.path.join(d, f))]
+        if model and not name.endswith("-json"):
+            import sentencepiece
+            sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(d, model[0]))
+
+            def encode_lines():
+                return sum(len(x) for x in sp.encode(lines, num_threads=1))
+
+            def encode_whole():
+                return len(sp.encode(text))
+        else:
+            tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+
+            def encode_lines():
+                return sum(len(e.ids) for e in tok.encode_batch(lines, add_special_tokens=False))
+
+            def encode_whole():
+                return len(tok.encode(text, add_special_tokens=False).ids)
         for mode in ("lines", "whole"):
             times, n = [], 0
             for r in range(6):
                 t0 = time.perf_counter()
-                if mode == "lines":
-                    encs = tok.encode_batch(lines, add_special_tokens=False)
-                    n = sum(len(e.ids) for e in encs)
-                else:
-                    n = len(tok.encode(text, add_special_tokens=False).ids)
+                n = encode_lines() if mode == "lines" else encode_whole()
                 dt = time.perf_counter() - t0
                 if r:
                     times.append(dt)

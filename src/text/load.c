@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,28 @@ static vkf_status regex_of(loader *L, const cJSON *pattern, const char *what, to
     return VKF_OK;
 }
 
+/* Standard base64 (padding optional) into a new buffer; false on a bad character. */
+static bool b64_decode(const char *s, uint8_t **out, size_t *n)
+{
+    size_t len = strlen(s), k = 0;
+    uint8_t *b = malloc(len / 4 * 3 + 3);
+    if (!b) return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+              : c == '+' ? 62 : c == '/' ? 63 : c == '=' ? -2 : -1;
+        if (v == -2) break;
+        if (v < 0) return free(b), false;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) bits -= 8, b[k++] = (uint8_t)(acc >> bits);
+    }
+    *out = b, *n = k;
+    return true;
+}
+
 static vkf_status add_norm(loader *L, const cJSON *n)
 {
     tok_tokenizer *t = L->t;
@@ -277,6 +300,21 @@ static vkf_status add_norm(loader *L, const cJSON *n)
         z.kind = TOK_NORM_STRIP;
         z.left = get_bool(n, "strip_left", true);
         z.right = get_bool(n, "strip_right", true);
+    } else if (!strcmp(type, "Precompiled")) {
+        const char *map = get_str(n, "precompiled_charsmap");
+        if (!map) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Precompiled normalizer without precompiled_charsmap", L->file);
+        uint8_t *blob;
+        size_t bn;
+        if (!b64_decode(map, &blob, &bn)) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: precompiled_charsmap is not base64", L->file);
+        z.kind = TOK_NORM_PRECOMPILED;
+        z.charsmap = calloc(1, sizeof *z.charsmap);
+        const char *why = "out of host memory";
+        bool ok = z.charsmap && tok_charsmap_init(z.charsmap, blob, bn, &why);
+        free(blob);
+        if (!ok) {
+            free(z.charsmap);
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: precompiled_charsmap is broken: %s", L->file, why);
+        }
     } else if (!strcmp(type, "Replace") || !strcmp(type, "Prepend")) {
         const char *c = get_str(n, !strcmp(type, "Replace") ? "content" : "prepend");
         if (!c) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: %s normalizer without its string", L->file, type);
@@ -290,16 +328,35 @@ static vkf_status add_norm(loader *L, const cJSON *n)
     } else {
         return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
                          "%s: normalizer '%s' is not supported (supported: BertNormalizer, Sequence, NFC, NFD, NFKC, NFKD, "
-                         "Lowercase, StripAccents, Strip, Replace, Prepend)", L->file, type);
+                         "Lowercase, StripAccents, Strip, Replace, Prepend, Precompiled)", L->file, type);
     }
     tok_norm *nn = realloc(t->norms, (t->n_norms + 1) * sizeof *nn);
     if (!nn) {
         tok_regex_free(z.pattern);
         free(z.content);
+        if (z.charsmap) tok_charsmap_free(z.charsmap), free(z.charsmap);
         return fail_oom(L);
     }
     t->norms = nn;
     t->norms[t->n_norms++] = z;
+    return VKF_OK;
+}
+
+/* Metaspace's replacement (one character) and prepend_scheme (or the old add_prefix_space). */
+static vkf_status metaspace_opts(loader *L, const cJSON *p, char rep[8], tok_prepend *prepend)
+{
+    const char *r = get_str(p, "replacement");
+    if (!r) r = "\xe2\x96\x81";
+    size_t i = 0;
+    if (!*r || strlen(r) > 4 || (tok_utf8_next(r, strlen(r), &i), i != strlen(r)))
+        return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Metaspace replacement '%.16s' is not one character", L->file, r);
+    snprintf(rep, 8, "%s", r);
+    const char *scheme = get_str(p, "prepend_scheme");
+    if (!scheme) *prepend = get_bool(p, "add_prefix_space", true) ? TOK_PREPEND_ALWAYS : TOK_PREPEND_NEVER;
+    else if (!strcmp(scheme, "always")) *prepend = TOK_PREPEND_ALWAYS;
+    else if (!strcmp(scheme, "first")) *prepend = TOK_PREPEND_FIRST;
+    else if (!strcmp(scheme, "never")) *prepend = TOK_PREPEND_NEVER;
+    else return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Metaspace prepend_scheme '%.16s' (always, first or never)", L->file, scheme);
     return VKF_OK;
 }
 
@@ -330,6 +387,10 @@ static vkf_status add_pre(loader *L, const cJSON *p)
         z.add_prefix_space = get_bool(p, "add_prefix_space", true);
         if (get_bool(p, "use_regex", true)) s = tok_regex_new(L->d, tok_gpt2_pattern(), false, &z.pattern);
         t->model.byte_level = true;
+    } else if (!strcmp(type, "Metaspace")) {
+        z.kind = TOK_PRE_METASPACE;
+        s = metaspace_opts(L, p, z.replacement, &z.prepend);
+        z.split = get_bool(p, "split", true);
     } else if (!strcmp(type, "Split")) {
         z.kind = TOK_PRE_SPLIT;
         z.invert = get_bool(p, "invert", false);
@@ -344,7 +405,7 @@ static vkf_status add_pre(loader *L, const cJSON *p)
     } else {
         return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
                          "%s: pre-tokenizer '%s' is not supported (supported: BertPreTokenizer, ByteLevel, Split, "
-                         "Whitespace, WhitespaceSplit, Sequence)", L->file, type);
+                         "Whitespace, WhitespaceSplit, Metaspace, Sequence)", L->file, type);
     }
     if (s != VKF_OK) return s;
     tok_pre *np = realloc(t->pres, (t->n_pres + 1) * sizeof *np);
@@ -474,6 +535,44 @@ static vkf_status set_decoder(loader *L, const cJSON *p)
     if (!p || cJSON_IsNull(p)) return VKF_OK;
     const char *type = get_str(p, "type");
     if (!type) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: decoder without a type", L->file);
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = get(p, "decoders");
+        for (const cJSON *e = list ? list->child : NULL; e; e = e->next) {
+            vkf_status s = set_decoder(L, e);
+            if (s != VKF_OK) return s;
+        }
+        return VKF_OK;
+    }
+    static const char *const steps[] = {"Metaspace", "Replace", "ByteFallback", "Fuse", "Strip"};
+    for (int k = 0; k < 5; k++) {
+        if (strcmp(type, steps[k])) continue;
+        if (t->decoder != TOK_DEC_NONE)
+            return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: decoder '%s' after a WordPiece/ByteLevel decoder is not supported", L->file, type);
+        tok_step st = {.kind = (tok_step_kind)k};
+        vkf_status s = VKF_OK;
+        if (st.kind == TOK_STEP_METASPACE) s = metaspace_opts(L, p, st.from, &st.prepend);
+        if (st.kind == TOK_STEP_REPLACE) {
+            const char *from = get_str(get(p, "pattern"), "String"), *to = get_str(p, "content");
+            if (!from || !to || !*from || strlen(from) >= sizeof st.from || strlen(to) >= sizeof st.to)
+                return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: Replace decoder: only a short String pattern is supported", L->file);
+            snprintf(st.from, sizeof st.from, "%s", from), snprintf(st.to, sizeof st.to, "%s", to);
+        }
+        if (st.kind == TOK_STEP_STRIP) {
+            const char *c = get_str(p, "content");
+            const cJSON *a = get(p, "start"), *b = get(p, "stop");
+            if (!c || strlen(c) > 4 || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || a->valuedouble < 0 || b->valuedouble < 0)
+                return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Strip decoder needs content, start and stop", L->file);
+            snprintf(st.from, sizeof st.from, "%s", c);
+            st.start = (uint32_t)BASE_MIN(a->valuedouble, 1e6), st.stop = (uint32_t)BASE_MIN(b->valuedouble, 1e6);
+        }
+        if (s != VKF_OK) return s;
+        tok_step *v = realloc(t->steps, (t->n_steps + 1) * sizeof *v);
+        if (!v) return fail_oom(L);
+        t->steps = v;
+        t->steps[t->n_steps++] = st;
+        return VKF_OK;
+    }
+    if (t->n_steps) return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: decoder '%s' after string decoders is not supported", L->file, type);
     if (!strcmp(type, "WordPiece")) {
         t->decoder = TOK_DEC_WORDPIECE;
         t->wp_cleanup = get_bool(p, "cleanup", true);
@@ -483,7 +582,8 @@ static vkf_status set_decoder(loader *L, const cJSON *p)
         t->decoder = TOK_DEC_BPE_SUFFIX;
     } else {
         return base_fail(L->d, VKF_ERROR_UNSUPPORTED,
-                         "%s: decoder '%s' is not supported (supported: WordPiece, ByteLevel, BPEDecoder)", L->file, type);
+                         "%s: decoder '%s' is not supported (supported: WordPiece, ByteLevel, BPEDecoder, Metaspace, Replace, "
+                         "ByteFallback, Fuse, Strip, Sequence)", L->file, type);
     }
     return VKF_OK;
 }
@@ -526,6 +626,45 @@ static int by_length_desc(const void *a, const void *b)
 
 /* ---- the model section ------------------------------------------------------------------------- */
 
+/* tokenizers' Unigram: vocab [[piece, score], ...] in id order, unk_id, byte_fallback. */
+static vkf_status unigram_model(loader *L, const cJSON *m)
+{
+    tok_tokenizer *t = L->t;
+    tok_model *md = &t->model;
+    md->kind = TOK_MODEL_UNIGRAM;
+    md->byte_fallback = get_bool(m, "byte_fallback", false);
+    snprintf(t->kind, sizeof t->kind, "unigram");
+    md->prefix = base_strdup(""), md->suffix = base_strdup("");
+    if (!md->prefix || !md->suffix) return fail_oom(L);
+    const cJSON *vocab = get(m, "vocab"), *unk = get(m, "unk_id");
+    int n = cJSON_GetArraySize(vocab);
+    if (!cJSON_IsArray(vocab) || n == 0) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Unigram vocab is not a non-empty list", L->file);
+    tok_unigram *u = &md->uni;
+    u->score = malloc((size_t)n * sizeof *u->score);
+    if (!u->score) return fail_oom(L);
+    double mn = INFINITY;
+    int id = 0;
+    for (const cJSON *e = vocab->child; e; e = e->next, id++) {
+        const cJSON *piece = cJSON_GetArrayItem(e, 0), *score = cJSON_GetArrayItem(e, 1);
+        if (!cJSON_IsArray(e) || !cJSON_IsString(piece) || !cJSON_IsNumber(score) || !isfinite(score->valuedouble))
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Unigram vocab entry %d is not [piece, score]", L->file, id);
+        const char *p = piece->valuestring;
+        vkf_status s = add_token(L, p, strlen(p), id, true, "Unigram vocab");
+        if (s != VKF_OK) return s;
+        if (!tok_trie_insert(&u->trie, p, strlen(p), id)) return fail_oom(L);
+        u->score[id] = score->valuedouble;
+        mn = score->valuedouble < mn ? score->valuedouble : mn;
+    }
+    u->unk_score = mn - 10.0;
+    u->unk_id = md->unk_id = -1;
+    if (unk && !cJSON_IsNull(unk)) {
+        if (!cJSON_IsNumber(unk) || unk->valuedouble < 0 || unk->valuedouble >= n)
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: Unigram unk_id is not an id of its vocabulary", L->file);
+        u->unk_id = md->unk_id = (int64_t)unk->valuedouble;
+    }
+    return VKF_OK;
+}
+
 static vkf_status set_model(loader *L, const cJSON *m, const char *dir, bool legacy)
 {
     tok_tokenizer *t = L->t;
@@ -549,8 +688,10 @@ static vkf_status set_model(loader *L, const cJSON *m, const char *dir, bool leg
         if (cJSON_IsNumber(dr) && dr->valuedouble > 0)
             return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: BPE dropout is not supported (it is for training)", L->file);
         snprintf(t->kind, sizeof t->kind, "bpe");
+    } else if (!strcmp(type, "Unigram")) {
+        return unigram_model(L, m);
     } else {
-        return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: model type '%s' is not supported (supported: WordPiece, BPE)", L->file, type);
+        return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: model type '%s' is not supported (supported: WordPiece, BPE, Unigram)", L->file, type);
     }
     if ((pfx && strlen(pfx) > 16) || (sfx && strlen(sfx) > 16))
         return base_fail(L->d, VKF_ERROR_UNSUPPORTED, "%s: subword prefix or suffix over 16 bytes", L->file);
@@ -1004,7 +1145,7 @@ static vkf_status finish(loader *L)
         tok_str_free(&s);
         if (!ok) return fail_oom(L);
     }
-    qsort(t->added, t->n_added, sizeof *t->added, by_length_desc);
+    if (t->n_added) qsort(t->added, t->n_added, sizeof *t->added, by_length_desc);
     for (uint32_t i = 0; i < t->n_added; i++) {
         t->added_first_byte[(uint8_t)t->added[i].content[0]] = true;
         t->n_normalized_added += t->added[i].normalized;
@@ -1019,6 +1160,13 @@ static vkf_status finish(loader *L)
         uint32_t c = tok_byte_char((uint8_t)b);
         t->char_is_byte[c] = true;
         t->byte_of_char[c] = (uint8_t)b;
+    }
+    if (t->model.kind == TOK_MODEL_BPE && !t->model.byte_level && tok_vocab_find_model(&t->vocab, "\xe2\x96\x81", 3) >= 0) {
+        bool inside = false;
+        for (uint32_t id = 0; id < t->vocab.n && !inside; id++)
+            for (uint32_t i = 1; t->vocab.in_model[id] && i + 3 <= t->vocab.len[id] && !inside; i++)
+                inside = !memcmp(t->vocab.tok[id] + i, "\xe2\x96\x81", 3);
+        t->model.split_meta = !inside;
     }
     if (!tok_model_init_cache(&t->model)) return fail_oom(L);
     return VKF_OK;
@@ -1092,12 +1240,15 @@ vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
         else if (cls || mt) {
             s = base_fail(d, VKF_ERROR_UNSUPPORTED,
                           "%s: tokenizer '%s' is not supported (supported: BertTokenizer, DistilBertTokenizer, GPT2Tokenizer, "
-                          "RobertaTokenizer, CLIPTokenizer, or any tokenizer.json with WordPiece or BPE)", base, cls ? cls : mt);
+                          "RobertaTokenizer, CLIPTokenizer, a SentencePiece model file (spiece.model, tokenizer.model, ...) "
+                          "of T5, ALBERT, Llama, XLM-R, DeBERTa-v2 or Marian, or any tokenizer.json with WordPiece, BPE or "
+                          "Unigram)", base, cls ? cls : mt);
             goto done;
         } else if (has_txt) k = LEG_BERT;
         else k = LEG_GPT2;
         if (k == LEG_BERT ? !has_txt : !(has_json && has_merges)) {
-            s = base_fail(d, VKF_ERROR_IO, "%s: no tokenizer files: expected tokenizer.json, or %s", base,
+            s = base_fail(d, VKF_ERROR_IO, "%s: no tokenizer files: expected tokenizer.json, a SentencePiece model (spiece.model, "
+                          "tokenizer.model, spm.model, sentencepiece.bpe.model, source.spm), or %s", base,
                           k == LEG_BERT ? "vocab.txt" : "vocab.json and merges.txt");
             goto done;
         }
@@ -1146,7 +1297,11 @@ void tok_free(tok_tokenizer *t)
     tok_vocab_free(&t->vocab);
     tok_model_free(&t->model);
     tok_spm_free(t->spm);
-    for (uint32_t i = 0; i < t->n_norms; i++) tok_regex_free(t->norms[i].pattern), free(t->norms[i].content);
+    for (uint32_t i = 0; i < t->n_norms; i++) {
+        tok_regex_free(t->norms[i].pattern), free(t->norms[i].content);
+        if (t->norms[i].charsmap) tok_charsmap_free(t->norms[i].charsmap), free(t->norms[i].charsmap);
+    }
+    free(t->steps);
     free(t->norms);
     for (uint32_t i = 0; i < t->n_pres; i++) tok_regex_free(t->pres[i].pattern);
     free(t->pres);

@@ -417,16 +417,79 @@ static bool bpe(const tok_model *m, const tok_vocab *v, const char *w, size_t n,
     return ok;
 }
 
-bool tok_model_word(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out)
+/* tokenizers' Unigram::tokenize: the Viterbi path with runs of unknown
+ * characters fused into one token; a fused run the vocabulary lacks becomes
+ * its bytes' <0xXX> tokens (byte_fallback, each spanning the whole run) or the
+ * unknown token (none: the run is dropped, where tokenizers raises). */
+static bool unigram(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out)
+{
+    tok_toks raw = {0};
+    bool ok = tok_unigram_encode(&m->uni, w, n, &raw);
+    const uint32_t unk = m->unk_id < 0 ? UINT32_MAX : (uint32_t)m->unk_id;
+    for (size_t i = 0; ok && i < raw.n;) {
+        size_t j = i + 1;
+        if (raw.v[i].id == unk)
+            while (j < raw.n && raw.v[j].id == unk) j++;
+        uint32_t s = raw.v[i].s, e = raw.v[j - 1].e;
+        if (raw.v[i].id != unk) {
+            ok = tok_toks_push(out, raw.v[i].id, s, e);
+            i = j;
+            continue;
+        }
+        int64_t id = tok_vocab_find_model(v, w + s, e - s);
+        if (id < 0 && m->byte_fallback) {
+            size_t first = out->n;
+            for (uint32_t b = s; ok && b < e; b++) {
+                char hx[8];
+                snprintf(hx, sizeof hx, "<0x%02X>", (uint8_t)w[b]);
+                int64_t bid = tok_vocab_find_model(v, hx, 6);
+                if (bid < 0) break;
+                ok = tok_toks_push(out, (uint32_t)bid, s, e);
+                if (ok && b + 1 == e) id = -2; /* all bytes found */
+            }
+            if (id == -2) {
+                i = j;
+                continue;
+            }
+            out->n = first;
+        }
+        if (id < 0) id = m->unk_id;
+        if (ok && id >= 0) ok = tok_toks_push(out, (uint32_t)id, s, e);
+        i = j;
+    }
+    free(raw.v);
+    return ok;
+}
+
+static bool model_word(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out)
 {
     if (!n) return true;
     bool cacheable = m->cache && n <= CACHE_MAX_WORD;
     uint64_t h = cacheable ? hash_bytes(w, n) : 0;
     if (cacheable && cache_get(m->cache, h, w, n, out)) return true;
     size_t first = out->n;
-    bool ok = m->kind == TOK_MODEL_WORDPIECE ? wordpiece(m, v, w, n, out) : bpe(m, v, w, n, out);
+    bool ok = m->kind == TOK_MODEL_WORDPIECE ? wordpiece(m, v, w, n, out)
+              : m->kind == TOK_MODEL_UNIGRAM ? unigram(m, v, w, n, out)
+                                             : bpe(m, v, w, n, out);
     if (ok && cacheable) cache_put(m->cache, h, w, n, out->v + first, out->n - first);
     return ok;
+}
+
+bool tok_model_word(const tok_model *m, const tok_vocab *v, const char *w, size_t n, tok_toks *out)
+{
+    if (!m->split_meta) return model_word(m, v, w, n, out);
+    /* No merge crosses the start of a "▁" (no token has one inside): the
+     * pieces before each are tokenized apart, and cached, with the same result. */
+    static const char META[] = "\xe2\x96\x81";
+    size_t s = 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && (i + 3 > n || memcmp(w + i, META, 3))) continue;
+        size_t first = out->n;
+        if (!model_word(m, v, w + s, i - s, out)) return false;
+        for (size_t k = first; k < out->n; k++) out->v[k].s += (uint32_t)s, out->v[k].e += (uint32_t)s;
+        s = i;
+    }
+    return true;
 }
 
 void tok_model_free(tok_model *m)
@@ -434,6 +497,7 @@ void tok_model_free(tok_model *m)
     free(m->prefix);
     free(m->suffix);
     free(m->merges);
+    tok_unigram_free(&m->uni);
     if (m->cache) {
         for (size_t i = 0; i < CACHE_SLOTS; i++) free(m->cache->e[i].key), free(m->cache->e[i].toks);
         pthread_mutex_destroy(&m->cache->lock);

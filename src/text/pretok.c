@@ -1,6 +1,7 @@
 /* Pre-tokenizers: split each piece of the normalized string into smaller
  * pieces, with the semantics of HF `tokenizers` (BertPreTokenizer, ByteLevel,
- * Split with its five delimiter behaviours, Whitespace, WhitespaceSplit). */
+ * Split with its five delimiter behaviours, Whitespace, WhitespaceSplit,
+ * Metaspace). */
 #include "text.h"
 
 #include <stdlib.h>
@@ -130,6 +131,37 @@ static bool regex_split(const tok_str *str, tok_piece in, tok_regex *re, tok_spl
     return ok;
 }
 
+/* Metaspace: spaces become the replacement, which is prepended (always, or
+ * only to the text's first piece) unless the piece starts with it; split
+ * before each replacement (MergedWithNext). The rewritten piece is appended
+ * to str. */
+static bool metaspace(const tok_pre *p, tok_str *str, tok_piece in, tok_pieces *out)
+{
+    const char *r = p->replacement;
+    size_t rl = strlen(r);
+    /* tokenizers checks after replacing spaces; the prepended replacement
+     * shares the first character's offsets (NormalizedString::prepend) */
+    bool starts = in.e > in.s && (str->b[in.s] == ' ' || (in.e - in.s >= rl && !memcmp(str->b + in.s, r, rl)));
+    bool prepend = !starts && (p->prepend == TOK_PREPEND_ALWAYS || (p->prepend == TOK_PREPEND_FIRST && str->os[in.s] == 0));
+    uint32_t at = (uint32_t)str->n;
+    if (prepend && !tok_str_push(str, r, rl, str->os[in.s], str->oe[in.s])) return false;
+    for (uint32_t i = in.s; i < in.e; i++) {
+        char c = str->b[i]; /* a copy: pushing may move str->b */
+        if (!(c == ' ' ? tok_str_push(str, r, rl, str->os[i], str->oe[i]) : tok_str_push(str, &c, 1, str->os[i], str->oe[i]))) return false;
+    }
+    if (!tok_str_reserve(str, str->n)) return false;
+    str->b[str->n] = 0;
+    uint32_t end = (uint32_t)str->n, start = at;
+    if (!p->split) return push(out, at, end);
+    for (uint32_t i = at + 1; i + rl <= end; i++)
+        if (!memcmp(str->b + i, r, rl)) {
+            if (!push(out, start, i)) return false;
+            start = i;
+            i += (uint32_t)rl - 1;
+        }
+    return push(out, start, end);
+}
+
 bool tok_pretokenize(const tok_pre *p, tok_str *str, tok_pieces *pieces, tok_pieces *scratch)
 {
     scratch->n = 0;
@@ -152,8 +184,8 @@ bool tok_pretokenize(const tok_pre *p, tok_str *str, tok_pieces *pieces, tok_pie
         case TOK_PRE_BYTE_LEVEL:
             if (p->add_prefix_space && str->b[in.s] != ' ') {
                 /* A copy of the piece with a leading space, at the end of str. */
-                uint32_t at = (uint32_t)str->n, o = str->os[in.s];
-                if (!tok_str_push(str, " ", 1, o, o) || !tok_str_reserve(str, str->n + (in.e - in.s))) return false;
+                uint32_t at = (uint32_t)str->n;
+                if (!tok_str_push(str, " ", 1, str->os[in.s], str->oe[in.s]) || !tok_str_reserve(str, str->n + (in.e - in.s))) return false;
                 memcpy(str->b + str->n, str->b + in.s, in.e - in.s);
                 memcpy(str->os + str->n, str->os + in.s, (in.e - in.s) * 4);
                 memcpy(str->oe + str->n, str->oe + in.s, (in.e - in.s) * 4);
@@ -162,6 +194,9 @@ bool tok_pretokenize(const tok_pre *p, tok_str *str, tok_pieces *pieces, tok_pie
                 in = (tok_piece){at, (uint32_t)str->n};
             }
             ok = p->pattern ? regex_split(str, in, p->pattern, TOK_SPLIT_ISOLATED, false, scratch) : push(scratch, in.s, in.e);
+            break;
+        case TOK_PRE_METASPACE:
+            ok = metaspace(p, str, in, scratch);
             break;
         }
     }

@@ -135,7 +135,7 @@ const char *tok_charsmap_string(const tok_charsmap *cm, uint32_t val, size_t *le
 {
     if (val >= cm->n_norm) return NULL;
     const char *s = cm->norm + val, *z = memchr(s, 0, cm->n_norm - val);
-    if (!z) return NULL; /* not terminated inside the map: no rule */
+    if (!z || !tok_utf8_valid(s, (size_t)(z - s))) return NULL; /* not terminated inside the map, or not UTF-8: no rule */
     *len = (size_t)(z - s);
     return s;
 }
@@ -220,6 +220,8 @@ void tok_trie_free(tok_trie *t)
 /* sentencepiece's string_util::OneCharLen: from the first byte alone. */
 static inline size_t one_char_len(uint8_t b) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[b >> 4]; }
 
+#define SPM_SCORE_RESET 100000.0
+
 typedef struct best_node {
     int64_t id;
     double score;
@@ -233,8 +235,17 @@ bool tok_unigram_encode(const tok_unigram *u, const char *s, size_t n, tok_toks 
     if (!best) return false;
     for (size_t i = 0; i <= n; i++) best[i] = (best_node){-1, 0.0, -1};
     const double unk_score = u->unk_score;
+    size_t frontier = 0; /* the furthest end reached */
     for (size_t start = 0; start < n;) {
         double here = best[start].score;
+        if (u->spm && (here < -SPM_SCORE_RESET || here > SPM_SCORE_RESET)) {
+            /* sentencepiece 0.2.3 keeps its float path scores small: past 1e5
+             * the reached scores from here on are taken relative to here */
+            float offset = (float)here;
+            for (size_t i = start; i <= frontier; i++)
+                if (i == start || best[i].start >= 0) best[i].score = (double)((float)best[i].score - offset);
+            here = 0.0;
+        }
         bool single = false;
         size_t mblen = one_char_len((uint8_t)s[start]);
         if (mblen > n - start) mblen = n - start;
@@ -247,24 +258,23 @@ bool tok_unigram_encode(const tok_unigram *u, const char *s, size_t n, tok_toks 
             uint8_t type = u->type ? u->type[id] : TOK_SP_NORMAL;
             if (type == TOK_SP_UNUSED) continue;
             size_t len = k + 1 - start;
+            if (k + 1 > frontier) frontier = k + 1;
             double cand;
             if (u->spm) {
-                /* sentencepiece: float scores and sums; a user-defined symbol scores
-                 * length * max_score - 0.1 in double, stored back as float */
-                if (type == TOK_SP_USER) cand = ((double)len * (double)u->max_score_f - 0.1) + (double)(float)here;
-                else cand = (double)((float)u->score[id] + (float)here);
+                /* sentencepiece: float scores and sums; a user-defined symbol
+                 * scores 0.1 * (length - 1) */
+                float score = type == TOK_SP_USER ? (float)(0.1 * (double)(len - 1)) : (float)u->score[id];
+                cand = (double)(score + (float)here);
             } else {
                 cand = u->score[id] + here;
             }
             best_node *t = &best[k + 1];
-            if (t->start < 0 || cand > t->score) {
-                t->score = u->spm ? (double)(float)cand : cand;
-                t->start = (int64_t)start, t->id = id;
-            }
+            if (t->start < 0 || cand > t->score) t->score = cand, t->start = (int64_t)start, t->id = id;
             if (len == mblen) single = true;
         }
         if (!single) {
             best_node *t = &best[start + mblen];
+            if (start + mblen > frontier) frontier = start + mblen;
             double cand = u->spm ? (double)((float)unk_score + (float)here) : unk_score + here;
             if (t->start < 0 || cand > t->score) t->score = cand, t->start = (int64_t)start, t->id = u->unk_id;
         }
@@ -273,7 +283,6 @@ bool tok_unigram_encode(const tok_unigram *u, const char *s, size_t n, tok_toks 
     /* backtrack */
     size_t count = 0;
     for (size_t e = n; e > 0; e = (size_t)best[e].start) count++;
-    size_t first = out->n;
     bool ok = base_grow((void **)&out->v, &out->cap, out->n + count, sizeof *out->v);
     if (ok) {
         out->n += count;
@@ -282,7 +291,6 @@ bool tok_unigram_encode(const tok_unigram *u, const char *s, size_t n, tok_toks 
             int64_t id = best[e].id;
             out->v[--k] = (tok_tok){id < 0 ? UINT32_MAX : (uint32_t)id, (uint32_t)best[e].start, (uint32_t)e};
         }
-        (void)first;
     }
     free(best);
     return ok;
@@ -297,14 +305,6 @@ void tok_unigram_free(tok_unigram *u)
 }
 
 /* ---- the .model file ----------------------------------------------------------------------- */
-
-static bool utf8_valid(const char *s, size_t n)
-{
-    tok_str t = {0};
-    bool same = tok_from_raw(s, n, &t) && t.n == n && !memcmp(t.b, s, n);
-    tok_str_free(&t);
-    return same;
-}
 
 static vkf_status bad(base_diag *d, const char *file, const char *what)
 {
@@ -337,7 +337,7 @@ static vkf_status parse_piece(base_diag *d, const char *file, const uint8_t *dat
     }
     if (!s || !sl) return bad(d, file, "a piece is empty");
     if (sl > 4096) return base_fail(d, VKF_ERROR_FORMAT, "%s: a piece of %zu bytes (4096 at most)", file, sl);
-    if (!utf8_valid((const char *)s, sl)) return base_fail(d, VKF_ERROR_FORMAT, "%s: a piece is not valid UTF-8", file);
+    if (!tok_utf8_valid((const char *)s, sl)) return base_fail(d, VKF_ERROR_FORMAT, "%s: a piece is not valid UTF-8", file);
     if (!isfinite(out->score)) return base_fail(d, VKF_ERROR_FORMAT, "%s: piece '%.*s' has a score that is not a number", file, (int)sl, s);
     out->s = malloc(sl + 1);
     if (!out->s) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -384,6 +384,7 @@ static vkf_status parse_normalizer(base_diag *d, const char *file, const uint8_t
 {
     pb r = {data, data + n};
     nz->add_dummy_prefix = nz->remove_extra_whitespaces = nz->escape_whitespaces = true;
+    nz->name[0] = 0;
     while (r.p < r.end) {
         uint32_t f, w;
         uint64_t v;
@@ -425,6 +426,8 @@ vkf_status tok_spm_parse(base_diag *d, const char *file, const uint8_t *data, si
 {
     memset(m, 0, sizeof *m);
     m->model_type = 1, m->unk_id = 0, m->bos_id = 1, m->eos_id = 2, m->pad_id = -1;
+    /* proto2 defaults hold for an absent normalizer spec too */
+    m->norm.add_dummy_prefix = m->norm.remove_extra_whitespaces = m->norm.escape_whitespaces = true;
     pb r = {data, data + n};
     size_t cap = 0;
     vkf_status s = VKF_OK;
@@ -730,11 +733,11 @@ vkf_status tok_spm_proc_init(base_diag *d, const char *file, const tok_spm_model
     u->score = malloc(m->n * sizeof *u->score);
     u->type = malloc(m->n);
     if (!u->score || !u->type) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    float mn = 3.40282347e+38f, mx = 1.17549435e-38f; /* sentencepiece starts from FLT_MAX and FLT_MIN */
+    float mn = 3.40282347e+38f; /* sentencepiece starts from FLT_MAX */
     for (uint32_t i = 0; i < m->n; i++) {
         const tok_sp_piece *sp = &m->pieces[i];
         u->score[i] = sp->score, u->type[i] = sp->type;
-        if (sp->type == TOK_SP_NORMAL) mn = sp->score < mn ? sp->score : mn, mx = sp->score > mx ? sp->score : mx;
+        if (sp->type == TOK_SP_NORMAL) mn = sp->score < mn ? sp->score : mn;
         if (sp->type == TOK_SP_NORMAL || sp->type == TOK_SP_USER || sp->type == TOK_SP_UNUSED) {
             if (piece_id(p, sp->s, sp->len) >= 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: piece '%.64s' appears twice", file, sp->s);
             if (!tok_trie_insert(&u->trie, sp->s, sp->len, (int32_t)i)) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -752,7 +755,11 @@ vkf_status tok_spm_proc_init(base_diag *d, const char *file, const tok_spm_model
         }
     }
     u->unk_score = (double)(mn - 10.0f);
-    u->max_score_f = mx;
+    p->split_meta = m->model_type == 2;
+    for (uint32_t i = 0; i < m->n && p->split_meta; i++) {
+        const tok_sp_piece *sp = &m->pieces[i];
+        for (uint32_t k = 1; k + 3 <= sp->len && p->split_meta; k++) p->split_meta = memcmp(sp->s + k, SPACE_SYMBOL, 3) != 0;
+    }
     return VKF_OK;
 }
 
@@ -769,7 +776,19 @@ bool tok_spm_encode(const tok_spm_proc *p, const tok_str *in, bool dummy_prefix,
     norm->n = 0;
     if (!tok_spm_normalize(p, &p->m->norm, dummy_prefix, in, norm)) return false;
     tok_toks raw = {0};
-    bool ok = p->m->model_type == 2 ? spm_bpe(p, norm->b, norm->n, &raw) : tok_unigram_encode(&p->uni, norm->b, norm->n, &raw);
+    bool ok = true;
+    if (p->m->model_type == 2 && p->split_meta) {
+        /* no merge crosses the start of a "▁": each piece before one apart (a short heap each) */
+        for (size_t s = 0, i = 1; ok && i <= norm->n; i++) {
+            if (i < norm->n && (i + 3 > norm->n || memcmp(norm->b + i, SPACE_SYMBOL, 3))) continue;
+            size_t first = raw.n;
+            ok = spm_bpe(p, norm->b + s, i - s, &raw);
+            for (size_t k = first; ok && k < raw.n; k++) raw.v[k].s += (uint32_t)s, raw.v[k].e += (uint32_t)s;
+            s = i;
+        }
+    } else {
+        ok = p->m->model_type == 2 ? spm_bpe(p, norm->b, norm->n, &raw) : tok_unigram_encode(&p->uni, norm->b, norm->n, &raw);
+    }
     /* unknown pieces: bytes with byte_fallback, else one unknown piece per run */
     bool prev_unk = false;
     for (size_t i = 0; ok && i < raw.n; i++) {

@@ -44,6 +44,8 @@ bool tok_from_raw(const char *raw, size_t n, tok_str *out);
 /* Next code point of valid UTF-8 at s[i] (i advanced); s must be valid. */
 uint32_t tok_utf8_next(const char *s, size_t n, size_t *i);
 int tok_utf8_put(uint32_t cp, char out[4]);
+/* Whether s[0, n) is valid UTF-8. */
+bool tok_utf8_valid(const char *s, size_t n);
 /* Length of the longest prefix of s that is complete, valid-or-finished
  * UTF-8: an incomplete but so-far valid sequence at the end is excluded. */
 size_t tok_utf8_complete(const uint8_t *s, size_t n);
@@ -64,7 +66,7 @@ bool tok_regex_find(tok_regex *r, const char *s, size_t n, size_t from, size_t *
 typedef enum tok_norm_kind {
     TOK_NORM_BERT, TOK_NORM_NFC, TOK_NORM_NFD, TOK_NORM_NFKC, TOK_NORM_NFKD,
     TOK_NORM_LOWERCASE, TOK_NORM_STRIP_ACCENTS, TOK_NORM_REPLACE, TOK_NORM_STRIP,
-    TOK_NORM_PREPEND
+    TOK_NORM_PREPEND, TOK_NORM_PRECOMPILED
 } tok_norm_kind;
 
 typedef struct tok_norm {
@@ -76,6 +78,8 @@ typedef struct tok_norm {
     char *content;
     /* Strip */
     bool left, right;
+    /* Precompiled */
+    struct tok_charsmap *charsmap;
 } tok_norm;
 
 /* Applies one normalizer; *s is replaced by the result. */
@@ -84,8 +88,11 @@ bool tok_normalize(const tok_norm *nz, tok_str *s);
 /* ---- pre-tokenizers ----------------------------------------------------------- */
 
 typedef enum tok_pre_kind {
-    TOK_PRE_BERT, TOK_PRE_BYTE_LEVEL, TOK_PRE_SPLIT, TOK_PRE_WHITESPACE, TOK_PRE_WHITESPACE_SPLIT
+    TOK_PRE_BERT, TOK_PRE_BYTE_LEVEL, TOK_PRE_SPLIT, TOK_PRE_WHITESPACE, TOK_PRE_WHITESPACE_SPLIT, TOK_PRE_METASPACE
 } tok_pre_kind;
+
+/* Metaspace's prepend_scheme. */
+typedef enum tok_prepend { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER } tok_prepend;
 
 typedef enum tok_split_behavior {
     TOK_SPLIT_REMOVED, TOK_SPLIT_ISOLATED, TOK_SPLIT_MERGED_PREV, TOK_SPLIT_MERGED_NEXT, TOK_SPLIT_CONTIGUOUS
@@ -97,6 +104,9 @@ typedef struct tok_pre {
     tok_split_behavior behavior;
     bool invert;
     bool add_prefix_space;       /* ByteLevel */
+    char replacement[8];         /* Metaspace: its character (UTF-8) */
+    tok_prepend prepend;
+    bool split;
 } tok_pre;
 
 /* A piece of a tok_str: bytes [s, e). */
@@ -168,7 +178,6 @@ typedef struct tok_unigram {
     double *score;         /* by id */
     uint8_t *type;         /* by id (tok_sp_type); NULL: all normal */
     double unk_score;      /* the lowest score - 10 */
-    float max_score_f;     /* sentencepiece: user-defined symbols score length * this - 0.1 */
     bool spm;              /* sentencepiece's float arithmetic (else tokenizers' f64) */
     int64_t unk_id;
 } tok_unigram;
@@ -212,6 +221,7 @@ typedef struct tok_spm_proc {
     tok_trie user;          /* user-defined symbols */
     tok_trie reserved;      /* control, unknown and byte pieces */
     int32_t byte_id[256];   /* id + 1 of <0xXX>, 0 none */
+    bool split_meta;        /* BPE: no piece has "▁" after its start: text split before each "▁" */
 } tok_spm_proc;
 
 vkf_status tok_spm_proc_init(base_diag *d, const char *file, const tok_spm_model *m, tok_spm_proc *p);
@@ -264,7 +274,7 @@ int64_t tok_vocab_find_model(const tok_vocab *v, const char *t, size_t len);
 bool tok_vocab_rename(tok_vocab *v, uint32_t id, const char *t, size_t len);
 void tok_vocab_free(tok_vocab *v);
 
-typedef enum tok_model_kind { TOK_MODEL_WORDPIECE, TOK_MODEL_BPE } tok_model_kind;
+typedef enum tok_model_kind { TOK_MODEL_WORDPIECE, TOK_MODEL_BPE, TOK_MODEL_UNIGRAM } tok_model_kind;
 
 typedef struct tok_merge_slot {
     uint64_t key;      /* (a << 32 | b) + 1; 0 empty */
@@ -281,10 +291,12 @@ typedef struct tok_model {
     uint32_t max_chars;        /* WordPiece max_input_chars_per_word */
     bool fuse_unk, byte_fallback, ignore_merges;
     bool byte_level;           /* BPE symbols are byte-level characters */
+    bool split_meta;           /* BPE: no token has "▁" after its start, "▁" is one: words split before each */
     tok_merge_slot *merges;
     size_t merge_mask, n_merges;
     int64_t byte_ids[256];     /* byte-level: id of each byte's symbol (with and without suffix) */
     int64_t byte_ids_suffix[256];
+    tok_unigram uni;           /* Unigram: pieces and scores (tokenizers' f64 semantics) */
     tok_cache *cache;
 } tok_model;
 
@@ -322,6 +334,17 @@ typedef struct tok_tmpl {
 } tok_tmpl;
 
 typedef enum tok_dec_kind { TOK_DEC_NONE, TOK_DEC_WORDPIECE, TOK_DEC_BYTE_LEVEL, TOK_DEC_BPE_SUFFIX } tok_dec_kind;
+
+/* The decoders that work token by token on strings (tokenizers' decode_chain),
+ * run in sequence: SentencePiece-style tokenizer.json files. */
+typedef enum tok_step_kind { TOK_STEP_METASPACE, TOK_STEP_REPLACE, TOK_STEP_BYTE_FALLBACK, TOK_STEP_FUSE, TOK_STEP_STRIP } tok_step_kind;
+
+typedef struct tok_step {
+    tok_step_kind kind;
+    char from[16], to[16];   /* Replace: a literal pattern; Metaspace: from = replacement */
+    uint32_t start, stop;    /* Strip: at most this many `from` characters off each end */
+    tok_prepend prepend;     /* Metaspace */
+} tok_step;
 
 struct tok_tokenizer;
 
@@ -369,6 +392,8 @@ typedef struct tok_tokenizer {
     tok_tmpl single, pair;
     bool trim_offsets;
     tok_dec_kind decoder;
+    tok_step *steps;           /* a decode_chain of string decoders (decoder NONE then) */
+    uint32_t n_steps;
     bool wp_cleanup;
     uint8_t byte_of_char[0x180]; /* byte-level alphabet, inverse */
     bool char_is_byte[0x180];

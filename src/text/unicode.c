@@ -132,6 +132,17 @@ uint32_t tok_utf8_next(const char *s, size_t n, size_t *i)
     return len > 0 ? cp : 0xFFFD;
 }
 
+bool tok_utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int len = utf8_seq((const uint8_t *)s + i, n - i, &cp);
+        if (len <= 0) return false;
+        i += (size_t)len;
+    }
+    return true;
+}
+
 size_t tok_utf8_complete(const uint8_t *s, size_t n)
 {
     /* Only the last three bytes can start an unfinished sequence. */
@@ -399,6 +410,14 @@ static bool bert_char(const tok_norm *nz, tok_str *o, uint32_t c, uint32_t os, u
     return true;
 }
 
+/* tokenizers' StripAccents drops every mark (unicode-normalization's
+ * is_combining_mark: Mn, Mc and Me), where BertNormalizer drops Mn only. */
+static bool is_mark(uint32_t c)
+{
+    int k = category(c);
+    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+}
+
 /* Per-character normalizers: BERT, Lowercase, StripAccents. */
 static bool map_chars(const tok_norm *nz, const tok_str *in, tok_str *o)
 {
@@ -433,7 +452,7 @@ static bool map_chars(const tok_norm *nz, const tok_str *in, tok_str *o)
             uint32_t lo[2];
             int nl = lower(c, lo);
             for (int j = 0; j < nl && ok; j++) ok = push_cp(o, lo[j], os, oe);
-        } else if (category(c) != UTF8PROC_CATEGORY_MN) { /* StripAccents */
+        } else if (!is_mark(c)) { /* StripAccents */
             ok = tok_str_push(o, in->b + start, i - start, os, oe);
         }
         if (!ok) return false;
@@ -580,7 +599,9 @@ static bool replace(const tok_norm *nz, const tok_str *in, tok_str *o)
             continue;
         }
         if (!append_range(o, in, at, ms)) return false;
-        if (!tok_str_push(o, nz->content, cl, in->os[ms], in->oe[me - 1])) return false;
+        /* tokenizers inserts the content after removing the match: it takes
+         * the alignment of the match's last character */
+        if (!tok_str_push(o, nz->content, cl, in->os[me - 1], in->oe[me - 1])) return false;
         at = me;
     }
     return append_range(o, in, at < in->n ? at : in->n, in->n);
@@ -604,6 +625,113 @@ static bool strip(const tok_norm *nz, const tok_str *in, tok_str *o)
     return append_range(o, in, s, e);
 }
 
+/* tokenizers' NormalizedString::transform over (character, change) entries:
+ * a character with change <= 0 takes the alignment of the next old character,
+ * consumes it and drops -change more; one with change 1 is inserted with the
+ * alignment of the last old character consumed. Entries are applied one late,
+ * since an empty replacement adds to the previous entry's change. */
+typedef struct xform {
+    const tok_str *in;
+    tok_str *o;
+    size_t at; /* the next old byte */
+    char c[4];
+    uint8_t n;
+    bool have;
+    long change;
+} xform;
+
+static bool xform_apply(xform *x)
+{
+    if (!x->have) return true;
+    x->have = false;
+    const tok_str *in = x->in;
+    uint32_t os = 0, oe = 0;
+    if (x->change > 0) {
+        if (x->at >= 1) os = in->os[x->at - 1], oe = in->oe[x->at - 1];
+    } else {
+        size_t a = x->at < in->n ? x->at : in->n - 1;
+        os = in->os[a], oe = in->oe[a];
+        for (long k = 0; k <= -x->change && x->at < in->n; k++) tok_utf8_next(in->b, in->n, &x->at);
+    }
+    return tok_str_push(x->o, x->c, x->n, os, oe);
+}
+
+static bool xform_push(xform *x, const char *c, size_t n, long change)
+{
+    if (!xform_apply(x)) return false;
+    memcpy(x->c, c, n);
+    x->n = (uint8_t)n, x->change = change, x->have = true;
+    return true;
+}
+
+/* The entries of old characters in[s, e) becoming rule[0, rl), as tokenizers'
+ * Precompiled lists them: one for one, extra new ones inserted, fewer new
+ * ones with the last dropping the rest (no new ones: the previous entry's). */
+static bool xform_replace(xform *x, size_t s, size_t e, const char *rule, size_t rl)
+{
+    long k = 0, m = 0;
+    for (size_t i = s; i < e; k++) tok_utf8_next(x->in->b, e, &i);
+    for (size_t i = 0; i < rl; m++) tok_utf8_next(rule, rl, &i);
+    if (m == 0) {
+        if (x->have) x->change -= k;
+        return true;
+    }
+    long j = 0;
+    for (size_t i = 0; i < rl; j++) {
+        size_t c = i;
+        tok_utf8_next(rule, rl, &i);
+        long change = m > k && j >= k ? 1 : m < k && j == m - 1 ? m - k : 0;
+        if (!xform_push(x, rule + c, i - c, change)) return false;
+    }
+    return true;
+}
+
+/* A rule of the map for the chunk in[s, e) (the first, shortest, that prefixes it). */
+static const char *precompiled_rule(const tok_charsmap *cm, const tok_str *in, size_t s, size_t e, size_t *rl)
+{
+    uint32_t lens[1], vals[1];
+    return tok_charsmap_prefixes(cm, in->b + s, e - s, lens, vals, 1) ? tok_charsmap_string(cm, vals[0], rl) : NULL;
+}
+
+/* tokenizers' Precompiled: the map's first (shortest) rule that prefixes a
+ * chunk replaces the whole chunk: each grapheme of under 6 bytes as a chunk,
+ * else each of its characters. The quirks are HF's, kept so that ids and
+ * offsets agree. */
+static bool precompiled(const tok_norm *nz, const tok_str *in, tok_str *o)
+{
+    const tok_charsmap *cm = nz->charsmap;
+    xform x = {.in = in, .o = o};
+    bool ok = tok_str_reserve(o, in->n);
+    for (size_t i = 0; ok && i < in->n;) {
+        /* the grapheme cluster starting at i */
+        size_t g = i;
+        utf8proc_int32_t state = 0;
+        uint32_t prev = tok_utf8_next(in->b, in->n, &g);
+        while (g < in->n) {
+            size_t j = g;
+            uint32_t c = tok_utf8_next(in->b, in->n, &j);
+            if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)c, &state)) break;
+            prev = c, g = j;
+        }
+        size_t rl;
+        const char *rule = g - i < 6 ? precompiled_rule(cm, in, i, g, &rl) : NULL;
+        if (rule) {
+            ok = xform_replace(&x, i, g, rule, rl);
+        } else {
+            for (size_t k = i; ok && k < g;) {
+                size_t c = k;
+                tok_utf8_next(in->b, g, &k);
+                rule = precompiled_rule(cm, in, c, k, &rl);
+                ok = rule ? xform_replace(&x, c, k, rule, rl) : xform_push(&x, in->b + c, k - c, 0);
+            }
+        }
+        i = g;
+    }
+    if (ok) ok = xform_apply(&x);
+    if (ok && tok_str_reserve(o, o->n)) o->b[o->n] = 0;
+    return ok;
+}
+
 bool tok_normalize(const tok_norm *nz, tok_str *s)
 {
     tok_str o = {0};
@@ -620,9 +748,12 @@ bool tok_normalize(const tok_norm *nz, tok_str *s)
     case TOK_NORM_STRIP:
         ok = strip(nz, s, &o);
         break;
+    case TOK_NORM_PRECOMPILED:
+        ok = precompiled(nz, s, &o);
+        break;
     case TOK_NORM_PREPEND:
         if (!s->n) return true;
-        ok = tok_str_push(&o, nz->content, strlen(nz->content), s->os[0], s->os[0]) && append_range(&o, s, 0, s->n);
+        ok = tok_str_push(&o, nz->content, strlen(nz->content), s->os[0], s->oe[0]) && append_range(&o, s, 0, s->n);
         break;
     default:
         ok = unicode_form(nz, s, &o);

@@ -212,6 +212,32 @@ Test(spm, user_defined_pieces)
     cJSON_Delete(extra);
 }
 
+/* A denormalizer spec (nmt_nfkc) applies to decoded text, as sentencepiece applies it */
+Test(spm, denormalizer)
+{
+    cJSON *extra = tread_json(SPMDATA "/extra.json");
+    cJSON *r = cJSON_GetObjectItem(extra, "bpe-denorm");
+    vkf_tokenizer *tok = NULL;
+    cr_assert_eq(vkf_tokenizer_load(SPMDATA "/bpe-denorm", &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    int k = 0;
+    const cJSON *want = cJSON_GetObjectItem(r, "decoded")->child;
+    for (const cJSON *ids = cJSON_GetObjectItem(r, "ids")->child; ids; ids = ids->next, want = want->next, k++) {
+        int32_t v[64];
+        size_t n = 0;
+        for (const cJSON *x = ids->child; x && n < 64; x = x->next) v[n++] = (int32_t)x->valuedouble;
+        char *d = NULL;
+        size_t dn;
+        cr_assert_eq(vkf_tokenizer_decode(tok, v, n, 0, &d, &dn), VKF_OK, "%s", vkf_last_error(NULL));
+        text w = b64(want->valuestring);
+        cr_expect(dn == w.n && !memcmp(d, w.b, dn), "text %d decodes to '%s', sentencepiece '%s'", k, d, w.b);
+        free(w.b);
+        vkf_free(d);
+    }
+    cr_expect_eq(k, 4);
+    vkf_tokenizer_destroy(tok);
+    cJSON_Delete(extra);
+}
+
 /* ---- broken model files ------------------------------------------------------------------------------------ */
 
 /* A protobuf writer for hand-made ModelProto files. */
@@ -301,6 +327,81 @@ static void expect_bad_trainer(uint32_t field, uint64_t v, vkf_status s, const c
     expect_bad(s, needle);
 }
 
+/* Encodes text with the hand-made model in p (plain sentencepiece: no config)
+ * and compares the ids. */
+static void expect_ids(const pbw *p, const char *str, const int32_t *want, uint32_t n)
+{
+    write_model(p->b, p->n);
+    vkf_tokenizer *tok = NULL;
+    cr_assert_eq(vkf_tokenizer_load(spmdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    vkf_encoding e;
+    vkf_encode_options o = {.no_special_tokens = 1};
+    cr_assert_eq(vkf_tokenizer_encode(tok, str, VKF_TEXT_NUL, NULL, 0, &o, &e), VKF_OK);
+    bool same = e.length == n;
+    for (uint32_t i = 0; same && i < n; i++) same = e.ids[i] == want[i];
+    cr_expect(same, "'%s': %u ids, first %d %d %d", str, e.length, e.length > 0 ? e.ids[0] : -1, e.length > 1 ? e.ids[1] : -1,
+              e.length > 2 ? e.ids[2] : -1);
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+}
+
+Test(spm_bad, sentencepiece_quirks, .timeout = 60)
+{
+    ttmpdir_create(spmdir, sizeof spmdir, "spm");
+    /* BPE: a merge scored -0.0 ranks below one scored +0.0 (sentencepiece
+     * compares the bit patterns): "abc" is ▁ a bc, not ▁ ab c */
+    pbw p = {0};
+    pw_piece(&p, "<unk>", 5, 0, 2);
+    pw_piece(&p, "\xe2\x96\x81", 3, -1, 0);
+    pw_piece(&p, "a", 1, -2, 0);
+    pw_piece(&p, "b", 1, -2, 0);
+    pw_piece(&p, "c", 1, -2, 0);
+    pw_piece(&p, "ab", 2, -0.0f, 0);
+    pw_piece(&p, "bc", 2, 0.0f, 0);
+    pw_trainer(&p, 3, 2);
+    expect_ids(&p, "abc", (const int32_t[]){1, 2, 6}, 3);
+    /* a normalizer spec in two parts merges: add_dummy_prefix=false holds */
+    p = (pbw){0};
+    pw_small(&p);
+    pbw nz = {0};
+    pw_varint(&nz, 3 << 3 | 0), pw_varint(&nz, 0);
+    pw_bytes(&p, 3, nz.b, nz.n);
+    nz = (pbw){0};
+    pw_bytes(&nz, 1, "identity", 8);
+    pw_bytes(&p, 3, nz.b, nz.n);
+    expect_ids(&p, "ab", (const int32_t[]){7}, 1);
+    /* a stray "\0" piece with byte fallback is unused: NUL encodes as <0x00>,
+     * and no unknown piece is needed */
+    p = (pbw){0};
+    pw_piece(&p, "\xe2\x96\x81", 3, -1, 0);
+    pw_piece(&p, "a", 1, -2, 0);
+    pw_piece(&p, "", 1, -1, 0); /* "\0": the string literal's terminator */
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        pw_piece(&p, name, 6, 0, 6);
+    }
+    pw_trainer(&p, 35, 1);
+    expect_ids(&p, "a", (const int32_t[]){0, 1}, 2);
+    write_model(p.b, p.n);
+    vkf_tokenizer *tok = NULL;
+    cr_assert_eq(vkf_tokenizer_load(spmdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    vkf_encoding e;
+    vkf_encode_options o = {.no_special_tokens = 1};
+    cr_assert_eq(vkf_tokenizer_encode(tok, "a\0a", 3, NULL, 0, &o, &e), VKF_OK);
+    cr_expect(e.length == 4 && e.ids[0] == 0 && e.ids[1] == 1 && e.ids[2] == 3 && e.ids[3] == 1, "%u ids: %d %d %d", e.length,
+              e.ids[0], e.ids[1], e.ids[2]);
+    /* decoding a piece the model lacks (no <unk>): the piece itself */
+    char *d = NULL;
+    size_t dn;
+    cr_assert_eq(vkf_tokenizer_decode(tok, e.ids, e.length, 0, &d, &dn), VKF_OK);
+    cr_expect(dn == 3 && !memcmp(d, "a\0a", 3), "decoded %zu bytes", dn);
+    vkf_free(d);
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+    ttmpdir_remove(spmdir);
+}
+
 Test(spm_bad, files, .timeout = 60)
 {
     ttmpdir_create(spmdir, sizeof spmdir, "spm");
@@ -328,7 +429,7 @@ Test(spm_bad, files, .timeout = 60)
     free(real);
     expect_bad(VKF_ERROR_FORMAT, "runs past the end of the file");
     /* a length past the end */
-    pbw p = {0};
+    pbw p = {0}, nz = {0};
     pw_small(&p);
     pw_varint(&p, 1 << 3 | 2), pw_varint(&p, 1000), pw_raw(&p, "xx", 2);
     write_model(p.b, p.n);
@@ -352,10 +453,33 @@ Test(spm_bad, files, .timeout = 60)
     expect_bad(VKF_ERROR_FORMAT, "no unknown piece");
     expect_bad_trainer(35, 1, VKF_ERROR_FORMAT, "byte_fallback with 0 byte pieces");
     expect_bad_trainer(3, 3, VKF_ERROR_UNSUPPORTED, "model type 3"); /* WORD */
+    /* byte pieces must be spelled as sentencepiece spells them (a lower-case
+     * alias once loaded and then crashed the encoder) */
+    expect_bad_piece("<0x9a>", 6, 0, 6, VKF_ERROR_FORMAT, "without byte_fallback");
+    p = (pbw){0};
+    pw_small(&p);
+    pw_trainer(&p, 35, 1);
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, b == 0x9A ? "<0x%02x>" : "<0x%02X>", b);
+        pw_piece(&p, name, 6, 0, 6);
+    }
+    write_model(p.b, p.n);
+    expect_bad(VKF_ERROR_FORMAT, "byte piece '<0x9a>' is not <0xXX>");
+    /* NUL inside a piece */
+    expect_bad_piece("a\0b", 3, -1, 0, VKF_ERROR_FORMAT, "holds a NUL character");
+    /* the trie of a character map is a multiple of 1024 bytes */
+    p = (pbw){0};
+    pw_small(&p);
+    nz = (pbw){0};
+    pw_bytes(&nz, 2, "\x08\x00\x00\x00" "abcdefgh" "a", 14);
+    pw_bytes(&p, 3, nz.b, nz.n);
+    write_model(p.b, p.n);
+    expect_bad(VKF_ERROR_FORMAT, "not a multiple of 1024");
     /* a character map whose trie size lies */
     p = (pbw){0};
     pw_small(&p);
-    pbw nz = {0};
+    nz = (pbw){0};
     pw_bytes(&nz, 2, "\xe8\x03\x00\x00" "abcdefgh", 12);
     pw_bytes(&p, 3, nz.b, nz.n);
     write_model(p.b, p.n);

@@ -529,6 +529,16 @@ Test(tokenize_cli, ids_json_stdin_pairs_and_errors)
     cr_expect_str_eq(r->out, "Hello world!\n");
     r = cli(BERT "--decode --skip-special 101 7592 2088 102", NULL, 0);
     cr_expect_str_eq(r->out, "hello world\n");
+    /* SentencePiece folders, .model and tokenizer.json (ids as transformers gives them) */
+    r = cli("-m " TOKDATA "/spm/t5 'Hello world, naïve 你好'", NULL, 0);
+    cr_expect_str_eq(r->out, "156 86 20 891 3 7 24 18 0 123 7 0 2\n", "%s", r->err);
+    r = cli("-m " TOKDATA "/spm/bpe 'Hello world, naïve 你好'", NULL, 0);
+    cr_expect_str_eq(r->out, "1 563 279 1433 1213 1443 297 1432 199 179 323 1428 232 193 164 233 169 193\n", "%s", r->err);
+    r = cli("-m " TOKDATA "/spm/llama-json --decode --skip-special 1 366 354 294 1294 259 268 286 311 198 178 416 268 231 192 163 232 168 192",
+            NULL, 0);
+    cr_expect_str_eq(r->out, "Hello world, naïve 你好\n", "%s", r->err);
+    r = cli("-m " TOKDATA "/spm/t5 --decode --skip-special 156 86 20 891 3 7 24 18 0 123 7 0 2", NULL, 0);
+    cr_expect_str_eq(r->out, "Hello world, nave\n", "%s", r->err);
     /* help and version */
     r = cli("--help", NULL, 0);
     cr_expect_eq(r->status, 0);

@@ -31,7 +31,9 @@ With --extra (alone: the folders above are left as they are):
                at 1e5 (with near-ties where float rounding decides), long words
   extra.json   ids of long.txt for every .model folder and bpe-json / t5-json
                (no special tokens), and t5-user's ids for the corpus and for
-               texts around its user-defined pieces
+               texts around its user-defined pieces, and bpe-denorm's decoding
+  bpe-denorm/  the trained BPE with the T5 fixture's nmt_nfkc map as its
+               denormalizer (applied to decoded text)
 
 Usage: python3 -m venv tools/.venv4 && tools/.venv4/bin/pip install "transformers==4.57.*" "sentencepiece==0.2.3" protobuf tokenizers
        tools/.venv4/bin/python tools/make_spm_refs.py [SHARED_TOKENIZERS_DIR]
@@ -200,6 +202,23 @@ def extra():
     sp = spm.SentencePieceProcessor(model_file=path)
     refs["t5-user"] = {"pieces": USER_PIECES, "texts": [base64.b64encode(t.encode()).decode() for t in USER_TEXTS],
                        "ids": [sp.encode(t) for t in USER_TEXTS], "corpus": [sp.encode(t) for t in texts]}
+    # a denormalizer: the BPE model with the T5 fixture's nmt_nfkc map as its denormalizer spec
+    b = pb.ModelProto()
+    with open(os.path.join(OUT, "bpe", "tokenizer.model"), "rb") as f:
+        b.ParseFromString(f.read())
+    b.denormalizer_spec.name = "nmt_nfkc"
+    b.denormalizer_spec.precompiled_charsmap = m.normalizer_spec.precompiled_charsmap
+    b.denormalizer_spec.add_dummy_prefix = False
+    b.denormalizer_spec.remove_extra_whitespaces = False
+    b.denormalizer_spec.escape_whitespaces = False
+    os.makedirs(os.path.join(OUT, "bpe-denorm"), exist_ok=True)
+    path = os.path.join(OUT, "bpe-denorm", "spiece.model")
+    with open(path, "wb") as f:
+        f.write(b.SerializeToString())
+    sp = spm.SentencePieceProcessor(model_file=path)
+    dtexts = ["x \ufb01 \u2460", "\uff21\uff22  c", "caf\u00e9 \u2163 \u3000end", "plain text"]
+    ids = [sp.encode(t) for t in dtexts]
+    refs["bpe-denorm"] = {"ids": ids, "decoded": [base64.b64encode(sp.decode(i).encode()).decode() for i in ids]}
     with open(os.path.join(OUT, "extra.json"), "w") as f:
         json.dump(refs, f, separators=(",", ":"))
 

@@ -309,7 +309,7 @@ static vkf_status add_norm(loader *L, const cJSON *n)
         z.kind = TOK_NORM_PRECOMPILED;
         z.charsmap = calloc(1, sizeof *z.charsmap);
         const char *why = "out of host memory";
-        bool ok = z.charsmap && tok_charsmap_init(z.charsmap, blob, bn, &why);
+        bool ok = z.charsmap && tok_charsmap_init(z.charsmap, blob, bn, false, &why);
         free(blob);
         if (!ok) {
             free(z.charsmap);
@@ -1021,7 +1021,8 @@ static vkf_status spm_load(loader *L, const char *dir, const char *file, const c
         dflt[0] = dflt[5] = "[CLS]", dflt[1] = dflt[3] = "[SEP]", dflt[2] = "[UNK]", dflt[4] = "[PAD]", dflt[6] = "[MASK]";
         break;
     case TOK_SPM_XLMR: dflt[0] = dflt[5] = "<s>", dflt[1] = dflt[3] = "</s>", dflt[2] = "<unk>", dflt[4] = "<pad>", dflt[6] = "<mask>"; break;
-    default: dflt[0] = "<s>", dflt[1] = "</s>", dflt[2] = "<unk>"; break;
+    case TOK_SPM_LLAMA: dflt[0] = "<s>", dflt[1] = "</s>", dflt[2] = "<unk>"; break;
+    default: break; /* no class: plain sentencepiece, no special tokens unless the config names them */
     }
     for (int i = 0; i < 7 && s == VKF_OK; i++) {
         if (i == 6 && sp->cls == TOK_SPM_XLMR && tok_vocab_find(&t->vocab, "<mask>", 6) < 0)

@@ -86,7 +86,7 @@ static inline uint32_t unit_label(uint32_t u) { return u & ((1u << 31) | 0xFF); 
 static inline bool unit_has_leaf(uint32_t u) { return (u >> 8) & 1; }
 static inline uint32_t unit_value(uint32_t u) { return u & ((1u << 31) - 1); }
 
-bool tok_charsmap_init(tok_charsmap *cm, const void *data, size_t n, const char **why)
+bool tok_charsmap_init(tok_charsmap *cm, const void *data, size_t n, bool strict, const char **why)
 {
     memset(cm, 0, sizeof *cm);
     if (n <= 4) return *why = "shorter than its 4-byte header", false;
@@ -94,6 +94,12 @@ bool tok_charsmap_init(tok_charsmap *cm, const void *data, size_t n, const char 
     uint32_t trie = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     if (trie >= n - 4 + 1 || trie > n - 4) return *why = "its trie size is past the end of the map", false;
     if (trie % 4 || trie == 0) return *why = "its trie size is not a whole number of 4-byte units", false;
+    if (strict) {
+        /* sentencepiece's own checks */
+        if (trie == n - 4) return *why = "it has no replacement strings", false;
+        if (trie % 1024) return *why = "its trie size is not a multiple of 1024", false;
+        if (b[n - 1] != 0) return *why = "its replacement strings do not end in NUL", false;
+    }
     cm->blob = malloc(n);
     if (!cm->blob) return *why = "out of host memory", false;
     memcpy(cm->blob, data, n);
@@ -306,6 +312,14 @@ void tok_unigram_free(tok_unigram *u)
 
 /* ---- the .model file ----------------------------------------------------------------------- */
 
+int tok_byte_piece(const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (n != 6 || memcmp(s, "<0x", 3) || s[5] != '>') return -1;
+    const char *hi = memchr(hex, s[3], 16), *lo = memchr(hex, s[4], 16);
+    return s[3] && s[4] && hi && lo ? (int)((hi - hex) * 16 + (lo - hex)) : -1;
+}
+
 static vkf_status bad(base_diag *d, const char *file, const char *what)
 {
     return base_fail(d, VKF_ERROR_FORMAT, "%s: not a SentencePiece model: %s", file, what);
@@ -336,7 +350,7 @@ static vkf_status parse_piece(base_diag *d, const char *file, const uint8_t *dat
         }
     }
     if (!s || !sl) return bad(d, file, "a piece is empty");
-    if (sl > 4096) return base_fail(d, VKF_ERROR_FORMAT, "%s: a piece of %zu bytes (4096 at most)", file, sl);
+    if (sl >= 8000) return base_fail(d, VKF_ERROR_FORMAT, "%s: a piece of %zu bytes (sentencepiece's limit: under 8000)", file, sl);
     if (!tok_utf8_valid((const char *)s, sl)) return base_fail(d, VKF_ERROR_FORMAT, "%s: a piece is not valid UTF-8", file);
     if (!isfinite(out->score)) return base_fail(d, VKF_ERROR_FORMAT, "%s: piece '%.*s' has a score that is not a number", file, (int)sl, s);
     out->s = malloc(sl + 1);
@@ -382,9 +396,7 @@ static vkf_status parse_trainer(base_diag *d, const char *file, const uint8_t *d
 
 static vkf_status parse_normalizer(base_diag *d, const char *file, const uint8_t *data, size_t n, tok_spm_norm *nz)
 {
-    pb r = {data, data + n};
-    nz->add_dummy_prefix = nz->remove_extra_whitespaces = nz->escape_whitespaces = true;
-    nz->name[0] = 0;
+    pb r = {data, data + n}; /* a repeated spec merges into the earlier one, as protobuf merges */
     while (r.p < r.end) {
         uint32_t f, w;
         uint64_t v;
@@ -395,10 +407,11 @@ static vkf_status parse_normalizer(base_diag *d, const char *file, const uint8_t
             if (!pb_bytes(&r, &s, &sl)) return bad(d, file, "the normalizer spec is truncated");
             if (f == 1) {
                 snprintf(nz->name, sizeof nz->name, "%.*s", (int)(sl < sizeof nz->name ? sl : sizeof nz->name - 1), s);
-            } else if (sl) {
+            } else {
                 const char *why;
                 tok_charsmap_free(&nz->charsmap);
-                if (!tok_charsmap_init(&nz->charsmap, s, sl, &why))
+                if (!sl) continue;
+                if (!tok_charsmap_init(&nz->charsmap, s, sl, true, &why))
                     return base_fail(d, VKF_ERROR_FORMAT, "%s: the precompiled character map is broken: %s", file, why);
             }
         } else if (w == 0 && f >= 3 && f <= 5) {
@@ -428,6 +441,7 @@ vkf_status tok_spm_parse(base_diag *d, const char *file, const uint8_t *data, si
     m->model_type = 1, m->unk_id = 0, m->bos_id = 1, m->eos_id = 2, m->pad_id = -1;
     /* proto2 defaults hold for an absent normalizer spec too */
     m->norm.add_dummy_prefix = m->norm.remove_extra_whitespaces = m->norm.escape_whitespaces = true;
+    m->denorm.add_dummy_prefix = m->denorm.remove_extra_whitespaces = m->denorm.escape_whitespaces = true;
     pb r = {data, data + n};
     size_t cap = 0;
     vkf_status s = VKF_OK;
@@ -478,23 +492,35 @@ vkf_status tok_spm_parse(base_diag *d, const char *file, const uint8_t *data, si
         s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: treat_whitespace_as_suffix is not supported", file);
     m->has_denorm = has_denorm && m->denorm.charsmap.n_units;
     /* what sentencepiece's InitializePieces insists on */
-    int unk = -1, bytes = 0;
+    int unk = -1, bytes = 0, usable = 0;
+    bool byte_seen[256] = {0};
     for (uint32_t i = 0; s == VKF_OK && i < m->n; i++) {
-        const tok_sp_piece *p = &m->pieces[i];
+        tok_sp_piece *p = &m->pieces[i];
+        if (memchr(p->s, 0, p->len)) {
+            /* a stray "\0" piece: unused with byte fallback (sentencepiece's
+             * workaround for conversion scripts), and an unused one is ignored */
+            if (p->len == 1 && m->byte_fallback) p->type = TOK_SP_UNUSED;
+            if (!(p->len == 1 && p->type == TOK_SP_UNUSED)) {
+                s = base_fail(d, VKF_ERROR_FORMAT, "%s: piece %u holds a NUL character", file, i);
+                break;
+            }
+        }
+        if (p->type == TOK_SP_NORMAL || p->type == TOK_SP_USER || (p->type == TOK_SP_UNUSED && p->s[0])) usable++;
         if (p->type == TOK_SP_UNKNOWN) {
             if (unk >= 0) s = base_fail(d, VKF_ERROR_FORMAT, "%s: two unknown pieces (%u and %d)", file, i, unk);
             unk = (int)i;
         }
         if (p->type == TOK_SP_BYTE) {
-            unsigned byte;
-            char tail;
+            int byte;
             if (!m->byte_fallback) s = base_fail(d, VKF_ERROR_FORMAT, "%s: byte piece %s without byte_fallback", file, p->s);
-            else if (p->len != 6 || sscanf(p->s, "<0x%2X%c", &byte, &tail) != 2 || tail != '>')
-                s = base_fail(d, VKF_ERROR_FORMAT, "%s: byte piece '%.16s' is not <0xXX>", file, p->s);
-            else bytes++;
+            else if ((byte = tok_byte_piece(p->s, p->len)) < 0)
+                s = base_fail(d, VKF_ERROR_FORMAT, "%s: byte piece '%.16s' is not <0xXX> (two upper-case hex digits)", file, p->s);
+            else if (!byte_seen[byte]) byte_seen[byte] = true, bytes++;
         }
     }
-    if (s == VKF_OK && unk < 0) s = base_fail(d, VKF_ERROR_FORMAT, "%s: no unknown piece (<unk>)", file);
+    /* sentencepiece needs the unknown piece only without byte fallback */
+    if (s == VKF_OK && unk < 0 && !m->byte_fallback) s = base_fail(d, VKF_ERROR_FORMAT, "%s: no unknown piece (<unk>)", file);
+    if (s == VKF_OK && !usable) s = bad(d, file, "no pieces an encoding can produce");
     if (s == VKF_OK && m->byte_fallback && bytes != 256)
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: byte_fallback with %d byte pieces (256 needed)", file, bytes);
     if (s == VKF_OK) m->unk_id = unk; /* the piece of type UNKNOWN is the one sentencepiece uses */
@@ -598,8 +624,21 @@ typedef struct bpair {
     uint32_t size;
 } bpair;
 
-/* sentencepiece's agenda: the highest score first, then the leftmost. */
-static inline bool bpair_before(const bpair *a, const bpair *b) { return a->score > b->score || (a->score == b->score && a->left < b->left); }
+/* sentencepiece's agenda: the highest score first, then the leftmost; scores
+ * compare as their bit patterns do (so -0.0 ranks below +0.0, as trained
+ * models' first merge and pieces appended with score 0 meet). */
+static inline int64_t score_key(float f)
+{
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return i >= 0 ? (int64_t)i : -(int64_t)(i & 0x7FFFFFFF) - 1;
+}
+
+static inline bool bpair_before(const bpair *a, const bpair *b)
+{
+    int64_t ka = score_key(a->score), kb = score_key(b->score);
+    return ka > kb || (ka == kb && a->left < b->left);
+}
 
 typedef struct bheap {
     bpair *v;
@@ -666,7 +705,8 @@ typedef struct rev {
 static bool resegment(const tok_spm_proc *p, const char *s, uint32_t a, uint32_t b, const rev *rv, size_t nrv, tok_toks *out, int depth)
 {
     int32_t id = piece_id(p, s + a, b - a);
-    if (id >= 0 && p->uni.type[id] == TOK_SP_UNUSED && depth < 64) {
+    if (depth > 100) return tok_toks_push(out, id < 0 ? UINT32_MAX : (uint32_t)id, a, b); /* sentencepiece stops there, as it is */
+    if (id >= 0 && p->uni.type[id] == TOK_SP_UNUSED) {
         for (size_t i = nrv; i-- > 0;)
             if (rv[i].s == a && rv[i].e == b)
                 return resegment(p, s, a, rv[i].mid, rv, nrv, out, depth + 1) && resegment(p, s, rv[i].mid, b, rv, nrv, out, depth + 1);
@@ -738,6 +778,7 @@ vkf_status tok_spm_proc_init(base_diag *d, const char *file, const tok_spm_model
         const tok_sp_piece *sp = &m->pieces[i];
         u->score[i] = sp->score, u->type[i] = sp->type;
         if (sp->type == TOK_SP_NORMAL) mn = sp->score < mn ? sp->score : mn;
+        if (sp->type == TOK_SP_UNUSED && sp->len == 1 && !sp->s[0]) continue; /* a stray "\0" (see tok_spm_parse) */
         if (sp->type == TOK_SP_NORMAL || sp->type == TOK_SP_USER || sp->type == TOK_SP_UNUSED) {
             if (piece_id(p, sp->s, sp->len) >= 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: piece '%.64s' appears twice", file, sp->s);
             if (!tok_trie_insert(&u->trie, sp->s, sp->len, (int32_t)i)) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -748,11 +789,7 @@ vkf_status tok_spm_proc_init(base_diag *d, const char *file, const tok_spm_model
             if (trie_get(&p->reserved, sp->s, sp->len) >= 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: piece '%.64s' appears twice", file, sp->s);
             if (!tok_trie_insert(&p->reserved, sp->s, sp->len, (int32_t)i)) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
         }
-        if (sp->type == TOK_SP_BYTE) {
-            unsigned b = 0;
-            sscanf(sp->s, "<0x%2X>", &b);
-            p->byte_id[b & 0xFF] = (int32_t)i + 1;
-        }
+        if (sp->type == TOK_SP_BYTE) p->byte_id[tok_byte_piece(sp->s, sp->len) & 0xFF] = (int32_t)i + 1;
     }
     u->unk_score = (double)(mn - 10.0f);
     p->split_meta = m->model_type == 2;
@@ -840,11 +877,9 @@ bool tok_spm_decode(const tok_spm_proc *p, const char *const *pieces, const uint
         const char *w = pieces[i];
         size_t wl = lens[i];
         int32_t id = tok_spm_piece_id(p, w, wl);
-        uint8_t type = p->uni.type[id];
+        uint8_t type = id >= 0 ? p->uni.type[id] : TOK_SP_UNKNOWN; /* no <unk> (byte fallback): the piece as it is */
         if (type == TOK_SP_BYTE) {
-            unsigned b = 0;
-            sscanf(w, "<0x%2X>", &b);
-            bytes[nb++] = (uint8_t)b;
+            bytes[nb++] = (uint8_t)tok_byte_piece(w, wl);
             continue;
         }
         ok = put_bytes(o, bytes, nb);
@@ -854,7 +889,7 @@ bool tok_spm_decode(const tok_spm_proc *p, const char *const *pieces, const uint
         if (!ok) break;
         if (type == TOK_SP_CONTROL) continue;
         if (type == TOK_SP_UNKNOWN) {
-            bool named = m->pieces[id].len == wl && !memcmp(m->pieces[id].s, w, wl);
+            bool named = id >= 0 && m->pieces[id].len == wl && !memcmp(m->pieces[id].s, w, wl);
             ok = named ? put(o, unk_surface, strlen(unk_surface)) : put(o, w, wl);
             continue;
         }
@@ -869,5 +904,14 @@ bool tok_spm_decode(const tok_spm_proc *p, const char *const *pieces, const uint
     }
     if (ok) ok = put_bytes(o, bytes, nb);
     free(bytes);
+    if (ok && m->has_denorm) {
+        /* the denormalizer's rules over the decoded text (without user-defined symbols) */
+        tok_str in = {0}, out = {0};
+        const tok_spm_proc none = {.m = m};
+        ok = tok_str_push(&in, o->b + start, o->n - start, 0, 0) &&
+             tok_spm_normalize(&none, &m->denorm, m->denorm.add_dummy_prefix, &in, &out);
+        if (ok) o->n = start, ok = put(o, out.b ? out.b : "", out.n);
+        tok_str_free(&in), tok_str_free(&out);
+    }
     return ok;
 }

@@ -327,7 +327,7 @@ bool tok_spm_tokenize(const tok_spm *sp, const struct tok_tokenizer *t, const to
     if (ok && sp->cls == TOK_SPM_ALBERT) ok = albert_digits(sp, &ps);
     for (size_t i = 0; ok && i < ps.n; i++) {
         int64_t id = piece_to_id(sp, t, &ps.v[i]);
-        ok = id >= 0 && tok_toks_push(out, (uint32_t)id, ps.v[i].os, ps.v[i].oe);
+        if (id >= 0) ok = tok_toks_push(out, (uint32_t)id, ps.v[i].os, ps.v[i].oe); /* no unknown token: dropped */
     }
     pieces_free(&ps);
     tok_str_free(&pre);

@@ -152,12 +152,17 @@ typedef struct tok_charsmap {
     size_t n_norm;
 } tok_charsmap;
 
-bool tok_charsmap_init(tok_charsmap *cm, const void *data, size_t n, const char **why);
+/* strict: sentencepiece's checks too (a .model file): the trie a multiple of
+ * 1024 bytes, replacement strings present and NUL-terminated. */
+bool tok_charsmap_init(tok_charsmap *cm, const void *data, size_t n, bool strict, const char **why);
 void tok_charsmap_free(tok_charsmap *cm);
 /* The rules whose keys prefix key[0, n), shortest first: lengths and values. */
 size_t tok_charsmap_prefixes(const tok_charsmap *cm, const char *key, size_t n, uint32_t *lens, uint32_t *vals, size_t max);
 /* A rule's replacement, or NULL when the value points outside the map. */
 const char *tok_charsmap_string(const tok_charsmap *cm, uint32_t val, size_t *len);
+
+/* The byte of a sentencepiece byte piece "<0xXX>" (upper-case hex), else -1. */
+int tok_byte_piece(const char *s, size_t n);
 
 /* A byte trie: string -> value (first insertion wins); node 0 is the root. */
 typedef struct tok_trie {

@@ -408,16 +408,7 @@ Test(spm_bad, files, .timeout = 60)
     /* the hand-made model is read: "a ab" is ▁a ▁ab -> ▁a ▁ ab */
     pbw w = {0};
     pw_small(&w);
-    write_model(w.b, w.n);
-    vkf_tokenizer *tok = NULL;
-    cr_assert_eq(vkf_tokenizer_load(spmdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
-    vkf_encoding e;
-    vkf_encode_options o = {.no_special_tokens = 1};
-    cr_assert_eq(vkf_tokenizer_encode(tok, "a ab", 4, NULL, 0, &o, &e), VKF_OK);
-    cr_expect_eq(e.length, 3);
-    cr_expect(e.length == 3 && e.ids[0] == 6 && e.ids[1] == 3 && e.ids[2] == 7, "ids %d %d %d", e.ids[0], e.ids[1], e.ids[2]);
-    vkf_encoding_free(&e);
-    vkf_tokenizer_destroy(tok);
+    expect_ids(&w, "a ab", (const int32_t[]){6, 3, 7}, 3);
 
     write_model("", 0);
     expect_bad(VKF_ERROR_FORMAT, "no pieces");

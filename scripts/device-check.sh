@@ -98,8 +98,8 @@ strip --strip-unneeded "$stage"/bin/* "$stage"/tests/*
 
 # The Vulkan loader, the validation layer and glvnd's libGLdispatch, from Debian's packages.
 pkgfile() { # PACKAGE PATTERN: the package's installed file matching PATTERN
-  local f
-  f=$(dpkg -L "$1" 2>/dev/null | grep -E "$2" | head -n1)
+  local f # the native architecture's copy: the aarch64 cross-build installs arm64 ones beside it
+  f=$(dpkg -L "$1:$(dpkg --print-architecture)" 2>/dev/null | grep -E "$2" | head -n1)
   [ -n "$f" ] || { echo "device-check: $1 is not installed (bash scripts/deps.sh installs it)" >&2; exit 1; }
   echo "$f"
 }

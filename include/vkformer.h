@@ -31,7 +31,13 @@
  *
  * Threading: contexts are independent (no global state), so two contexts on
  * two GPUs work side by side. One context may be shared between threads; the
- * library serialises its queue submissions internally.
+ * library serialises its queue submissions internally. A model and a
+ * tokenizer may be used from several threads at once (each call has its own
+ * buffers). A session may not: it holds the sequences' cache, so it is for
+ * one call at a time, and a second call while one runs (another thread, or
+ * an on_token callback calling back in) fails with an error instead of mixing
+ * their tokens; give each thread its own session. Nothing may be destroyed
+ * (a context, a model, a tokenizer, a session) while another thread uses it.
  */
 #ifndef VKFORMER_H
 #define VKFORMER_H
@@ -288,7 +294,7 @@ VKF_API const char *vkf_model_label(const vkf_model *model, uint32_t index);
 typedef struct vkf_class_score {
     uint32_t index;
     const char *label;   /* owned by the model */
-    float prob;          /* softmax over all classes */
+    float prob;          /* the pipeline's score: softmax over all classes, or sigmoid, or the logit (see vkf_classify_texts) */
     float logit;
 } vkf_class_score;
 
@@ -366,10 +372,11 @@ VKF_API vkf_status vkf_model_run(vkf_model *model, const vkf_tensor *inputs, uin
 /* The model's tokenizer (owned by the model), or NULL when the directory has none. */
 VKF_API const vkf_tokenizer *vkf_model_tokenizer(const vkf_model *model);
 
-/* HF text-classification: k best labels per text, softmax over the labels
- * (sigmoid per label when config.json's problem_type is
- * multi_label_classification). pairs may be NULL, or a second text per text.
- * top holds n * k scores. */
+/* HF text-classification: k best labels per text, scored as HF's pipeline
+ * scores them: a softmax over the labels; a sigmoid per label when
+ * config.json's problem_type is multi_label_classification or the model has
+ * one label (cross-encoders, STS heads); the raw logit when problem_type is
+ * regression. pairs may be NULL, or a second text per text. top holds n * k scores. */
 VKF_API vkf_status vkf_classify_texts(vkf_model *model, const char *const *texts, const char *const *pairs, uint32_t n,
                               vkf_class_score *top, uint32_t k);
 
@@ -490,7 +497,9 @@ typedef struct vkf_generation {
 /* A session of `batch` sequences (1..64) over a causal LM's cache. */
 VKF_API vkf_status vkf_session_create(vkf_model *model, uint32_t batch, vkf_session **out);
 VKF_API void vkf_session_destroy(vkf_session *s);
-/* Forgets every sequence (the cache is reused). */
+/* Forgets every sequence (the cache is reused); during a generation of this
+ * session (from its on_token callback, another thread) it does nothing and
+ * sets the error message. */
 VKF_API void vkf_session_reset(vkf_session *s);
 /* Tokens sequence `seq` holds (prompt and generated; the last generated one
  * counts too, though it is fed only when the text continues). */

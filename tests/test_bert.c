@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GOLDEN VKF_TEST_DATA "/golden"
 
@@ -237,6 +238,55 @@ Test(bert, multi_label_sigmoid, .timeout = 300)
     }
     cr_expect(fabs(sum - 1) > 1e-3, "the scores sum to 1 (%g): a softmax, not sigmoids", sum);
     vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}
+
+/* dir/config.json as src_config with problem_type set (NULL: left out). */
+static void config_with_problem(const char *dir, const char *src_config, const char *problem)
+{
+    cJSON *c = tread_json(src_config);
+    cJSON_DeleteItemFromObject(c, "problem_type");
+    if (problem) cJSON_AddStringToObject(c, "problem_type", problem);
+    char *txt = cJSON_Print(c), path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path); /* tvocab_model links it */
+    twrite_file(dir, "config.json", txt, strlen(txt));
+    free(txt);
+    cJSON_Delete(c);
+}
+
+/* One label (cross-encoders, STS heads): a sigmoid, as HF's pipeline (it was a
+ * softmax over one label: 1.0 for every text); problem_type regression: the raw
+ * logit; a problem_type transformers does not know: refused */
+Test(bert, one_label_sigmoid_and_regression, .timeout = 300)
+{
+    check_case("bert_one_label", 1e-4);
+    char dir[256];
+    tvocab_model(dir, sizeof dir, TEXT "/bert_one_label", 300);
+    vkf_context *ctx = tctx_create(tcaps());
+    const char *texts[2] = {"a b c", "x y"};
+    vkf_class_score top[2];
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    cr_assert_eq(vkf_classify_texts(m, texts, NULL, 2, top, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 2; i++) {
+        cr_expect(fabs(top[i].prob - 1 / (1 + exp(-(double)top[i].logit))) < 1e-6, "text %d: %g is not sigmoid(%g)", i, top[i].prob,
+                  top[i].logit);
+        cr_expect(top[i].prob < 0.999, "text %d: %g", i, top[i].prob);
+    }
+    vkf_model_destroy(m);
+    config_with_problem(dir, TEXT "/bert_one_label/config.json", "regression");
+    m = load(ctx, dir, VKF_FP32);
+    cr_assert_eq(vkf_classify_texts(m, texts, NULL, 2, top, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 2; i++) cr_expect_eq(top[i].prob, top[i].logit, "text %d: regression scores the raw logit", i);
+    vkf_model_destroy(m);
+    vkf_model *bad = NULL;
+    config_with_problem(dir, TEXT "/bert_one_label/config.json", "ranking");
+    cr_expect_eq(vkf_model_load(ctx, dir, &(vkf_model_desc){0}, &bad), VKF_ERROR_FORMAT);
+    cr_expect(strstr(vkf_last_error(ctx), "problem_type \"ranking\""), "%s", vkf_last_error(ctx));
+    config_with_problem(dir, TEXT "/bert_one_label/config.json", "single_label_classification");
+    cr_expect_eq(vkf_model_load(ctx, dir, &(vkf_model_desc){0}, &bad), VKF_ERROR_FORMAT);
+    cr_expect(strstr(vkf_last_error(ctx), "num_labels > 1"), "%s", vkf_last_error(ctx));
     tctx_destroy(ctx);
     ttmpdir_remove(dir);
 }

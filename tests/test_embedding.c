@@ -130,7 +130,7 @@ Test(memory, text_model_with_tokenizer_from_bytes, .timeout = 300)
     tctx_destroy(ctx);
 }
 
-Test(memory, bad_file_sets_fail_by_name)
+Test(memory, bad_file_sets_fail_by_name, .timeout = 60)
 {
     vkf_context *ctx = tctx_create(tcaps());
     mem_dir md;
@@ -161,6 +161,17 @@ Test(memory, bad_file_sets_fail_by_name)
     some[0] = some[1] = md.f[0];
     cr_assert_eq(vkf_model_load_memory(ctx, some, 2, NULL, &m), VKF_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(vkf_last_error(ctx), "given twice"), "%s", vkf_last_error(ctx));
+    /* 100,000 files: the duplicate check is not quadratic (it took 63 s; the timeout guards it) */
+    enum { MANY = 100000 };
+    vkf_memory_file *many = malloc(MANY * sizeof *many);
+    char (*names)[16] = malloc(MANY * sizeof *names);
+    for (uint32_t i = 0; i < MANY; i++) snprintf(names[i], sizeof names[i], "f%u", i), many[i] = (vkf_memory_file){names[i], "x", 1};
+    cr_assert_eq(vkf_model_load_memory(ctx, many, MANY, NULL, &m), VKF_ERROR_IO);
+    cr_assert(strstr(vkf_last_error(ctx), "config.json"), "%s", vkf_last_error(ctx));
+    many[MANY - 1].name = names[77];
+    cr_assert_eq(vkf_model_load_memory(ctx, many, MANY, NULL, &m), VKF_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(vkf_last_error(ctx), "f77 is given twice"), "%s", vkf_last_error(ctx));
+    free(many), free(names);
     some[0] = (vkf_memory_file){"config.json", NULL, 10};
     cr_assert_eq(vkf_model_load_memory(ctx, some, 1, NULL, &m), VKF_ERROR_INVALID_ARGUMENT);
     cr_assert_eq(vkf_model_load_memory(NULL, some, 1, NULL, &m), VKF_ERROR_INVALID_ARGUMENT);

@@ -15,6 +15,43 @@
 #define GOLDEN VKF_TEST_DATA "/golden/gpt2"
 #define CASES VKF_TEST_DATA "/gpt2"
 
+/* A copy of the golden model in dir with one tensor's floats set to x. */
+static void golden_with(char *dir, size_t cap, const char *tensor, float x)
+{
+    ttmpdir_create(dir, cap, "gpt2-edit");
+    FILE *f = fopen(GOLDEN "/model.safetensors", "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f);
+    rewind(f);
+    uint8_t *b = malloc(n);
+    cr_assert_eq(fread(b, 1, n, f), n);
+    fclose(f);
+    uint64_t hl;
+    memcpy(&hl, b, 8);
+    char *hdr = malloc(hl + 1);
+    memcpy(hdr, b + 8, hl), hdr[hl] = 0;
+    cJSON *h = cJSON_Parse(hdr), *t = cJSON_GetObjectItem(h, tensor);
+    cr_assert_not_null(t, "no %s", tensor);
+    cJSON *off = cJSON_GetObjectItem(t, "data_offsets");
+    size_t s = (size_t)cJSON_GetArrayItem(off, 0)->valuedouble, e = (size_t)cJSON_GetArrayItem(off, 1)->valuedouble;
+    cr_assert_str_eq(cJSON_GetObjectItem(t, "dtype")->valuestring, "F32");
+    for (size_t i = s; i < e; i += 4) memcpy(b + 8 + hl + i, &x, 4);
+    twrite_file(dir, "model.safetensors", b, n);
+    free(b), free(hdr), cJSON_Delete(h);
+    char *cfg = NULL;
+    f = fopen(GOLDEN "/config.json", "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    n = (size_t)ftell(f);
+    rewind(f);
+    cfg = malloc(n);
+    cr_assert_eq(fread(cfg, 1, n, f), n);
+    fclose(f);
+    twrite_file(dir, "config.json", cfg, n);
+    free(cfg);
+}
+
 static const char *golden(void)
 {
     static char dir[600];
@@ -320,6 +357,62 @@ Test(gpt2, text_prompts_streamed)
     tctx_destroy(ctx);
 }
 
+/* A session is for one call at a time: a second call while one runs (here an
+ * on_token callback calling back in; another thread alike) is refused, not
+ * run on the same cache (which gave silently wrong ids) */
+typedef struct reenter {
+    vkf_session *s;
+    vkf_status got[3];
+    vkf_context *ctx;
+    char msg[512];
+    int calls;
+} reenter;
+
+static int call_back_in(void *user, uint32_t seq, int32_t id, const char *text, size_t len)
+{
+    (void)seq, (void)id, (void)text, (void)len;
+    reenter *r = user;
+    if (r->calls < 3) {
+        vkf_generation g;
+        int32_t one = 5;
+        const int32_t *ids = &one;
+        uint32_t n = 1;
+        r->got[r->calls] = r->calls == 2 ? (vkf_session_reset(r->s), VKF_OK) : vkf_session_generate_ids(r->s, &ids, &n, NULL, &g);
+        if (r->calls == 0) snprintf(r->msg, sizeof r->msg, "%s", vkf_last_error(r->ctx));
+        if (r->got[r->calls] == VKF_OK && r->calls < 2) vkf_generation_free(&g, 1);
+    }
+    r->calls++;
+    return 0;
+}
+
+Test(gpt2, session_one_call_at_a_time)
+{
+    vkf_context *ctx = tctx_create(NULL);
+    vkf_model *m = tload_model(ctx, golden(), VKF_FP32);
+    vkf_session *s;
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+    reenter r = {.s = s, .ctx = ctx};
+    vkf_generation g;
+    const int32_t *ids = PROMPT;
+    uint32_t n = 10;
+    vkf_generate_desc d = {.max_new_tokens = 8, .on_token = call_back_in, .user = &r};
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &n, &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_expect_eq(r.got[0], VKF_ERROR_INVALID_ARGUMENT);
+    cr_expect(strstr(r.msg, "already generating"), "%s", r.msg);
+    cr_expect_eq(r.got[1], VKF_ERROR_INVALID_ARGUMENT);
+    /* the outer generation is untouched: HF's greedy ids, and the reset was refused */
+    assert_ids(&g, GREEDY, 8, "the outer generation");
+    cr_expect_eq(vkf_session_length(s, 0), 18u);
+    vkf_generation_free(&g, 1);
+    /* free again afterwards */
+    n = 1;
+    cr_expect_eq(vkf_session_generate_ids(s, &ids, &n, NULL, &g), VKF_OK, "%s", vkf_last_error(ctx));
+    vkf_generation_free(&g, 1);
+    vkf_session_destroy(s);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+}
+
 /* ---- sampling, continuation, eos ------------------------------------------------------ */
 
 Test(gpt2, sampling_is_seeded)
@@ -420,6 +513,30 @@ Test(gpt2, eos_and_empty_prompt)
     cr_assert_eq(a.prompt_tokens, 1);
     assert_ids(&a, b.ids, 5, "empty prompt");
     vkf_generation_free(&a, 1), vkf_generation_free(&b, 1);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}
+
+/* NaN weights: greedy and every sampling path refuse, as torch's multinomial
+ * raises (top-k 0 drew EOS, top-k 100 drew 99s, top-k 50 failed without a message) */
+Test(gpt2, nan_logits_refused)
+{
+    char dir[256];
+    golden_with(dir, sizeof dir, "transformer.ln_f.weight", NAN);
+    vkf_context *ctx = tctx_create(NULL);
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    vkf_generation g;
+    cr_expect_eq(gen1(m, PROMPT, 10, (vkf_generate_desc){0}, &g), VKF_ERROR_FORMAT);
+    cr_expect(strstr(vkf_last_error(ctx), "NaN"), "%s", vkf_last_error(ctx));
+    uint32_t ks[] = {0, 50, 100};
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(gen1(m, PROMPT, 10, (vkf_generate_desc){.temperature = 1, .top_k = ks[i], .seed = 1}, &g), VKF_ERROR_FORMAT,
+                     "top-k %u", ks[i]);
+        cr_expect(strstr(vkf_last_error(ctx), "NaN or infinity"), "top-k %u: %s", ks[i], vkf_last_error(ctx));
+    }
+    cr_expect_eq(gen1(m, PROMPT, 10, (vkf_generate_desc){.temperature = 1, .top_p = 0.5f, .seed = 1}, &g), VKF_ERROR_FORMAT);
+    cr_expect_eq(gen1(m, PROMPT, 10, (vkf_generate_desc){.repetition_penalty = 1.3f, .temperature = 1, .seed = 1}, &g), VKF_ERROR_FORMAT);
     vkf_model_destroy(m);
     tctx_destroy(ctx);
     ttmpdir_remove(dir);

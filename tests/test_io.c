@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,56 @@ Test(image, resize_matches_pil_bit_for_bit, .init = init_diag)
         io_image_free(&src);
     }
     cr_assert_eq(compared, 14);
+}
+
+/* Windows thousands of pixels wide (a 5 x 4000 and a 4000 x 3 image), every filter */
+Test(image, resize_extreme_aspect_ratios_match_pil, .init = init_diag)
+{
+    static const struct {
+        const char *src;
+        uint32_t w, h;
+    } cases[] = {{"tall", 24, 32}, {"tall", 7, 3}, {"tall", 5, 9}, {"wide", 17, 30}, {"wide", 33, 3}};
+    static const struct {
+        const char *name;
+        io_resample f;
+    } filters[] = {{"box", IO_BOX}, {"bilinear", IO_BILINEAR}, {"hamming", IO_HAMMING}, {"bicubic", IO_BICUBIC}, {"lanczos", IO_LANCZOS}};
+    for (size_t c = 0; c < BASE_ARRAY_LEN(cases); c++) {
+        char path[512];
+        snprintf(path, sizeof path, PRE "/src_%s.png", cases[c].src);
+        io_image src = load_ok(path);
+        for (size_t f = 0; f < BASE_ARRAY_LEN(filters); f++) {
+            snprintf(path, sizeof path, PRE "/%s_%ux%u_%s.png", cases[c].src, cases[c].w, cases[c].h, filters[f].name);
+            io_image want = load_ok(path), got;
+            cr_assert_eq(io_image_resize(&diag, &src, cases[c].w, cases[c].h, filters[f].f, &got), VKF_OK, "%s", diag.error);
+            assert_same(&got, &want, path);
+            io_image_free(&got);
+            io_image_free(&want);
+        }
+        io_image_free(&src);
+    }
+}
+
+/* Memory proportional to input and output: a 4 x 400,000 image to 224 x 224
+ * (a whole intermediate image took 224 x 400,000 x 3 = 269 MB; for the 100
+ * megapixel 10 x 10,000,000 PNG of the probe, 7 GB) */
+Test(image, resize_memory_is_bounded, .init = init_diag, .timeout = 120)
+{
+    io_image tall = {.w = 4, .h = 400000};
+    tall.rgb = malloc((size_t)tall.w * tall.h * 3);
+    for (size_t i = 0; i < (size_t)tall.w * tall.h * 3; i++) tall.rgb[i] = (uint8_t)(i * 2654435761u >> 24);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long before = ru.ru_maxrss;
+    io_image got;
+    cr_assert_eq(io_image_resize(&diag, &tall, 224, 224, IO_BILINEAR, &got), VKF_OK, "%s", diag.error);
+    getrusage(RUSAGE_SELF, &ru);
+    cr_expect_lt((ru.ru_maxrss - before) / 1024, 128, "resizing grew RSS by %ld MB", (ru.ru_maxrss - before) / 1024);
+    /* not all one colour: the rows were summed */
+    int differ = 0;
+    for (size_t i = 3; i < (size_t)224 * 224 * 3; i += 3) differ += got.rgb[i] != got.rgb[0];
+    cr_expect_gt(differ, 1000);
+    io_image_free(&got);
+    io_image_free(&tall);
 }
 
 Test(image, vit_preprocessing_matches_hf, .init = init_diag)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +138,34 @@ Test(pipeline_cache, truncated_and_garbage_files_are_ignored, .init = setup, .fi
     for (int i = 0; i < 4096; i++) fputc(i * 31, f);
     fclose(f);
     expect_ignored("not a vkformer pipeline cache");
+}
+
+static long max_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+/* A 3 GB file is judged by its header before anything else is read (it was
+ * read whole first: 3.6 GB RSS, 20 s) */
+Test(pipeline_cache, huge_files_are_not_read, .init = setup, .fini = teardown)
+{
+    make_cache();
+    long before = max_rss_mb();
+    cr_assert_eq(truncate(path, 3L << 30), 0); /* sparse: no disk used */
+    expect_ignored("payload size mismatch");
+    make_cache();
+    long real = file_size(path);
+    uint64_t claim = (3ull << 30) - 64;
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, 48, SEEK_SET); /* data_size in vkformer's header */
+    fwrite(&claim, 8, 1, f);
+    fclose(f);
+    cr_assert_eq(truncate(path, (off_t)(claim + 64)), 0);
+    expect_ignored("larger than any pipeline cache");
+    cr_expect_lt(max_rss_mb() - before, 256, "RSS grew by %ld MB (a %ld-byte cache)", max_rss_mb() - before, real);
 }
 
 Test(pipeline_cache, disabled_writes_nothing, .init = setup, .fini = teardown)

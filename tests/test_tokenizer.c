@@ -453,6 +453,83 @@ Test(tokenizer, bad_files, .timeout = 60)
     remove_dir();
 }
 
+/* 100,000 added tokens sharing a first byte, over 200 kB of that byte: the
+ * matcher walks a trie of them (it scanned them all at every position: 66 s;
+ * the timeout guards that) */
+Test(tokenizer, many_added_tokens, .timeout = 60)
+{
+    fresh_dir();
+    enum { N_ADDED = 100000, N_TEXT = 200000 };
+    size_t cap = (size_t)N_ADDED * 64 + 256, n = 0;
+    char *json = malloc(cap);
+    n += (size_t)snprintf(json + n, cap - n, "{\"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, \"added_tokens\": [");
+    for (int k = 0; k < N_ADDED; k++)
+        n += (size_t)snprintf(json + n, cap - n, "%s{\"id\": %d, \"content\": \"<t%d>\", \"special\": true}", k ? ", " : "", 2 + k, k);
+    n += (size_t)snprintf(json + n, cap - n, "], " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", "
+                                              "\"vocab\": {\"[UNK]\": 0, \"<\": 1}}}");
+    twrite_file(tmpdir, "tokenizer.json", json, n);
+    free(json);
+    vkf_tokenizer *tok = NULL;
+    cr_assert_eq(vkf_tokenizer_load(tmpdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    char *str = malloc(N_TEXT + 16);
+    memset(str, '<', N_TEXT);
+    memcpy(str + N_TEXT, "<t77><", 6);
+    vkf_encoding e;
+    vkf_encode_options o = {.no_special_tokens = 1};
+    cr_assert_eq(vkf_tokenizer_encode(tok, str, N_TEXT + 6, NULL, 0, &o, &e), VKF_OK, "%s", vkf_last_error(NULL));
+    cr_assert_eq(e.length, N_TEXT + 2);
+    uint32_t ones = 0;
+    for (uint32_t i = 0; i < N_TEXT; i++) ones += e.ids[i] == 1;
+    cr_expect_eq(ones, N_TEXT);
+    cr_expect_eq(e.ids[N_TEXT], 2 + 77);
+    cr_expect_eq(e.ids[N_TEXT + 1], 1);
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+    free(str);
+    remove_dir();
+}
+
+/* Text that a file's normalizer multiplies, a pattern that backtracks without
+ * bound: errors, not gigabytes or a silently different split */
+Test(tokenizer, hostile_normalizers_and_patterns, .timeout = 60)
+{
+    fresh_dir();
+    char *content = malloc(100001);
+    memset(content, 'b', 100000), content[100000] = 0;
+    size_t cap = 100000 + 512;
+    char *json = malloc(cap);
+    size_t n = (size_t)snprintf(json, cap, "{\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, \"content\": \"%s\"}, "
+                         "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0, \"b\": 1}}}",
+                         content);
+    twrite_file(tmpdir, "tokenizer.json", json, n);
+    free(json);
+    free(content);
+    vkf_tokenizer *tok = NULL;
+    cr_assert_eq(vkf_tokenizer_load(tmpdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    char *many = malloc(20001);
+    memset(many, 'a', 20000), many[20000] = 0;
+    vkf_encoding e;
+    cr_expect_eq(vkf_tokenizer_encode(tok, many, 20000, NULL, 0, NULL, &e), VKF_ERROR_UNSUPPORTED); /* 2 GB of text before */
+    cr_expect(strstr(vkf_last_error(NULL), "over 64 times longer") != NULL, "%s", vkf_last_error(NULL));
+    /* a short text grows within the limit (64 times + 4 KiB) */
+    cr_expect_eq(vkf_tokenizer_encode(tok, "x", 1, NULL, 0, NULL, &e), VKF_OK, "%s", vkf_last_error(NULL));
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+    free(many);
+    /* catastrophic backtracking in a Split pattern: PCRE2's match limit is an error, not "no match" */
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a+)+(b|c)\"}, "
+                                 "\"behavior\": \"Isolated\"}, " "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", "
+                                 "\"vocab\": {\"[UNK]\": 0, \"a\": 1, \"##a\": 2}}}");
+    cr_assert_eq(vkf_tokenizer_load(tmpdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    cr_expect_eq(vkf_tokenizer_encode(tok, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", VKF_TEXT_NUL, NULL, 0, NULL, &e),
+                 VKF_ERROR_UNSUPPORTED);
+    cr_expect(strstr(vkf_last_error(NULL), "match limit") != NULL, "%s", vkf_last_error(NULL));
+    cr_expect_eq(vkf_tokenizer_encode(tok, "aab", VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK, "%s", vkf_last_error(NULL));
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+    remove_dir();
+}
+
 Test(tokenizer, bad_calls)
 {
     vkf_tokenizer *tok = load_form("gpt2", "json");

@@ -74,3 +74,18 @@ for o in range(1, 9):
     base.save(path, quality=95, exif=exif.tobytes())
     ImageOps.exif_transpose(Image.open(path)).convert("RGB").save(os.path.join(OUT, f"exif_{o}_pil.png"))
 print("wrote EXIF cases")
+
+# Extreme aspect ratios (resize's windows span thousands of rows or columns),
+# every filter: src_tall.png (5 x 4000) and src_wide.png (4000 x 3).
+ext = np.random.default_rng(77)
+for name, (w_, h_), outs in [("tall", (5, 4000), [(24, 32), (7, 3), (5, 9)]), ("wide", (4000, 3), [(17, 30), (33, 3)])]:
+    yy, xx = np.mgrid[0:h_, 0:w_]
+    base = np.stack([(xx * 255 // max(w_ - 1, 1)), (yy * 255 // max(h_ - 1, 1)), ((xx + yy) * 13) % 256], axis=-1)
+    img = np.clip(base + ext.integers(-60, 61, size=(h_, w_, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(img, "RGB").save(os.path.join(OUT, f"src_{name}.png"))
+    for (ow, oh) in outs:
+        for fname, f in {"box": Image.BOX, "bilinear": Image.BILINEAR, "hamming": Image.HAMMING, "bicubic": Image.BICUBIC,
+                         "lanczos": Image.LANCZOS}.items():
+            Image.fromarray(img, "RGB").resize((ow, oh), resample=f, reducing_gap=None).save(
+                os.path.join(OUT, f"{name}_{ow}x{oh}_{fname}.png"))
+print("wrote extreme aspect ratio cases")

@@ -16,6 +16,9 @@ case.json giving the shapes. Cases:
   roberta_mlm     RobertaForMaskedLM, hidden 48, a padded batch (lm_head, tied decoder)
   bert_multilabel BertForSequenceClassification with problem_type
                   multi_label_classification (sigmoid scores)
+  bert_one_label  BertForSequenceClassification with one label (a cross-encoder's
+                  or STS model's head: the pipelines' sigmoid; the tests turn it
+                  into a regression head by its config)
   bert_gamma      the golden BERT re-saved as old checkpoints are: LayerNorm
                   gamma/beta names and an int64 position_ids buffer
   minilm          all-MiniLM-L6-v2 (models/, from scripts/fetch_models.sh):
@@ -23,7 +26,7 @@ case.json giving the shapes. Cases:
                   of a padded batch of sentences of mixed length
 
 Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transformers safetensors
-       bash scripts/fetch_models.sh && tools/.venv/bin/python tools/make_text_refs.py
+       bash scripts/fetch_models.sh && tools/.venv/bin/python tools/make_text_refs.py [CASE...]
 """
 import json
 import os
@@ -169,6 +172,19 @@ def bert_multilabel():
     write("bert_multilabel", model, inp, {"logits": o.logits.numpy()})
 
 
+def bert_one_label():
+    torch.manual_seed(16)
+    cfg = BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=40,
+                     max_position_embeddings=24, num_labels=1, initializer_range=0.3, attn_implementation="eager",
+                     architectures=["BertForSequenceClassification"])
+    model = BertForSequenceClassification(cfg)
+    perturb(model, 6)
+    rng = np.random.default_rng(10)
+    inp = {"input_ids": rng.integers(5, 300, (2, 6))}
+    o = run(model, inp)
+    write("bert_one_label", model, inp, {"logits": o.logits.numpy()})
+
+
 def bert_gamma():
     src = os.path.join(ROOT, "tests", "data", "golden", "bert")
     d = os.path.join(OUT, "bert_gamma")
@@ -207,11 +223,9 @@ def minilm():
 
 
 if __name__ == "__main__":
+    import sys
     os.makedirs(OUT, exist_ok=True)
-    bert_mlm()
-    distilbert_mlm()
-    roberta_cls()
-    roberta_mlm()
-    bert_multilabel()
-    bert_gamma()
-    minilm()
+    cases = [bert_mlm, distilbert_mlm, roberta_cls, roberta_mlm, bert_multilabel, bert_one_label, bert_gamma, minilm]
+    for c in cases:
+        if len(sys.argv) == 1 or c.__name__ in sys.argv[1:]:
+            c()

@@ -15,6 +15,7 @@
 #include "api.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,20 @@ struct vkf_session {
     int32_t *pending;
     int32_t *hist;       /* [B, max_positions]: the tokens in the cache (repetition penalty) */
     api_gen_stats stats;
+    atomic_bool busy;    /* a generation is running: a second one (another thread, a callback) is refused */
 };
+
+/* Marks s in use; false (with the error set) when it already is. */
+static bool session_enter(vkf_session *s, const char *what)
+{
+    if (!atomic_exchange(&s->busy, true)) return true;
+    base_fail(s->m->dev->diag, VKF_ERROR_INVALID_ARGUMENT,
+              "%s: the session is already generating (another thread, or a callback of its own generation): a session is "
+              "for one call at a time; give each thread its own session", what);
+    return false;
+}
+
+static void session_leave(vkf_session *s) { atomic_store(&s->busy, false); }
 
 void api_session_stats(const vkf_session *s, api_gen_stats *st) { *st = s->stats; }
 
@@ -131,10 +145,16 @@ void vkf_session_destroy(vkf_session *s)
     free(s);
 }
 
+static void forget(vkf_session *s)
+{
+    for (uint32_t b = 0; b < s->B; b++) s->len[b] = 0, s->pending[b] = -1;
+}
+
 void vkf_session_reset(vkf_session *s)
 {
-    if (!s) return;
-    for (uint32_t b = 0; b < s->B; b++) s->len[b] = 0, s->pending[b] = -1;
+    if (!s || !session_enter(s, "vkf_session_reset")) return;
+    forget(s);
+    session_leave(s);
 }
 
 uint32_t vkf_session_length(const vkf_session *s, uint32_t seq)
@@ -177,9 +197,12 @@ static int by_logit_desc(const void *a, const void *b)
 
 /* HF's warpers in HF's order (temperature, top-k, top-p) over n candidates
  * sorted best first (or unsorted when neither top-k nor top-p cuts), then a
- * draw from the renormalised distribution. */
+ * draw from the renormalised distribution; -1 when a candidate is NaN or
+ * +infinity, where torch's multinomial raises (and a draw would be arbitrary). */
 static int32_t sample(cand *c, uint32_t n, bool sorted, const vkf_generate_desc *d, uint64_t *rng)
 {
+    for (uint32_t i = 0; i < n; i++)
+        if (isnan(c[i].z) || c[i].z == INFINITY || c[i].id < 0) return -1;
     if (!sorted && ((d->top_k && d->top_k < n) || (d->top_p > 0 && d->top_p < 1))) {
         qsort(c, n, sizeof *c, by_logit_desc);
         sorted = true;
@@ -188,6 +211,7 @@ static int32_t sample(cand *c, uint32_t n, bool sorted, const vkf_generate_desc 
     double mx = -INFINITY; /* a compare loop, not fmax: see base_max_f32 */
     for (uint32_t i = 0; i < n; i++)
         if ((double)c[i].z / d->temperature > mx) mx = (double)c[i].z / d->temperature;
+    if (mx == -INFINITY) return -1; /* every candidate masked */
     double *p = malloc(n * sizeof *p), total = 0;
     if (!p) return c[0].id;
     for (uint32_t i = 0; i < n; i++) total += (p[i] = isfinite(c[i].z) ? exp((double)c[i].z / d->temperature - mx) : 0.0);
@@ -353,6 +377,9 @@ static vkf_status pick(gen_run *r, graph_exec *e, const bool *choose)
             for (uint32_t i = 0; i < V; i++) r->cands[i] = (cand){r->logits[(size_t)b * V + i], (int32_t)i};
             id = sample(r->cands, V, false, r->d, &r->rng);
         }
+        if (id < 0)
+            return base_fail(s->m->dev->diag, VKF_ERROR_FORMAT,
+                             "sequence %u: the logits hold NaN or infinity (broken weights?): nothing to sample from", b);
         st = emit(r, b, id);
     }
     return st;
@@ -475,11 +502,26 @@ static vkf_status check_desc(base_diag *d, const vkf_generate_desc *desc)
     return VKF_OK;
 }
 
+static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens, const vkf_generate_desc *desc,
+                               vkf_generation *out);
+
 vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens,
                                     const vkf_generate_desc *desc, vkf_generation *out)
 {
     if (!s || !out || (!lens != !ids))
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_session_generate_ids: NULL argument");
+    if (!session_enter(s, "vkf_session_generate_ids")) {
+        memset(out, 0, s->B * sizeof *out);
+        return VKF_ERROR_INVALID_ARGUMENT;
+    }
+    vkf_status st = generate_ids(s, ids, lens, desc, out);
+    session_leave(s);
+    return st;
+}
+
+static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens, const vkf_generate_desc *desc,
+                               vkf_generation *out)
+{
     static const vkf_generate_desc zero;
     if (!desc) desc = &zero;
     vkf_model *m = s->m;
@@ -556,7 +598,7 @@ vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, c
     }
     if (st != VKF_OK) {
         vkf_generation_free(out, B);
-        vkf_session_reset(s); /* the cache may hold a half-fed prompt */
+        forget(s); /* the cache may hold a half-fed prompt */
     }
     free(r.q);
     free(feeds);

@@ -397,61 +397,85 @@ static double f_lanczos(double x) { return (-3.0 <= x && x < 3.0) ? sinc(x) * si
 
 #define PRECISION_BITS (32 - 8 - 2)
 
-typedef struct coeffs {
+/* One output's weights as PIL's precompute_coeffs + normalize_coeffs_8bpc
+ * compute them for a full-image box: the first input index in *first, the
+ * count in *n, the fixed-point weights in k (ksize of room; kk scratch). */
+typedef struct axis {
+    uint32_t in_size, out_size;
+    double scale, filterscale, support;
     int ksize;
-    int *bounds;   /* per output: first input index, count */
-    int32_t *k;    /* per output: ksize fixed-point weights */
-} coeffs;
+    filter_fn f;
+} axis;
 
-/* PIL's precompute_coeffs + normalize_coeffs_8bpc for a full-image box. */
-static bool make_coeffs(uint32_t in_size, uint32_t out_size, filter_fn f, double support_base, coeffs *c)
+static axis make_axis(uint32_t in_size, uint32_t out_size, filter_fn f, double support_base)
 {
-    double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = support_base * filterscale;
-    c->ksize = (int)ceil(support) * 2 + 1;
-    c->bounds = malloc((size_t)out_size * 2 * sizeof(int));
-    c->k = calloc((size_t)out_size * (size_t)c->ksize, sizeof(int32_t));
-    double *kk = malloc((size_t)c->ksize * sizeof(double));
-    if (!c->bounds || !c->k || !kk) {
-        free(kk);
-        return false;
-    }
-    for (uint32_t xx = 0; xx < out_size; xx++) {
-        double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
-        int xmin = (int)(center - support + 0.5);
-        if (xmin < 0) xmin = 0;
-        int xmax = (int)(center + support + 0.5);
-        if (xmax > (int)in_size) xmax = (int)in_size;
-        xmax -= xmin;
-        for (int x = 0; x < xmax; x++) {
-            double w = f((x + xmin - center + 0.5) * ss);
-            kk[x] = w;
-            ww += w;
-        }
-        for (int x = 0; x < xmax; x++) {
-            double v = ww != 0.0 ? kk[x] / ww : kk[x];
-            c->k[(size_t)xx * c->ksize + x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
-                                                   : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
-        }
-        c->bounds[xx * 2] = xmin;
-        c->bounds[xx * 2 + 1] = xmax;
-    }
-    free(kk);
-    return true;
+    axis a = {in_size, out_size, (double)in_size / out_size, 0, 0, 0, f};
+    a.filterscale = a.scale < 1.0 ? 1.0 : a.scale;
+    a.support = support_base * a.filterscale;
+    a.ksize = (int)ceil(a.support) * 2 + 1;
+    return a;
 }
 
-static void free_coeffs(coeffs *c)
+static void coeff_one(const axis *a, uint32_t xx, double *kk, int32_t *k, int *first, int *n)
 {
-    free(c->bounds);
-    free(c->k);
+    double center = (xx + 0.5) * a->scale, ww = 0.0, ss = 1.0 / a->filterscale;
+    int xmin = (int)(center - a->support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = (int)(center + a->support + 0.5);
+    if (xmax > (int)a->in_size) xmax = (int)a->in_size;
+    xmax -= xmin;
+    for (int x = 0; x < xmax; x++) {
+        double w = a->f((x + xmin - center + 0.5) * ss);
+        kk[x] = w;
+        ww += w;
+    }
+    for (int x = 0; x < xmax; x++) {
+        double v = ww != 0.0 ? kk[x] / ww : kk[x];
+        k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS)) : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
+    }
+    *first = xmin, *n = xmax;
 }
 
-static inline uint8_t clip8(int32_t v)
+static inline uint8_t clip8(int64_t v)
 {
     v >>= PRECISION_BITS;
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* Weights kept for every output of an axis when that is small (they are
+ * reused for every row), else computed for each use: an image of 100 million
+ * pixels in one row would need gigabytes of them. */
+#define COEFF_KEEP_MAX ((size_t)1 << 22)
+
+/* The horizontal pass of one input row (PIL's ImagingResampleHorizontal). */
+static void resample_row(const axis *a, const int32_t *kept, const int *bounds, double *kk, int32_t *k, const uint8_t *row,
+                         uint8_t *out)
+{
+    for (uint32_t x = 0; x < a->out_size; x++) {
+        int xmin, n;
+        const int32_t *w;
+        if (kept) {
+            xmin = bounds[x * 2], n = bounds[x * 2 + 1], w = kept + (size_t)x * a->ksize;
+        } else {
+            coeff_one(a, x, kk, k, &xmin, &n);
+            w = k;
+        }
+        int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *p = row + (size_t)(xmin + i) * 3;
+            s0 += p[0] * w[i], s1 += p[1] * w[i], s2 += p[2] * w[i];
+        }
+        out[x * 3] = clip8(s0), out[x * 3 + 1] = clip8(s1), out[x * 3 + 2] = clip8(s2);
+    }
+}
+
+/* PIL's two passes through 8-bit rows, in Pillow's order (horizontal first,
+ * unless the height shrinks more than twice as much as the width), with
+ * memory bounded by the input and the output: the vertical pass streams the
+ * input's rows (horizontally resampled already, or not yet) into sums per
+ * output row (integer sums, so the order does not change them) and keeps
+ * only the output rows still open, so a 10 x 10,000,000 image resized to
+ * 224 x 224 needs megabytes where a whole intermediate image took 6.7 GB. */
 vkf_status io_image_resize(base_diag *d, const io_image *in, uint32_t w, uint32_t h, io_resample filter, io_image *out)
 {
     memset(out, 0, sizeof(*out));
@@ -469,74 +493,84 @@ vkf_status io_image_resize(base_diag *d, const io_image *in, uint32_t w, uint32_
                          (int)filter);
     }
     bool need_h = w != in->w, need_v = h != in->h;
-    coeffs ch = {0}, cv = {0};
-    uint8_t *tmp = NULL, *dst = NULL;
+    int64_t dh = (int64_t)in->h - h, dw = (int64_t)in->w - w;
+    bool h_first = !(dh > 0 && dh > dw * 2); /* Pillow's ImagingResampleInner */
+    uint32_t vw = need_h && h_first ? w : in->w; /* the width the vertical pass works on */
+    axis ah = make_axis(in->w, w, f, support), av = make_axis(in->h, h, f, support);
+    int kmax = BASE_MAX(ah.ksize, av.ksize);
+    /* horizontal weights, kept when small */
+    bool keep = need_h && (size_t)w * (size_t)ah.ksize <= COEFF_KEEP_MAX;
+    int32_t *hk = keep ? calloc((size_t)w * ah.ksize, sizeof *hk) : NULL;
+    int *hb = keep ? malloc((size_t)w * 2 * sizeof *hb) : NULL;
+    double *kk = malloc((size_t)kmax * sizeof *kk);
+    int32_t *k1 = malloc((size_t)kmax * sizeof *k1);
+    uint8_t *row = malloc((size_t)BASE_MAX(w, in->w) * 3), *dst = malloc((size_t)w * h * 3);
+    /* open output rows: their first input row, count, weights and sums, in a ring */
+    uint32_t ring = 0;
+    if (need_v) ring = av.scale < 1.0 ? h : (uint32_t)BASE_MIN((double)h, 2.0 * av.support / av.scale + 3.0);
+    int32_t *vk = ring ? malloc((size_t)ring * av.ksize * sizeof *vk) : NULL;
+    int *vb = ring ? malloc((size_t)ring * 2 * sizeof *vb) : NULL;
+    int64_t *acc = ring ? malloc((size_t)ring * vw * 3 * sizeof *acc) : NULL;
     vkf_status s = VKF_OK;
-    if ((need_h && !make_coeffs(in->w, w, f, support, &ch)) || (need_v && !make_coeffs(in->h, h, f, support, &cv))) {
-        s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    if ((keep && (!hk || !hb)) || !kk || !k1 || !row || !dst || (ring && (!vk || !vb || !acc))) {
+        s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory resizing %ux%u to %ux%u", in->w, in->h, w, h);
         goto done;
     }
-    /* Horizontal pass, on the rows the vertical pass will read. */
-    const uint8_t *src = in->rgb;
-    uint32_t src_w = in->w, y0 = 0, rows = in->h;
-    if (need_h) {
-        if (need_v) {
-            y0 = (uint32_t)cv.bounds[0];
-            rows = (uint32_t)(cv.bounds[(h - 1) * 2] + cv.bounds[(h - 1) * 2 + 1]) - y0;
-        }
-        tmp = malloc((size_t)w * rows * 3);
-        if (!tmp) {
-            s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-            goto done;
-        }
-        for (uint32_t y = 0; y < rows; y++) {
-            const uint8_t *row = in->rgb + (size_t)(y + y0) * in->w * 3;
-            for (uint32_t x = 0; x < w; x++) {
-                int xmin = ch.bounds[x * 2], n = ch.bounds[x * 2 + 1];
-                const int32_t *k = &ch.k[(size_t)x * ch.ksize];
-                int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-                for (int i = 0; i < n; i++) {
-                    const uint8_t *p = row + (size_t)(xmin + i) * 3;
-                    s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
-                }
-                uint8_t *o = tmp + ((size_t)y * w + x) * 3;
-                o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2);
-            }
-        }
-        src = tmp;
-        src_w = w;
-    }
-    dst = malloc((size_t)w * h * 3);
-    if (!dst) {
-        s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-        goto done;
-    }
-    if (need_v) {
+    for (uint32_t x = 0; keep && x < w; x++) coeff_one(&ah, x, kk, hk + (size_t)x * ah.ksize, &hb[x * 2], &hb[x * 2 + 1]);
+    if (!need_v) {
         for (uint32_t y = 0; y < h; y++) {
-            int ymin = cv.bounds[y * 2] - (int)y0, n = cv.bounds[y * 2 + 1];
-            const int32_t *k = &cv.k[(size_t)y * cv.ksize];
-            for (uint32_t x = 0; x < w; x++) {
-                int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-                for (int i = 0; i < n; i++) {
-                    const uint8_t *p = src + ((size_t)(ymin + i) * src_w + x) * 3;
-                    s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
-                }
-                uint8_t *o = dst + ((size_t)y * w + x) * 3;
-                o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2);
-            }
+            const uint8_t *src = in->rgb + (size_t)y * in->w * 3;
+            if (need_h) resample_row(&ah, hk, hb, kk, k1, src, dst + (size_t)y * w * 3);
+            else memcpy(dst + (size_t)y * w * 3, src, (size_t)w * 3);
         }
-    } else {
-        memcpy(dst, src, (size_t)w * h * 3);
+        goto finish;
     }
+    /* output rows [lo, hi) are open; row y lives in ring slot y % ring */
+    uint32_t lo = 0, hi = 0, ready = UINT32_MAX; /* ready: the row whose weights wait in its slot */
+    int first0, n0, fl, nl;
+    coeff_one(&av, 0, kk, k1, &first0, &n0);
+    coeff_one(&av, h - 1, kk, k1, &fl, &nl);
+    const size_t n_acc = (size_t)vw * 3;
+    for (int r = first0; r < fl + nl; r++) {
+        /* open the output rows whose window starts at or before r */
+        while (hi < h && hi - lo < ring) {
+            uint32_t slot = hi % ring;
+            if (ready != hi) coeff_one(&av, hi, kk, vk + (size_t)slot * av.ksize, &vb[slot * 2], &vb[slot * 2 + 1]), ready = hi;
+            if (vb[slot * 2] > r) break;
+            int64_t *a = acc + (size_t)slot * n_acc;
+            for (size_t i = 0; i < n_acc; i++) a[i] = 1 << (PRECISION_BITS - 1);
+            hi++;
+        }
+        const uint8_t *src = in->rgb + (size_t)r * in->w * 3;
+        if (need_h && h_first) resample_row(&ah, hk, hb, kk, k1, src, row), src = row;
+        for (uint32_t y = lo; y < hi; y++) {
+            uint32_t slot = y % ring;
+            int fy = vb[slot * 2], ny = vb[slot * 2 + 1];
+            if (r < fy || r >= fy + ny) continue;
+            int64_t wgt = vk[(size_t)slot * av.ksize + (r - fy)], *a = acc + (size_t)slot * n_acc;
+            for (size_t i = 0; i < n_acc; i++) a[i] += wgt * src[i];
+        }
+        /* close the rows whose window ends here (windows end in order) */
+        while (lo < hi && vb[(lo % ring) * 2] + vb[(lo % ring) * 2 + 1] <= r + 1) {
+            const int64_t *a = acc + (size_t)(lo % ring) * n_acc;
+            uint8_t *o = dst + (size_t)lo * w * 3, *v = need_h && !h_first ? row : o;
+            /* PIL sums in int32: the same sum, taken as it wraps */
+            for (size_t i = 0; i < n_acc; i++) v[i] = clip8((int32_t)(uint32_t)(uint64_t)a[i]);
+            if (v != o) resample_row(&ah, hk, hb, kk, k1, v, o); /* vertical first: then this row's horizontal pass */
+            lo++;
+        }
+    }
+    if (lo != h) {
+        s = base_fail(d, VKF_ERROR_FORMAT, "resize %ux%u to %ux%u: %u rows left unwritten (internal error)", in->w, in->h, w, h, h - lo);
+        goto done;
+    }
+finish:
     out->w = w;
     out->h = h;
     out->rgb = dst;
     dst = NULL;
 done:
-    free(tmp);
-    free(dst);
-    free_coeffs(&ch);
-    free_coeffs(&cv);
+    free(hk), free(hb), free(kk), free(k1), free(row), free(dst), free(vk), free(vb), free(acc);
     return s;
 }
 

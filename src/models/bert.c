@@ -27,7 +27,7 @@ typedef struct bert_config {
     uint32_t pad_id;
     float eps;
     op_act act;
-    bool multi_label;       /* problem_type multi_label_classification: sigmoid */
+    model_score score;      /* problem_type and num_labels: softmax, sigmoid or the raw logit */
     uint32_t num_labels;
     char **labels;
     bool want_mlm;          /* architectures name a MaskedLM */
@@ -41,7 +41,7 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     bert_config *c = cfg;
     memset(c, 0, sizeof *c);
     c->kind = !strcmp(type, "distilbert") ? DISTILBERT : !strcmp(type, "roberta") ? ROBERTA : BERT;
-    const char *act = NULL, *pet = NULL, *problem = NULL;
+    const char *act = NULL, *pet = NULL;
     double eps = 1e-12;
     vkf_status s;
     /* Omitted keys take the HF config classes' defaults. */
@@ -74,8 +74,7 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
             s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: position_embedding_type \"%s\" is not supported (absolute)", path, pet);
     }
     if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
-    if (s == VKF_OK) s = io_json_str(d, path, root, "problem_type", "", &problem);
-    if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels);
+    if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels, &c->score);
     if (s == VKF_OK && (!(eps > 0) || eps > 1)) s = base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_eps %g is not in (0, 1]", path, eps);
     if (s == VKF_OK && c->hidden % c->heads)
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: hidden size %u is not a multiple of %u heads", path, c->hidden, c->heads);
@@ -85,7 +84,6 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: max_position_embeddings %u leaves no positions after padding_idx %u", path,
                       c->max_pos, c->pad_id);
     c->eps = (float)eps;
-    c->multi_label = problem && !strcmp(problem, "multi_label_classification");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;
@@ -190,7 +188,7 @@ static void describe(model *m)
     m->type_vocab = c->kind == DISTILBERT ? 0 : c->type_vocab;
     m->pad_id = c->pad_id;
     m->position_ids = c->kind == ROBERTA;
-    m->multi_label = c->multi_label;
+    m->score = c->score;
 }
 
 static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, void *cfg)

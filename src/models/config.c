@@ -26,7 +26,8 @@ vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_
 }
 
 /* id2label: {"0": "tench", ...}; indices must cover 0..n-1 exactly once. */
-vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels)
+vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels,
+                              model_score *score)
 {
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "id2label");
     uint32_t n = 0;
@@ -41,6 +42,21 @@ vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root,
     if (n && declared != n)
         return base_fail(d, VKF_ERROR_FORMAT, "%s: num_labels %u disagrees with %u id2label entries", file, declared, n);
     *num_labels = n ? n : declared;
+    /* problem_type as transformers validates it, and the pipelines' choice */
+    const char *problem = NULL;
+    s = io_json_str(d, file, root, "problem_type", NULL, &problem);
+    if (s != VKF_OK) return s;
+    if (problem && strcmp(problem, "regression") && strcmp(problem, "single_label_classification") &&
+        strcmp(problem, "multi_label_classification"))
+        return base_fail(d, VKF_ERROR_FORMAT,
+                         "%s: problem_type \"%s\" is not one of regression, single_label_classification, "
+                         "multi_label_classification", file, problem);
+    if (problem && !strcmp(problem, "single_label_classification") && *num_labels == 1)
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: problem_type single_label_classification needs num_labels > 1 (transformers "
+                         "refuses it: use 2 labels, or regression)", file);
+    *score = problem && !strcmp(problem, "regression") ? MODEL_SCORE_NONE
+           : (problem && !strcmp(problem, "multi_label_classification")) || *num_labels == 1 ? MODEL_SCORE_SIGMOID
+                                                                                          : MODEL_SCORE_SOFTMAX;
     (*labels) = calloc(*num_labels, sizeof(char *));
     if (!(*labels)) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     for (const cJSON *it = n ? map->child : NULL; it && s == VKF_OK; it = it->next) {

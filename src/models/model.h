@@ -34,6 +34,10 @@ typedef struct model_sentence {
 } model_sentence;
 
 /* A loaded model of any family. */
+/* How HF's text- and image-classification pipelines turn logits into scores:
+ * regression the raw logit, multi-label or one label a sigmoid each, else a softmax. */
+typedef enum model_score { MODEL_SCORE_SOFTMAX, MODEL_SCORE_SIGMOID, MODEL_SCORE_NONE } model_score;
+
 typedef struct model {
     const model_family *family;
     base_diag *diag;
@@ -56,7 +60,7 @@ typedef struct model {
     uint32_t type_vocab;      /* token types (0: no token_type_ids input) */
     uint32_t pad_id;
     bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
-    bool multi_label;         /* classification with sigmoid (problem_type multi_label_classification) */
+    model_score score;        /* classification scores from logits, as HF's pipelines choose */
     model_sentence sentence;
     /* causal LMs */
     int32_t bos_id, eos_id;
@@ -110,7 +114,9 @@ void model_close(model *m);
 /* Shared config pieces (config.c): hidden_act by HF name; id2label with
  * num_labels (HF's LABEL_i names where id2label is absent). */
 vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_act *act);
-vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels);
+/* id2label / num_labels, and problem_type's choice of scores (an unknown problem_type is an error). */
+vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels,
+                              model_score *score);
 void model_free_labels(uint32_t n, char **labels);
 /* Reads the sentence-transformers files of dir when present (absent: not present, no error). */
 vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out);

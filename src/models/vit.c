@@ -14,6 +14,7 @@ typedef struct vit_config {
     op_act act;
     bool qkv_bias;
     uint32_t num_labels;
+    model_score score;
     char **labels; /* num_labels strings (owned) */
 } vit_config;
 
@@ -56,7 +57,7 @@ static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *
     if (s == VKF_OK) s = io_json_bool(d, path, root, "qkv_bias", true, &c->qkv_bias);
     if (s == VKF_OK) s = io_json_str(d, path, root, "hidden_act", "gelu", &act);
     if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
-    if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels);
+    if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels, &c->score);
     if (s == VKF_OK && (!(eps > 0) || eps > 1))
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_eps %g is not in (0, 1]", path, eps);
     if (s == VKF_OK) s = check_config(d, path, c);
@@ -179,6 +180,7 @@ static void describe(model *m)
     m->preproc = vit_default_preproc(c);
     m->num_labels = c->num_labels;
     m->labels = c->labels;
+    m->score = c->score;
 }
 
 static vkf_status family_declare(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t)

@@ -226,7 +226,11 @@ vkf_status tok_decode(base_diag *d, const tok_tokenizer *t, const uint32_t *ids,
         for (size_t i = 0; i < n_ids; i++)
             if (ids[i] >= t->vocab.n)
                 return free(o.b), base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "token id %u is outside the vocabulary (%u tokens)", ids[i], t->vocab.n);
+        tok_fail_take();
         if (ok) ok = tok_spm_decode_ids(t->spm, t, ids, n_ids, skip_special, &o);
+        if (!ok && tok_fail_take() == TOK_FAIL_TOO_LONG)
+            return free(o.b), base_fail(d, VKF_ERROR_UNSUPPORTED, "the model's denormalizer makes the text of %zu ids over 64 times "
+                                                                  "longer: refused", n_ids);
         if (!ok) return free(o.b), base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory decoding %zu ids", n_ids);
         *text = o.b, *n = o.n;
         return VKF_OK;

@@ -56,9 +56,25 @@ static uint32_t prev_char(const char *s, size_t at)
 static const tok_added *match_added(const tok_tokenizer *t, const tok_str *s, size_t i, size_t i0, bool normalized,
                                     size_t *ms, size_t *me)
 {
-    for (uint32_t k = 0; k < t->n_added; k++) {
-        const tok_added *a = &t->added[k];
-        if (a->normalized != normalized || a->len > s->n - i || memcmp(s->b + i, a->content, a->len)) continue;
+    /* the added tokens that start at i, by a walk of their trie: time linear
+     * in the longest match, not in the number of added tokens */
+    uint32_t local[64], *cand = local, n_cand = 0, cap = 64;
+    const tok_trie *tr = &t->added_trie[normalized];
+    for (uint32_t node = 0, k = (uint32_t)i; k < s->n; k++) {
+        if (!(node = tok_trie_step(tr, node, (uint8_t)s->b[k]))) break;
+        if (tr->value[node] < 0) continue;
+        if (n_cand == cap) {
+            uint32_t *more = malloc(2 * cap * sizeof *more);
+            if (!more) break; /* out of memory: the shorter candidates found so far */
+            memcpy(more, cand, n_cand * sizeof *more);
+            if (cand != local) free(cand);
+            cand = more, cap *= 2;
+        }
+        cand[n_cand++] = (uint32_t)tr->value[node];
+    }
+    const tok_added *found = NULL;
+    for (uint32_t c = n_cand; c-- > 0 && !found;) { /* longest first */
+        const tok_added *a = &t->added[cand[c]];
         size_t e = i + a->len;
         if (a->single_word) {
             if (i > 0 && is_word_char(prev_char(s->b, i))) continue;
@@ -79,9 +95,10 @@ static const tok_added *match_added(const tok_tokenizer *t, const tok_str *s, si
                 e = j;
             }
         *ms = b, *me = e;
-        return a;
+        found = a;
     }
-    return NULL;
+    if (cand != local) free(cand);
+    return found;
 }
 
 /* Pre-tokenizes and tokenizes seg[s, e) onto out. */
@@ -128,7 +145,7 @@ static bool encode_segment(const tok_tokenizer *t, const tok_str *raw, size_t s,
         seg.n = e - s;
         seg.b[seg.n] = 0;
     }
-    for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &seg);
+    for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &seg, TOK_NORM_LIMIT(e - s));
     size_t from = 0;
     for (size_t i = 0; ok && t->n_normalized_added && i < seg.n;) {
         size_t ms, me;
@@ -222,6 +239,7 @@ vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *tex
     }
     bool ok = true;
     size_t seg = 0, i = 0;
+    tok_fail_take();
     if (t->spm) {
         ok = encode_spm(t, &raw, out);
         i = raw.n, seg = raw.n;
@@ -238,6 +256,18 @@ vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *tex
     }
     if (ok && !t->spm) ok = encode_segment(t, &raw, seg, raw.n, text, out);
     tok_str_free(&raw);
+    switch (tok_fail_take()) {
+    case TOK_FAIL_TOO_LONG:
+        return base_fail(d, VKF_ERROR_UNSUPPORTED,
+                         "the tokenizer's normalizers make this %zu-byte text over 64 times longer: refused (a tokenizer file "
+                         "whose Replace or character map multiplies text)", n);
+    case TOK_FAIL_REGEX:
+        return base_fail(d, VKF_ERROR_UNSUPPORTED,
+                         "a tokenizer pattern hit PCRE2's match limit on this %zu-byte text (a pattern that backtracks "
+                         "without bound): no ids rather than wrong ones", n);
+    case TOK_FAIL_NONE:
+        break;
+    }
     if (!ok) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory encoding a %zu-byte text", n);
     return VKF_OK;
 }

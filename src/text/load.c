@@ -1133,7 +1133,10 @@ static vkf_status finish(loader *L)
         if (!a->normalized || !t->n_norms) continue;
         tok_str s = {0};
         bool ok = tok_str_push(&s, a->content, a->len, 0, a->len);
-        for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &s);
+        for (uint32_t k = 0; ok && k < t->n_norms; k++) ok = tok_normalize(&t->norms[k], &s, TOK_NORM_LIMIT(a->len));
+        if (!ok && tok_fail_take() != TOK_FAIL_NONE)
+            return tok_str_free(&s), base_fail(L->d, VKF_ERROR_FORMAT, "%s: the normalizers make added token '%.64s' over 64 "
+                                               "times longer", L->file, a->content);
         if (ok && !s.n)
             return tok_str_free(&s), base_fail(L->d, VKF_ERROR_FORMAT, "%s: added token '%.64s' normalizes to nothing", L->file, a->content);
         /* HF spells such a token in its normalized form (decode, id_to_token) */
@@ -1150,6 +1153,9 @@ static vkf_status finish(loader *L)
     for (uint32_t i = 0; i < t->n_added; i++) {
         t->added_first_byte[(uint8_t)t->added[i].content[0]] = true;
         t->n_normalized_added += t->added[i].normalized;
+        /* longest first, so a content given twice keeps its first entry, as the scan did */
+        if (!tok_trie_insert(&t->added_trie[t->added[i].normalized], t->added[i].content, t->added[i].len, (int32_t)i))
+            return fail_oom(L);
     }
     for (int b = 0; b < 256; b++) {
         char buf[8];
@@ -1308,6 +1314,8 @@ void tok_free(tok_tokenizer *t)
     free(t->pres);
     for (uint32_t i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
+    tok_trie_free(&t->added_trie[0]);
+    tok_trie_free(&t->added_trie[1]);
     tmpl_free(&t->single);
     tmpl_free(&t->pair);
     free(t->dir);

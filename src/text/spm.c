@@ -584,6 +584,7 @@ bool tok_spm_normalize(const tok_spm_proc *p, const tok_spm_norm *nz, bool dummy
     if (dummy_prefix && !push_ws(o, nz, origin)) return false;
     bool prev_space = nz->remove_extra_whitespaces;
     while (i < n) {
+        if (o->n > TOK_NORM_LIMIT(n)) return tok_fail_set(TOK_FAIL_TOO_LONG), false; /* a character map that multiplies text */
         const char *r;
         size_t rl, used = normalize_prefix(p, nz, s + i, n - i, &r, &rl);
         uint32_t os = in->os[i], oe = in->oe[i + used - 1];

@@ -82,8 +82,18 @@ typedef struct tok_norm {
     struct tok_charsmap *charsmap;
 } tok_norm;
 
-/* Applies one normalizer; *s is replaced by the result. */
-bool tok_normalize(const tok_norm *nz, tok_str *s);
+/* Applies one normalizer; *s is replaced by the result. Past limit bytes of
+ * output it stops (false, with TOK_FAIL_TOO_LONG): a file's Replace or
+ * character map can multiply a text without bound. */
+bool tok_normalize(const tok_norm *nz, tok_str *s, size_t limit);
+/* The limit for a text of n bytes: 64 times it, and 4 KiB. */
+#define TOK_NORM_LIMIT(n) ((size_t)(n) <= TOK_MAX_TEXT_BYTES / 64 ? 64 * (size_t)(n) + 4096 : (size_t)TOK_MAX_TEXT_BYTES)
+
+/* Why text processing on this thread failed or must fail, beyond running out
+ * of memory: set where it happens, taken (and cleared) by the caller that reports it. */
+typedef enum tok_fail { TOK_FAIL_NONE, TOK_FAIL_TOO_LONG, TOK_FAIL_REGEX } tok_fail;
+void tok_fail_set(tok_fail f);
+tok_fail tok_fail_take(void);
 
 /* ---- pre-tokenizers ----------------------------------------------------------- */
 
@@ -393,6 +403,7 @@ typedef struct tok_tokenizer {
     tok_added *added;          /* longest first */
     uint32_t n_added, n_normalized_added;
     bool added_first_byte[256];
+    tok_trie added_trie[2];    /* contents -> index into added: [1] normalized ones, [0] the others */
     tok_post_kind post;
     tok_tmpl single, pair;
     bool trim_offsets;

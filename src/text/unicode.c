@@ -352,16 +352,42 @@ bool tok_regex_find(tok_regex *r, const char *s, size_t n, size_t from, size_t *
         return false;
     }
     pcre2_match_data *md = thread_match_data();
-    if (!md) return false;
+    if (!md) return tok_fail_set(TOK_FAIL_REGEX), false;
     /* the strings are valid UTF-8 by construction (tok_from_raw) */
     int rc = pcre2_match(r->re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, NULL);
-    if (rc < 0) return false;
+    if (rc < 0) {
+        /* a match or depth limit is not "no match": the caller's result would be wrong */
+        if (rc != PCRE2_ERROR_NOMATCH) tok_fail_set(TOK_FAIL_REGEX);
+        return false;
+    }
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     *ms = ov[0], *me = ov[1];
     return true;
 }
 
 /* ---- normalizers ------------------------------------------------------------------------ */
+
+static _Thread_local tok_fail last_fail;
+
+void tok_fail_set(tok_fail f)
+{
+    if (last_fail == TOK_FAIL_NONE) last_fail = f;
+}
+
+tok_fail tok_fail_take(void)
+{
+    tok_fail f = last_fail;
+    last_fail = TOK_FAIL_NONE;
+    return f;
+}
+
+/* Over the output limit: stop, and say why. */
+static bool over(const tok_str *o, size_t limit)
+{
+    if (o->n <= limit) return false;
+    tok_fail_set(TOK_FAIL_TOO_LONG);
+    return true;
+}
 
 /* Appends in[s, e) with its alignments. */
 static bool append_range(tok_str *o, const tok_str *in, size_t s, size_t e)
@@ -586,10 +612,11 @@ static bool unicode_form(const tok_norm *nz, const tok_str *in, tok_str *o)
     return ok;
 }
 
-static bool replace(const tok_norm *nz, const tok_str *in, tok_str *o)
+static bool replace(const tok_norm *nz, const tok_str *in, tok_str *o, size_t limit)
 {
     size_t at = 0, ms, me, cl = strlen(nz->content);
     while (at <= in->n && tok_regex_find(nz->pattern, in->b, in->n, at, &ms, &me)) {
+        if (over(o, limit)) return false;
         if (me == ms) { /* empty match: step one character */
             if (ms >= in->n) break;
             size_t j = ms;
@@ -697,12 +724,13 @@ static const char *precompiled_rule(const tok_charsmap *cm, const tok_str *in, s
  * chunk replaces the whole chunk: each grapheme of under 6 bytes as a chunk,
  * else each of its characters. The quirks are HF's, kept so that ids and
  * offsets agree. */
-static bool precompiled(const tok_norm *nz, const tok_str *in, tok_str *o)
+static bool precompiled(const tok_norm *nz, const tok_str *in, tok_str *o, size_t limit)
 {
     const tok_charsmap *cm = nz->charsmap;
     xform x = {.in = in, .o = o};
     bool ok = tok_str_reserve(o, in->n);
     for (size_t i = 0; ok && i < in->n;) {
+        if (over(o, limit)) return false;
         /* the grapheme cluster starting at i */
         size_t g = i;
         utf8proc_int32_t state = 0;
@@ -732,7 +760,7 @@ static bool precompiled(const tok_norm *nz, const tok_str *in, tok_str *o)
     return ok;
 }
 
-bool tok_normalize(const tok_norm *nz, tok_str *s)
+bool tok_normalize(const tok_norm *nz, tok_str *s, size_t limit)
 {
     tok_str o = {0};
     bool ok;
@@ -743,13 +771,13 @@ bool tok_normalize(const tok_norm *nz, tok_str *s)
         ok = map_chars(nz, s, &o);
         break;
     case TOK_NORM_REPLACE:
-        ok = replace(nz, s, &o);
+        ok = replace(nz, s, &o, limit);
         break;
     case TOK_NORM_STRIP:
         ok = strip(nz, s, &o);
         break;
     case TOK_NORM_PRECOMPILED:
-        ok = precompiled(nz, s, &o);
+        ok = precompiled(nz, s, &o, limit);
         break;
     case TOK_NORM_PREPEND:
         if (!s->n) return true;
@@ -759,6 +787,7 @@ bool tok_normalize(const tok_norm *nz, tok_str *s)
         ok = unicode_form(nz, s, &o);
         break;
     }
+    if (ok && over(&o, limit)) ok = false; /* the others grow a bounded amount per character */
     if (!ok) {
         tok_str_free(&o);
         return false;

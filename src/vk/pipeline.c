@@ -12,6 +12,8 @@
 #include <string.h>
 
 #define CACHE_MAGIC "VKFPIPE1"
+/* No driver's cache of vkformer's pipelines comes near this; a file claiming more is not read. */
+#define VK_PIPELINE_CACHE_MAX_BYTES ((uint64_t)512 << 20)
 
 typedef struct cache_header {
     char magic[8];
@@ -49,6 +51,21 @@ static void fill_header(const vk_device *dev, cache_header *h, const void *data,
     h->spirv_hash = vk_spirv_hash();
     h->data_size = size;
     h->data_hash = base_hash64(data, size, BASE_HASH_SEED);
+}
+
+/* What a cache file's header alone says against it (checked before the
+ * payload is read: a 3 GB file is not read to find it is not a cache), or NULL. */
+static const char *header_problem(const vk_device *dev, const cache_header *got, size_t size, bool *stale)
+{
+    *stale = false;
+    if (memcmp(got->magic, CACHE_MAGIC, 8) != 0 || got->header_size != sizeof *got) return "not a vkformer pipeline cache";
+    if (got->vendor_id != dev->real.vendor_id || got->device_id != dev->real.device_id) return "written for another device";
+    if (got->driver_version != dev->real.driver_version || memcmp(got->uuid, dev->real.cache_uuid, VK_UUID_SIZE) != 0)
+        return "written by another driver version";
+    if (got->spirv_hash != vk_spirv_hash()) return *stale = true, "written for other shaders (vkformer was rebuilt)";
+    if (got->data_size != size - sizeof *got) return "corrupt (payload size mismatch)";
+    if (got->data_size > VK_PIPELINE_CACHE_MAX_BYTES) return "larger than any pipeline cache vkformer writes";
+    return NULL;
 }
 
 /* Returns the payload to hand to the driver, or NULL (with a warning) when the
@@ -137,10 +154,19 @@ vkf_status vk_pipelines_init(vk_device *dev, bool cache_enabled, const char *cac
     if (path[0]) {
         p->cache_path = base_strdup(path);
         base_diag quiet = *dev->diag;
-        if (base_read_file(&quiet, path, &file, &file_size) == VKF_OK)
-            initial = check_cache_file(dev, path, file, file_size, &initial_size);
-        else
+        struct stat st;
+        cache_header h;
+        FILE *f = base_stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "rb") : NULL;
+        bool have = f && fread(&h, sizeof h, 1, f) == 1;
+        if (f) fclose(f);
+        bool stale = false;
+        const char *why = !f ? NULL : !have ? "truncated" : header_problem(dev, &h, (size_t)st.st_size, &stale);
+        if (!f)
             base_log(dev->diag, VKF_LOG_DEBUG, "no pipeline cache yet at %s", path);
+        else if (why) /* a rebuilt library invalidates its cache in the normal course of things */
+            base_log(dev->diag, stale ? VKF_LOG_INFO : VKF_LOG_WARN, "ignoring pipeline cache %s: %s", path, why);
+        else if (base_read_file(&quiet, path, &file, &file_size) == VKF_OK)
+            initial = check_cache_file(dev, path, file, file_size, &initial_size);
     }
     VkPipelineCacheCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
@@ -171,6 +197,11 @@ vkf_status vk_pipelines_save(vk_device *dev)
     if (!p->cache_path || !p->cache) return VKF_OK;
     size_t size = 0;
     VK_TRY(dev, dev->fn.vkGetPipelineCacheData(dev->device, p->cache, &size, NULL));
+    if (size > VK_PIPELINE_CACHE_MAX_BYTES) {
+        base_log(dev->diag, VKF_LOG_WARN, "pipeline cache: %zu bytes is more than the %llu a cache file may hold; not saved", size,
+                 (unsigned long long)VK_PIPELINE_CACHE_MAX_BYTES);
+        return VKF_OK;
+    }
     uint8_t *buf = malloc(sizeof(cache_header) + size);
     if (!buf) return base_fail(dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     VkResult r = dev->fn.vkGetPipelineCacheData(dev->device, p->cache, &size, buf + sizeof(cache_header));

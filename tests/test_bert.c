@@ -291,6 +291,42 @@ Test(bert, one_label_sigmoid_and_regression, .timeout = 300)
     ttmpdir_remove(dir);
 }
 
+/* A token type id past the model's type_vocab_size (from a tokenizer's
+ * template): an error naming the text (it was clamped to the last type) */
+Test(bert, token_type_past_type_vocab_refused, .timeout = 300)
+{
+    char dir[256];
+    tvocab_model(dir, sizeof dir, TEXT "/bert_one_label", 300);
+    size_t cap = 16384, n = 0;
+    char *json = malloc(cap);
+    n += (size_t)snprintf(json + n, cap - n, "{\"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}, \"post_processor\": "
+                          "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], "
+                          "\"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 5}}], "
+                          "\"special_tokens\": {}}, \"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {");
+    static const char *const first[5] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int i = 0; i < 300; i++) {
+        char name[16];
+        if (i < 5) snprintf(name, sizeof name, "%s", first[i]);
+        else if (i < 31) snprintf(name, sizeof name, "%c", 'a' + i - 5);
+        else snprintf(name, sizeof name, "w%d", i);
+        n += (size_t)snprintf(json + n, cap - n, "%s\"%s\": %d", i ? ", " : "", name, i);
+    }
+    n += (size_t)snprintf(json + n, cap - n, "}}}");
+    twrite_file(dir, "tokenizer.json", json, n);
+    free(json);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    const char *texts[2] = {"a b", "c"}, *pairs[2] = {NULL, "d e"};
+    vkf_class_score top[2];
+    cr_expect_eq(vkf_classify_texts(m, texts, NULL, 2, top, 1), VKF_OK, "%s", vkf_last_error(ctx)); /* no pairs: type 0 */
+    cr_expect_eq(vkf_classify_texts(m, texts, pairs, 2, top, 1), VKF_ERROR_FORMAT);
+    cr_expect(strstr(vkf_last_error(ctx), "text 1: the tokenizer gives token type id 5, and the model has 2 token types"), "%s",
+              vkf_last_error(ctx));
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}
+
 /* An old checkpoint: LayerNorm gamma/beta, an int64 position_ids buffer. */
 Test(bert, gamma_beta_and_position_ids_buffer, .timeout = 300)
 {

@@ -184,6 +184,15 @@ Test(clip, bad_input_and_many_labels)
     vkf_class_score sc[1];
     cr_assert_eq(vkf_zero_shot(m, img, &one, 0, NULL, sc), VKF_ERROR_INVALID_ARGUMENT, "no labels");
     cr_assert_eq(vkf_zero_shot(m, img, &one, 1, "a photo", sc), VKF_ERROR_INVALID_ARGUMENT, "a template without {}");
+    cr_assert_eq(vkf_zero_shot(m, img, &one, 1, "a {} of a {}", sc), VKF_ERROR_INVALID_ARGUMENT, "two {}: HF raises");
+    cr_assert(strstr(vkf_last_error(ctx), "more than one {}"), "%s", vkf_last_error(ctx));
+    /* an input or an output named twice: one of them was dropped */
+    int32_t ids[2] = {49406, 49407}, mask[2] = {1, 1};
+    float emb[512];
+    vkf_tensor twice[2] = {{"input_ids", 2, {1, 2}, ids, 0, VKF_I32}, {"input_ids", 2, {1, 2}, mask, 0, VKF_I32}};
+    vkf_tensor emb_out = {.name = "text_embeds", .data = emb, .capacity = sizeof emb};
+    cr_assert_eq(vkf_model_run(m, twice, 2, &emb_out, 1), VKF_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(vkf_last_error(ctx), "input \"input_ids\" is given twice"), "%s", vkf_last_error(ctx));
     cr_assert_eq(vkf_zero_shot(m, CASES "/zero_shot/missing.png", &one, 1, NULL, sc), VKF_ERROR_IO);
     /* 1,000 labels: batched, probabilities summing to 1 */
     enum { N = 1000 };

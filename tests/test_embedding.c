@@ -130,6 +130,49 @@ Test(memory, text_model_with_tokenizer_from_bytes, .timeout = 300)
     tctx_destroy(ctx);
 }
 
+/* Replaces file name's bytes in md with text. */
+static void mem_dir_set(mem_dir *md, const char *name, const char *text)
+{
+    for (uint32_t i = 0; i < md->n; i++)
+        if (!strcmp(md->f[i].name, name)) {
+            free((void *)md->f[i].data);
+            md->f[i].data = strdup(text);
+            md->f[i].size = strlen(text);
+            return;
+        }
+    cr_assert_fail("no %s", name);
+}
+
+/* sentence-transformers files it would read otherwise than we did (issue 30):
+ * modules.json with data after it or modules that are not objects, and a
+ * Pooling config with two modes (sentence-transformers concatenates them; one
+ * was used) */
+Test(memory, sentence_transformers_files_refused, .timeout = 300)
+{
+    if (!tminilm()) cr_skip_test("all-MiniLM-L6-v2 left out");
+    vkf_context *ctx = tctx_create(NULL);
+    static const struct {
+        const char *file, *text, *needle;
+        vkf_status want;
+    } cases[] = {
+        {"modules.json", "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"}] x",
+         "not a JSON array of modules (data after it)", VKF_ERROR_FORMAT},
+        {"modules.json", "[1, 2]", "a module is not an object with a \"type\"", VKF_ERROR_FORMAT},
+        {"1_Pooling/config.json", "{\"word_embedding_dimension\": 384, \"pooling_mode_mean_tokens\": true, \"pooling_mode_lasttoken\": true}",
+         "this one concatenates several", VKF_ERROR_UNSUPPORTED},
+    };
+    for (size_t c = 0; c < BASE_ARRAY_LEN(cases); c++) {
+        mem_dir md;
+        mem_dir_read(&md, MINILM);
+        mem_dir_set(&md, cases[c].file, cases[c].text);
+        vkf_model *m = (vkf_model *)1;
+        cr_expect_eq(vkf_model_load_memory(ctx, md.f, md.n, NULL, &m), cases[c].want, "%s: %s", cases[c].file, vkf_last_error(ctx));
+        cr_expect(strstr(vkf_last_error(ctx), cases[c].needle), "%s", vkf_last_error(ctx));
+        mem_dir_free(&md);
+    }
+    tctx_destroy(ctx);
+}
+
 Test(memory, bad_file_sets_fail_by_name, .timeout = 60)
 {
     vkf_context *ctx = tctx_create(tcaps());

@@ -559,6 +559,9 @@ Test(model_files, bad_checkpoints_and_configs, .init = make_tmp, .fini = rm_tmp)
                       VKF_ERROR_FORMAT, "id2label entry \"+0\" is not a unique index");
     expect_load_error(ctx, make_model("eps", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"layer_norm_eps\": 0}"),
                       VKF_ERROR_FORMAT, "layer_norm_eps 0 is not in (0, 1]");
+    /* padding_idx outside the embedding: torch refuses it (it loaded) */
+    expect_load_error(ctx, make_model("pad", NULL, "{\"model_type\": \"bert\", \"vocab_size\": 10, \"pad_token_id\": 10}"),
+                      VKF_ERROR_FORMAT, "pad_token_id 10 is not below vocab_size 10");
     /* image_std must be positive, rescale_factor positive */
     const char *good = make_model("badstd", NULL, NULL);
     char pp[700];
@@ -775,6 +778,10 @@ Test(npy, lying_and_malformed_headers, .init = make_tmp, .fini = rm_tmp)
         {1, "{'descr': '<f4', 'shape': (2,), }", 0, 8, "no 'fortran_order'"},
         {1, "{'descr': '<f4', 'fortran_order': False, }", 0, 8, "no 'shape'"},
         {4, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 0, 8, "version 4.0"},
+        /* NumPy refuses other keys; Python's dict would take a repeated one's last value (the first was read) */
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1, }", 0, 8, "a key other than"},
+        {1, "{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 0, 8, "repeats a key"},
+        {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'shape': (1,), }", 0, 8, "repeats a key"},
     };
     char path[512];
     snprintf(path, sizeof path, "%s/bad.npy", tmpdir);

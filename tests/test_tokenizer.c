@@ -412,6 +412,22 @@ Test(tokenizer, bad_files, .timeout = 60)
     expect_load_error(VKF_ERROR_FORMAT, "not in the vocabulary ('c')");
     write_file("tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}");
     expect_load_error(VKF_ERROR_FORMAT, "merged token is not in the vocabulary");
+    /* wrongly accepted once (issue 30): a template sequence "C" (it encoded the text twice), a
+     * type_id that is no id, max_input_chars_per_word below 0, a boolean that is a string */
+    write_file("tokenizer.json", "{\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": "
+                                 "{\"id\": \"C\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": {}}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "sequence 'C' is neither A nor B");
+    write_file("tokenizer.json", "{\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": "
+                                 "{\"id\": \"A\", \"type_id\": -1}}], \"pair\": [], \"special_tokens\": {}}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "type_id is not an integer");
+    write_file("tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"max_input_chars_per_word\": -1, "
+                                 "\"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "max_input_chars_per_word is not a whole number");
+    write_file("tokenizer.json", "{\"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": \"false\"}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"vocab\": {\"[UNK]\": 0}}}");
+    expect_load_error(VKF_ERROR_FORMAT, "\"lowercase\" in the tokenizer files is not true or false");
     write_file("tokenizer.json", "[1, 2]");
     expect_load_error(VKF_ERROR_FORMAT, "not a JSON object");
     write_file("tokenizer.json", WP_MODEL("{\"[UNK]\": 0}") " {\"model\": 1}");
@@ -527,6 +543,42 @@ Test(tokenizer, hostile_normalizers_and_patterns, .timeout = 60)
     cr_expect_eq(vkf_tokenizer_encode(tok, "aab", VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK, "%s", vkf_last_error(NULL));
     vkf_encoding_free(&e);
     vkf_tokenizer_destroy(tok);
+    remove_dir();
+}
+
+/* What tokenizers and transformers accept, as they take it: max_input_chars_per_word 0
+ * (every word unknown; it became 100), a type_id of 70000, additional_special_tokens
+ * beyond vocab.txt (appended with the next ids; they were ignored), and a
+ * do_lower_case that is a string refused */
+Test(tokenizer, accepted_as_hf_takes_it)
+{
+    fresh_dir();
+    write_file("tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, \"post_processor\": {\"type\": "
+                                 "\"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 70000}}], "
+                                 "\"pair\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"special_tokens\": {}}, "
+                                 "\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"max_input_chars_per_word\": 0, "
+                                 "\"vocab\": {\"[UNK]\": 0, \"a\": 1}}}");
+    vkf_tokenizer *tok = NULL;
+    cr_assert_eq(vkf_tokenizer_load(tmpdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    vkf_encoding e;
+    cr_assert_eq(vkf_tokenizer_encode(tok, "a a", VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK);
+    cr_expect(e.length == 2 && e.ids[0] == 0 && e.ids[1] == 0, "every word is [UNK]: %u ids, %d", e.length, e.ids[0]);
+    cr_expect(e.length == 2 && e.type_ids[0] == 70000, "type id %d", e.type_ids[0]);
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+    remove_dir();
+    fresh_dir();
+    write_file("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n");
+    write_file("tokenizer_config.json", "{\"tokenizer_class\": \"BertTokenizer\", \"additional_special_tokens\": [\"[E1]\", \"[MASK]\"]}");
+    cr_assert_eq(vkf_tokenizer_load(tmpdir, &tok), VKF_OK, "%s", vkf_last_error(NULL));
+    cr_assert_eq(vkf_tokenizer_encode(tok, "a [E1] b", VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK);
+    static const int32_t want[] = {2, 5, 7, 6, 3}; /* transformers, slow and fast */
+    cr_expect(e.length == 5 && !memcmp(e.ids, want, sizeof want), "%u ids: %d %d %d %d %d", e.length, e.ids[0], e.ids[1], e.ids[2],
+              e.ids[3], e.ids[4]);
+    vkf_encoding_free(&e);
+    vkf_tokenizer_destroy(tok);
+    write_file("tokenizer_config.json", "{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": \"false\"}");
+    expect_load_error(VKF_ERROR_FORMAT, "\"do_lower_case\" in the tokenizer files is not true or false");
     remove_dir();
 }
 

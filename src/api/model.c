@@ -586,6 +586,15 @@ vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inpu
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_run: NULL argument");
     base_diag *d = m->dev->diag;
     const model *mm = &m->m;
+    /* a name given twice: one of them would be dropped silently */
+    for (uint32_t i = 0; i < n_inputs; i++)
+        for (uint32_t j = 0; j < i && inputs[i].name; j++)
+            if (inputs[j].name && !strcmp(inputs[i].name, inputs[j].name))
+                return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" is given twice", inputs[i].name);
+    for (uint32_t i = 0; i < n_outputs; i++)
+        for (uint32_t j = 0; j < i && outputs[i].name; j++)
+            if (outputs[j].name && !strcmp(outputs[i].name, outputs[j].name))
+                return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "output \"%s\" is asked for twice", outputs[i].name);
     if (mm->image_size && mm->vocab_size) return run_dual(m, inputs, n_inputs, outputs, n_outputs);
     if (!mm->image_size) return run_text(m, inputs, n_inputs, outputs, n_outputs);
     if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0)

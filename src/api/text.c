@@ -100,13 +100,19 @@ static vkf_status encode(vkf_model *m, const char *const *texts, const char *con
         else {
             out->n = n, out->S = longest;
             out->mask = out->ids + cells, out->tt = out->ids + 2 * cells;
-            for (uint32_t i = 0; i < n; i++)
+            for (uint32_t i = 0; i < n && s == VKF_OK; i++)
                 for (uint32_t j = 0; j < longest; j++) {
                     size_t o = (size_t)i * longest + j;
                     bool real = j < e[i].length;
                     out->ids[o] = real ? e[i].ids[j] : (int32_t)m->m.pad_id;
                     out->mask[o] = real ? e[i].attention_mask[j] : 0;
-                    out->tt[o] = real && m->m.type_vocab ? BASE_MIN(e[i].type_ids[j], (int32_t)m->m.type_vocab - 1) : 0;
+                    out->tt[o] = real && m->m.type_vocab ? e[i].type_ids[j] : 0;
+                    if (out->tt[o] < 0 || (m->m.type_vocab && (uint32_t)out->tt[o] >= m->m.type_vocab)) {
+                        /* it was clamped: a silently different input; torch fails on it */
+                        s = base_fail(d, VKF_ERROR_FORMAT, "text %u: the tokenizer gives token type id %d, and the model has %u token "
+                                      "types (type_vocab_size)", base + i, out->tt[o], m->m.type_vocab);
+                        break;
+                    }
                 }
         }
     }

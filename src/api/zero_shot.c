@@ -68,6 +68,10 @@ vkf_status vkf_zero_shot(vkf_model *m, const char *image_path, const char *const
     if (!tmpl) tmpl = VKF_ZERO_SHOT_TEMPLATE;
     const char *hole = strstr(tmpl, "{}");
     if (!hole) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has no {} for the label", tmpl);
+    /* Python's str.format, as HF calls it, fails on a second {} (one label to fill it) */
+    if (strstr(hole + 2, "{}"))
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has more than one {} (HF's format(label) "
+                         "fills one)", tmpl);
     char **texts = calloc(n, sizeof *texts);
     float *emb = malloc(((size_t)n + 1) * mm->embed_dim * sizeof(float)), *probs = malloc((size_t)n * sizeof(float));
     vkf_status s = texts && emb && probs ? VKF_OK : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");

@@ -40,26 +40,57 @@ void io_npy_free(io_npy *a)
 }
 
 /* The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
- * Values are found by key; anything else in it is ignored, as NumPy does. */
-static const char *find_key(const char *h, const char *key)
+ * NumPy takes exactly these three keys (another is an error; a repeated one,
+ * which Python's dict would take the last of, is refused here): their values' starts. */
+static const char *dict_keys(const char *h, const char *vals[3])
 {
-    char q1[64], q2[64];
-    snprintf(q1, sizeof q1, "'%s'", key);
-    snprintf(q2, sizeof q2, "\"%s\"", key);
-    const char *p = strstr(h, q1);
-    if (!p) p = strstr(h, q2);
-    if (!p) return NULL;
-    p += strlen(q1);
+    static const char *const names[3] = {"descr", "fortran_order", "shape"};
+    vals[0] = vals[1] = vals[2] = NULL;
+    const char *p = h;
     while (*p == ' ') p++;
-    if (*p != ':') return NULL;
-    p++;
-    while (*p == ' ') p++;
-    return p;
+    if (*p++ != '{') return "is not a dict";
+    for (;;) {
+        while (*p == ' ') p++;
+        if (*p == '}') break;
+        char q = *p;
+        if (q != '\'' && q != '"') return "has a key that is not a string";
+        const char *k = ++p;
+        while (*p && *p != q) p++;
+        if (!*p) return "has an unterminated key";
+        size_t kl = (size_t)(p++ - k);
+        int which = -1;
+        for (int i = 0; i < 3; i++)
+            if (kl == strlen(names[i]) && !memcmp(k, names[i], kl)) which = i;
+        if (which < 0) return "has a key other than 'descr', 'fortran_order' and 'shape'";
+        if (vals[which]) return "repeats a key";
+        while (*p == ' ') p++;
+        if (*p++ != ':') return "has a key without a value";
+        while (*p == ' ') p++;
+        vals[which] = p;
+        /* skip the value: a string, a tuple, or a word */
+        if (*p == '\'' || *p == '"') {
+            char vq = *p++;
+            while (*p && *p != vq) p++;
+            if (*p) p++;
+        } else if (*p == '(') {
+            while (*p && *p != ')') p++;
+            if (*p) p++;
+        } else {
+            while (*p && *p != ',' && *p != '}' && *p != ' ') p++;
+        }
+        while (*p == ' ') p++;
+        if (*p == ',') p++;
+        else if (*p != '}') return "is not a dict of simple values";
+    }
+    return NULL;
 }
 
 static vkf_status parse_header(base_diag *d, const char *path, const char *h, io_npy *a)
 {
-    const char *v = find_key(h, "descr");
+    const char *vals[3];
+    const char *why = dict_keys(h, vals);
+    if (why) return base_fail(d, VKF_ERROR_FORMAT, "%s: .npy header %s", path, why);
+    const char *v = vals[0];
     if (!v || (*v != '\'' && *v != '"')) return base_fail(d, VKF_ERROR_FORMAT, "%s: .npy header has no 'descr'", path);
     char q = *v++, descr[32];
     size_t n = 0;
@@ -75,11 +106,11 @@ static vkf_status parse_header(base_diag *d, const char *path, const char *h, io
         return base_fail(d, VKF_ERROR_FORMAT,
                          "%s: dtype '%s' is not supported (little-endian float32, float16, int32 or int64: <f4, <f2, <i4, <i8)",
                          path, descr);
-    v = find_key(h, "fortran_order");
+    v = vals[1];
     if (!v || (strncmp(v, "False", 5) && strncmp(v, "True", 4)))
         return base_fail(d, VKF_ERROR_FORMAT, "%s: .npy header has no 'fortran_order'", path);
     if (!strncmp(v, "True", 4)) return base_fail(d, VKF_ERROR_FORMAT, "%s: Fortran-order arrays are not supported (save in C order)", path);
-    v = find_key(h, "shape");
+    v = vals[2];
     if (!v || *v != '(') return base_fail(d, VKF_ERROR_FORMAT, "%s: .npy header has no 'shape' tuple", path);
     v++;
     a->rank = 0;

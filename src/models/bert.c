@@ -76,6 +76,9 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
     if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels, &c->score);
     if (s == VKF_OK && (!(eps > 0) || eps > 1)) s = base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_eps %g is not in (0, 1]", path, eps);
+    if (s == VKF_OK && c->pad_id >= c->vocab) /* torch's nn.Embedding(padding_idx) refuses it */
+        s = base_fail(d, VKF_ERROR_FORMAT, "%s: pad_token_id %u is not below vocab_size %u (the word embedding's padding_idx)",
+                      path, c->pad_id, c->vocab);
     if (s == VKF_OK && c->hidden % c->heads)
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: hidden size %u is not a multiple of %u heads", path, c->hidden, c->heads);
     if (s == VKF_OK && (c->hidden / c->heads) % 4)

@@ -97,17 +97,23 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
     size_t size;
     vkf_status s = base_read_file(d, path, &text, &size);
     if (s != VKF_OK) return s;
-    cJSON *mods = cJSON_ParseWithLength(text, size);
+    const char *end = NULL;
+    cJSON *mods = cJSON_ParseWithLengthOpts(text, size, &end, false);
+    bool trailing = false;
+    for (const char *c = end; mods && c && c < (const char *)text + size; c++) trailing |= !strchr(" \t\r\n", *c);
     free(text);
-    if (!cJSON_IsArray(mods)) {
+    if (!cJSON_IsArray(mods) || trailing) {
         cJSON_Delete(mods);
-        return base_fail(d, VKF_ERROR_FORMAT, "%s: not a JSON array of modules", path);
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: not a JSON array of modules%s", path, trailing ? " (data after it)" : "");
     }
     out->present = true;
     char pool_dir[256] = "";
-    for (const cJSON *m = mods->child; m; m = m->next) {
+    for (const cJSON *m = mods->child; m && s == VKF_OK; m = m->next) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type"), *p = cJSON_GetObjectItemCaseSensitive(m, "path");
-        if (!cJSON_IsString(type)) continue;
+        if (!cJSON_IsObject(m) || !cJSON_IsString(type)) {
+            s = base_fail(d, VKF_ERROR_FORMAT, "%s: a module is not an object with a \"type\"", path);
+            break;
+        }
         if (strstr(type->valuestring, "models.Pooling") && cJSON_IsString(p))
             snprintf(pool_dir, sizeof pool_dir, "%s", p->valuestring);
         else if (strstr(type->valuestring, "models.Normalize"))
@@ -123,14 +129,18 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
         cJSON *pc;
         s = io_json_load(d, path, &pc);
         if (s != VKF_OK) return s;
-        bool cls = false, mean = false, max = false, sqrt_len = false;
+        bool cls = false, mean = false, max = false, sqrt_len = false, weighted = false, last = false;
         s = io_json_bool(d, path, pc, "pooling_mode_cls_token", false, &cls);
         if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_mean_tokens", false, &mean);
         if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_max_tokens", false, &max);
         if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_mean_sqrt_len_tokens", false, &sqrt_len);
+        if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_weightedmean_tokens", false, &weighted);
+        if (s == VKF_OK) s = io_json_bool(d, path, pc, "pooling_mode_lasttoken", false, &last);
         io_json_free(pc);
-        if (s == VKF_OK && cls + mean + max + sqrt_len != 1)
-            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: exactly one pooling mode is supported (cls, mean, max or mean_sqrt_len)", path);
+        /* sentence-transformers concatenates several modes' vectors: refused, not one of them silently */
+        if (s == VKF_OK && (weighted || last || cls + mean + max + sqrt_len != 1))
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: exactly one pooling mode is supported (cls, mean, max or mean_sqrt_len)%s",
+                          path, cls + mean + max + sqrt_len + weighted + last > 1 ? ": this one concatenates several" : "");
         out->pooling = cls ? MODEL_POOL_CLS : max ? MODEL_POOL_MAX : sqrt_len ? MODEL_POOL_MEAN_SQRT : MODEL_POOL_MEAN;
     }
     snprintf(path, sizeof path, "%s/sentence_bert_config.json", dir);

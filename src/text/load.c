@@ -77,9 +77,15 @@ static vkf_status json_file(loader *L, const char *path, cJSON **root)
 }
 
 static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+/* The first boolean setting that is neither true, false nor null, checked at
+ * the end of a load: the files' parsers (serde, Python's truthiness) do not
+ * read "false" or 0 as the default. */
+static _Thread_local const char *bad_bool;
+
 static bool get_bool(const cJSON *o, const char *k, bool dflt)
 {
     const cJSON *v = get(o, k);
+    if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v) && !bad_bool) bad_bool = k;
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 static const char *get_str(const cJSON *o, const char *k)
@@ -467,10 +473,14 @@ static vkf_status template_side(loader *L, const cJSON *items, const cJSON *spec
         const cJSON *sp = get(e, "SpecialToken"), *sq = get(e, "Sequence");
         const cJSON *x = sp ? sp : sq;
         const cJSON *tid = get(x, "type_id");
-        uint32_t type_id = cJSON_IsNumber(tid) && tid->valuedouble >= 0 ? (uint32_t)tid->valuedouble : 0;
+        if (tid && (!cJSON_IsNumber(tid) || tid->valuedouble < 0 || tid->valuedouble > INT32_MAX || tid->valuedouble != floor(tid->valuedouble)))
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: TemplateProcessing: type_id is not an integer from 0 to 2^31 - 1", L->file);
+        uint32_t type_id = tid ? (uint32_t)tid->valuedouble : 0;
         const char *id = get_str(x, "id");
         if (!x || !id) return base_fail(L->d, VKF_ERROR_FORMAT, "%s: TemplateProcessing item is neither SpecialToken nor Sequence", L->file);
         if (sq) {
+            if (strcmp(id, "A") && strcmp(id, "B")) /* tokenizers refuses any other (it read as A: the text twice) */
+                return base_fail(L->d, VKF_ERROR_FORMAT, "%s: TemplateProcessing: sequence '%.16s' is neither A nor B", L->file, id);
             vkf_status s = tmpl_add(L, tm, !strcmp(id, "B") ? 1 : 0, type_id, NULL);
             if (s != VKF_OK) return s;
             continue;
@@ -676,7 +686,10 @@ static vkf_status set_model(loader *L, const cJSON *m, const char *dir, bool leg
     if (!strcmp(type, "WordPiece")) {
         md->kind = TOK_MODEL_WORDPIECE;
         const cJSON *mx = get(m, "max_input_chars_per_word");
-        md->max_chars = cJSON_IsNumber(mx) && mx->valuedouble >= 1 ? (uint32_t)BASE_MIN(mx->valuedouble, 1e9) : 100;
+        if (mx && !cJSON_IsNull(mx) && (!cJSON_IsNumber(mx) || mx->valuedouble < 0 || mx->valuedouble != floor(mx->valuedouble)))
+            return base_fail(L->d, VKF_ERROR_FORMAT, "%s: max_input_chars_per_word is not a whole number", L->file);
+        /* 0 is tokenizers' too: every word is the unknown token (it became 100) */
+        md->max_chars = mx && cJSON_IsNumber(mx) ? (uint32_t)BASE_MIN(mx->valuedouble, 1e9) : 100;
         if (!pfx) pfx = "##";
         snprintf(t->kind, sizeof t->kind, "wordpiece");
     } else if (!strcmp(type, "BPE")) {
@@ -823,24 +836,8 @@ static cJSON *legacy_json(legacy_kind k, const cJSON *cfg)
 /* Special tokens of a legacy tokenizer that exist in its vocabulary. */
 static vkf_status legacy_added(loader *L, legacy_kind k, const cJSON *cfg)
 {
-    static const char *const keys[] = {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token", "bos_token", "eos_token"};
-    static const char *const dflt[4][7] = {
-        {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]", NULL, NULL},
-        {"<|endoftext|>", NULL, NULL, NULL, NULL, "<|endoftext|>", "<|endoftext|>"},
-        {"<unk>", "</s>", "<pad>", "<s>", "<mask>", "<s>", "</s>"},
-        {"<|endoftext|>", NULL, "<|endoftext|>", NULL, NULL, "<|startoftext|>", "<|endoftext|>"},
-    };
     cJSON *list = cJSON_CreateArray();
     if (!list) return fail_oom(L);
-    for (int i = 0; i < 7; i++) {
-        const char *name = get_str(cfg, keys[i]);
-        if (!name) name = dflt[k][i];
-        if (!name) continue;
-        int64_t id = tok_vocab_find(&L->t->vocab, name, strlen(name));
-        bool seen = false;
-        for (const cJSON *e = list->child; e; e = e->next) seen |= !strcmp(get_str(e, "content"), name);
-        if (id >= 0 && !seen) cJSON_AddItemToArray(list, added_json(name, id));
-    }
     /* transformers >= 4.34 lists the added tokens in tokenizer_config.json */
     const cJSON *dec = get(cfg, "added_tokens_decoder");
     for (const cJSON *e = cJSON_IsObject(dec) ? dec->child : NULL; e; e = e->next) {
@@ -859,6 +856,41 @@ static vkf_status legacy_added(loader *L, legacy_kind k, const cJSON *cfg)
         cJSON_DeleteItemFromObject(a, "id");
         cJSON_AddNumberToObject(a, "id", (double)id);
         cJSON_AddItemToArray(list, a);
+    }
+    /* transformers' SPECIAL_TOKENS_ATTRIBUTES order, in which a token the
+     * vocabulary lacks is appended with the next id */
+    static const char *const keys[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+    static const char *const dflt[4][7] = {
+        {NULL, NULL, "[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"},
+        {"<|endoftext|>", "<|endoftext|>", "<|endoftext|>", NULL, NULL, NULL, NULL},
+        {"<s>", "</s>", "<unk>", "</s>", "<pad>", "<s>", "<mask>"},
+        {"<|startoftext|>", "<|endoftext|>", "<|endoftext|>", NULL, "<|endoftext|>", NULL, NULL},
+    };
+    const cJSON *more = get(cfg, "additional_special_tokens");
+    const cJSON *extra = cJSON_IsArray(more) ? more->child : NULL;
+    for (int i = 0; i < 7 || extra; i++) {
+        const char *name;
+        if (i < 7) {
+            name = get_str(cfg, keys[i]);
+            if (!name) name = dflt[k][i];
+        } else {
+            name = cJSON_IsString(extra) ? extra->valuestring : get_str(extra, "content");
+            extra = extra->next;
+        }
+        if (!name || !*name) continue;
+        bool seen = false;
+        for (const cJSON *e = list->child; e; e = e->next) seen |= !strcmp(get_str(e, "content"), name);
+        if (seen) continue;
+        int64_t id = tok_vocab_find(&L->t->vocab, name, strlen(name));
+        /* a role token only when the config names it (the defaults are guesses) */
+        if (id < 0 && i < 7 && !get_str(cfg, keys[i])) continue;
+        if (id < 0) { /* after the vocabulary and the added tokens listed above */
+            id = L->t->vocab.n;
+            for (const cJSON *e = list->child; e; e = e->next) id = BASE_MAX(id, (int64_t)get(e, "id")->valuedouble + 1);
+            vkf_status st = add_token(L, name, strlen(name), (double)id, false, "special tokens");
+            if (st != VKF_OK) return cJSON_Delete(list), st;
+        }
+        cJSON_AddItemToArray(list, added_json(name, id));
     }
     vkf_status s = add_added(L, list);
     cJSON_Delete(list);
@@ -1193,6 +1225,7 @@ static bool spm_file(const char *dir, char *name, size_t cap)
 vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
 {
     *out = NULL;
+    bad_bool = NULL;
     struct stat st;
     if (!dir || base_stat(dir, &st) != 0) return base_fail(d, VKF_ERROR_IO, "%s: cannot open: %s", dir ? dir : "(null)", dir ? strerror(errno) : "no path");
     tok_tokenizer *t = calloc(1, sizeof *t);
@@ -1280,6 +1313,8 @@ vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
     }
     if (s == VKF_OK) s = finish(&L);
     if (s == VKF_OK) set_roles(t, cfg);
+    if (s == VKF_OK && bad_bool)
+        s = base_fail(d, VKF_ERROR_FORMAT, "%s: \"%s\" in the tokenizer files is not true or false", base, bad_bool);
 done:
     cJSON_Delete(cfg);
     cJSON_Delete(mcfg);

@@ -25,7 +25,25 @@ typedef struct vit_row {
     int runs;
 } vit_row;
 
-static graph *build(void *user, uint32_t batch, uint32_t seq) { return model_build(user, batch, seq); }
+static graph *build(void *user, const graph_key *key) { return model_build(user, key); }
+
+/* Bytes of a batch-1 session's state (the KV cache) and the part of it one
+ * position holds (states [1, positions, row]). */
+static uint64_t state_bytes(const model *m, uint64_t *per_position)
+{
+    model_state *st = malloc(MODEL_MAX_STATES * sizeof *st);
+    uint32_t n = st ? model_declare_state(m, 1, st, MODEL_MAX_STATES) : 0;
+    uint64_t total = 0, es = graph_dtype_size(m->dtype);
+    *per_position = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t b = es;
+        for (uint32_t k = 0; k < st[i].rank; k++) b *= st[i].shape[k];
+        total += b;
+        if (st[i].rank == 3) *per_position += (uint64_t)st[i].shape[2] * es;
+    }
+    free(st);
+    return total;
+}
 
 /* Median wall time of `runs` inferences at batch b, and the GPU/host split. */
 static vkf_status write_inputs(graph_exec *e, uint32_t slot, const bench_in *in, int n_in)
@@ -209,7 +227,7 @@ static int bench_generate(vkf_context *ctx, const bench_opts *o, model *mm, cons
     vk_device *dev = ctx->dev;
     uint32_t P = mm->max_positions, E = mm->hidden, L = mm->layers, es = graph_dtype_size(mm->dtype);
     uint64_t weight_bytes = mm->w.bytes, params = mm->params;
-    uint64_t cache_bytes = (uint64_t)L * P * mm->kv_row * es;
+    uint64_t row_bytes, cache_bytes = state_bytes(mm, &row_bytes);
     vkf_model *vm;
     vkf_status st = api_model_wrap(ctx, mm, &vm);
     double gbs = 0;
@@ -261,7 +279,7 @@ static int bench_generate(vkf_context *ctx, const bench_opts *o, model *mm, cons
      * (one row of it), and the cache up to the context */
     uint64_t wpe = (uint64_t)P * E * es;
     for (uint32_t i = 0; i < n_rows; i++) {
-        double bytes = (double)(weight_bytes - wpe) + (double)L * rows[i].context * mm->kv_row * es;
+        double bytes = (double)(weight_bytes - wpe) + (double)rows[i].context * row_bytes;
         rows[i].bw_fraction = gbs > 0 ? bytes * rows[i].tok_s / (gbs * 1e9) : 0;
     }
     if (!o->json) {
@@ -269,7 +287,7 @@ static int bench_generate(vkf_context *ctx, const bench_opts *o, model *mm, cons
         printf("\n%s %s: n_embd %u, %u layers, %llu parameters, %s, batch 1\n", vm->m.model_type, name, E, L,
                (unsigned long long)params, pname);
         printf("load: weights %.0f ms, recording prefill %u + decode %.0f ms; weights %s, KV cache %s (n_positions %u)\n",
-               t_weights * 1e3, api_seq_bucket(&vm->m, prompt), t_record * 1e3, base_fmt_bytes(weight_bytes, b1),
+               t_weights * 1e3, rt_seq_bucket(&vm->m, prompt), t_record * 1e3, base_fmt_bytes(weight_bytes, b1),
                base_fmt_bytes(cache_bytes, b2), P);
         printf("device copy bandwidth: %.1f GB/s\n", gbs);
         printf("prefill %u tokens: %.1f ms (%.1f tokens/s)\n", prompt, prefill_s * 1e3, prompt / prefill_s);
@@ -317,7 +335,7 @@ static int bench_clip_texts(vk_device *dev, const bench_opts *o, const model *m,
     for (uint32_t i = 0; i < B; i++) lens[i] = 9 + i % 4;
     graph_exec *e;
     double t0 = base_now();
-    vkf_status s = graph_cache_get(cache, B, S, &e);
+    vkf_status s = graph_cache_get(cache, &(graph_key){MODEL_GRAPH_TEXT, B, S, 0}, &e);
     double t_record = base_now() - t0;
     bench_in in[4];
     int n_in = 0;
@@ -370,7 +388,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
                              : strstr(preset, "gpt2")                                     ? "gpt2"
                              : !strncmp(preset, "clip", 4)                                ? "clip"
                                                                                           : "vit";
-        vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, o->image_size, o->patch_size, m);
+        vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, &(model_preset_opts){o->image_size, o->patch_size}, m);
         if (s != VKF_OK) {
             fprintf(stderr, "vkformer-bench: %s\n", base_diag_error(d));
             rc = 1;
@@ -390,7 +408,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             break;
         }
         double t_weights = base_now() - t0;
-        if (m->kv_row) { /* a causal LM: prefill and decode (takes the model) */
+        if (model_declare_state(m, 1, &(model_state){0}, 1)) { /* a causal LM: prefill and decode (takes the model) */
             rc = bench_generate(ctx, o, m, o->model ? o->model : preset, pname, t_weights, jrows);
             dev->alloc.peak = dev->alloc.in_use;
             continue;
@@ -400,7 +418,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         const char *unit = text ? "sent/s" : "img/s";
         if (!o->json && !text)
             printf("\n%s %s: hidden %u, %u layers, %ux%u image, patch %u (%u tokens), %llu parameters, %s\n",
-                   m->eos_pool ? "CLIP (image tower)" : "ViT", o->model ? o->model : preset, m->hidden, m->layers, img, img, patch, tokens, (unsigned long long)m->params, pname);
+                   !strcmp(m->family->name, "clip") ? "CLIP (image tower)" : "ViT", o->model ? o->model : preset, m->hidden, m->layers, img, img, patch, tokens, (unsigned long long)m->params, pname);
         if (!o->json && text)
             printf("\n%s %s: hidden %u, %u layers, %llu parameters, %s; batch 1 at %u tokens, larger batches of mixed\n"
                    "lengths (8 to 64 tokens, padded to the longest)\n",
@@ -419,7 +437,8 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             if (text) seq = BASE_MIN(bucket, m->max_positions);
             double tc = base_now();
             graph_exec *e;
-            s = lens ? graph_cache_get(&cache, b, text ? seq : 0, &e) : VKF_ERROR_OUT_OF_MEMORY;
+            graph_key key = {text ? MODEL_GRAPH_TEXT : MODEL_GRAPH_VISION, b, text ? seq : 0, 0};
+            s = lens ? graph_cache_get(&cache, &key, &e) : VKF_ERROR_OUT_OF_MEMORY;
             double t_record = base_now() - tc;
             bench_in in[4];
             int n_in = 0;
@@ -478,7 +497,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
                 cJSON_AddItemToArray(jrows, j);
             }
         }
-        if (rc == 0 && m->image_size && m->eos_pool) rc = bench_clip_texts(dev, o, m, &cache, pname, jrows);
+        if (rc == 0 && m->image_size && m->text_pooled) rc = bench_clip_texts(dev, o, m, &cache, pname, jrows);
         vkf_memory_stats m1;
         vk_alloc_stats(dev, &m1);
         if (!o->json && rc == 0) {

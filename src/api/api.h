@@ -3,7 +3,7 @@
 #define VKF_API_H
 
 #include "../base/base.h"
-#include "../models/model.h"
+#include "../runtime/runtime.h"
 #include "../vk/vk.h"
 
 struct vkf_context {
@@ -16,7 +16,7 @@ struct vkf_model {
     vk_device *dev;
     model m;             /* any family, through src/models/model.h */
     io_preproc pp;       /* image models: preprocessor_config.json over the family's defaults */
-    graph_cache cache;
+    rt_variants run;     /* the compiled variants */
     vkf_precision precision;
     vkf_tokenizer *tok;  /* text models: the directory's tokenizer (NULL when it has none) */
     struct {             /* inputs and outputs, read once at load (vkf_model_get_info) */
@@ -25,22 +25,9 @@ struct vkf_model {
     } sig;
 };
 
-/* Text models: one inference over int32 [B, S] arrays (tt, pos may be NULL:
- * zeros, and RoBERTa's positions computed from ids); outputs read by name,
- * [B, S, X] ones cropped from the sequence bucket to S. */
-vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids, const int32_t *mask, const int32_t *tt,
-                       const int32_t *pos, const char *const *names, void *const *data, uint32_t n_out);
-
-/* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
- * model's maximum. */
-uint32_t api_seq_bucket(const model *mm, uint32_t n);
-
 /* x / max(||x||, 1e-12) per row of n (torch.nn.functional.normalize). */
 void api_l2_rows(float *x, uint32_t rows, uint32_t n);
 
-/* A batch of images through the vision graph (seq 0): output i into data[i]. */
-vkf_status api_run_images(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
-                          uint32_t n_out);
 /* CLIP: logits_per_image [ni, nt] (and per text, its transpose, when
  * per_text is not NULL) from normalised embeddings, exp(logit_scale) applied. */
 void api_clip_logits(const model *mm, const float *img, uint32_t ni, const float *txt, uint32_t nt, float *per_image,

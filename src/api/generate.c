@@ -1,10 +1,11 @@
 /* vkformer.h: text generation sessions over a causal LM (GPT-2).
  *
- * A session owns the KV cache (graph state "kv.<layer>", one device buffer
- * per layer) and its own compiled graphs, keyed like the model's variants:
- * (batch, prompt bucket) for prefill, (batch, 0) for the decode step, all
- * recorded once against that cache. Per token the host writes the ids and a
- * few meta integers, submits, waits and reads the top candidates.
+ * A session owns the state its model's family declares (GPT-2: the KV cache
+ * "kv.<layer>", one device buffer per layer) and its own compiled graphs
+ * over it: PREFILL variants per prompt bucket and the DECODE step, keyed by
+ * the candidates k they return, all recorded once against that state. Per
+ * token the host writes the ids and the "positions" / "counts" meta slots,
+ * submits, waits and reads the top candidates.
  *
  * Every sequence holds `len` tokens in the cache and maybe one `pending`
  * token: generated, returned, not yet fed (it is fed first when the text
@@ -27,10 +28,8 @@
 struct vkf_session {
     vkf_model *m;
     uint32_t B;
-    graph_weights state;
-    graph_cache cache;
-    bool cache_ready;
-    uint32_t k;          /* candidates the compiled graphs return */
+    graph_weights state; /* the family's declared state (model_declare_state) */
+    rt_variants run;     /* the generation graphs over it */
     uint32_t *len;
     int32_t *pending;
     int32_t *hist;       /* [B, max_positions]: the tokens in the cache (repetition penalty) */
@@ -52,43 +51,7 @@ static void session_leave(vkf_session *s) { atomic_store(&s->busy, false); }
 
 void api_session_stats(const vkf_session *s, api_gen_stats *st) { *st = s->stats; }
 
-vkf_status api_session_profile(vkf_session *s, char **table)
-{
-    *table = NULL;
-    size_t len = 0;
-    pthread_mutex_lock(&s->cache.lock);
-    for (uint32_t i = 0; i < s->cache.n; i++) {
-        char *t;
-        if (!s->cache.e[i].exec || graph_exec_profile_table(s->cache.e[i].exec, &t) != VKF_OK) continue;
-        size_t add = strlen(t) + 64;
-        char *grown = realloc(*table, len + add);
-        if (grown) {
-            *table = grown;
-            len += (size_t)snprintf(*table + len, add, "%s %u:\n%s", s->cache.e[i].seq ? "prefill" : "decode",
-                                    s->cache.e[i].seq ? s->cache.e[i].seq : 1, t);
-        }
-        free(t);
-    }
-    pthread_mutex_unlock(&s->cache.lock);
-    return *table ? VKF_OK : VKF_ERROR_NOT_FOUND;
-}
-
-static graph *build_gen(void *user, uint32_t batch, uint32_t seq)
-{
-    vkf_session *s = user;
-    return model_build_gen(&s->m->m, batch, seq, s->k);
-}
-
-static vkf_status use_k(vkf_session *s, uint32_t k)
-{
-    if (s->cache_ready && s->k == k) return VKF_OK;
-    if (s->cache_ready) graph_cache_destroy(&s->cache);
-    s->k = k;
-    graph_compile_opts opts = {.slots = 1, .state = &s->state};
-    graph_cache_init(&s->cache, s->m->dev, &s->m->m.w, &opts, 8, build_gen, s);
-    s->cache_ready = true;
-    return VKF_OK;
-}
+vkf_status api_session_profile(vkf_session *s, char **table) { return rt_profile(&s->run, table); }
 
 vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
 {
@@ -96,12 +59,13 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     *out = NULL;
     base_diag *d = m->dev->diag;
     const model *mm = &m->m;
-    if (!mm->kv_row)
+    if (!model_declare_state(mm, 1, &(model_state){0}, 1))
         return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s (%s) is not a causal language model: it cannot generate", mm->model_type,
                          model_task_name(mm->task));
     if (!batch || batch > GEN_MAX_BATCH)
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a session holds 1 to %u sequences, not %u", GEN_MAX_BATCH, batch);
-    vkf_session *s = calloc(1, sizeof *s);
+    model_state *states = malloc(MODEL_MAX_STATES * sizeof *states);
+    vkf_session *s = states ? calloc(1, sizeof *s) : NULL;
     if (s) {
         s->len = calloc(batch, sizeof *s->len), s->pending = malloc(batch * sizeof *s->pending);
         s->hist = malloc((size_t)batch * mm->max_positions * sizeof *s->hist);
@@ -109,23 +73,24 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     if (!s || !s->len || !s->pending || !s->hist) {
         if (s) free(s->len), free(s->pending), free(s->hist);
         free(s);
+        free(states);
         return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     }
     s->m = m;
     s->B = batch;
     for (uint32_t b = 0; b < batch; b++) s->pending[b] = -1;
     graph_weights_init(&s->state, m->dev);
-    uint32_t shape[3] = {batch, mm->max_positions, mm->kv_row};
-    uint64_t bytes = (uint64_t)batch * mm->max_positions * mm->kv_row * graph_dtype_size(mm->dtype);
+    uint32_t n_states = model_declare_state(mm, batch, states, MODEL_MAX_STATES);
     vkf_status st = VKF_OK;
-    for (uint32_t l = 0; l < mm->layers && st == VKF_OK; l++) {
-        char name[32];
+    for (uint32_t i = 0; i < n_states && st == VKF_OK; i++) {
+        uint64_t bytes = graph_dtype_size(mm->dtype);
+        for (uint32_t k = 0; k < states[i].rank; k++) bytes *= states[i].shape[k];
         int buf;
-        snprintf(name, sizeof name, "kv.%u", l);
-        st = graph_weights_alloc(&s->state, bytes, "KV cache", &buf);
-        if (st == VKF_OK) st = graph_weights_add(&s->state, name, mm->dtype, 3, shape, buf, 0);
+        st = graph_weights_alloc(&s->state, bytes, "generation state (KV cache)", &buf);
+        if (st == VKF_OK) st = graph_weights_add(&s->state, states[i].name, mm->dtype, states[i].rank, states[i].shape, buf, 0);
     }
-    if (st == VKF_OK) st = use_k(s, 1);
+    free(states);
+    if (st == VKF_OK) rt_variants_init(&s->run, m->dev, mm, &s->state, &(graph_compile_opts){.slots = 1}, 8);
     if (st != VKF_OK) {
         vkf_session_destroy(s);
         return st;
@@ -137,7 +102,7 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
 void vkf_session_destroy(vkf_session *s)
 {
     if (!s) return;
-    if (s->cache_ready) graph_cache_destroy(&s->cache);
+    rt_variants_destroy(&s->run);
     graph_weights_free(&s->state);
     free(s->len);
     free(s->pending);
@@ -343,18 +308,33 @@ static vkf_status emit(gen_run *r, uint32_t b, int32_t id)
     return VKF_OK;
 }
 
-/* Picks the next token of every sequence whose feed just ended, from row b
- * of the run's outputs. */
-static vkf_status pick(gen_run *r, graph_exec *e, const bool *choose)
+/* One run of a generation graph (the prompts' prefill or a decode step):
+ * the ids in, the named meta slots, and what pick reads out. */
+static vkf_status run_step(gen_run *r, model_graph_kind kind, uint32_t seq, const rt_meta *meta, uint32_t n_meta)
 {
     vkf_session *s = r->s;
-    const graph *g = graph_exec_graph(e);
-    uint32_t B = s->B, V = s->m->m.vocab_size;
     bool want_logits = !r->k || r->d->logits_out;
+    rt_input in = {"input_ids", r->ids};
+    rt_output out[3] = {{"top_ids", r->k ? r->top : NULL},
+                        {"top_ids.values", r->k && !r->greedy ? r->vals : NULL},
+                        {"logits", want_logits ? r->logits : NULL}};
+    double waited = 0;
+    rt_run_desc d = {.key = {kind, s->B, seq, BASE_MAX(r->k, 1u)}, .in = &in, .n_in = 1, .meta = meta, .n_meta = n_meta,
+                     .out = out, .n_out = 3, .waited = &waited};
+    vkf_status st = rt_run(&s->run, &d);
+    s->stats.wait_s += waited;
+    s->stats.runs++;
+    if (kind == MODEL_GRAPH_DECODE) s->stats.decode_wait_s += waited, s->stats.decode_runs++;
+    return st;
+}
+
+/* Picks the next token of every sequence whose feed just ended, from row b
+ * of the last run's outputs. */
+static vkf_status pick(gen_run *r, const bool *choose)
+{
+    vkf_session *s = r->s;
+    uint32_t B = s->B, V = s->m->m.vocab_size;
     vkf_status st = VKF_OK;
-    if (r->k) st = graph_exec_read(e, 0, graph_find(g, "top_ids"), r->top, (size_t)B * r->k * 4);
-    if (st == VKF_OK && r->k && !r->greedy) st = graph_exec_read(e, 0, graph_find(g, "top_ids.values"), r->vals, (size_t)B * r->k * 4);
-    if (st == VKF_OK && want_logits) st = graph_exec_read(e, 0, graph_find(g, "logits"), r->logits, (size_t)B * V * 4);
     for (uint32_t b = 0; b < B && st == VKF_OK; b++) {
         if (!choose[b]) continue;
         if (r->d->logits_out)
@@ -385,41 +365,13 @@ static vkf_status pick(gen_run *r, graph_exec *e, const bool *choose)
     return st;
 }
 
-static vkf_status run_exec(vkf_session *s, uint32_t seq, const int32_t *ids, const int32_t *meta, uint32_t n_meta,
-                           graph_exec **used)
-{
-    graph_exec *e;
-    vkf_status st = graph_cache_get(&s->cache, s->B, seq, &e);
-    if (st != VKF_OK) return st;
-    const graph *g = graph_exec_graph(e);
-    uint32_t slot;
-    graph_exec_acquire(e, &slot);
-    int t = graph_find(g, "input_ids");
-    st = graph_exec_write(e, slot, t, ids, graph_numel(&g->t[t]) * 4);
-    for (uint32_t i = 0; i < n_meta && st == VKF_OK; i++) st = graph_exec_set_meta(e, slot, i, meta[i]);
-    if (st == VKF_OK) st = graph_exec_submit(e, slot);
-    double t0 = base_now();
-    if (st == VKF_OK) st = graph_exec_wait(e, slot);
-    double waited = base_now() - t0;
-    s->stats.wait_s += waited;
-    s->stats.runs++;
-    if (!seq) s->stats.decode_wait_s += waited, s->stats.decode_runs++;
-    graph_exec_release(e, slot);
-    if (st != VKF_OK) {
-        graph_cache_release(&s->cache, e);
-        return st;
-    }
-    *used = e; /* released by the caller after reading */
-    return VKF_OK;
-}
-
 static vkf_status prefill(gen_run *r)
 {
     vkf_session *s = r->s;
     const model *mm = &s->m->m;
     uint32_t B = s->B, longest = 0;
     for (uint32_t b = 0; b < B; b++) longest = BASE_MAX(longest, r->q[b].n_feed);
-    uint32_t S = api_seq_bucket(mm, longest);
+    uint32_t S = rt_seq_bucket(mm, longest);
     int32_t meta[GEN_MAX_BATCH];
     bool choose[GEN_MAX_BATCH];
     for (uint32_t b = 0; b < B; b++) {
@@ -432,12 +384,9 @@ static vkf_status prefill(gen_run *r)
         r->out[b].prompt_tokens = q->n_feed;
         choose[b] = true;
     }
-    graph_exec *e;
-    vkf_status st = run_exec(s, S, r->ids, meta, B, &e);
-    if (st != VKF_OK) return st;
-    st = pick(r, e, choose);
-    graph_cache_release(&s->cache, e);
-    return st;
+    rt_meta lengths = {"lengths", meta};
+    vkf_status st = run_step(r, MODEL_GRAPH_PREFILL, S, &lengths, 1);
+    return st == VKF_OK ? pick(r, choose) : st;
 }
 
 static vkf_status decode_steps(gen_run *r)
@@ -474,13 +423,12 @@ static vkf_status decode_steps(gen_run *r)
             meta[B + b] = meta[b] + 1;
         }
         if (!any) return VKF_OK;
-        graph_exec *e;
-        vkf_status st = run_exec(s, 0, r->ids, meta, 2 * B, &e);
+        rt_meta slots[2] = {{"positions", meta}, {"counts", meta + B}};
+        vkf_status st = run_step(r, MODEL_GRAPH_DECODE, 1, slots, 2);
         if (st != VKF_OK) return st;
         for (uint32_t b = 0; b < B; b++)
             if (fed[b]) s->hist[(size_t)b * P + s->len[b]++] = r->ids[b];
-        st = pick(r, e, choose);
-        graph_cache_release(&s->cache, e);
+        st = pick(r, choose);
         if (st != VKF_OK) return st;
     }
 }
@@ -545,7 +493,7 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     for (uint32_t b = 0; b < B; b++) total += (lens ? lens[b] : 0) + 1;
     r.q = calloc(B, sizeof *r.q);
     feeds = malloc(total * sizeof *feeds);
-    size_t S_max = (size_t)api_seq_bucket(mm, P);
+    size_t S_max = (size_t)rt_seq_bucket(mm, P);
     r.ids = malloc((size_t)B * BASE_MAX(S_max, 1u) * sizeof *r.ids);
     r.top = malloc((size_t)B * BASE_MAX(r.k, 1u) * sizeof *r.top);
     r.vals = malloc((size_t)B * BASE_MAX(r.k, 1u) * sizeof *r.vals);
@@ -579,7 +527,6 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     }
     /* pending tokens move into the feed: the session forgets them until fed */
     for (uint32_t b = 0; b < B && st == VKF_OK; b++) s->pending[b] = -1;
-    if (st == VKF_OK) st = use_k(s, BASE_MAX(r.k, 1u));
     if (st == VKF_OK && fresh) st = prefill(&r);
     if (st == VKF_OK) st = decode_steps(&r);
     for (uint32_t b = 0; b < B && r.q; b++) {

@@ -13,11 +13,6 @@
 
 static vkf_status read_signature(vkf_model *m);
 
-static graph *build_variant(void *user, uint32_t batch, uint32_t seq)
-{
-    return model_build(&((vkf_model *)user)->m, batch, seq);
-}
-
 typedef struct progress_relay {
     vkf_progress_fn fn;
     void *user;
@@ -118,7 +113,7 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "max_in_flight %u is more than the %u inferences a variant can have in flight",
                          desc->max_in_flight, GRAPH_MAX_SLOTS);
     }
-    graph_cache_init(&m->cache, dev, &m->m.w, &opts, desc->max_variants ? desc->max_variants : 4, build_variant, m);
+    rt_variants_init(&m->run, dev, &m->m, NULL, &opts, desc->max_variants ? desc->max_variants : 4);
     *out = m;
     return VKF_OK;
 }
@@ -139,7 +134,7 @@ vkf_status api_model_wrap(vkf_context *ctx, model *mm, vkf_model **out)
         free(m);
         return s;
     }
-    graph_cache_init(&m->cache, m->dev, &m->m.w, &(graph_compile_opts){.slots = 2}, 4, build_variant, m);
+    rt_variants_init(&m->run, m->dev, &m->m, NULL, &(graph_compile_opts){.slots = 2}, 4);
     *out = m;
     return VKF_OK;
 }
@@ -147,7 +142,7 @@ vkf_status api_model_wrap(vkf_context *ctx, model *mm, vkf_model **out)
 void vkf_model_destroy(vkf_model *m)
 {
     if (!m) return;
-    graph_cache_destroy(&m->cache);
+    rt_variants_destroy(&m->run);
     model_close(&m->m);
     vkf_tokenizer_destroy(m->tok);
     free(m);
@@ -170,38 +165,12 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
     return VKF_OK;
 }
 
-/* The signature, read once at load off the graph of a small shape (built, not
- * compiled): the batch and, for texts, the token count are chosen per run (0). */
+/* The signature, read once at load off the graphs (vkf_model_get_info). */
 static vkf_status read_signature(vkf_model *m)
 {
     const model *mm = &m->m;
-    /* image models: the vision graph; text models: a text graph; CLIP: both */
-    uint32_t probes[2], n_probes = 0, probe_seq = BASE_MIN(8u, mm->max_positions);
-    if (mm->image_size) probes[n_probes++] = 0;
-    if (mm->vocab_size) probes[n_probes++] = probe_seq;
-    for (uint32_t p = 0; p < n_probes; p++) {
-        graph *g = model_build(mm, 1, probes[p]);
-        if (!g || g->error != VKF_OK) {
-            vkf_status s = g ? g->error : VKF_ERROR_OUT_OF_MEMORY;
-            graph_destroy(g);
-            return base_fail_prefix(m->dev->diag, s, "building the model's graph: ");
-        }
-        for (size_t i = 0; i < g->n_t; i++) {
-            const graph_tensor *t = &g->t[i];
-            bool input = t->role == GRAPH_INPUT;
-            if (!input && !t->output) continue;
-            uint32_t *n = input ? &m->sig.n_inputs : &m->sig.n_outputs;
-            if (*n == 8) continue;
-            vkf_tensor_info *ti = input ? &m->sig.inputs[(*n)++] : &m->sig.outputs[(*n)++];
-            snprintf(ti->name, sizeof ti->name, "%s", t->name);
-            ti->dtype = t->dtype == GRAPH_I32 ? VKF_I32 : VKF_F32;
-            ti->rank = t->rank;
-            for (uint32_t k = 0; k < t->rank; k++) ti->shape[k] = t->shape[k];
-            ti->shape[0] = 0;
-            if (probes[p] && t->rank >= 2 && t->shape[1] == probes[p]) ti->shape[1] = 0;
-        }
-        graph_destroy(g);
-    }
+    vkf_status s = rt_signature(mm, m->sig.inputs, &m->sig.n_inputs, m->sig.outputs, &m->sig.n_outputs, 8);
+    if (s != VKF_OK) return s;
     if (mm->task == MODEL_TASK_ZERO_SHOT_IMAGE) /* computed from the two towers' embeddings */
         for (int k = 0; k < 2 && m->sig.n_outputs < 8; k++)
             m->sig.outputs[m->sig.n_outputs++] = (vkf_tensor_info){.name = {0}, .dtype = VKF_F32, .rank = 2};
@@ -222,15 +191,9 @@ vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch, uint32_t seq)
                          seq, mm->max_positions);
     /* images: the vision graph; texts: the bucket's text graph (CLIP: both, or the text one when seq is given) */
     vkf_status s = VKF_OK;
-    graph_exec *e;
-    if (mm->image_size && !(mm->vocab_size && seq)) {
-        s = graph_cache_get(&m->cache, batch, 0, &e);
-        if (s == VKF_OK) graph_cache_release(&m->cache, e);
-    }
-    if (s == VKF_OK && mm->vocab_size && (seq || !mm->image_size)) {
-        s = graph_cache_get(&m->cache, batch, api_seq_bucket(mm, seq ? seq : mm->max_positions), &e);
-        if (s == VKF_OK) graph_cache_release(&m->cache, e);
-    }
+    if (mm->image_size && !(mm->vocab_size && seq)) s = rt_prepare(&m->run, &(graph_key){MODEL_GRAPH_VISION, batch, 0, 0});
+    if (s == VKF_OK && mm->vocab_size && (seq || !mm->image_size))
+        s = rt_prepare(&m->run, &(graph_key){MODEL_GRAPH_TEXT, batch, rt_seq_bucket(mm, seq ? seq : mm->max_positions), 0});
     return s;
 }
 
@@ -240,107 +203,23 @@ const char *vkf_model_label(const vkf_model *m, uint32_t index)
     return m->m.labels[index];
 }
 
-/* A host array for one graph input: float32 for float tensors, int32 for ids. */
-typedef struct host_input {
-    const char *name;
-    const void *data;
-} host_input;
-
-/* One inference of the (batch, seq) variant; output i is read into data[i]
- * (skipped when NULL), an output [batch, seq, X] cropped to its first `keep`
- * tokens when keep < seq (texts padded up to their sequence bucket). */
-static vkf_status run_variant(vkf_model *m, uint32_t batch, uint32_t seq, const host_input *in, uint32_t n_in,
-                              const int32_t *meta, uint32_t n_meta, const char *const *names, void *const *data, uint32_t n_out,
-                              uint32_t keep)
-{
-    base_diag *d = m->dev->diag;
-    graph_exec *e;
-    vkf_status s = graph_cache_get(&m->cache, batch, seq, &e);
-    if (s != VKF_OK) return s;
-    const graph *g = graph_exec_graph(e);
-    uint32_t slot;
-    graph_exec_acquire(e, &slot);
-    for (uint32_t i = 0; i < n_in && s == VKF_OK; i++) {
-        int t = graph_find(g, in[i].name);
-        if (t < 0) s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no input \"%s\"", in[i].name);
-        else s = graph_exec_write(e, slot, t, in[i].data, graph_numel(&g->t[t]) * 4);
-    }
-    for (uint32_t i = 0; i < n_meta && s == VKF_OK; i++) s = graph_exec_set_meta(e, slot, i, meta[i]);
-    if (s == VKF_OK) s = graph_exec_submit(e, slot);
-    if (s == VKF_OK) s = graph_exec_wait(e, slot);
-    for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
-        int t = graph_find(g, names[i]);
-        if (t < 0 || !g->t[t].output) {
-            s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\"", names[i]);
-            break;
-        }
-        if (!data[i]) continue;
-        const graph_tensor *gt = &g->t[t];
-        uint64_t n = graph_numel(gt);
-        if (keep < seq && gt->rank == 3 && gt->shape[1] == seq) {
-            float *tmp = malloc(n * 4);
-            if (!tmp) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-            if (s == VKF_OK) s = graph_exec_read(e, slot, t, tmp, n * 4);
-            for (uint32_t b = 0; b < batch && s == VKF_OK; b++)
-                memcpy((float *)data[i] + (size_t)b * keep * gt->shape[2], tmp + (size_t)b * seq * gt->shape[2],
-                       (size_t)keep * gt->shape[2] * 4);
-            free(tmp);
-        } else {
-            s = graph_exec_read(e, slot, t, data[i], n * 4);
-        }
-    }
-    graph_exec_release(e, slot);
-    graph_cache_release(&m->cache, e);
-    return s;
-}
-
-vkf_status api_run_images(vkf_model *m, uint32_t batch, const float *pixels, const char *const *names, void *const *data,
-                          uint32_t n_out)
-{
-    host_input in = {"pixel_values", pixels};
-    return run_variant(m, batch, 0, &in, 1, NULL, 0, names, data, n_out, UINT32_MAX);
-}
-
 /* Fills outputs' shapes from the variant's graph (token dimension `keep`
- * where the graph has the bucket's `seq`), and checks their capacities. */
-static vkf_status output_shapes(vkf_model *m, uint32_t batch, uint32_t seq, uint32_t keep, vkf_tensor *outputs, uint32_t n)
+ * where the graph has the bucket's), and checks their capacities. */
+static vkf_status output_shapes(vkf_model *m, const graph_key *key, uint32_t keep, vkf_tensor *outputs, uint32_t n)
 {
-    base_diag *d = m->dev->diag;
-    graph_exec *e;
-    vkf_status s = graph_cache_get(&m->cache, batch, seq, &e);
-    if (s != VKF_OK) return s;
-    const graph *g = graph_exec_graph(e);
+    vkf_status s = VKF_OK;
     for (uint32_t i = 0; i < n && s == VKF_OK; i++) {
         vkf_tensor *o = &outputs[i];
-        int t = o->name ? graph_find(g, o->name) : -1;
-        if (t < 0 || !g->t[t].output) {
-            char list[256] = "";
-            for (size_t k = 0; k < g->n_t; k++)
-                if (g->t[k].output) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", g->t[k].name);
-            s = base_fail(d, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\" (%s)", o->name ? o->name : "(null)", list);
-            break;
-        }
-        o->rank = g->t[t].rank;
-        memcpy(o->shape, g->t[t].shape, sizeof o->shape);
-        if (o->rank == 3 && o->shape[1] == seq) o->shape[1] = keep;
+        s = rt_output_shape(&m->run, key, keep, o->name, &o->rank, o->shape);
+        if (s != VKF_OK) break;
         o->dtype = VKF_F32;
         uint64_t count = 1;
         for (uint32_t k = 0; k < o->rank; k++) count *= o->shape[k];
         if (o->data && o->capacity < count * 4)
-            s = base_fail(d, VKF_ERROR_SHAPE, "output \"%s\" needs %llu bytes, %llu given", o->name,
+            s = base_fail(m->dev->diag, VKF_ERROR_SHAPE, "output \"%s\" needs %llu bytes, %llu given", o->name,
                           (unsigned long long)(count * 4), (unsigned long long)o->capacity);
     }
-    graph_cache_release(&m->cache, e);
     return s;
-}
-
-/* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
- * model's maximum, so a handful of recorded variants serve every length. */
-uint32_t api_seq_bucket(const model *mm, uint32_t n)
-{
-    uint32_t b = 8;
-    while (b < n) b *= 2;
-    return BASE_MIN(b, BASE_MAX(mm->max_positions, n));
 }
 
 /* An integer input [B, S] as int32 (from int32 or int64), checked against [lo, hi). */
@@ -365,61 +244,6 @@ static const vkf_tensor *find_input(const vkf_tensor *in, uint32_t n, const char
     for (uint32_t i = 0; i < n; i++)
         if (in[i].name && !strcmp(in[i].name, name)) return &in[i];
     return NULL;
-}
-
-vkf_status api_run_ids(vkf_model *m, uint32_t B, uint32_t S, const int32_t *ids, const int32_t *mask, const int32_t *tt,
-                       const int32_t *pos, const char *const *names, void *const *data, uint32_t n_out)
-{
-    const model *mm = &m->m;
-    uint32_t Sb = api_seq_bucket(mm, S);
-    size_t n = (size_t)B * Sb;
-    int32_t *buf = calloc(4 * n, sizeof *buf);
-    if (!buf) return base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    int32_t *id_b = buf, *mask_b = buf + n, *tt_b = buf + 2 * n, *pos_b = buf + 3 * n;
-    /* padded up to the bucket: pad ids, mask 0 (so the padding changes nothing) */
-    for (uint32_t b = 0; b < B; b++)
-        for (uint32_t j = 0; j < Sb; j++) {
-            size_t o = (size_t)b * Sb + j, i = (size_t)b * S + j;
-            id_b[o] = j < S ? ids[i] : (int32_t)mm->pad_id;
-            mask_b[o] = j < S ? (mask ? mask[i] : 1) : 0;
-            tt_b[o] = j < S && tt ? tt[i] : 0;
-            pos_b[o] = j < S && pos ? pos[i] : (int32_t)mm->pad_id;
-        }
-    if (mm->position_ids && !pos) {
-        /* RoBERTa's create_position_ids_from_input_ids: padding_idx + 1 + the
-         * count of non-padding tokens so far; padding_idx for padding. */
-        for (uint32_t b = 0; b < B; b++) {
-            int32_t count = 0;
-            for (uint32_t j = 0; j < Sb; j++) {
-                size_t o = (size_t)b * Sb + j;
-                bool real = j < S && id_b[o] != (int32_t)mm->pad_id;
-                count += real;
-                pos_b[o] = real ? (int32_t)mm->pad_id + count : (int32_t)mm->pad_id;
-            }
-        }
-    }
-    host_input in[4] = {{"input_ids", id_b}, {"attention_mask", mask_b}};
-    uint32_t n_in = 2;
-    if (mm->type_vocab) in[n_in++] = (host_input){"token_type_ids", tt_b};
-    if (mm->position_ids) in[n_in++] = (host_input){"position_ids", pos_b};
-    /* CLIP pools each text at its EOS token, found as HF does: the legacy
-     * configs (eos_token_id 2) take the highest id, others the first eos_token_id */
-    int32_t *eos = mm->eos_pool ? malloc(B * sizeof *eos) : NULL;
-    vkf_status s = mm->eos_pool && !eos ? base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory") : VKF_OK;
-    for (uint32_t b = 0; eos && b < B; b++) {
-        const int32_t *row = ids + (size_t)b * S;
-        uint32_t at = 0;
-        if (mm->eos_id == 2) {
-            for (uint32_t j = 1; j < S; j++) if (row[j] > row[at]) at = j;
-        } else {
-            for (uint32_t j = 0; j < S; j++) if (row[j] == mm->eos_id) { at = j; break; } /* none: 0, as argmax gives */
-        }
-        eos[b] = (int32_t)at + 1;
-    }
-    if (s == VKF_OK) s = run_variant(m, B, Sb, in, n_in, eos, eos ? B : 0, names, data, n_out, S);
-    free(eos);
-    free(buf);
-    return s;
 }
 
 /* Text encoders through the tensor API: input_ids, attention_mask,
@@ -458,12 +282,12 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
         s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
     if (s == VKF_OK && pos_in) s = int_input(d, pos_in, B, S, 0, mm->max_positions + mm->pad_id + 1, pos);
     if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    if (s == VKF_OK) s = output_shapes(m, B, api_seq_bucket(mm, S), S, outputs, n_outputs);
+    if (s == VKF_OK) s = output_shapes(m, &(graph_key){MODEL_GRAPH_TEXT, B, rt_seq_bucket(mm, S), 0}, S, outputs, n_outputs);
     if (s == VKF_OK) {
-        const char *names[8];
-        void *data[8];
-        for (uint32_t i = 0; i < n_outputs; i++) names[i] = outputs[i].name, data[i] = outputs[i].data;
-        s = api_run_ids(m, B, S, id32, tm ? mask : NULL, tt_in ? tt : NULL, pos_in ? pos : NULL, names, data, n_outputs);
+        rt_output out[8];
+        for (uint32_t i = 0; i < n_outputs; i++) out[i] = (rt_output){outputs[i].name, outputs[i].data};
+        rt_text t = {B, S, id32, tm ? mask : NULL, tt_in ? tt : NULL, pos_in ? pos : NULL};
+        s = rt_run_text(&m->run, &t, out, n_outputs);
     }
     free(buf);
     return s;
@@ -482,12 +306,11 @@ static vkf_status run_image(vkf_model *m, const vkf_tensor *in, vkf_tensor *outp
         return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", C, S, S);
     uint32_t batch = in->shape[0];
     if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    vkf_status s = output_shapes(m, batch, 0, UINT32_MAX, outputs, n_outputs);
+    vkf_status s = output_shapes(m, &(graph_key){MODEL_GRAPH_VISION, batch, 0, 0}, 0, outputs, n_outputs);
     if (s != VKF_OK) return s;
-    const char *names[8];
-    void *data[8];
-    for (uint32_t i = 0; i < n_outputs; i++) names[i] = outputs[i].name, data[i] = outputs[i].data;
-    return api_run_images(m, batch, in->data, names, data, n_outputs);
+    rt_output out[8];
+    for (uint32_t i = 0; i < n_outputs; i++) out[i] = (rt_output){outputs[i].name, outputs[i].data};
+    return rt_run_images(&m->run, batch, in->data, out, n_outputs);
 }
 
 void api_clip_logits(const model *mm, const float *img, uint32_t ni, const float *txt, uint32_t nt, float *per_image,
@@ -718,9 +541,8 @@ static vkf_status classify_images(vkf_model *m, const char *fn, const void *inpu
     for (uint32_t first = 0; first < n && s == VKF_OK; first += chunk) {
         uint32_t b = BASE_MIN(chunk, n - first);
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = pre(m, inputs, first + i, pixels + per * i);
-        const char *name = "logits";
-        void *out = logits;
-        if (s == VKF_OK) s = api_run_images(m, b, pixels, &name, &out, 1);
+        rt_output out = {"logits", logits};
+        if (s == VKF_OK) s = rt_run_images(&m->run, b, pixels, &out, 1);
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * mm->num_labels, top + (size_t)(first + i) * k, k);
     }
     free(pixels);
@@ -747,24 +569,8 @@ vkf_status vkf_model_profile(vkf_model *m, char **table)
 {
     if (!m || !table) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_model_profile: NULL argument");
     *table = NULL;
-    size_t len = 0;
-    char *all = NULL;
-    pthread_mutex_lock(&m->cache.lock);
-    for (uint32_t i = 0; i < m->cache.n; i++) {
-        char *t;
-        if (graph_exec_profile_table(m->cache.e[i].exec, &t) != VKF_OK) continue;
-        size_t add = strlen(t) + 64;
-        char *grown = realloc(all, len + add);
-        if (grown) {
-            all = grown;
-            len += (size_t)snprintf(all + len, add, "batch %u:\n%s", m->cache.e[i].batch, t);
-        }
-        free(t);
-    }
-    pthread_mutex_unlock(&m->cache.lock);
-    if (!all)
+    if (rt_profile(&m->run, table) != VKF_OK)
         return base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT,
                          "no profile: load with desc.profile (or VKF_PROFILE=1) and run first");
-    *table = all;
     return VKF_OK;
 }

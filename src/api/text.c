@@ -125,8 +125,9 @@ static vkf_status encode(vkf_model *m, const char *const *texts, const char *con
 static vkf_status run_rows(vkf_model *m, const id_batch *b, uint32_t first, uint32_t count, const char *output, float *out)
 {
     size_t off = (size_t)first * b->S;
-    void *data = out;
-    return api_run_ids(m, count, b->S, b->ids + off, b->mask + off, m->m.type_vocab ? b->tt + off : NULL, NULL, &output, &data, 1);
+    rt_output o = {output, out};
+    rt_text t = {count, b->S, b->ids + off, b->mask + off, m->m.type_vocab ? b->tt + off : NULL, NULL};
+    return rt_run_text(&m->run, &t, &o, 1);
 }
 
 vkf_status vkf_classify_texts(vkf_model *m, const char *const *texts, const char *const *pairs, uint32_t n,
@@ -197,7 +198,7 @@ vkf_status vkf_embed(vkf_model *m, const char *const *texts, uint32_t n, const v
     bool normalize = o.normalize == VKF_DEFAULT ? st->normalize : o.normalize == VKF_ON;
     uint32_t max_len = o.max_tokens ? o.max_tokens : st->max_seq_length ? st->max_seq_length : m->m.max_positions;
     max_len = BASE_MIN(max_len, m->m.max_positions);
-    if (m->m.eos_pool) return embed_at_eos(m, texts, n, max_len, o.normalize == VKF_ON, out);
+    if (m->m.text_pooled) return embed_at_eos(m, texts, n, max_len, o.normalize == VKF_ON, out);
     uint32_t H = m->m.hidden;
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);

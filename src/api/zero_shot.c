@@ -23,8 +23,8 @@ vkf_status vkf_embed_image_files(vkf_model *m, const char *const *paths, uint32_
     for (uint32_t first = 0; first < n && s == VKF_OK; first += chunk) {
         uint32_t b = BASE_MIN(chunk, n - first);
         for (uint32_t i = 0; i < b && s == VKF_OK; i++) s = vkf_image_preprocess_file(m, paths[first + i], pixels + per * i);
-        void *dst = out + (size_t)first * mm->embed_dim;
-        if (s == VKF_OK) s = api_run_images(m, b, pixels, &name, &dst, 1);
+        rt_output o = {name, out + (size_t)first * mm->embed_dim};
+        if (s == VKF_OK) s = rt_run_images(&m->run, b, pixels, &o, 1);
     }
     free(pixels);
     return s;

@@ -1,9 +1,15 @@
-/* Compiled variants per shape: one recorded command buffer per (batch size,
- * sequence bucket), built on first use, bounded in number. */
+/* Compiled variants: one recorded command buffer per graph_key (graph kind,
+ * batch size, sequence bucket, candidates), built on first use, bounded in
+ * number. */
 #include "graph.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+bool graph_key_eq(const graph_key *a, const graph_key *b)
+{
+    return a->kind == b->kind && a->batch == b->batch && a->seq == b->seq && a->k == b->k;
+}
 
 void graph_cache_init(graph_cache *c, vk_device *dev, const graph_weights *w, const graph_compile_opts *opts,
                       uint32_t max_entries, graph_build_fn build, void *user)
@@ -45,7 +51,7 @@ static void drop_stale(graph_cache *c)
     }
 }
 
-vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_exec **out)
+vkf_status graph_cache_get(graph_cache *c, const graph_key *key, graph_exec **out)
 {
     *out = NULL;
     if (!c->e) return base_fail(c->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -54,7 +60,7 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
         c->clock++;
         int hit = -1;
         for (uint32_t i = 0; i < c->n && hit < 0; i++)
-            if (c->e[i].batch == batch && c->e[i].seq == seq) hit = (int)i;
+            if (graph_key_eq(&c->e[i].key, key)) hit = (int)i;
         if (hit >= 0 && c->e[hit].exec) {
             c->e[hit].users++;
             c->e[hit].last_used = c->clock;
@@ -90,10 +96,11 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
         break;
     }
     /* A placeholder holds the shape's place while it compiles without the lock. */
-    c->e[c->n++] = (graph_cache_entry){batch, seq, NULL, 1, c->clock};
+    c->e[c->n++] = (graph_cache_entry){*key, NULL, 1, c->clock};
     pthread_mutex_unlock(&c->lock);
     vkf_status s = VKF_OK;
-    graph *g = c->build(c->user, batch, seq);
+    graph_key k = *key; /* the caller's copy may change while this compiles */
+    graph *g = c->build(c->user, &k);
     graph_exec *e = NULL;
     uint64_t need = 0;
     graph_compile_opts opts = c->opts;
@@ -122,7 +129,7 @@ vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_e
     }
     pthread_mutex_lock(&c->lock);
     for (uint32_t i = 0; i < c->n; i++)
-        if (c->e[i].batch == batch && c->e[i].seq == seq && !c->e[i].exec) {
+        if (graph_key_eq(&c->e[i].key, &k) && !c->e[i].exec) {
             if (s == VKF_OK) c->e[i].exec = e, c->compiles++;
             else c->e[i] = c->e[--c->n];
             break;

@@ -160,6 +160,30 @@ uint32_t graph_meta(graph *g, uint32_t count)
     return first;
 }
 
+uint32_t graph_meta_named(graph *g, const char *name, uint32_t count)
+{
+    uint32_t first = graph_meta(g, count);
+    if (g->error) return first;
+    if (g->n_meta_slots == GRAPH_MAX_META_SLOTS || strlen(name) >= sizeof g->meta_slot[0].name || graph_find_meta(g, name, NULL) >= 0)
+        fail(g, VKF_ERROR_INVALID_ARGUMENT, "graph_meta_named: \"%s\" is a duplicate, too long or one too many", name);
+    else {
+        struct graph_meta_slot *m = &g->meta_slot[g->n_meta_slots++];
+        snprintf(m->name, sizeof m->name, "%s", name);
+        m->first = first, m->count = count;
+    }
+    return first;
+}
+
+int graph_find_meta(const graph *g, const char *name, uint32_t *count)
+{
+    for (uint32_t i = 0; i < g->n_meta_slots; i++)
+        if (!strcmp(g->meta_slot[i].name, name)) {
+            if (count) *count = g->meta_slot[i].count;
+            return (int)g->meta_slot[i].first;
+        }
+    return -1;
+}
+
 static graph_node *add_node(graph *g, const char *name, graph_op op)
 {
     if (g->error) return NULL;

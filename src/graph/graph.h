@@ -34,6 +34,7 @@ typedef enum graph_role {
 } graph_role;
 
 #define GRAPH_MAX_RANK 4
+#define GRAPH_MAX_META_SLOTS 8
 #define GRAPH_MAX_IN 8
 
 typedef struct graph_tensor {
@@ -97,6 +98,8 @@ typedef struct graph {
     graph_node *nodes;
     size_t n_nodes, cap_nodes;
     uint32_t n_meta;       /* int32 values the host sets per run */
+    struct graph_meta_slot { char name[24]; uint32_t first, count; } meta_slot[GRAPH_MAX_META_SLOTS];
+    uint32_t n_meta_slots; /* named ranges of the meta values (graph_meta_named) */
     vkf_status error;      /* the first builder error (sticky), message in diag */
 } graph;
 
@@ -117,6 +120,11 @@ int graph_view(graph *g, const char *name, int parent, uint64_t offset, uint32_t
 void graph_output(graph *g, int t);
 /* Reserves `count` int32 meta values; returns the index of the first. */
 uint32_t graph_meta(graph *g, uint32_t count);
+/* The same under a name the host sets them by ("positions", "counts"), so
+ * the builder and the runner agree on a name, not on an index. */
+uint32_t graph_meta_named(graph *g, const char *name, uint32_t count);
+/* The named range: its first index (and count), or -1 when there is none. */
+int graph_find_meta(const graph *g, const char *name, uint32_t *count);
 
 /* Nodes. Float tensors take the graph's dtype; rank >= 2 tensors fold all
  * leading dimensions into rows. The returned tensor is the node's output. */
@@ -269,11 +277,21 @@ vkf_status graph_exec_profile_table(graph_exec *e, char **text);
 
 /* ---- variants per shape -------------------------------------------------------- */
 
-/* Builds the graph of one shape (batch size, sequence bucket). */
-typedef graph *(*graph_build_fn)(void *user, uint32_t batch, uint32_t seq);
+/* What tells one recorded variant of a model from another: which graph
+ * (`kind`, the caller's: a forward pass, a vision tower, a prefill, a decode
+ * step...), its batch size, its sequence bucket and one more size (`k`:
+ * the candidates a generation graph returns). Compared whole. */
+typedef struct graph_key {
+    uint32_t kind, batch, seq, k;
+} graph_key;
+
+bool graph_key_eq(const graph_key *a, const graph_key *b);
+
+/* Builds the graph of one variant. */
+typedef graph *(*graph_build_fn)(void *user, const graph_key *key);
 
 typedef struct graph_cache_entry {
-    uint32_t batch, seq;
+    graph_key key;
     graph_exec *exec;   /* NULL while a thread compiles it */
     uint32_t users;     /* callers holding it: never evicted while > 0 */
     uint64_t last_used;
@@ -306,7 +324,7 @@ void graph_cache_destroy(graph_cache *c);
  * activation reservation (graph_arenas) sized for the largest; a larger new
  * variant replaces it, and the variants bound to the old one are dropped as
  * soon as nobody uses them. */
-vkf_status graph_cache_get(graph_cache *c, uint32_t batch, uint32_t seq, graph_exec **e);
+vkf_status graph_cache_get(graph_cache *c, const graph_key *key, graph_exec **e);
 void graph_cache_release(graph_cache *c, graph_exec *e);
 
 #endif

@@ -194,9 +194,9 @@ static void describe(model *m)
     m->score = c->score;
 }
 
-static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, void *cfg)
+static vkf_status family_config_preset(base_diag *d, const char *preset, const model_preset_opts *o, void *cfg)
 {
-    (void)unused1, (void)unused2;
+    (void)o;
     bert_config *c = cfg;
     *c = (bert_config){.kind = BERT, .vocab = 30522, .max_pos = 512, .type_vocab = 2, .eps = 1e-12f, .act = OP_ACT_GELU,
                        .pooler = true};
@@ -251,10 +251,12 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
 
 #define W(name) model_graph_weight(g, t, name)
 
-static graph *bert_build(const model *m, uint32_t B, uint32_t S)
+static graph *bert_build(const model *m, const graph_key *key)
 {
     const bert_config *c = m->cfg;
     const model_decl *t = &m->decl;
+    if (key->kind != MODEL_GRAPH_TEXT) return model_no_graph(m, key);
+    uint32_t B = key->batch, S = key->seq;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
     uint32_t H = c->hidden, hd = H / c->heads;
@@ -328,6 +330,25 @@ static graph *bert_build(const model *m, uint32_t B, uint32_t S)
     return g;
 }
 
+/* RoBERTa's create_position_ids_from_input_ids, when no position_ids are
+ * given: padding_idx + 1 + the count of non-padding tokens so far, padding_idx
+ * for padding (the bucket's too). */
+static vkf_status prepare_text(const model *m, model_text_batch *b)
+{
+    if (!m->position_ids || b->positions_given) return VKF_OK;
+    int32_t pad = (int32_t)m->pad_id;
+    for (uint32_t i = 0; i < b->B; i++) {
+        int32_t count = 0;
+        for (uint32_t j = 0; j < b->Sb; j++) {
+            size_t o = (size_t)i * b->Sb + j;
+            bool real = j < b->S && b->ids[o] != pad;
+            count += real;
+            b->positions[o] = real ? pad + count : pad;
+        }
+    }
+    return VKF_OK;
+}
+
 static const char *const bert_types[] = {"bert", "distilbert", "roberta", NULL};
 
 const model_family bert_family = {
@@ -340,4 +361,5 @@ const model_family bert_family = {
     .describe = describe,
     .declare = family_declare,
     .build = bert_build,
+    .prepare_text = prepare_text,
 };

@@ -129,7 +129,7 @@ static void describe(model *m)
         m->pad_id = c->pad;
         m->bos_id = (int32_t)c->bos;
         m->eos_id = (int32_t)c->eos;
-        m->eos_pool = true;
+        m->text_pooled = true;
     }
     m->hidden = c->want_vision ? c->vision.hidden : c->text.hidden;
     m->layers = c->want_vision ? c->vision.layers : c->text.layers;
@@ -137,7 +137,7 @@ static void describe(model *m)
     m->logit_scale = expf(c->logit_scale_init);
 }
 
-static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, void *cfg)
+static vkf_status family_config_preset(base_diag *d, const char *preset, const model_preset_opts *o, void *cfg)
 {
     clip_config *c = cfg;
     /* the ViT-B/32 CLIP (openai/clip-vit-base-patch32) and the ViT-B/16 one */
@@ -146,7 +146,7 @@ static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_
     *c = (clip_config){.want_text = true, .want_vision = true,
                        .text = {512, 12, 8, 2048, 1e-5f, OP_ACT_QUICK_GELU}, .vision = {768, 12, 12, 3072, 1e-5f, OP_ACT_QUICK_GELU},
                        .vocab = 49408, .max_pos = 77, .pad = 1, .bos = 49406, .eos = 49407,
-                       .image_size = image_size ? image_size : 224, .patch_size = patch_size ? patch_size : preset[6] == '1' ? 16 : 32,
+                       .image_size = o->image_size ? o->image_size : 224, .patch_size = o->patch_size ? o->patch_size : preset[6] == '1' ? 16 : 32,
                        .channels = 3, .projection_dim = 512, .logit_scale_init = 2.6592f};
     if (c->image_size % c->patch_size)
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "image size %u is not a multiple of patch size %u", c->image_size, c->patch_size);
@@ -272,13 +272,17 @@ static void project(graph *g, const model_decl *t, const clip_config *c, int poo
     graph_output(g, e);
 }
 
-static graph *clip_build(const model *m, uint32_t B, uint32_t seq)
+static graph *clip_build(const model *m, const graph_key *key)
 {
     const clip_config *c = m->cfg;
     const model_decl *t = &m->decl;
+    if ((key->kind == MODEL_GRAPH_VISION && !c->want_vision) || (key->kind == MODEL_GRAPH_TEXT && !c->want_text) ||
+        (key->kind != MODEL_GRAPH_VISION && key->kind != MODEL_GRAPH_TEXT))
+        return model_no_graph(m, key);
+    uint32_t B = key->batch, seq = key->seq;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
-    if (!seq) {
+    if (key->kind == MODEL_GRAPH_VISION) {
         const clip_tower *tw = &c->vision;
         uint32_t H = tw->hidden, P = c->patch_size, S = (c->image_size / P) * (c->image_size / P) + 1;
         int px = graph_input(g, "pixel_values", m->dtype, 4, (uint32_t[]){B, c->channels, c->image_size, c->image_size});
@@ -302,7 +306,7 @@ static graph *clip_build(const model *m, uint32_t B, uint32_t seq)
     uint32_t H = tw->hidden;
     int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, seq});
     int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, seq});
-    uint32_t eos = graph_meta(g, B); /* per text: the EOS position + 1 */
+    uint32_t eos = graph_meta_named(g, "pool_rows", B); /* per text: the EOS position + 1 (prepare_text) */
     op_embed_params ep = {.pos = true};
     int h = graph_embed(g, "embeddings", ids, -1, W("t.wte"), W("t.wpe"), -1, &ep);
     h = blocks(t, g, "t", tw, B, seq, true, mask, h);
@@ -313,6 +317,30 @@ static graph *clip_build(const model *m, uint32_t B, uint32_t seq)
     graph_output(g, pooled);
     project(g, t, c, pooled, "t.proj.weight", c->text_proj, "text_embeds");
     return g;
+}
+
+/* Each text pools at its EOS token, found as HF does: the legacy configs
+ * (eos_token_id 2) take the highest id, others the first eos_token_id (none:
+ * row 0, as argmax gives). The graph reads the row + 1 from "pool_rows". */
+static vkf_status prepare_text(const model *m, model_text_batch *b)
+{
+    for (uint32_t i = 0; i < b->B; i++) {
+        const int32_t *row = b->raw_ids + (size_t)i * b->S;
+        uint32_t at = 0;
+        if (m->eos_id == 2) {
+            for (uint32_t j = 1; j < b->S; j++)
+                if (row[j] > row[at]) at = j;
+        } else {
+            for (uint32_t j = 0; j < b->S; j++)
+                if (row[j] == m->eos_id) {
+                    at = j;
+                    break;
+                }
+        }
+        b->meta[i] = (int32_t)at + 1;
+    }
+    b->meta_name = "pool_rows";
+    return VKF_OK;
 }
 
 static const char *const clip_types[] = {"clip", "clip_vision_model", "clip_text_model", NULL};
@@ -326,4 +354,5 @@ const model_family clip_family = {
     .describe = describe,
     .declare = family_declare,
     .build = clip_build,
+    .prepare_text = prepare_text,
 };

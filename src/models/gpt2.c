@@ -17,8 +17,8 @@
  *   decode     one token per sequence at its own position (meta): K and V
  *              appended to the cache, attention over the cache split over
  *              keys, logits and top-k
- * Meta (int32, per run): prefill: lengths[B]; decode: positions[B], then
- * key counts[B] (position + 1). */
+ * Meta (int32, per run, by name): prefill: "lengths" [B]; decode:
+ * "positions" [B] and "counts" [B] (keys per sequence: position + 1). */
 #include "model.h"
 
 #include <cjson/cJSON.h>
@@ -103,13 +103,12 @@ static void describe(model *m)
     m->pad_id = (uint32_t)c->eos; /* any real id: padded positions are masked */
     m->bos_id = c->bos;
     m->eos_id = c->eos;
-    m->kv_row = c->lm_head ? 2 * c->embd : 0;
     m->task = c->lm_head ? MODEL_TASK_TEXT_GENERATION : MODEL_TASK_FEATURES;
 }
 
-static vkf_status family_config_preset(base_diag *d, const char *preset, uint32_t unused1, uint32_t unused2, void *cfg)
+static vkf_status family_config_preset(base_diag *d, const char *preset, const model_preset_opts *o, void *cfg)
 {
-    (void)unused1, (void)unused2;
+    (void)o;
     gpt2_config *c = cfg;
     *c = (gpt2_config){.vocab = 50257, .positions = 1024, .eps = 1e-5f, .act = OP_ACT_GELU_TANH, .scale_weights = true,
                        .bos = 50256, .eos = 50256, .lm_head = true};
@@ -178,7 +177,22 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
 
 #define W(name) model_graph_weight(g, t, name)
 
-typedef enum gpt2_graph { FORWARD, PREFILL, DECODE } gpt2_graph;
+typedef enum gpt2_graph { FORWARD = MODEL_GRAPH_TEXT, PREFILL = MODEL_GRAPH_PREFILL, DECODE = MODEL_GRAPH_DECODE } gpt2_graph;
+
+/* Layer l's cache of a batch of B: K then V of every position, [B, n_positions, 2E]. */
+static void kv_state(const gpt2_config *c, uint32_t l, uint32_t B, model_state *st)
+{
+    snprintf(st->name, sizeof st->name, "kv.%u", l);
+    st->rank = 3, st->shape[0] = B, st->shape[1] = c->positions, st->shape[2] = 2 * c->embd;
+}
+
+static uint32_t declare_state(const model *m, uint32_t B, model_state *out, uint32_t max)
+{
+    const gpt2_config *c = m->cfg;
+    if (!c->lm_head) return 0;
+    for (uint32_t l = 0; l < c->layers && l < max; l++) kv_state(c, l, B, &out[l]);
+    return BASE_MIN(c->layers, max);
+}
 
 /* 1/sqrt(head size) unless scale_attn_weights is off; / (layer + 1) with
  * scale_attn_by_inverse_layer_idx. */
@@ -190,7 +204,8 @@ static float attn_scale(const gpt2_config *c, uint32_t l)
 
 typedef struct gen_attend {
     const model *m;
-    uint32_t B, S, layer, meta;
+    uint32_t B, S, layer;
+    uint32_t lengths, positions, counts; /* meta slots */
     gpt2_graph kind;
 } gen_attend;
 
@@ -203,11 +218,13 @@ static int attend_cached(void *user, graph *g, int qkv, const char *node)
     gen_attend *a = user;
     const gpt2_config *c = a->m->cfg;
     uint32_t E = c->embd, D = E / c->heads, P = c->positions, l = a->layer++;
-    char kvn[32], sn[96], an[96];
-    snprintf(kvn, sizeof kvn, "kv.%u", l), snprintf(sn, sizeof sn, "%s.kv_store", node), snprintf(an, sizeof an, "%s.attention", node);
-    int kv = graph_state(g, kvn, 3, (uint32_t[]){a->B, P, 2 * E});
+    char sn[96], an[96];
+    snprintf(sn, sizeof sn, "%s.kv_store", node), snprintf(an, sizeof an, "%s.attention", node);
+    model_state ks;
+    kv_state(c, l, a->B, &ks);
+    int kv = graph_state(g, ks.name, ks.rank, ks.shape);
     op_rows_params st = {.mode = OP_ROWS_COPY, .batch = a->B, .seq = a->S, .dim = 2 * E, .x_rs = 3 * E, .y_bs = P * 2 * E,
-                         .y_rs = 2 * E, .y_len = P, .use_meta = a->kind == DECODE, .meta_index = a->meta};
+                         .y_rs = 2 * E, .y_len = P, .use_meta = a->kind == DECODE, .meta_index = a->positions};
     kv = graph_store(g, sn, qkv, E, kv, &st);
     float scale = attn_scale(c, l);
     if (a->kind == PREFILL) {
@@ -217,16 +234,17 @@ static int attend_cached(void *user, graph *g, int qkv, const char *node)
     }
     op_attention_params dp = {.batch = a->B, .q_len = 1, .kv_len = P, .heads = c->heads, .head_dim = D, .q_bs = 3 * E,
                               .k_rs = 2 * E, .v_rs = 2 * E, .k_bs = (uint64_t)P * 2 * E, .v_bs = (uint64_t)P * 2 * E,
-                              .scale = scale, .key_lengths = true, .len_index = a->meta + a->B};
+                              .scale = scale, .key_lengths = true, .len_index = a->counts};
     return graph_attention_split(g, an, qkv, 0, kv, 0, kv, E, &dp);
 }
 
 /* The blocks and ln_f; the generation graphs attend through the cache. */
-static int blocks(const model *m, graph *g, int h, uint32_t B, uint32_t S, gpt2_graph kind, int mask, uint32_t meta)
+static int blocks(const model *m, graph *g, int h, uint32_t B, uint32_t S, gpt2_graph kind, int mask, const gen_attend *meta)
 {
     const gpt2_config *c = m->cfg;
     const model_decl *t = &m->decl;
-    gen_attend ga = {m, B, S, 0, meta, kind};
+    gen_attend ga = meta ? *meta : (gen_attend){0};
+    ga.m = m, ga.B = B, ga.S = S, ga.layer = 0, ga.kind = kind;
     for (uint32_t l = 0; l < c->layers; l++) {
         char w[32], node[32];
         snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
@@ -239,10 +257,15 @@ static int blocks(const model *m, graph *g, int h, uint32_t B, uint32_t S, gpt2_
     return graph_layernorm(g, "last_hidden_state", h, -1, W("ln_f.weight"), W("ln_f.bias"), c->eps, NULL);
 }
 
-static graph *gpt2_build(const model *m, uint32_t B, uint32_t S)
+static graph *gpt2_build_gen(const model *m, const graph_key *key);
+
+static graph *gpt2_build(const model *m, const graph_key *key)
 {
     const gpt2_config *c = m->cfg;
     const model_decl *t = &m->decl;
+    if ((key->kind == PREFILL || key->kind == DECODE) && c->lm_head) return gpt2_build_gen(m, key);
+    if (key->kind != FORWARD) return model_no_graph(m, key);
+    uint32_t B = key->batch, S = key->seq;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
     uint32_t shape[2] = {B, S};
@@ -250,28 +273,30 @@ static graph *gpt2_build(const model *m, uint32_t B, uint32_t S)
     int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
     op_embed_params ep = {.pos = true};
     int h = graph_embed(g, "embeddings", ids, -1, W("wte"), W("wpe"), -1, &ep);
-    h = blocks(m, g, h, B, S, FORWARD, mask, 0);
+    h = blocks(m, g, h, B, S, FORWARD, mask, NULL);
     graph_output(g, h);
     if (c->lm_head) graph_output(g, graph_matmul(g, "logits", h, W("lm_head"), -1, -1, &(graph_matmul_desc){.layout = OP_W_NT}));
     return g;
 }
 
-/* seq > 0: prefill of prompts padded to seq; seq 0: one decode step. */
-static graph *gpt2_build_gen(const model *m, uint32_t B, uint32_t seq, uint32_t k)
+/* A prefill of prompts padded to key->seq, or one decode step. */
+static graph *gpt2_build_gen(const model *m, const graph_key *key)
 {
     const gpt2_config *c = m->cfg;
     const model_decl *t = &m->decl;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
-    gpt2_graph kind = seq ? PREFILL : DECODE;
-    uint32_t S = seq ? seq : 1, E = c->embd;
+    gpt2_graph kind = (gpt2_graph)key->kind;
+    uint32_t B = key->batch, S = kind == PREFILL ? key->seq : 1, E = c->embd, k = key->k;
     int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, S});
-    uint32_t meta = graph_meta(g, kind == PREFILL ? B : 2 * B);
-    op_embed_params ep = {.pos = true, .dyn_pos = kind == DECODE, .pos_index = meta};
+    gen_attend meta = {0};
+    if (kind == PREFILL) meta.lengths = graph_meta_named(g, "lengths", B);
+    else meta.positions = graph_meta_named(g, "positions", B), meta.counts = graph_meta_named(g, "counts", B);
+    op_embed_params ep = {.pos = true, .dyn_pos = kind == DECODE, .pos_index = meta.positions};
     int h = graph_embed(g, "embeddings", ids, -1, W("wte"), W("wpe"), -1, &ep);
-    h = blocks(m, g, h, B, S, kind, -1, meta);
+    h = blocks(m, g, h, B, S, kind, -1, &meta);
     if (kind == PREFILL) {
-        op_rows_params last = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = E, .use_meta = true, .meta_index = meta};
+        op_rows_params last = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = E, .use_meta = true, .meta_index = meta.lengths};
         h = graph_rows(g, "last_token", h, -1, -1, &last);
     }
     int logits = graph_matmul(g, "logits", h, W("lm_head"), -1, -1, &(graph_matmul_desc){.layout = OP_W_NT});
@@ -294,5 +319,5 @@ const model_family gpt2_family = {
     .describe = describe,
     .declare = family_declare,
     .build = gpt2_build,
-    .build_gen = gpt2_build_gen,
+    .declare_state = declare_state,
 };

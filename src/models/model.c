@@ -79,8 +79,7 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
     return s;
 }
 
-vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, uint32_t image_size,
-                             uint32_t patch_size, model *m)
+vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, const model_preset_opts *o, model *m)
 {
     memset(m, 0, sizeof *m);
     m->diag = d;
@@ -90,7 +89,7 @@ vkf_status model_open_preset(base_diag *d, const char *family, const char *prese
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "no preset configurations for family \"%s\"", family);
     snprintf(m->model_type, sizeof m->model_type, "%s", family);
     void *cfg = calloc(1, m->family->cfg_size);
-    vkf_status s = cfg ? m->family->config_preset(d, preset, image_size, patch_size, cfg)
+    vkf_status s = cfg ? m->family->config_preset(d, preset, o ? o : &(model_preset_opts){0}, cfg)
                        : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     s = adopt_config(m, cfg, s);
     if (s != VKF_OK) m->family = NULL;
@@ -151,11 +150,37 @@ vkf_status model_load(vk_device *dev, model *m, const char *dir, const char *tas
     return s;
 }
 
-graph *model_build(const model *m, uint32_t batch, uint32_t seq) { return m->family->build(m, batch, seq); }
-
-graph *model_build_gen(const model *m, uint32_t batch, uint32_t seq, uint32_t k)
+void model_graph_label(const graph_key *key, char *buf, size_t size)
 {
-    return m->kv_row && m->family->build_gen ? m->family->build_gen(m, batch, seq, k) : NULL;
+    switch ((model_graph_kind)key->kind) {
+    case MODEL_GRAPH_VISION: snprintf(buf, size, "batch %u", key->batch); break;
+    case MODEL_GRAPH_TEXT: snprintf(buf, size, "batch %u x %u tokens", key->batch, key->seq); break;
+    case MODEL_GRAPH_PREFILL: snprintf(buf, size, "prefill %u", key->seq); break;
+    case MODEL_GRAPH_DECODE: snprintf(buf, size, "decode %u", key->seq); break;
+    default: snprintf(buf, size, "graph %u, batch %u, seq %u", key->kind, key->batch, key->seq); break;
+    }
+}
+
+graph *model_build(const model *m, const graph_key *key) { return m->family->build(m, key); }
+
+graph *model_no_graph(const model *m, const graph_key *key)
+{
+    graph *g = graph_create(m->diag, m->dtype);
+    if (!g) return NULL;
+    char what[64];
+    model_graph_label(key, what, sizeof what);
+    g->error = base_fail(m->diag, VKF_ERROR_UNSUPPORTED, "a %s model has no %s graph", m->model_type, what);
+    return g;
+}
+
+vkf_status model_prepare_text(const model *m, model_text_batch *b)
+{
+    return m->family->prepare_text ? m->family->prepare_text(m, b) : VKF_OK;
+}
+
+uint32_t model_declare_state(const model *m, uint32_t batch, model_state *out, uint32_t max)
+{
+    return m->family->declare_state ? m->family->declare_state(m, batch, out, max) : 0;
 }
 
 void model_close(model *m)

@@ -62,15 +62,54 @@ typedef struct model {
     bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
     model_score score;        /* classification scores from logits, as HF's pipelines choose */
     model_sentence sentence;
-    /* causal LMs */
+    /* causal LMs (sessions hold the state the family declares) */
     int32_t bos_id, eos_id;
-    uint32_t kv_row;          /* cache elements per position and layer (0: not generative) */
-    /* embedding models: floats per embedding; CLIP: texts pooled at their EOS
-     * token (the host finds it: HF's rule), exp(logit_scale) */
+    /* embedding models: floats per embedding; the text graph pools its own
+     * embedding (CLIP: text_embeds, at each text's EOS); CLIP: exp(logit_scale) */
     uint32_t embed_dim;
-    bool eos_pool;
+    bool text_pooled;
     float logit_scale;
 } model;
+
+/* Which graph of a model a variant is (graph_key.kind); the batch, the
+ * sequence bucket and the candidates k complete the key. */
+typedef enum model_graph_kind {
+    MODEL_GRAPH_VISION = 0, /* images in (pixel_values [batch, C, H, W]); seq unused */
+    MODEL_GRAPH_TEXT,       /* token ids in, [batch, seq]: the tensor API's forward pass */
+    MODEL_GRAPH_PREFILL,    /* generation: prompts right-padded to seq, into the session's state */
+    MODEL_GRAPH_DECODE,     /* generation: one new token per sequence (seq 1) */
+    MODEL_GRAPH_KINDS
+} model_graph_kind;
+
+/* "batch 4", "text 4x32", "prefill 32", "decode 1": profile tables and messages. */
+void model_graph_label(const graph_key *key, char *buf, size_t size);
+
+/* What a preset configuration may be asked for (benchmarks: sizes of image models). */
+typedef struct model_preset_opts {
+    uint32_t image_size, patch_size; /* 0: the preset's own */
+} model_preset_opts;
+
+/* A text batch on its way to a TEXT graph, after the runtime padded it to the
+ * sequence bucket: families with their own input rules fill what they need
+ * (RoBERTa its position ids, CLIP the row each text pools at). */
+typedef struct model_text_batch {
+    uint32_t B, S, Sb;        /* texts, tokens given, the bucket padded to */
+    const int32_t *ids;       /* [B, Sb]: padded with pad_id */
+    const int32_t *raw_ids;   /* [B, S]: as given */
+    int32_t *positions;       /* [B, Sb]: the position_ids input (family's with positions_given false) */
+    bool positions_given;
+    int32_t *meta;            /* [B]: the values of the graph's meta slot `meta_name` */
+    const char *meta_name;    /* set by the hook when it filled meta */
+} model_text_batch;
+
+/* A persistent tensor a generation session owns (graph state), as the family's
+ * graphs name and shape it. */
+typedef struct model_state {
+    char name[32];
+    uint32_t rank, shape[3];
+} model_state;
+
+#define MODEL_MAX_STATES 512
 
 struct model_family {
     const char *name;
@@ -82,33 +121,40 @@ struct model_family {
      * fields of m from m->cfg. */
     size_t cfg_size;
     vkf_status (*config_parse)(base_diag *d, const char *path, const cJSON *root, const char *model_type, void *cfg);
-    vkf_status (*config_preset)(base_diag *d, const char *preset, uint32_t image_size, uint32_t patch_size, void *cfg);
+    vkf_status (*config_preset)(base_diag *d, const char *preset, const model_preset_opts *o, void *cfg);
     void (*config_release)(void *cfg);
     void (*describe)(model *m);
     /* Declares the weights; with a checkpoint, also finds its prefix and
      * which heads it has. */
     vkf_status (*declare)(model *m, const st_checkpoint *ck, const char **prefix, model_decl *t);
-    /* The graph of one shape (batch, sequence bucket; image models ignore seq). */
-    graph *(*build)(const model *m, uint32_t batch, uint32_t seq);
-    /* Causal LMs: the generation graphs over a session's cache (states
-     * "kv.<layer>" [batch, max_positions, kv_row]): seq > 0 a prefill of
-     * prompts padded to seq, seq 0 one decode step; k top candidates. */
-    graph *(*build_gen)(const model *m, uint32_t batch, uint32_t seq, uint32_t k);
+    /* The graph of one variant (a kind the family does not have: a graph
+     * holding the error). Generation graphs (PREFILL, DECODE) read and write
+     * the states declare_state names and return top-k candidates (key->k). */
+    graph *(*build)(const model *m, const graph_key *key);
+    /* Optional hooks. prepare_text: the family's input rules for a padded
+     * text batch. declare_state: the session state of a batch of `batch`
+     * sequences (at most max entries); returns how many. */
+    vkf_status (*prepare_text)(const model *m, model_text_batch *b);
+    uint32_t (*declare_state)(const model *m, uint32_t batch, model_state *out, uint32_t max);
 };
 
 /* Reads dir/config.json and finds the family of its model_type; an unknown
  * one is an error naming the supported types. m is left ready to load. */
 vkf_status model_open(base_diag *d, const char *dir, model *m);
 /* A preset configuration of the named family ("vit": tiny, small, base, large). */
-vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, uint32_t image_size,
-                             uint32_t patch_size, model *m);
+vkf_status model_open_preset(base_diag *d, const char *family, const char *preset, const model_preset_opts *o, model *m);
 /* Weights from the checkpoint in dir, or random ones from seed with dir NULL.
  * tasks (NULL: any): HF task names, comma-separated; a checkpoint that can do
  * none of them fails before any weight is read. */
 vkf_status model_load(vk_device *dev, model *m, const char *dir, const char *tasks, graph_dtype dtype, uint64_t seed,
                       model_progress_fn progress, void *progress_user);
-graph *model_build(const model *m, uint32_t batch, uint32_t seq);
-graph *model_build_gen(const model *m, uint32_t batch, uint32_t seq, uint32_t k);
+graph *model_build(const model *m, const graph_key *key);
+/* A graph for a kind the family lacks: holds the error (compiling it reports it). */
+graph *model_no_graph(const model *m, const graph_key *key);
+/* The family's input rules for a padded text batch (none: nothing to do). */
+vkf_status model_prepare_text(const model *m, model_text_batch *b);
+/* The session state of `batch` sequences (0 entries: the model does not generate). */
+uint32_t model_declare_state(const model *m, uint32_t batch, model_state *out, uint32_t max);
 void model_close(model *m);
 
 /* Shared config pieces (config.c): hidden_act by HF name; id2label with

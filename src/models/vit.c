@@ -66,7 +66,7 @@ static vkf_status vit_config_parse(base_diag *d, const char *path, const cJSON *
     return s;
 }
 
-static vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t image_size, uint32_t patch_size, void *cfg)
+static vkf_status vit_config_preset(base_diag *d, const char *name, const model_preset_opts *o, void *cfg)
 {
     vit_config *c = cfg;
     memset(c, 0, sizeof(*c));
@@ -80,8 +80,8 @@ static vkf_status vit_config_preset(base_diag *d, const char *name, uint32_t ima
         *c = (vit_config){.hidden = 1024, .layers = 24, .heads = 16, .intermediate = 4096};
     else
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown ViT preset \"%s\" (tiny, small, base, large)", name);
-    c->image_size = image_size ? image_size : 224;
-    c->patch_size = patch_size ? patch_size : 16;
+    c->image_size = o->image_size ? o->image_size : 224;
+    c->patch_size = o->patch_size ? o->patch_size : 16;
     c->channels = 3;
     c->eps = 1e-12f;
     c->act = OP_ACT_GELU;
@@ -205,7 +205,7 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
     return VKF_OK;
 }
 
-static graph *vit_build(const model *m, uint32_t batch, uint32_t seq);
+static graph *vit_build(const model *m, const graph_key *key);
 
 static const char *const vit_types[] = {"vit", "deit", NULL};
 
@@ -223,9 +223,10 @@ const model_family vit_family = {
 
 /* ---- graph ------------------------------------------------------------------------ */
 
-static graph *vit_build(const model *m, uint32_t batch, uint32_t seq)
+static graph *vit_build(const model *m, const graph_key *key)
 {
-    (void)seq;
+    if (key->kind != MODEL_GRAPH_VISION) return model_no_graph(m, key);
+    uint32_t batch = key->batch;
     const vit_config *c = m->cfg;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;

@@ -1,0 +1,226 @@
+/* The runtime layer's runs: variants, buckets, padding, named I/O, profiles. */
+#include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static graph *build_variant(void *user, const graph_key *key) { return model_build(((rt_variants *)user)->m, key); }
+
+void rt_variants_init(rt_variants *v, vk_device *dev, const model *m, const graph_weights *state, const graph_compile_opts *opts,
+                      uint32_t max)
+{
+    v->m = m;
+    graph_compile_opts o = opts ? *opts : (graph_compile_opts){0};
+    o.state = state;
+    graph_cache_init(&v->cache, dev, &m->w, &o, max, build_variant, v);
+}
+
+void rt_variants_destroy(rt_variants *v)
+{
+    if (v->m) graph_cache_destroy(&v->cache);
+    v->m = NULL;
+}
+
+vkf_status rt_prepare(rt_variants *v, const graph_key *key)
+{
+    graph_exec *e;
+    vkf_status s = graph_cache_get(&v->cache, key, &e);
+    if (s == VKF_OK) graph_cache_release(&v->cache, e);
+    return s;
+}
+
+uint32_t rt_seq_bucket(const model *m, uint32_t n)
+{
+    uint32_t b = 8;
+    while (b < n) b *= 2;
+    return BASE_MIN(b, BASE_MAX(m->max_positions, n));
+}
+
+static base_diag *diag_of(rt_variants *v) { return v->cache.dev->diag; }
+
+/* The names of a graph's outputs, for messages. */
+static void list_outputs(const graph *g, char *list, size_t size)
+{
+    list[0] = 0;
+    for (size_t k = 0; k < g->n_t; k++)
+        if (g->t[k].output) snprintf(list + strlen(list), size - strlen(list), "%s%s", list[0] ? ", " : "", g->t[k].name);
+}
+
+static int find_output(const graph *g, const char *name)
+{
+    int t = name ? graph_find(g, name) : -1;
+    return t >= 0 && g->t[t].output ? t : -1;
+}
+
+/* Whether output t is cropped from the bucket's seq tokens to keep. */
+static bool cropped(const graph_tensor *t, const rt_run_desc *d)
+{
+    return d->keep && d->keep < d->key.seq && t->rank == 3 && t->shape[1] == d->key.seq;
+}
+
+vkf_status rt_run(rt_variants *v, const rt_run_desc *d)
+{
+    base_diag *diag = diag_of(v);
+    graph_exec *e;
+    vkf_status s = graph_cache_get(&v->cache, &d->key, &e);
+    if (s != VKF_OK) return s;
+    const graph *g = graph_exec_graph(e);
+    uint32_t slot;
+    graph_exec_acquire(e, &slot);
+    for (uint32_t i = 0; i < d->n_in && s == VKF_OK; i++) {
+        int t = graph_find(g, d->in[i].name);
+        if (t < 0 || g->t[t].role != GRAPH_INPUT) s = base_fail(diag, VKF_ERROR_NOT_FOUND, "this model has no input \"%s\"", d->in[i].name);
+        else s = graph_exec_write(e, slot, t, d->in[i].data, graph_numel(&g->t[t]) * 4);
+    }
+    for (uint32_t i = 0; i < d->n_meta && s == VKF_OK; i++) {
+        uint32_t count = 0;
+        int first = graph_find_meta(g, d->meta[i].name, &count);
+        if (first < 0) s = base_fail(diag, VKF_ERROR_NOT_FOUND, "this graph has no run-time values \"%s\"", d->meta[i].name);
+        for (uint32_t k = 0; k < count && s == VKF_OK; k++) s = graph_exec_set_meta(e, slot, (uint32_t)first + k, d->meta[i].values[k]);
+    }
+    if (s == VKF_OK) s = graph_exec_submit(e, slot);
+    double t0 = base_now();
+    if (s == VKF_OK) s = graph_exec_wait(e, slot);
+    if (d->waited) *d->waited += base_now() - t0;
+    for (uint32_t i = 0; i < d->n_out && s == VKF_OK; i++) {
+        int t = find_output(g, d->out[i].name);
+        if (t < 0) {
+            s = base_fail(diag, VKF_ERROR_NOT_FOUND, "this model has no output \"%s\"", d->out[i].name ? d->out[i].name : "(null)");
+            break;
+        }
+        if (!d->out[i].data) continue;
+        const graph_tensor *gt = &g->t[t];
+        uint64_t n = graph_numel(gt);
+        if (cropped(gt, d)) {
+            uint32_t B = gt->shape[0], S = gt->shape[1], X = gt->shape[2];
+            float *tmp = malloc(n * 4);
+            if (!tmp) s = base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+            if (s == VKF_OK) s = graph_exec_read(e, slot, t, tmp, n * 4);
+            for (uint32_t b = 0; b < B && s == VKF_OK; b++)
+                memcpy((float *)d->out[i].data + (size_t)b * d->keep * X, tmp + (size_t)b * S * X, (size_t)d->keep * X * 4);
+            free(tmp);
+        } else {
+            s = graph_exec_read(e, slot, t, d->out[i].data, n * 4);
+        }
+    }
+    graph_exec_release(e, slot);
+    graph_cache_release(&v->cache, e);
+    return s;
+}
+
+vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, const char *name, uint32_t *rank,
+                           uint32_t shape[4])
+{
+    graph_exec *e;
+    vkf_status s = graph_cache_get(&v->cache, key, &e);
+    if (s != VKF_OK) return s;
+    const graph *g = graph_exec_graph(e);
+    int t = find_output(g, name);
+    if (t < 0) {
+        char list[256];
+        list_outputs(g, list, sizeof list);
+        s = base_fail(diag_of(v), VKF_ERROR_NOT_FOUND, "this model has no output \"%s\" (%s)", name ? name : "(null)", list);
+    } else {
+        *rank = g->t[t].rank;
+        memcpy(shape, g->t[t].shape, sizeof g->t[t].shape);
+        if (keep && *rank == 3 && shape[1] == key->seq) shape[1] = keep;
+    }
+    graph_cache_release(&v->cache, e);
+    return s;
+}
+
+vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, uint32_t n_out)
+{
+    const model *mm = v->m;
+    uint32_t B = t->B, S = t->S, Sb = rt_seq_bucket(mm, S);
+    size_t n = (size_t)B * Sb;
+    int32_t *buf = calloc(4 * n + B, sizeof *buf);
+    if (!buf) return base_fail(diag_of(v), VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    int32_t *id_b = buf, *mask_b = buf + n, *tt_b = buf + 2 * n, *pos_b = buf + 3 * n;
+    /* padded up to the bucket: pad ids, mask 0 (so the padding changes nothing) */
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t j = 0; j < Sb; j++) {
+            size_t o = (size_t)b * Sb + j, i = (size_t)b * S + j;
+            id_b[o] = j < S ? t->ids[i] : (int32_t)mm->pad_id;
+            mask_b[o] = j < S ? (t->mask ? t->mask[i] : 1) : 0;
+            tt_b[o] = j < S && t->tt ? t->tt[i] : 0;
+            pos_b[o] = j < S && t->pos ? t->pos[i] : (int32_t)mm->pad_id;
+        }
+    model_text_batch tb = {.B = B, .S = S, .Sb = Sb, .ids = id_b, .raw_ids = t->ids, .positions = pos_b,
+                           .positions_given = t->pos != NULL, .meta = buf + 4 * n};
+    vkf_status s = model_prepare_text(mm, &tb);
+    rt_input in[4] = {{"input_ids", id_b}, {"attention_mask", mask_b}};
+    uint32_t n_in = 2;
+    if (mm->type_vocab) in[n_in++] = (rt_input){"token_type_ids", tt_b};
+    if (mm->position_ids) in[n_in++] = (rt_input){"position_ids", pos_b};
+    rt_meta meta = {tb.meta_name, tb.meta};
+    rt_run_desc d = {.key = {MODEL_GRAPH_TEXT, B, Sb, 0}, .in = in, .n_in = n_in, .meta = &meta, .n_meta = tb.meta_name != NULL,
+                     .out = out, .n_out = n_out, .keep = S};
+    if (s == VKF_OK) s = rt_run(v, &d);
+    free(buf);
+    return s;
+}
+
+vkf_status rt_run_images(rt_variants *v, uint32_t batch, const float *pixels, const rt_output *out, uint32_t n_out)
+{
+    rt_input in = {"pixel_values", pixels};
+    rt_run_desc d = {.key = {MODEL_GRAPH_VISION, batch, 0, 0}, .in = &in, .n_in = 1, .out = out, .n_out = n_out};
+    return rt_run(v, &d);
+}
+
+vkf_status rt_signature(const model *m, vkf_tensor_info *in, uint32_t *n_in, vkf_tensor_info *out, uint32_t *n_out, uint32_t max)
+{
+    /* image models: the vision graph; text models: a text graph; CLIP: both */
+    graph_key probes[2];
+    uint32_t n_probes = 0;
+    if (m->image_size) probes[n_probes++] = (graph_key){MODEL_GRAPH_VISION, 1, 0, 0};
+    if (m->vocab_size) probes[n_probes++] = (graph_key){MODEL_GRAPH_TEXT, 1, BASE_MIN(8u, m->max_positions), 0};
+    *n_in = *n_out = 0;
+    for (uint32_t p = 0; p < n_probes; p++) {
+        graph *g = model_build(m, &probes[p]);
+        if (!g || g->error != VKF_OK) {
+            vkf_status s = g ? g->error : VKF_ERROR_OUT_OF_MEMORY;
+            graph_destroy(g);
+            return base_fail_prefix(m->diag, s, "building the model's graph: ");
+        }
+        for (size_t i = 0; i < g->n_t; i++) {
+            const graph_tensor *t = &g->t[i];
+            bool input = t->role == GRAPH_INPUT;
+            if (!input && !t->output) continue;
+            uint32_t *n = input ? n_in : n_out;
+            if (*n == max) continue;
+            vkf_tensor_info *ti = input ? &in[(*n)++] : &out[(*n)++];
+            snprintf(ti->name, sizeof ti->name, "%s", t->name);
+            ti->dtype = t->dtype == GRAPH_I32 ? VKF_I32 : VKF_F32;
+            ti->rank = t->rank;
+            for (uint32_t k = 0; k < t->rank; k++) ti->shape[k] = t->shape[k];
+            ti->shape[0] = 0;
+            if (probes[p].seq && t->rank >= 2 && t->shape[1] == probes[p].seq) ti->shape[1] = 0;
+        }
+        graph_destroy(g);
+    }
+    return VKF_OK;
+}
+
+vkf_status rt_profile(rt_variants *v, char **table)
+{
+    *table = NULL;
+    size_t len = 0;
+    graph_cache *c = &v->cache;
+    pthread_mutex_lock(&c->lock);
+    for (uint32_t i = 0; i < c->n; i++) {
+        char *t, label[96];
+        if (!c->e[i].exec || graph_exec_profile_table(c->e[i].exec, &t) != VKF_OK) continue;
+        model_graph_label(&c->e[i].key, label, sizeof label);
+        size_t add = strlen(t) + strlen(label) + 8;
+        char *grown = realloc(*table, len + add);
+        if (grown) {
+            *table = grown;
+            len += (size_t)snprintf(*table + len, add, "%s:\n%s", label, t);
+        }
+        free(t);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return *table ? VKF_OK : VKF_ERROR_NOT_FOUND;
+}

@@ -1,7 +1,7 @@
 #version 450
-// Embedding gather: y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]),
-// pos0 static or, per sequence, meta[pos_index + t / seq] (generation: each
-// sequence of a batch at its own position).
+// Embedding gather: y[t, :] = scale * wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]),
+// pos0 static, plus, per sequence, meta[pos_index + t / seq] (generation: each
+// sequence of a batch at its own position; BART's tables start at offset 2).
 // One workgroup per token. Ids are clamped into the table (hostile ids must not
 // read out of bounds; the host validates them too). With TEXEL_TABLE the token
 // table is read through a texel buffer, whose size limit is far above
@@ -17,6 +17,7 @@ layout(constant_id = 5) const uint DYN_POS = 0;
 layout(push_constant) uniform Push {
     uint tokens, seq, dim, vocab, max_pos, type_vocab;
     uint pos0, pos_index;
+    float scale;
     uint wte_off, wpe_off, wtt_off, ids_off, tt_off, y_off;
 } p;
 
@@ -39,11 +40,11 @@ void main()
     uint t = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (t >= p.tokens) return;
     uint id = uint(clamp(ids[p.ids_off + t], 0, int(p.vocab) - 1));
-    uint pos0 = DYN_POS != 0 ? uint(max(meta[p.pos_index + t / p.seq], 0)) : p.pos0;
+    uint pos0 = p.pos0 + (DYN_POS != 0 ? uint(max(meta[p.pos_index + t / p.seq], 0)) : 0u);
     uint pos = min(pos0 + t % p.seq, p.max_pos - 1);
     uint type_id = USE_TT != 0 ? uint(clamp(tt[p.tt_off + t], 0, int(p.type_vocab) - 1)) : 0;
     for (uint d = gl_LocalInvocationID.x; d < p.dim; d += gl_WorkGroupSize.x) {
-        float v = WTE(p.wte_off + id * p.dim + d);
+        float v = WTE(p.wte_off + id * p.dim + d) * p.scale;
         if (USE_POS != 0) v += float(wpe[p.wpe_off + pos * p.dim + d]);
         if (USE_TT != 0) v += float(wtt[p.wtt_off + type_id * p.dim + d]);
         y[p.y_off + t * p.dim + d] = STYPE(v);

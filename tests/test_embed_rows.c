@@ -28,11 +28,11 @@ static void check_embed(vkf_context *ctx, op_embed_params p, bool dyn, op_dtype 
     /* dynamic: a position per sequence, meta[1 + t / seq] */
     int32_t meta[8] = {0, 3, 9, 0, 5, 1, 2, 7};
     for (size_t t = 0; t < nt; t++) {
-        uint32_t pos0 = dyn ? (uint32_t)meta[1 + t / p.seq] : p.pos0;
+        uint32_t pos0 = p.pos0 + (dyn ? (uint32_t)meta[1 + t / p.seq] : 0);
         int32_t id = ids[t] < 0 ? 0 : (ids[t] >= (int32_t)p.vocab ? (int32_t)p.vocab - 1 : ids[t]);
         uint32_t pos = BASE_MIN(pos0 + (uint32_t)(t % p.seq), p.max_pos - 1);
         for (size_t j = 0; j < d; j++) {
-            double v = wte[(size_t)id * d + j];
+            double v = (double)wte[(size_t)id * d + j] * (p.scale != 0 ? p.scale : 1.0f);
             if (p.pos) v += wpe[(size_t)pos * d + j];
             if (p.token_type) v += wtt[(size_t)tt[t] * d + j];
             ref[t * d + j] = v;
@@ -84,6 +84,9 @@ Test(embed, bert_and_gpt2_forms)
         check_embed(ctx, (op_embed_params){.tokens = 5, .seq = 1, .dim = 40, .vocab = 77, .max_pos = 8, .pos = true}, true, dt);
         check_embed(ctx, (op_embed_params){.tokens = 6, .seq = 2, .dim = 8, .vocab = 9, .max_pos = 12, .pos = true}, true, dt);
         check_embed(ctx, (op_embed_params){.tokens = 17, .seq = 17, .dim = 3, .vocab = 5, .max_pos = 10, .pos = true, .pos0 = 2}, false, dt);
+        /* BART / Marian: scaled token rows, positions from offset 2 (static, and per sequence in decode) */
+        check_embed(ctx, (op_embed_params){.tokens = 14, .seq = 7, .dim = 24, .vocab = 31, .max_pos = 12, .pos = true, .pos0 = 2, .scale = 4.0f}, false, dt);
+        check_embed(ctx, (op_embed_params){.tokens = 3, .seq = 1, .dim = 20, .vocab = 31, .max_pos = 14, .pos = true, .pos0 = 2, .scale = 0.125f}, true, dt);
     }
     tctx_destroy(ctx);
 }

@@ -277,29 +277,14 @@ static graph *bert_build(const model *m, const graph_key *key)
         h = graph_embed(g, "embeddings_sum", ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, &ep);
     }
     h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
-    graph_matmul_desc nt = {.layout = OP_W_NT}, act = {.layout = OP_W_NT, .act = c->act};
-    op_attention_params ap = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd,
-                              .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H};
+    graph_matmul_desc nt = {.layout = OP_W_NT};
     for (uint32_t l = 0; l < c->layers; l++) {
-        char n[16][64];
-        static const char *const wn[] = {"qkv.weight", "qkv.bias", "o.weight", "o.bias", "ln1.weight", "ln1.bias",
-                                         "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "ln2.weight", "ln2.bias"};
-        int w[12];
-        for (int i = 0; i < 12; i++) {
-            char wname[64];
-            snprintf(wname, sizeof wname, "l%u.%s", l, wn[i]);
-            w[i] = W(wname);
-        }
-        static const char *const nodes[] = {"qkv", "attention", "attn_out", "ln1", "fc1", "fc2", "ln2"};
-        for (int i = 0; i < 7; i++) snprintf(n[i], sizeof n[i], "layer%u.%s", l, nodes[i]);
-        if (l + 1 == c->layers) snprintf(n[6], sizeof n[6], "last_hidden_state"); /* [B, S, H] under its HF name */
-        int qkv = graph_matmul(g, n[0], h, w[0], w[1], -1, &nt);
-        int att = graph_attention_masked(g, n[1], qkv, 0, qkv, H, qkv, 2 * H, mask, &ap);
-        int ao = graph_matmul(g, n[2], att, w[2], w[3], -1, &nt);
-        int h1 = graph_layernorm(g, n[3], ao, h, w[4], w[5], c->eps, NULL); /* post-LN: LN(x + attention) */
-        int f1 = graph_matmul(g, n[4], h1, w[6], w[7], -1, &act);
-        int f2 = graph_matmul(g, n[5], f1, w[8], w[9], -1, &nt);
-        h = graph_layernorm(g, n[6], f2, h1, w[10], w[11], c->eps, NULL);
+        char w[16], node[16];
+        snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
+                           .out_name = l + 1 == c->layers ? "last_hidden_state" : NULL, /* [B, S, H] under its HF name */
+                           .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd}};
+        h = model_block_build(g, t, &blk, h);
     }
     graph_output(g, h);
     op_rows_params first = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = H, .index = 0};

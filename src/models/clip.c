@@ -254,7 +254,7 @@ static int blocks(const model_decl *t, graph *g, const char *tower, const clip_t
         model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = tw->act, .eps = tw->eps, .mask = mask,
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = tw->heads, .head_dim = tw->hidden / tw->heads,
                                   .causal = causal}};
-        h = model_preln_block(g, t, &blk, h);
+        h = model_block_build(g, t, &blk, h);
     }
     return h;
 }

@@ -252,7 +252,7 @@ static int blocks(const model *m, graph *g, int h, uint32_t B, uint32_t S, gpt2_
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = c->embd / c->heads,
                                   .scale = attn_scale(c, l), .causal = true},
                            .attend = kind == FORWARD ? NULL : attend_cached, .user = &ga};
-        h = model_preln_block(g, t, &blk, h);
+        h = model_block_build(g, t, &blk, h);
     }
     return graph_layernorm(g, "last_hidden_state", h, -1, W("ln_f.weight"), W("ln_f.bias"), c->eps, NULL);
 }

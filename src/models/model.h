@@ -167,24 +167,35 @@ void model_free_labels(uint32_t n, char **labels);
 /* Reads the sentence-transformers files of dir when present (absent: not present, no error). */
 vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out);
 
-/* A pre-LN transformer block (ViT, CLIP's towers, GPT-2): h1 = h + O(attn(LN1(h))),
- * then h1 + FC2(act(FC1(LN2(h1)))), residuals fused into the matmuls. Its weights
- * are the declared "<w>.ln1 / qkv (Q, K, V packed) / o / ln2 / fc1 / fc2" .weight
- * and .bias; nodes are named "<node>.<part>". attend (optional) replaces the
- * attention over the packed qkv [B, S, 3H] (GPT-2's cache); without it, `at`
- * (strides for the packed layout are filled in) with the key mask `mask`. */
+/* One transformer block, in model terms. Sub-layers: self-attention, then
+ * cross-attention (encoder-decoder decoders, when `cross` is set), then the
+ * feed-forward FC2(act(FC1(x))).
+ *   pre-LN  (ViT, CLIP, GPT-2, T5):       h = h + sublayer(LN(h)), residuals fused into the matmuls
+ *   post-LN (BERT, BART, Marian):         h = LN(h + sublayer(h)), residuals fused into the norms
+ * Weights: the declared "<w>.ln1 / qkv (Q, K, V packed) / o / ln2 / fc1 / fc2"
+ * .weight and .bias, and for cross-attention "<w>.xq / xo / lnx" (its K and
+ * V come from the encoder, projected once: the cross hook's business). ln1
+ * goes with self-attention, lnx with cross-attention, ln2 with the
+ * feed-forward. Nodes are named "<node>.<part>"; the block's last node is
+ * `out_name` when set (BERT's last layer is last_hidden_state).
+ * attend (optional) replaces the attention over the packed qkv [B, S, 3H]
+ * (a generation cache); without it, `at` (strides for the packed layout are
+ * filled in) with the key mask `mask`. cross gets the projected queries
+ * [B, S, H] and returns the attention over the encoder's keys and values. */
 typedef struct model_block {
-    const char *w, *node;
+    const char *w, *node, *out_name;
     op_w_layout layout;
     op_act act;
     float eps;
+    bool post_ln;
     op_attention_params at;
     int mask;
     int (*attend)(void *user, graph *g, int qkv, const char *node);
+    int (*cross)(void *user, graph *g, int q, const char *node);
     void *user;
 } model_block;
 
-int model_preln_block(graph *g, const model_decl *t, const model_block *b, int h);
+int model_block_build(graph *g, const model_decl *t, const model_block *b, int h);
 
 /* The families, for messages and tests. */
 const model_family *const *model_families(size_t *n);

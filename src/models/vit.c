@@ -248,7 +248,7 @@ static graph *vit_build(const model *m, const graph_key *key)
         snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
         model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .mask = -1,
                            .at = {.batch = batch, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd}};
-        h = model_preln_block(g, t, &blk, h);
+        h = model_block_build(g, t, &blk, h);
     }
     int lw = model_graph_weight(g, t, "ln.weight"), lb = model_graph_weight(g, t, "ln.bias");
     int last = graph_layernorm(g, "last_hidden_state", h, -1, lw, lb, c->eps, NULL);

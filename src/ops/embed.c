@@ -5,6 +5,7 @@
 typedef struct embed_push {
     uint32_t tokens, seq, dim, vocab, max_pos, type_vocab;
     uint32_t pos0, pos_index;
+    float scale;
     uint32_t wte_off, wpe_off, wtt_off, ids_off, tt_off, y_off;
 } embed_push;
 
@@ -28,6 +29,7 @@ vkf_status op_embed(vk_device *dev, const op_embed_params *p, op_ref ids, op_ref
     embed_push push = {
         .tokens = p->tokens, .seq = p->seq, .dim = p->dim, .vocab = p->vocab, .max_pos = p->max_pos ? p->max_pos : 1,
         .type_vocab = p->type_vocab ? p->type_vocab : 1, .pos0 = p->pos0, .pos_index = p->pos_index,
+        .scale = p->scale != 0 ? p->scale : 1.0f,
     };
     uint32_t meta_off;
     VkFormat fmt = es == 2 ? VK_FORMAT_R16_SFLOAT : VK_FORMAT_R32_SFLOAT;

@@ -211,14 +211,15 @@ vkf_status op_topk(vk_device *dev, const op_topk_params *p, op_ref x, op_ref val
 
 /* ---- embeddings, patches, rows ------------------------------------------------------ */
 
-/* y[t, :] = wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]); ids are int32.
- * dyn_pos: pos0 = meta[pos_index + t / seq], a position per sequence. */
+/* y[t, :] = scale * wte[ids[t]] (+ wpe[pos0 + t % seq]) (+ wtt[tt[t]]); ids are int32.
+ * dyn_pos: pos0 + meta[pos_index + t / seq], a position per sequence. */
 typedef struct op_embed_params {
     uint32_t tokens, seq, dim, vocab, max_pos, type_vocab;
     bool pos, token_type;
     uint32_t pos0;
-    bool dyn_pos;            /* pos0 = meta[pos_index + t / seq] at run time */
+    bool dyn_pos;            /* pos0 + meta[pos_index + t / seq] at run time */
     uint32_t pos_index;
+    float scale;             /* of the token row (0: 1; BART/Marian's scale_embedding: sqrt(d_model)) */
     op_dtype dtype;
 } op_embed_params;
 

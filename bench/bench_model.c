@@ -32,7 +32,7 @@ static graph *build(void *user, const graph_key *key) { return model_build(user,
 static uint64_t state_bytes(const model *m, uint64_t *per_position)
 {
     model_state *st = malloc(MODEL_MAX_STATES * sizeof *st);
-    uint32_t n = st ? model_declare_state(m, 1, st, MODEL_MAX_STATES) : 0;
+    uint32_t n = st ? BASE_MIN(model_declare_state(m, 1, st, MODEL_MAX_STATES), MODEL_MAX_STATES) : 0;
     uint64_t total = 0, es = graph_dtype_size(m->dtype);
     *per_position = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -335,7 +335,7 @@ static int bench_clip_texts(vk_device *dev, const bench_opts *o, const model *m,
     for (uint32_t i = 0; i < B; i++) lens[i] = 9 + i % 4;
     graph_exec *e;
     double t0 = base_now();
-    vkf_status s = graph_cache_get(cache, &(graph_key){MODEL_GRAPH_TEXT, B, S, 0}, &e);
+    vkf_status s = graph_cache_get(cache, &(graph_key){.kind = MODEL_GRAPH_TEXT, .batch = B, .seq = S}, &e);
     double t_record = base_now() - t0;
     bench_in in[4];
     int n_in = 0;
@@ -408,7 +408,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             break;
         }
         double t_weights = base_now() - t0;
-        if (model_declare_state(m, 1, &(model_state){0}, 1)) { /* a causal LM: prefill and decode (takes the model) */
+        if (model_declare_state(m, 1, NULL, 0)) { /* a causal LM: prefill and decode (takes the model) */
             rc = bench_generate(ctx, o, m, o->model ? o->model : preset, pname, t_weights, jrows);
             dev->alloc.peak = dev->alloc.in_use;
             continue;
@@ -437,7 +437,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             if (text) seq = BASE_MIN(bucket, m->max_positions);
             double tc = base_now();
             graph_exec *e;
-            graph_key key = {text ? MODEL_GRAPH_TEXT : MODEL_GRAPH_VISION, b, text ? seq : 0, 0};
+            graph_key key = {.kind = text ? MODEL_GRAPH_TEXT : MODEL_GRAPH_VISION, .batch = b, .seq = text ? seq : 0};
             s = lens ? graph_cache_get(&cache, &key, &e) : VKF_ERROR_OUT_OF_MEMORY;
             double t_record = base_now() - tc;
             bench_in in[4];

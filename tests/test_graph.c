@@ -586,7 +586,7 @@ Test(graph, shape_variants_in_a_bounded_cache)
     const int builds_after[] = {1, 2, 2, 3, 3, 4}; /* {2,8} was least recently used when {4,16} came */
     for (size_t i = 0; i < BASE_ARRAY_LEN(shapes); i++) {
         graph_exec *e;
-        cr_assert_eq(graph_cache_get(&c, &(graph_key){0, shapes[i][0], shapes[i][1], 0}, &e), VKF_OK, "%s", vkf_last_error(ctx));
+        cr_assert_eq(graph_cache_get(&c, &(graph_key){.batch = shapes[i][0], .seq = shapes[i][1]}, &e), VKF_OK, "%s", vkf_last_error(ctx));
         cr_assert_eq(u.builds, builds_after[i], "after get %zu", i);
         cr_assert_leq(c.n, 2);
         const graph *g = graph_exec_graph(e);
@@ -607,9 +607,9 @@ Test(graph, shape_variants_in_a_bounded_cache)
     /* Variants in use are never evicted: holding both, a third shape goes past
      * the bound (never an out-of-memory error), and releases shrink it back. */
     graph_exec *a, *b, *d;
-    cr_assert_eq(graph_cache_get(&c, &(graph_key){0, 1, 8, 0}, &a), VKF_OK);
-    cr_assert_eq(graph_cache_get(&c, &(graph_key){0, 2, 8, 0}, &b), VKF_OK);
-    cr_assert_eq(graph_cache_get(&c, &(graph_key){0, 3, 3, 0}, &d), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_assert_eq(graph_cache_get(&c, &(graph_key){.batch = 1, .seq = 8}, &a), VKF_OK);
+    cr_assert_eq(graph_cache_get(&c, &(graph_key){.batch = 2, .seq = 8}, &b), VKF_OK);
+    cr_assert_eq(graph_cache_get(&c, &(graph_key){.batch = 3, .seq = 3}, &d), VKF_OK, "%s", vkf_last_error(ctx));
     cr_assert_eq(c.n, 3);
     graph_cache_release(&c, a);
     cr_assert_eq(c.n, 2);
@@ -632,7 +632,7 @@ static void *hammer(void *p)
     for (int i = 0; i < 20; i++) {
         graph_exec *e;
         uint32_t b = 1 + (uint32_t)(i % 2);
-        if (graph_cache_get(t->c, &(graph_key){0, b, 8, 0}, &e) != VKF_OK) t->ok = 0;
+        if (graph_cache_get(t->c, &(graph_key){.batch = b, .seq = 8}, &e) != VKF_OK) t->ok = 0;
         else graph_cache_release(t->c, e);
     }
     return NULL;
@@ -680,7 +680,7 @@ Test(graph, variants_share_one_reservation)
     const uint32_t shapes[][2] = {{1, 8}, {4, 16}, {2, 8}, {1, 4}};
     graph_exec *e;
     for (size_t i = 0; i < BASE_ARRAY_LEN(shapes); i++) {
-        cr_assert_eq(graph_cache_get(&c, &(graph_key){0, shapes[i][0], shapes[i][1], 0}, &e), VKF_OK, "%s", vkf_last_error(ctx));
+        cr_assert_eq(graph_cache_get(&c, &(graph_key){.batch = shapes[i][0], .seq = shapes[i][1]}, &e), VKF_OK, "%s", vkf_last_error(ctx));
         graph_cache_release(&c, e);
     }
     /* {1, 8} was compiled against a smaller reservation and went when {4, 16} grew it */
@@ -695,7 +695,7 @@ Test(graph, variants_share_one_reservation)
     cr_expect_gt(biggest, 0);
     cr_expect_eq(graph_arenas_bytes(c.arenas), biggest);
     /* and runs in it stay right */
-    cr_assert_eq(graph_cache_get(&c, &(graph_key){0, 1, 8, 0}, &e), VKF_OK);
+    cr_assert_eq(graph_cache_get(&c, &(graph_key){.batch = 1, .seq = 8}, &e), VKF_OK);
     uint32_t slot;
     float in[8], out[8];
     for (int k = 0; k < 8; k++) in[k] = (float)k;

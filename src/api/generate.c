@@ -7,6 +7,11 @@
  * token the host writes the ids and the "positions" / "counts" meta slots,
  * submits, waits and reads the top candidates.
  *
+ * An encoder-decoder (BART) encodes the prompts once (ENCODE: the decoder's
+ * cross-attention keys and values into the state) and decodes from its
+ * decoder_start_token_id through the same decode steps; a new call starts
+ * afresh (the prompt is the encoder's).
+ *
  * Every sequence holds `len` tokens in the cache and maybe one `pending`
  * token: generated, returned, not yet fed (it is fed first when the text
  * continues). Fresh sequences start with one prefill over all prompts
@@ -32,7 +37,8 @@ struct vkf_session {
     rt_variants run;     /* the generation graphs over it */
     uint32_t *len;
     int32_t *pending;
-    int32_t *hist;       /* [B, max_positions]: the tokens in the cache (repetition penalty) */
+    int32_t *hist;       /* [B, cache_positions]: the tokens in the cache (repetition penalty) */
+    uint32_t *src_len;   /* encoder-decoders: each source's tokens (meta "src_counts") */
     api_gen_stats stats;
     atomic_bool busy;    /* a generation is running: a second one (another thread, a callback) is refused */
 };
@@ -49,6 +55,9 @@ static bool session_enter(vkf_session *s, const char *what)
 
 static void session_leave(vkf_session *s) { atomic_store(&s->busy, false); }
 
+/* Positions the session's cache holds per sequence: the decoder's. */
+static uint32_t cache_positions(const model *mm) { return mm->encoder_decoder ? mm->max_target : mm->max_positions; }
+
 void api_session_stats(const vkf_session *s, api_gen_stats *st) { *st = s->stats; }
 
 vkf_status api_session_profile(vkf_session *s, char **table) { return rt_profile(&s->run, table); }
@@ -59,7 +68,7 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     *out = NULL;
     base_diag *d = m->dev->diag;
     const model *mm = &m->m;
-    if (!model_declare_state(mm, 1, &(model_state){0}, 1))
+    if (!model_declare_state(mm, 1, NULL, 0))
         return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s (%s) is not a causal language model: it cannot generate", mm->model_type,
                          model_task_name(mm->task));
     if (!batch || batch > GEN_MAX_BATCH)
@@ -68,10 +77,11 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     vkf_session *s = states ? calloc(1, sizeof *s) : NULL;
     if (s) {
         s->len = calloc(batch, sizeof *s->len), s->pending = malloc(batch * sizeof *s->pending);
-        s->hist = malloc((size_t)batch * mm->max_positions * sizeof *s->hist);
+        s->hist = malloc((size_t)batch * cache_positions(mm) * sizeof *s->hist);
+        s->src_len = calloc(batch, sizeof *s->src_len);
     }
-    if (!s || !s->len || !s->pending || !s->hist) {
-        if (s) free(s->len), free(s->pending), free(s->hist);
+    if (!s || !s->len || !s->pending || !s->hist || !s->src_len) {
+        if (s) free(s->len), free(s->pending), free(s->hist), free(s->src_len);
         free(s);
         free(states);
         return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -80,7 +90,7 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     s->B = batch;
     for (uint32_t b = 0; b < batch; b++) s->pending[b] = -1;
     graph_weights_init(&s->state, m->dev);
-    uint32_t n_states = model_declare_state(mm, batch, states, MODEL_MAX_STATES);
+    uint32_t n_states = BASE_MIN(model_declare_state(mm, batch, states, MODEL_MAX_STATES), MODEL_MAX_STATES);
     vkf_status st = VKF_OK;
     for (uint32_t i = 0; i < n_states && st == VKF_OK; i++) {
         uint64_t bytes = graph_dtype_size(mm->dtype);
@@ -107,6 +117,7 @@ void vkf_session_destroy(vkf_session *s)
     free(s->len);
     free(s->pending);
     free(s->hist);
+    free(s->src_len);
     free(s);
 }
 
@@ -262,7 +273,7 @@ static void penalise(gen_run *r, uint32_t b, float *logits)
 {
     const vkf_session *s = r->s;
     float p = r->d->repetition_penalty;
-    const int32_t *h = s->hist + (size_t)b * s->m->m.max_positions;
+    const int32_t *h = s->hist + (size_t)b * cache_positions(&s->m->m);
     for (uint32_t i = 0; i < s->len[b]; i++) {
         if (r->seen[h[i]]) continue;
         r->seen[h[i]] = 1;
@@ -319,13 +330,25 @@ static vkf_status run_step(gen_run *r, model_graph_kind kind, uint32_t seq, cons
                         {"top_ids.values", r->k && !r->greedy ? r->vals : NULL},
                         {"logits", want_logits ? r->logits : NULL}};
     double waited = 0;
-    rt_run_desc d = {.key = {kind, s->B, seq, BASE_MAX(r->k, 1u)}, .in = &in, .n_in = 1, .meta = meta, .n_meta = n_meta,
+    rt_run_desc d = {.key = {.kind = kind, .batch = s->B, .seq = seq, .k = BASE_MAX(r->k, 1u)}, .in = &in, .n_in = 1, .meta = meta, .n_meta = n_meta,
                      .out = out, .n_out = 3, .waited = &waited};
     vkf_status st = rt_run(&s->run, &d);
     s->stats.wait_s += waited;
     s->stats.runs++;
     if (kind == MODEL_GRAPH_DECODE) s->stats.decode_wait_s += waited, s->stats.decode_runs++;
     return st;
+}
+
+/* HF's ForcedBOSTokenLogitsProcessor (an encoder-decoder's first token) and
+ * ForcedEOSTokenLogitsProcessor (the last token max_new_tokens allows): the
+ * forced id, or -1. */
+static int32_t forced_token(const gen_run *r, uint32_t b)
+{
+    const model *mm = &r->s->m->m;
+    uint32_t n = r->out[b].n_ids;
+    if (mm->encoder_decoder && n == 0 && mm->forced_bos_id >= 0) return mm->forced_bos_id;
+    if (mm->forced_eos_id >= 0 && n + 1 == r->max_new) return mm->forced_eos_id;
+    return -1;
 }
 
 /* Picks the next token of every sequence whose feed just ended, from row b
@@ -340,8 +363,10 @@ static vkf_status pick(gen_run *r, const bool *choose)
         if (r->d->logits_out)
             memcpy(r->d->logits_out + ((size_t)b * r->max_new + r->out[b].n_ids) * V, r->logits + (size_t)b * V, (size_t)V * 4);
         if (r->seen) penalise(r, b, r->logits + (size_t)b * V);
-        int32_t id;
-        if (r->greedy && !r->k) { /* the penalised logits' argmax (ties to the lower id, as the device's) */
+        int32_t id = forced_token(r, b);
+        if (id >= 0) {
+            /* every other logit is -inf: the forced id whatever the strategy */
+        } else if (r->greedy && !r->k) { /* the penalised logits' argmax (ties to the lower id, as the device's) */
             const float *x = r->logits + (size_t)b * V;
             id = -1;
             for (uint32_t i = 0; i < V; i++)
@@ -377,7 +402,7 @@ static vkf_status prefill(gen_run *r)
     for (uint32_t b = 0; b < B; b++) {
         gen_seq *q = &r->q[b];
         for (uint32_t j = 0; j < S; j++) r->ids[(size_t)b * S + j] = j < q->n_feed ? q->feed[j] : (int32_t)mm->pad_id;
-        memcpy(s->hist + (size_t)b * mm->max_positions, q->feed, q->n_feed * sizeof *q->feed);
+        memcpy(s->hist + (size_t)b * cache_positions(mm), q->feed, q->n_feed * sizeof *q->feed);
         meta[b] = (int32_t)q->n_feed;
         q->fed = q->n_feed;
         s->len[b] = q->n_feed;
@@ -389,12 +414,42 @@ static vkf_status prefill(gen_run *r)
     return st == VKF_OK ? pick(r, choose) : st;
 }
 
+/* Encoder-decoders: the prompts through the encoder once, right-padded to
+ * their bucket (ENCODE writes the decoder's cross-attention keys and values
+ * into the session's state). */
+static vkf_status encode_prompts(gen_run *r, const int32_t *const *ids, const uint32_t *lens)
+{
+    vkf_session *s = r->s;
+    const model *mm = &s->m->m;
+    uint32_t B = s->B, longest = 0;
+    for (uint32_t b = 0; b < B; b++) longest = BASE_MAX(longest, lens[b]);
+    uint32_t S = rt_seq_bucket(mm, longest);
+    int32_t *buf = malloc(2 * (size_t)B * S * sizeof *buf);
+    if (!buf) return base_fail(s->m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t b = 0; b < B; b++) {
+        for (uint32_t j = 0; j < S; j++) {
+            buf[(size_t)b * S + j] = j < lens[b] ? ids[b][j] : (int32_t)mm->pad_id;
+            buf[(size_t)(B + b) * S + j] = j < lens[b];
+        }
+        s->src_len[b] = lens[b];
+        r->out[b].prompt_tokens = lens[b];
+    }
+    rt_input in[2] = {{"input_ids", buf}, {"attention_mask", buf + (size_t)B * S}};
+    double waited = 0;
+    rt_run_desc d = {.key = {.kind = MODEL_GRAPH_ENCODE, .batch = B, .seq = S}, .in = in, .n_in = 2, .waited = &waited};
+    vkf_status st = rt_run(&s->run, &d);
+    s->stats.wait_s += waited;
+    s->stats.runs++;
+    free(buf);
+    return st;
+}
+
 static vkf_status decode_steps(gen_run *r)
 {
     vkf_session *s = r->s;
     const model *mm = &s->m->m;
-    uint32_t B = s->B, P = mm->max_positions;
-    int32_t meta[2 * GEN_MAX_BATCH];
+    uint32_t B = s->B, P = cache_positions(mm);
+    int32_t meta[3 * GEN_MAX_BATCH];
     bool choose[GEN_MAX_BATCH], fed[GEN_MAX_BATCH];
     for (;;) {
         bool any = false;
@@ -413,7 +468,7 @@ static vkf_status decode_steps(gen_run *r)
             }
             if (feed >= 0) {
                 any = fed[b] = true;
-                if (q->fed < q->n_feed) q->fed++, r->out[b].prompt_tokens++;
+                if (q->fed < q->n_feed) q->fed++, r->out[b].prompt_tokens += !mm->encoder_decoder;
                 else q->next = -1, s->pending[b] = -1;
                 choose[b] = q->fed == q->n_feed; /* after a prompt's last token, or a generated one */
             }
@@ -421,10 +476,11 @@ static vkf_status decode_steps(gen_run *r)
             r->ids[b] = feed >= 0 ? feed : (int32_t)mm->pad_id;
             meta[b] = (int32_t)BASE_MIN(s->len[b], P - 1);
             meta[B + b] = meta[b] + 1;
+            meta[2 * B + b] = (int32_t)s->src_len[b];
         }
         if (!any) return VKF_OK;
-        rt_meta slots[2] = {{"positions", meta}, {"counts", meta + B}};
-        vkf_status st = run_step(r, MODEL_GRAPH_DECODE, 1, slots, 2);
+        rt_meta slots[3] = {{"positions", meta}, {"counts", meta + B}, {"src_counts", meta + 2 * B}};
+        vkf_status st = run_step(r, MODEL_GRAPH_DECODE, 1, slots, mm->encoder_decoder ? 3 : 2);
         if (st != VKF_OK) return st;
         for (uint32_t b = 0; b < B; b++)
             if (fed[b]) s->hist[(size_t)b * P + s->len[b]++] = r->ids[b];
@@ -475,8 +531,10 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     vkf_model *m = s->m;
     base_diag *d = m->dev->diag;
     const model *mm = &m->m;
-    uint32_t B = s->B, P = mm->max_positions, V = mm->vocab_size;
+    uint32_t B = s->B, P = cache_positions(mm), V = mm->vocab_size;
+    bool ed = mm->encoder_decoder;
     memset(out, 0, B * sizeof *out);
+    if (ed) forget(s); /* the prompt is the encoder's: every call starts afresh */
     vkf_status st = check_desc(d, desc);
     if (st == VKF_OK && desc->n_stop_strings && !m->tok)
         st = base_fail(d, VKF_ERROR_NOT_FOUND, "stop strings need the model's tokenizer, and the directory has none");
@@ -493,7 +551,7 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     for (uint32_t b = 0; b < B; b++) total += (lens ? lens[b] : 0) + 1;
     r.q = calloc(B, sizeof *r.q);
     feeds = malloc(total * sizeof *feeds);
-    size_t S_max = (size_t)rt_seq_bucket(mm, P);
+    size_t S_max = (size_t)rt_seq_bucket(mm, BASE_MAX(P, mm->max_positions));
     r.ids = malloc((size_t)B * BASE_MAX(S_max, 1u) * sizeof *r.ids);
     r.top = malloc((size_t)B * BASE_MAX(r.k, 1u) * sizeof *r.top);
     r.vals = malloc((size_t)B * BASE_MAX(r.k, 1u) * sizeof *r.vals);
@@ -513,7 +571,16 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
             int32_t id = ids[b][i];
             if (id < 0 || (uint32_t)id >= V)
                 st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "prompt %u: token id %d is outside the vocabulary [0, %u)", b, id, V);
-            feeds[at + q->n_feed++] = id;
+            if (!ed) feeds[at + q->n_feed++] = id;
+        }
+        if (ed && st == VKF_OK) { /* the prompt goes to the encoder; the decoder starts from decoder_start_token_id */
+            uint32_t n = lens ? lens[b] : 0;
+            if (!n || n > mm->max_positions)
+                st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "prompt %u: %u tokens: an encoder-decoder's source takes 1 to %u tokens", b,
+                               n, mm->max_positions);
+            else if (mm->decoder_start_id < 0)
+                st = base_fail(d, VKF_ERROR_FORMAT, "the model's config sets no decoder_start_token_id: generation cannot start");
+            feeds[at + q->n_feed++] = mm->decoder_start_id;
         }
         if (!q->n_feed && !s->len[b]) feeds[at + q->n_feed++] = mm->bos_id; /* HF: an empty prompt is BOS */
         if (st == VKF_OK && s->len[b] + q->n_feed > P)
@@ -527,7 +594,8 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     }
     /* pending tokens move into the feed: the session forgets them until fed */
     for (uint32_t b = 0; b < B && st == VKF_OK; b++) s->pending[b] = -1;
-    if (st == VKF_OK && fresh) st = prefill(&r);
+    if (st == VKF_OK && ed) st = encode_prompts(&r, ids, lens);
+    else if (st == VKF_OK && fresh) st = prefill(&r);
     if (st == VKF_OK) st = decode_steps(&r);
     for (uint32_t b = 0; b < B && r.q; b++) {
         gen_seq *q = &r.q[b];

@@ -191,9 +191,9 @@ vkf_status vkf_model_prepare(vkf_model *m, uint32_t batch, uint32_t seq)
                          seq, mm->max_positions);
     /* images: the vision graph; texts: the bucket's text graph (CLIP: both, or the text one when seq is given) */
     vkf_status s = VKF_OK;
-    if (mm->image_size && !(mm->vocab_size && seq)) s = rt_prepare(&m->run, &(graph_key){MODEL_GRAPH_VISION, batch, 0, 0});
+    if (mm->image_size && !(mm->vocab_size && seq)) s = rt_prepare(&m->run, &(graph_key){.kind = MODEL_GRAPH_VISION, .batch = batch});
     if (s == VKF_OK && mm->vocab_size && (seq || !mm->image_size))
-        s = rt_prepare(&m->run, &(graph_key){MODEL_GRAPH_TEXT, batch, rt_seq_bucket(mm, seq ? seq : mm->max_positions), 0});
+        s = rt_prepare(&m->run, &(graph_key){.kind = MODEL_GRAPH_TEXT, .batch = batch, .seq = rt_seq_bucket(mm, seq ? seq : mm->max_positions)});
     return s;
 }
 
@@ -205,12 +205,12 @@ const char *vkf_model_label(const vkf_model *m, uint32_t index)
 
 /* Fills outputs' shapes from the variant's graph (token dimension `keep`
  * where the graph has the bucket's), and checks their capacities. */
-static vkf_status output_shapes(vkf_model *m, const graph_key *key, uint32_t keep, vkf_tensor *outputs, uint32_t n)
+static vkf_status output_shapes(vkf_model *m, const graph_key *key, uint32_t keep, uint32_t keep_tgt, vkf_tensor *outputs, uint32_t n)
 {
     vkf_status s = VKF_OK;
     for (uint32_t i = 0; i < n && s == VKF_OK; i++) {
         vkf_tensor *o = &outputs[i];
-        s = rt_output_shape(&m->run, key, keep, o->name, &o->rank, o->shape);
+        s = rt_output_shape(&m->run, key, keep, keep_tgt, o->name, &o->rank, o->shape);
         if (s != VKF_OK) break;
         o->dtype = VKF_F32;
         uint64_t count = 1;
@@ -228,7 +228,8 @@ static vkf_status int_input(base_diag *d, const vkf_tensor *t, uint32_t B, uint3
     if (t->dtype != VKF_I32 && t->dtype != VKF_I64)
         return base_fail(d, VKF_ERROR_SHAPE, "%s must be int32 or int64", t->name);
     if (t->rank != 2 || t->shape[0] != B || t->shape[1] != S)
-        return base_fail(d, VKF_ERROR_SHAPE, "%s must be [%u, %u] like input_ids", t->name, B, S);
+        return base_fail(d, VKF_ERROR_SHAPE, "%s must be [%u, %u] like %s", t->name, B, S,
+                         strncmp(t->name, "decoder_", 8) ? "input_ids" : "decoder_input_ids");
     for (size_t i = 0; i < (size_t)B * S; i++) {
         int64_t v = t->dtype == VKF_I32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
         if (v < lo || v >= hi)
@@ -252,11 +253,13 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
 {
     base_diag *d = m->dev->diag;
     const model *mm = &m->m;
+    bool ed = mm->encoder_decoder;
     for (uint32_t i = 0; i < n_inputs; i++) {
         const char *n = inputs[i].name;
-        if (!n || (strcmp(n, "input_ids") && strcmp(n, "attention_mask") && strcmp(n, "token_type_ids") && strcmp(n, "position_ids")))
-            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" is not one of input_ids, attention_mask, token_type_ids, position_ids",
-                             n ? n : "(null)");
+        bool dec = n && ed && (!strcmp(n, "decoder_input_ids") || !strcmp(n, "decoder_attention_mask"));
+        if (!n || (!dec && strcmp(n, "input_ids") && strcmp(n, "attention_mask") && strcmp(n, "token_type_ids") && strcmp(n, "position_ids")))
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" is not one of input_ids, attention_mask, %s",
+                             n ? n : "(null)", ed ? "decoder_input_ids, decoder_attention_mask" : "token_type_ids, position_ids");
         if (!inputs[i].data) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" has no data", n);
     }
     const vkf_tensor *ids = find_input(inputs, n_inputs, "input_ids");
@@ -281,14 +284,34 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
     if (s == VKF_OK && pos_in && !mm->position_ids)
         s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model takes no position_ids", mm->model_type);
     if (s == VKF_OK && pos_in) s = int_input(d, pos_in, B, S, 0, mm->max_positions + mm->pad_id + 1, pos);
+    /* an encoder-decoder's decoder side: decoder_input_ids [N, T] (HF's
+     * shift of input_ids is for training: the caller gives them) */
+    const vkf_tensor *dids = ed ? find_input(inputs, n_inputs, "decoder_input_ids") : NULL,
+                     *dm = ed ? find_input(inputs, n_inputs, "decoder_attention_mask") : NULL;
+    uint32_t T = dids && dids->rank == 2 ? dids->shape[1] : 0;
+    int32_t *dec = NULL;
+    if (s == VKF_OK && ed && !dids)
+        s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a %s model needs \"decoder_input_ids\" [N, tokens] (generation starts them "
+                      "with decoder_start_token_id %d)", mm->model_type, (int)mm->decoder_start_id);
+    if (s == VKF_OK && dids && (dids->rank != 2 || dids->shape[0] != B || !T))
+        s = base_fail(d, VKF_ERROR_SHAPE, "decoder_input_ids must be [%u, tokens] with at least one token", B);
+    if (s == VKF_OK && T > mm->max_target)
+        s = base_fail(d, VKF_ERROR_SHAPE, "%u decoder tokens is more than this model's %u positions", T, mm->max_target);
+    if (s == VKF_OK && dids && !(dec = calloc(2 * (size_t)B * T, sizeof *dec)))
+        s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    if (s == VKF_OK && dids) s = int_input(d, dids, B, T, 0, mm->vocab_size, dec);
+    if (s == VKF_OK && dm) s = int_input(d, dm, B, T, 0, 2, dec + (size_t)B * T);
     if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    if (s == VKF_OK) s = output_shapes(m, &(graph_key){MODEL_GRAPH_TEXT, B, rt_seq_bucket(mm, S), 0}, S, outputs, n_outputs);
+    graph_key key = {MODEL_GRAPH_TEXT, B, rt_seq_bucket(mm, S), 0, T ? rt_seq_bucket_target(mm, T) : 0};
+    if (s == VKF_OK) s = output_shapes(m, &key, S, T, outputs, n_outputs);
     if (s == VKF_OK) {
         rt_output out[8];
         for (uint32_t i = 0; i < n_outputs; i++) out[i] = (rt_output){outputs[i].name, outputs[i].data};
-        rt_text t = {B, S, id32, tm ? mask : NULL, tt_in ? tt : NULL, pos_in ? pos : NULL};
+        rt_text t = {.B = B, .S = S, .ids = id32, .mask = tm ? mask : NULL, .tt = tt_in ? tt : NULL, .pos = pos_in ? pos : NULL,
+                     .T = T, .dec_ids = dec, .dec_mask = dm ? dec + (size_t)B * T : NULL};
         s = rt_run_text(&m->run, &t, out, n_outputs);
     }
+    free(dec);
     free(buf);
     return s;
 }
@@ -306,7 +329,7 @@ static vkf_status run_image(vkf_model *m, const vkf_tensor *in, vkf_tensor *outp
         return base_fail(d, VKF_ERROR_SHAPE, "pixel_values must be [N, %u, %u, %u] with 1 <= N <= 4096", C, S, S);
     uint32_t batch = in->shape[0];
     if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    vkf_status s = output_shapes(m, &(graph_key){MODEL_GRAPH_VISION, batch, 0, 0}, 0, outputs, n_outputs);
+    vkf_status s = output_shapes(m, &(graph_key){.kind = MODEL_GRAPH_VISION, .batch = batch}, 0, 0, outputs, n_outputs);
     if (s != VKF_OK) return s;
     rt_output out[8];
     for (uint32_t i = 0; i < n_outputs; i++) out[i] = (rt_output){outputs[i].name, outputs[i].data};

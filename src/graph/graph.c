@@ -153,6 +153,12 @@ void graph_output(graph *g, int t)
     g->t[t].output = true;
 }
 
+void graph_output_target(graph *g, int t)
+{
+    graph_output(g, t);
+    if (!g->error) g->t[t].target_tokens = true;
+}
+
 uint32_t graph_meta(graph *g, uint32_t count)
 {
     uint32_t first = g->n_meta;

@@ -44,6 +44,7 @@ typedef struct graph_tensor {
     uint32_t rank;
     uint32_t shape[GRAPH_MAX_RANK];
     bool output;          /* read by the host after each run */
+    bool target_tokens;   /* an output [B, tgt, X] over the key's second token count (graph_output_target) */
     int view_of;          /* GRAPH_VIEW: the parent tensor */
     uint64_t view_offset; /* GRAPH_VIEW: in elements of the parent */
 } graph_tensor;
@@ -118,6 +119,9 @@ int graph_weight(graph *g, const char *name, uint32_t rank, const uint32_t *shap
 int graph_state(graph *g, const char *name, uint32_t rank, const uint32_t *shape);
 int graph_view(graph *g, const char *name, int parent, uint64_t offset, uint32_t rank, const uint32_t *shape);
 void graph_output(graph *g, int t);
+/* An output whose second dimension counts the decoder's tokens (the key's
+ * tgt), not the encoder's: the runtime crops it by the decoder's length. */
+void graph_output_target(graph *g, int t);
 /* Reserves `count` int32 meta values; returns the index of the first. */
 uint32_t graph_meta(graph *g, uint32_t count);
 /* The same under a name the host sets them by ("positions", "counts"), so
@@ -283,6 +287,7 @@ vkf_status graph_exec_profile_table(graph_exec *e, char **text);
  * the candidates a generation graph returns). Compared whole. */
 typedef struct graph_key {
     uint32_t kind, batch, seq, k;
+    uint32_t tgt;  /* a second token count (an encoder-decoder's forward: the decoder's bucket) */
 } graph_key;
 
 bool graph_key_eq(const graph_key *a, const graph_key *b);

@@ -71,3 +71,32 @@ int model_block_build(graph *g, const model_decl *t, const model_block *b, int h
     int f = graph_matmul(g, node(n[5], sizeof n[5], b, "fc1"), x, weight(g, t, b, "fc1.weight"), weight(g, t, b, "fc1.bias"), -1, &act);
     return graph_matmul(g, last, f, weight(g, t, b, "fc2.weight"), weight(g, t, b, "fc2.bias"), h, &lin);
 }
+
+int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const char *node)
+{
+    uint32_t H = a->heads * a->head_dim, P = a->state->shape[1];
+    char sn[96], an[96];
+    snprintf(sn, sizeof sn, "%s.kv_store", node), snprintf(an, sizeof an, "%s.attention", node);
+    int kv = graph_state(g, a->state->name, a->state->rank, a->state->shape);
+    op_rows_params st = {.mode = OP_ROWS_COPY, .batch = a->B, .seq = a->S, .dim = 2 * H, .x_rs = 3 * H, .y_bs = P * 2 * H,
+                         .y_rs = 2 * H, .y_len = P, .use_meta = a->decode, .meta_index = a->positions};
+    kv = graph_store(g, sn, qkv, H, kv, &st);
+    if (!a->decode) {
+        op_attention_params ap = {.batch = a->B, .q_len = a->S, .kv_len = a->S, .heads = a->heads, .head_dim = a->head_dim,
+                                  .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H, .scale = a->scale, .causal = true};
+        return graph_attention(g, an, qkv, 0, qkv, H, qkv, 2 * H, &ap);
+    }
+    op_attention_params dp = {.batch = a->B, .q_len = 1, .kv_len = P, .heads = a->heads, .head_dim = a->head_dim, .q_bs = 3 * H,
+                              .k_rs = 2 * H, .v_rs = 2 * H, .k_bs = (uint64_t)P * 2 * H, .v_bs = (uint64_t)P * 2 * H,
+                              .scale = a->scale, .key_lengths = true, .len_index = a->counts};
+    return graph_attention_split(g, an, qkv, 0, kv, 0, kv, H, &dp);
+}
+
+void model_generation_outputs(graph *g, int logits, uint32_t k)
+{
+    graph_output(g, logits);
+    int values = -1;
+    int top = graph_topk(g, "top_ids", logits, k ? k : 1, &values);
+    graph_output(g, top);
+    graph_output(g, values);
+}

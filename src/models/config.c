@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,5 +153,36 @@ vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *ou
             io_json_free(sc);
         }
     }
+    return s;
+}
+
+vkf_status model_parse_token_id(base_diag *d, const char *path, const cJSON *root, const char *key, uint32_t vocab, int32_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (cJSON_IsArray(v)) v = v->child; /* a list of ids: the first (eos: the first stops as well as any) */
+    if (!v || cJSON_IsNull(v)) return VKF_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= vocab || v->valuedouble != floor(v->valuedouble))
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: \"%s\" must be a token id below the vocabulary size %u", path, key, vocab);
+    *out = (int32_t)v->valuedouble;
+    return VKF_OK;
+}
+
+vkf_status model_generation_config(base_diag *d, const char *dir, model *m)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    if (!base_exists(path)) return VKF_OK;
+    cJSON *root;
+    vkf_status s = io_json_load(d, path, &root);
+    if (s != VKF_OK) return s;
+    static const char *const keys[] = {"bos_token_id", "eos_token_id", "decoder_start_token_id", "forced_bos_token_id",
+                                       "forced_eos_token_id"};
+    int32_t *fields[] = {&m->bos_id, &m->eos_id, &m->decoder_start_id, &m->forced_bos_id, &m->forced_eos_id};
+    for (size_t i = 0; i < BASE_ARRAY_LEN(keys) && s == VKF_OK; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+        if (cJSON_IsNull(v) && i >= 3) *fields[i] = -1; /* an explicit null switches forcing off */
+        else s = model_parse_token_id(d, path, root, keys[i], m->vocab_size, fields[i]);
+    }
+    io_json_free(root);
     return s;
 }

@@ -37,19 +37,6 @@ typedef struct gpt2_config {
     bool lm_head_stored;   /* the checkpoint has lm_head.weight (untied) */
 } gpt2_config;
 
-static vkf_status token_id(base_diag *d, const char *path, const cJSON *root, const char *key, int32_t dflt, uint32_t vocab,
-                           int32_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (cJSON_IsArray(v)) v = v->child; /* a list of ids: the first stops as well as any */
-    *out = dflt;
-    if (!v || cJSON_IsNull(v)) return VKF_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= vocab || v->valuedouble != floor(v->valuedouble))
-        return base_fail(d, VKF_ERROR_FORMAT, "%s: \"%s\" must be a token id below the vocabulary size %u", path, key, vocab);
-    *out = (int32_t)v->valuedouble;
-    return VKF_OK;
-}
-
 static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, const char *type, void *cfg)
 {
     gpt2_config *c = cfg;
@@ -77,8 +64,9 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     if (s == VKF_OK) s = io_json_bool(d, path, root, "add_cross_attention", false, &cross);
     if (s == VKF_OK && cross)
         s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: add_cross_attention (GPT-2 as an encoder-decoder's decoder) is not supported", path);
-    if (s == VKF_OK) s = token_id(d, path, root, "bos_token_id", (int32_t)c->vocab - 1, c->vocab, &c->bos);
-    if (s == VKF_OK) s = token_id(d, path, root, "eos_token_id", (int32_t)c->vocab - 1, c->vocab, &c->eos);
+    c->bos = c->eos = (int32_t)c->vocab - 1;
+    if (s == VKF_OK) s = model_parse_token_id(d, path, root, "bos_token_id", c->vocab, &c->bos);
+    if (s == VKF_OK) s = model_parse_token_id(d, path, root, "eos_token_id", c->vocab, &c->eos);
     if (s != VKF_OK) return s;
     if (!c->inner) c->inner = 4 * c->embd;
     if (!(eps > 0) || eps > 1) return base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_epsilon %g is not in (0, 1]", path, eps);
@@ -191,7 +179,7 @@ static uint32_t declare_state(const model *m, uint32_t B, model_state *out, uint
     const gpt2_config *c = m->cfg;
     if (!c->lm_head) return 0;
     for (uint32_t l = 0; l < c->layers && l < max; l++) kv_state(c, l, B, &out[l]);
-    return BASE_MIN(c->layers, max);
+    return c->layers;
 }
 
 /* 1/sqrt(head size) unless scale_attn_weights is off; / (layer + 1) with
@@ -209,33 +197,16 @@ typedef struct gen_attend {
     gpt2_graph kind;
 } gen_attend;
 
-/* Prefill and decode attention: K and V of the new tokens (adjacent in the qkv
- * row) stored into the layer's cache, then causal attention over the prompt
- * itself (right padding comes after every real token, so the causal mask
- * alone excludes it) or, for one new token, over the cache split over keys. */
 static int attend_cached(void *user, graph *g, int qkv, const char *node)
 {
     gen_attend *a = user;
     const gpt2_config *c = a->m->cfg;
-    uint32_t E = c->embd, D = E / c->heads, P = c->positions, l = a->layer++;
-    char sn[96], an[96];
-    snprintf(sn, sizeof sn, "%s.kv_store", node), snprintf(an, sizeof an, "%s.attention", node);
+    uint32_t l = a->layer++;
     model_state ks;
     kv_state(c, l, a->B, &ks);
-    int kv = graph_state(g, ks.name, ks.rank, ks.shape);
-    op_rows_params st = {.mode = OP_ROWS_COPY, .batch = a->B, .seq = a->S, .dim = 2 * E, .x_rs = 3 * E, .y_bs = P * 2 * E,
-                         .y_rs = 2 * E, .y_len = P, .use_meta = a->kind == DECODE, .meta_index = a->positions};
-    kv = graph_store(g, sn, qkv, E, kv, &st);
-    float scale = attn_scale(c, l);
-    if (a->kind == PREFILL) {
-        op_attention_params ap = {.batch = a->B, .q_len = a->S, .kv_len = a->S, .heads = c->heads, .head_dim = D, .q_rs = 3 * E,
-                                  .k_rs = 3 * E, .v_rs = 3 * E, .scale = scale, .causal = true};
-        return graph_attention(g, an, qkv, 0, qkv, E, qkv, 2 * E, &ap);
-    }
-    op_attention_params dp = {.batch = a->B, .q_len = 1, .kv_len = P, .heads = c->heads, .head_dim = D, .q_bs = 3 * E,
-                              .k_rs = 2 * E, .v_rs = 2 * E, .k_bs = (uint64_t)P * 2 * E, .v_bs = (uint64_t)P * 2 * E,
-                              .scale = scale, .key_lengths = true, .len_index = a->counts};
-    return graph_attention_split(g, an, qkv, 0, kv, 0, kv, E, &dp);
+    model_cache_attn ca = {.B = a->B, .S = a->S, .heads = c->heads, .head_dim = c->embd / c->heads, .state = &ks,
+                           .decode = a->kind == DECODE, .positions = a->positions, .counts = a->counts, .scale = attn_scale(c, l)};
+    return model_cache_attention(g, &ca, qkv, node);
 }
 
 /* The blocks and ln_f; the generation graphs attend through the cache. */
@@ -300,11 +271,7 @@ static graph *gpt2_build_gen(const model *m, const graph_key *key)
         h = graph_rows(g, "last_token", h, -1, -1, &last);
     }
     int logits = graph_matmul(g, "logits", h, W("lm_head"), -1, -1, &(graph_matmul_desc){.layout = OP_W_NT});
-    graph_output(g, logits);
-    int values = -1;
-    int top = graph_topk(g, "top_ids", logits, k ? k : 1, &values);
-    graph_output(g, top);
-    graph_output(g, values);
+    model_generation_outputs(g, logits, k);
     return g;
 }
 

@@ -217,6 +217,8 @@ int model_graph_weight(graph *g, const model_decl *t, const char *name)
         if (g->error == VKF_OK) g->error = base_fail(g->diag, VKF_ERROR_NOT_FOUND, "graph wants weight %s, which is not declared", name);
         return -1;
     }
+    int have = graph_find(g, name); /* a weight used twice (BART's shared embeddings) is one tensor */
+    if (have >= 0 && g->t[have].role == GRAPH_WEIGHT) return have;
     return graph_weight(g, name, w->grank, w->gshape);
 }
 

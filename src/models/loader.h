@@ -78,7 +78,7 @@ bool model_ck_has(const st_checkpoint *ck, const char *prefix, const char *name)
  * declared one. Errors name the file, the tensor and both shapes. */
 vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *t, const model_load_opts *o);
 
-/* The graph tensor of a declared weight (its declared graph shape). */
+/* The graph tensor of a declared weight (its declared graph shape), created on first use. */
 int model_graph_weight(graph *g, const model_decl *t, const char *name);
 
 #endif

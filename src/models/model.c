@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family, bert_family, gpt2_family, clip_family;
+extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family;
 
-static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family};
 
 const model_family *const *model_families(size_t *n)
 {
@@ -20,7 +20,7 @@ const model_family *const *model_families(size_t *n)
 const char *model_task_name(model_task t)
 {
     static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask", "text-generation",
-                                        "zero-shot-image-classification"};
+                                        "zero-shot-image-classification", "text2text-generation"};
     return (unsigned)t < BASE_ARRAY_LEN(names) ? names[t] : "?";
 }
 
@@ -40,6 +40,7 @@ static vkf_status adopt_config(model *m, void *cfg, vkf_status s)
         return s;
     }
     m->cfg = cfg;
+    m->decoder_start_id = m->forced_bos_id = m->forced_eos_id = -1;
     m->family->describe(m);
     return VKF_OK;
 }
@@ -74,6 +75,7 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
         s = adopt_config(m, cfg, s);
     }
     if (s == VKF_OK) s = model_sentence_load(d, dir, &m->sentence);
+    if (s == VKF_OK && m->vocab_size) s = model_generation_config(d, dir, m);
     io_json_free(root);
     if (s != VKF_OK) model_close(m); /* releases an adopted config (a failing modules.json came after it) */
     return s;
@@ -103,15 +105,21 @@ static vkf_status check_tasks(base_diag *d, const char *dir, const model *m, con
     for (const char *p = tasks; *p;) {
         size_t n = strcspn(p, ",");
         bool known = false;
-        for (model_task t = MODEL_TASK_FEATURES; t <= MODEL_TASK_ZERO_SHOT_IMAGE; t++) {
+        for (model_task t = MODEL_TASK_FEATURES; t < MODEL_TASK_COUNT; t++) {
             const char *name = model_task_name(t);
             if (strlen(name) != n || strncmp(name, p, n)) continue;
             known = true;
             can = can || t == MODEL_TASK_FEATURES || t == m->task;
         }
+        /* HF's pipelines of encoder-decoders: translation (also translation_xx_to_yy) and summarization */
+        if (!known && ((n == 13 && !strncmp(p, "summarization", n)) || (n >= 11 && !strncmp(p, "translation", 11)))) {
+            known = true;
+            can = can || m->task == MODEL_TASK_TEXT2TEXT;
+        }
         if (!known)
             return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown task \"%.*s\" (tasks: feature-extraction, image-classification, "
-                             "text-classification, fill-mask, text-generation, zero-shot-image-classification)", (int)n, p);
+                             "text-classification, fill-mask, text-generation, zero-shot-image-classification, "
+                             "text2text-generation, translation, summarization)", (int)n, p);
         p += n + (p[n] == ',');
     }
     if (!can) {

@@ -15,7 +15,9 @@ typedef enum model_task {
     MODEL_TASK_TEXT_CLASSIFICATION,
     MODEL_TASK_FILL_MASK,
     MODEL_TASK_TEXT_GENERATION,       /* a causal LM: generation sessions */
-    MODEL_TASK_ZERO_SHOT_IMAGE        /* a dual encoder (CLIP): images against texts */
+    MODEL_TASK_ZERO_SHOT_IMAGE,       /* a dual encoder (CLIP): images against texts */
+    MODEL_TASK_TEXT2TEXT,             /* an encoder-decoder with an LM head: translation, summarization */
+    MODEL_TASK_COUNT
 } model_task;
 
 const char *model_task_name(model_task t); /* HF pipeline names */
@@ -62,8 +64,11 @@ typedef struct model {
     bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
     model_score score;        /* classification scores from logits, as HF's pipelines choose */
     model_sentence sentence;
-    /* causal LMs (sessions hold the state the family declares) */
+    /* causal LMs and encoder-decoders (sessions hold the state the family declares) */
     int32_t bos_id, eos_id;
+    bool encoder_decoder;     /* generation encodes the prompt once, then decodes from decoder_start_id */
+    uint32_t max_target;      /* encoder-decoders: decoder positions (max_positions: the encoder's) */
+    int32_t decoder_start_id, forced_bos_id, forced_eos_id; /* -1: none (generation_config.json over config.json) */
     /* embedding models: floats per embedding; the text graph pools its own
      * embedding (CLIP: text_embeds, at each text's EOS); CLIP: exp(logit_scale) */
     uint32_t embed_dim;
@@ -78,6 +83,8 @@ typedef enum model_graph_kind {
     MODEL_GRAPH_TEXT,       /* token ids in, [batch, seq]: the tensor API's forward pass */
     MODEL_GRAPH_PREFILL,    /* generation: prompts right-padded to seq, into the session's state */
     MODEL_GRAPH_DECODE,     /* generation: one new token per sequence (seq 1) */
+    MODEL_GRAPH_ENCODE,     /* encoder-decoders' generation: the sources padded to seq, the
+                             * decoder's cross-attention keys and values into the session's state */
     MODEL_GRAPH_KINDS
 } model_graph_kind;
 
@@ -133,7 +140,7 @@ struct model_family {
     graph *(*build)(const model *m, const graph_key *key);
     /* Optional hooks. prepare_text: the family's input rules for a padded
      * text batch. declare_state: the session state of a batch of `batch`
-     * sequences (at most max entries); returns how many. */
+     * sequences (the first max entries written); returns how many there are. */
     vkf_status (*prepare_text)(const model *m, model_text_batch *b);
     uint32_t (*declare_state)(const model *m, uint32_t batch, model_state *out, uint32_t max);
 };
@@ -153,7 +160,8 @@ graph *model_build(const model *m, const graph_key *key);
 graph *model_no_graph(const model *m, const graph_key *key);
 /* The family's input rules for a padded text batch (none: nothing to do). */
 vkf_status model_prepare_text(const model *m, model_text_batch *b);
-/* The session state of `batch` sequences (0 entries: the model does not generate). */
+/* The session state of `batch` sequences: the first max entries into out
+ * (NULL with max 0: only counted); 0 entries: the model does not generate. */
 uint32_t model_declare_state(const model *m, uint32_t batch, model_state *out, uint32_t max);
 void model_close(model *m);
 
@@ -196,6 +204,33 @@ typedef struct model_block {
 } model_block;
 
 int model_block_build(graph *g, const model_decl *t, const model_block *b, int h);
+
+/* Self-attention through a generation cache: state [B, positions, 2H], K then
+ * V per position. K and V of the new tokens (adjacent in the packed qkv row
+ * [B, S, 3H]) are stored at their positions (a prefill from 0, a decode step
+ * at meta "positions"), then a prefill attends causally over the prompt itself
+ * (right padding comes after every real token, so the causal mask alone
+ * excludes it) and a decode step over the cache up to meta "counts", split
+ * over keys. GPT-2 and the encoder-decoders' decoders. */
+typedef struct model_cache_attn {
+    uint32_t B, S, heads, head_dim;
+    const model_state *state;
+    bool decode;
+    uint32_t positions, counts;   /* decode: the meta slots' first indices */
+    float scale;
+} model_cache_attn;
+
+int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const char *node);
+
+/* A generation graph's outputs, as the sessions read them: the logits
+ * [B, vocab], "top_ids" (the k best, k 0: 1) and "top_ids.values". */
+void model_generation_outputs(graph *g, int logits, uint32_t k);
+
+/* generation_config.json's token ids over the model's (decoder_start, forced
+ * BOS/EOS, eos, bos), as transformers prefers it to config.json; absent: no change. */
+vkf_status model_generation_config(base_diag *d, const char *dir, model *m);
+/* A token id setting of a config: absent or null leaves *out, a list gives its first. */
+vkf_status model_parse_token_id(base_diag *d, const char *path, const cJSON *root, const char *key, uint32_t vocab, int32_t *out);
 
 /* The families, for messages and tests. */
 const model_family *const *model_families(size_t *n);

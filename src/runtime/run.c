@@ -30,12 +30,16 @@ vkf_status rt_prepare(rt_variants *v, const graph_key *key)
     return s;
 }
 
-uint32_t rt_seq_bucket(const model *m, uint32_t n)
+static uint32_t bucket(uint32_t n, uint32_t max)
 {
     uint32_t b = 8;
     while (b < n) b *= 2;
-    return BASE_MIN(b, BASE_MAX(m->max_positions, n));
+    return BASE_MIN(b, BASE_MAX(max, n));
 }
+
+uint32_t rt_seq_bucket(const model *m, uint32_t n) { return bucket(n, m->max_positions); }
+
+uint32_t rt_seq_bucket_target(const model *m, uint32_t n) { return bucket(n, m->max_target); }
 
 static base_diag *diag_of(rt_variants *v) { return v->cache.dev->diag; }
 
@@ -53,10 +57,12 @@ static int find_output(const graph *g, const char *name)
     return t >= 0 && g->t[t].output ? t : -1;
 }
 
-/* Whether output t is cropped from the bucket's seq tokens to keep. */
-static bool cropped(const graph_tensor *t, const rt_run_desc *d)
+/* The tokens output t keeps of its second dimension (0: all): the decoder's
+ * outputs over the key's tgt, others over its seq. */
+static uint32_t kept(const graph_tensor *t, const graph_key *key, uint32_t keep, uint32_t keep_tgt)
 {
-    return d->keep && d->keep < d->key.seq && t->rank == 3 && t->shape[1] == d->key.seq;
+    uint32_t from = t->target_tokens ? key->tgt : key->seq, to = t->target_tokens ? keep_tgt : keep;
+    return to && to < from && t->rank == 3 && t->shape[1] == from ? to : 0;
 }
 
 vkf_status rt_run(rt_variants *v, const rt_run_desc *d)
@@ -92,13 +98,14 @@ vkf_status rt_run(rt_variants *v, const rt_run_desc *d)
         if (!d->out[i].data) continue;
         const graph_tensor *gt = &g->t[t];
         uint64_t n = graph_numel(gt);
-        if (cropped(gt, d)) {
+        uint32_t keep = kept(gt, &d->key, d->keep, d->keep_tgt);
+        if (keep) {
             uint32_t B = gt->shape[0], S = gt->shape[1], X = gt->shape[2];
             float *tmp = malloc(n * 4);
             if (!tmp) s = base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
             if (s == VKF_OK) s = graph_exec_read(e, slot, t, tmp, n * 4);
             for (uint32_t b = 0; b < B && s == VKF_OK; b++)
-                memcpy((float *)d->out[i].data + (size_t)b * d->keep * X, tmp + (size_t)b * S * X, (size_t)d->keep * X * 4);
+                memcpy((float *)d->out[i].data + (size_t)b * keep * X, tmp + (size_t)b * S * X, (size_t)keep * X * 4);
             free(tmp);
         } else {
             s = graph_exec_read(e, slot, t, d->out[i].data, n * 4);
@@ -109,8 +116,8 @@ vkf_status rt_run(rt_variants *v, const rt_run_desc *d)
     return s;
 }
 
-vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, const char *name, uint32_t *rank,
-                           uint32_t shape[4])
+vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, uint32_t keep_tgt, const char *name,
+                           uint32_t *rank, uint32_t shape[4])
 {
     graph_exec *e;
     vkf_status s = graph_cache_get(&v->cache, key, &e);
@@ -124,7 +131,8 @@ vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, 
     } else {
         *rank = g->t[t].rank;
         memcpy(shape, g->t[t].shape, sizeof g->t[t].shape);
-        if (keep && *rank == 3 && shape[1] == key->seq) shape[1] = keep;
+        uint32_t k = kept(&g->t[t], key, keep, keep_tgt);
+        if (k) shape[1] = k;
     }
     graph_cache_release(&v->cache, e);
     return s;
@@ -150,14 +158,29 @@ vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, u
     model_text_batch tb = {.B = B, .S = S, .Sb = Sb, .ids = id_b, .raw_ids = t->ids, .positions = pos_b,
                            .positions_given = t->pos != NULL, .meta = buf + 4 * n};
     vkf_status s = model_prepare_text(mm, &tb);
-    rt_input in[4] = {{"input_ids", id_b}, {"attention_mask", mask_b}};
+    rt_input in[6] = {{"input_ids", id_b}, {"attention_mask", mask_b}};
     uint32_t n_in = 2;
     if (mm->type_vocab) in[n_in++] = (rt_input){"token_type_ids", tt_b};
     if (mm->position_ids) in[n_in++] = (rt_input){"position_ids", pos_b};
+    /* the decoder's side, padded to its own bucket */
+    uint32_t T = t->T, Tb = T ? rt_seq_bucket_target(mm, T) : 0;
+    int32_t *dec = T ? calloc(2 * (size_t)B * Tb, sizeof *dec) : NULL;
+    if (T && !dec) s = base_fail(diag_of(v), VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t b = 0; dec && b < B; b++)
+        for (uint32_t j = 0; j < Tb; j++) {
+            size_t o = (size_t)b * Tb + j, i = (size_t)b * T + j;
+            dec[o] = j < T ? t->dec_ids[i] : (int32_t)mm->pad_id;
+            dec[(size_t)B * Tb + o] = j < T ? (t->dec_mask ? t->dec_mask[i] : 1) : 0;
+        }
+    if (dec) {
+        in[n_in++] = (rt_input){"decoder_input_ids", dec};
+        in[n_in++] = (rt_input){"decoder_attention_mask", dec + (size_t)B * Tb};
+    }
     rt_meta meta = {tb.meta_name, tb.meta};
-    rt_run_desc d = {.key = {MODEL_GRAPH_TEXT, B, Sb, 0}, .in = in, .n_in = n_in, .meta = &meta, .n_meta = tb.meta_name != NULL,
-                     .out = out, .n_out = n_out, .keep = S};
+    rt_run_desc d = {.key = {.kind = MODEL_GRAPH_TEXT, .batch = B, .seq = Sb, .tgt = Tb}, .in = in, .n_in = n_in, .meta = &meta, .n_meta = tb.meta_name != NULL,
+                     .out = out, .n_out = n_out, .keep = S, .keep_tgt = T};
     if (s == VKF_OK) s = rt_run(v, &d);
+    free(dec);
     free(buf);
     return s;
 }
@@ -165,7 +188,7 @@ vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, u
 vkf_status rt_run_images(rt_variants *v, uint32_t batch, const float *pixels, const rt_output *out, uint32_t n_out)
 {
     rt_input in = {"pixel_values", pixels};
-    rt_run_desc d = {.key = {MODEL_GRAPH_VISION, batch, 0, 0}, .in = &in, .n_in = 1, .out = out, .n_out = n_out};
+    rt_run_desc d = {.key = {.kind = MODEL_GRAPH_VISION, .batch = batch}, .in = &in, .n_in = 1, .out = out, .n_out = n_out};
     return rt_run(v, &d);
 }
 
@@ -174,8 +197,9 @@ vkf_status rt_signature(const model *m, vkf_tensor_info *in, uint32_t *n_in, vkf
     /* image models: the vision graph; text models: a text graph; CLIP: both */
     graph_key probes[2];
     uint32_t n_probes = 0;
-    if (m->image_size) probes[n_probes++] = (graph_key){MODEL_GRAPH_VISION, 1, 0, 0};
-    if (m->vocab_size) probes[n_probes++] = (graph_key){MODEL_GRAPH_TEXT, 1, BASE_MIN(8u, m->max_positions), 0};
+    if (m->image_size) probes[n_probes++] = (graph_key){.kind = MODEL_GRAPH_VISION, .batch = 1};
+    if (m->vocab_size)
+        probes[n_probes++] = (graph_key){.kind = MODEL_GRAPH_TEXT, .batch = 1, .seq = BASE_MIN(8u, m->max_positions), .tgt = m->encoder_decoder ? BASE_MIN(8u, m->max_target) : 0};
     *n_in = *n_out = 0;
     for (uint32_t p = 0; p < n_probes; p++) {
         graph *g = model_build(m, &probes[p]);
@@ -196,7 +220,8 @@ vkf_status rt_signature(const model *m, vkf_tensor_info *in, uint32_t *n_in, vkf
             ti->rank = t->rank;
             for (uint32_t k = 0; k < t->rank; k++) ti->shape[k] = t->shape[k];
             ti->shape[0] = 0;
-            if (probes[p].seq && t->rank >= 2 && t->shape[1] == probes[p].seq) ti->shape[1] = 0;
+            uint32_t tokens = t->target_tokens || (input && !strncmp(t->name, "decoder_", 8)) ? probes[p].tgt : probes[p].seq;
+            if (tokens && t->rank >= 2 && t->shape[1] == tokens) ti->shape[1] = 0;
         }
         graph_destroy(g);
     }

@@ -30,6 +30,8 @@ vkf_status rt_prepare(rt_variants *v, const graph_key *key);
 /* The sequence bucket a text of n tokens runs in: 8, 16, 32, ... up to the
  * model's maximum, so a handful of recorded variants serve every length. */
 uint32_t rt_seq_bucket(const model *m, uint32_t n);
+/* The same for an encoder-decoder's decoder tokens. */
+uint32_t rt_seq_bucket_target(const model *m, uint32_t n);
 
 /* A whole input tensor from the host: float32 for float tensors, int32 for ids. */
 typedef struct rt_input {
@@ -59,6 +61,7 @@ typedef struct rt_run_desc {
     const rt_output *out;
     uint32_t n_out;
     uint32_t keep;   /* > 0: outputs [batch, key.seq, X] cropped to their first keep tokens */
+    uint32_t keep_tgt; /* > 0: the decoder's outputs [batch, key.tgt, X] (graph_output_target) cropped to keep_tgt */
     double *waited;  /* optional: seconds spent waiting for the device are added here */
 } rt_run_desc;
 
@@ -66,15 +69,19 @@ vkf_status rt_run(rt_variants *v, const rt_run_desc *d);
 
 /* An output's shape in a variant ([batch, seq, X] ones with keep tokens when
  * keep > 0); an unknown name is an error listing the outputs. */
-vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, const char *name, uint32_t *rank,
-                           uint32_t shape[4]);
+vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, uint32_t keep_tgt, const char *name,
+                           uint32_t *rank, uint32_t shape[4]);
 
 /* A text batch as int32 [B, S] arrays (mask, tt, pos may be NULL: all ones,
  * zeros, the family's positions): padded to the bucket, the family's
- * prepare_text hook, one TEXT run, [B, S, X] outputs cropped to S. */
+ * prepare_text hook, one TEXT run, [B, S, X] outputs cropped to S. An
+ * encoder-decoder also takes the decoder's [B, T] ids (and mask, NULL: all
+ * ones), padded to their own bucket, its outputs cropped to T. */
 typedef struct rt_text {
     uint32_t B, S;
     const int32_t *ids, *mask, *tt, *pos;
+    uint32_t T;
+    const int32_t *dec_ids, *dec_mask;
 } rt_text;
 
 vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, uint32_t n_out);

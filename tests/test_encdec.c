@@ -1,0 +1,294 @@
+/* Encoder-decoders against HF (tools/make_encdec_refs.py): the forward pass
+ * over given decoder_input_ids (logits and the encoder's output, a padded
+ * batch of two), greedy generation with forced BOS/EOS and every step's
+ * logits, the prompts generated together as one batch, cached decoding
+ * against recomputation, fp16, the replay path's Vulkan calls, bad input. */
+#include "common.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CASES VKF_TEST_DATA "/encdec"
+
+typedef struct enc_case {
+    cJSON *json;
+    char dir[512];
+    uint32_t n_prompts, vocab, d_model, new_tokens;
+    int32_t prompts[4][64];
+    uint32_t lens[4];
+    int32_t dec[4][64];
+    uint32_t dec_len;
+    int32_t greedy[4][64];
+    uint32_t greedy_len[4];
+} enc_case;
+
+static void ints(const cJSON *a, int32_t *out, uint32_t *n, uint32_t cap)
+{
+    *n = 0;
+    for (const cJSON *v = a ? a->child : NULL; v && *n < cap; v = v->next) out[(*n)++] = (int32_t)v->valuedouble;
+}
+
+static enc_case load_case(const char *name)
+{
+    enc_case c = {0};
+    snprintf(c.dir, sizeof c.dir, "%s/%s", CASES, name);
+    char path[600];
+    snprintf(path, sizeof path, "%s/case.json", c.dir);
+    c.json = tread_json(path);
+    const cJSON *p = cJSON_GetObjectItem(c.json, "prompts"), *dec = cJSON_GetObjectItem(c.json, "decoder_input_ids"),
+                *g = cJSON_GetObjectItem(c.json, "greedy_ids");
+    for (const cJSON *x = p->child; x && c.n_prompts < 4; x = x->next, c.n_prompts++) ints(x, c.prompts[c.n_prompts], &c.lens[c.n_prompts], 64);
+    uint32_t i = 0;
+    for (const cJSON *x = dec->child; x && i < 4; x = x->next, i++) ints(x, c.dec[i], &c.dec_len, 64);
+    i = 0;
+    for (const cJSON *x = g->child; x && i < 4; x = x->next, i++) ints(x, c.greedy[i], &c.greedy_len[i], 64);
+    c.vocab = (uint32_t)cJSON_GetObjectItem(c.json, "vocab")->valuedouble;
+    c.d_model = (uint32_t)cJSON_GetObjectItem(c.json, "d_model")->valuedouble;
+    c.new_tokens = (uint32_t)cJSON_GetObjectItem(c.json, "new_tokens")->valuedouble;
+    return c;
+}
+
+/* The padded batch of prompts (HF's pad id and mask) and the decoder ids, through vkf_model_run. */
+static void forward(vkf_model *m, const enc_case *c, float *logits, float *enc_hidden)
+{
+    uint32_t B = c->n_prompts, S = 0, T = c->dec_len;
+    for (uint32_t b = 0; b < B; b++) S = BASE_MAX(S, c->lens[b]);
+    int64_t ids[4 * 64], mask[4 * 64];
+    int32_t dec[4 * 64];
+    for (uint32_t b = 0; b < B; b++) {
+        for (uint32_t j = 0; j < S; j++) {
+            ids[b * S + j] = j < c->lens[b] ? c->prompts[b][j] : 1; /* pad_token_id */
+            mask[b * S + j] = j < c->lens[b];
+        }
+        memcpy(dec + b * T, c->dec[b], T * 4);
+    }
+    vkf_tensor in[3] = {{"input_ids", 2, {B, S}, ids, 0, VKF_I64},
+                        {"attention_mask", 2, {B, S}, mask, 0, VKF_I64},
+                        {"decoder_input_ids", 2, {B, T}, dec, 0, VKF_I32}};
+    vkf_tensor out[2] = {{.name = "logits", .data = logits, .capacity = (uint64_t)B * T * c->vocab * 4},
+                         {.name = "encoder_last_hidden_state", .data = enc_hidden, .capacity = (uint64_t)B * S * c->d_model * 4}};
+    cr_assert_eq(vkf_model_run(m, in, 3, out, 2), VKF_OK, "%s", vkf_last_error(NULL));
+    cr_assert_eq(out[0].rank, 3);
+    cr_assert_eq(out[0].shape[0], B);
+    cr_assert_eq(out[0].shape[1], T);
+    cr_assert_eq(out[0].shape[2], c->vocab);
+    cr_assert_eq(out[1].shape[1], S);
+}
+
+Test(encdec, bart_forward_equals_hf)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+    vkf_model_info info;
+    vkf_model_get_info(m, &info);
+    cr_assert_str_eq(info.task, "text2text-generation");
+    cr_assert_str_eq(info.family, "bart");
+    uint32_t S = BASE_MAX(c.lens[0], c.lens[1]), T = c.dec_len;
+    size_t nl = (size_t)2 * T * c.vocab, nh = (size_t)2 * S * c.d_model;
+    float *logits = malloc(nl * 4), *hidden = malloc(nh * 4);
+    forward(m, &c, logits, hidden);
+    char path[600];
+    snprintf(path, sizeof path, "%s/logits.bin", c.dir);
+    float *want_l = tread_file(path, nl * 4);
+    snprintf(path, sizeof path, "%s/encoder_hidden.bin", c.dir);
+    float *want_h = tread_file(path, nh * 4);
+    /* the encoder's padded positions are HF's too (they see the real tokens) */
+    double el = max_abs_diff_f32(logits, want_l, nl), eh = max_abs_diff_f32(hidden, want_h, nh);
+    cr_assert_leq(eh, 1e-4, "encoder_last_hidden_state differs by %g", eh);
+    cr_assert_leq(el, 1e-4, "logits differ by %g", el);
+    free(logits), free(hidden), free(want_l), free(want_h);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}
+
+/* Greedy generation: HF's ids (its sequences begin with the decoder start
+ * token, ours are the generated ones), the forced BOS first and the forced
+ * EOS last, every step's raw logits; one prompt at a time and both at once. */
+Test(encdec, bart_greedy_equals_hf)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+    uint32_t N = c.new_tokens, V = c.vocab;
+    float *steps = malloc((size_t)2 * N * V * 4);
+    char path[600];
+    snprintf(path, sizeof path, "%s/step_logits.bin", c.dir);
+    float *want_s = tread_file(path, (size_t)N * V * 4);
+    for (int together = 0; together < 2; together++) {
+        uint32_t B = together ? c.n_prompts : 1;
+        for (uint32_t first = 0; first < c.n_prompts; first += B) {
+            vkf_session *s;
+            cr_assert_eq(vkf_session_create(m, B, &s), VKF_OK, "%s", vkf_last_error(ctx));
+            const int32_t *ids[4];
+            for (uint32_t b = 0; b < B; b++) ids[b] = c.prompts[first + b];
+            vkf_generation g[4];
+            vkf_generate_desc d = {.max_new_tokens = N, .logits_out = steps};
+            cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &d, g), VKF_OK, "%s", vkf_last_error(ctx));
+            for (uint32_t b = 0; b < B; b++) {
+                const int32_t *want = c.greedy[first + b] + 1;
+                uint32_t n = c.greedy_len[first + b] - 1;
+                cr_assert_eq(g[b].n_ids, n, "prompt %u (%s): %u ids, HF %u", first + b, together ? "batch" : "alone", g[b].n_ids, n);
+                for (uint32_t i = 0; i < n; i++)
+                    cr_assert_eq(g[b].ids[i], want[i], "prompt %u (%s): id %u is %d, HF %d", first + b, together ? "batch" : "alone", i,
+                                 g[b].ids[i], want[i]);
+                cr_assert_eq(g[b].prompt_tokens, c.lens[first + b]);
+                cr_assert_eq(g[b].stop, VKF_STOP_EOS, "the forced EOS ends it");
+            }
+            if (first == 0) {
+                double e = max_abs_diff_f32(steps, want_s, (size_t)N * V);
+                cr_assert_leq(e, 1e-4, "step logits (%s) differ by %g", together ? "batch" : "alone", e);
+            }
+            vkf_generation_free(g, B);
+            /* a second call starts afresh: the same ids again */
+            cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &(vkf_generate_desc){.max_new_tokens = N}, g), VKF_OK);
+            cr_assert_eq(g[0].ids[2], c.greedy[first][3]);
+            vkf_generation_free(g, B);
+            vkf_session_destroy(s);
+        }
+    }
+    free(steps), free(want_s);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}
+
+/* Each decode step's logits through the caches equal the forward pass over
+ * the decoder ids generated so far (its last position). */
+Test(encdec, cached_decoding_equals_recomputation)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+    uint32_t N = 9, V = c.vocab, S = c.lens[1];
+    float *steps = malloc((size_t)N * V * 4);
+    vkf_session *s;
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+    const int32_t *ids = c.prompts[1];
+    vkf_generation g;
+    vkf_generate_desc d = {.max_new_tokens = N, .logits_out = steps};
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[1], &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+    int32_t dec[16] = {2};
+    for (uint32_t i = 0; i < N - 1; i++) dec[i + 1] = g.ids[i];
+    float *full = malloc((size_t)N * V * 4);
+    vkf_tensor in[2] = {{"input_ids", 2, {1, S}, (void *)c.prompts[1], 0, VKF_I32}, {"decoder_input_ids", 2, {1, N}, dec, 0, VKF_I32}};
+    vkf_tensor out = {.name = "logits", .data = full, .capacity = (uint64_t)N * V * 4};
+    cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    /* step i's logits (before forcing) are position i's of the full pass */
+    double e = max_abs_diff_f32(steps, full, (size_t)N * V);
+    cr_assert_leq(e, 1e-4, "cached steps differ from recomputation by %g", e);
+    vkf_generation_free(&g, 1);
+    vkf_session_destroy(s);
+    free(steps), free(full);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}
+
+/* fp16 storage: the argmax where HF's top two logits are apart. */
+Test(encdec, fp16_argmax)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    if (!tctx_dev(ctx)->caps.storage16) {
+        tctx_destroy(ctx);
+        cJSON_Delete(c.json);
+        cr_skip_test("no 16-bit storage");
+    }
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP16);
+    uint32_t T = c.dec_len, V = c.vocab, S = BASE_MAX(c.lens[0], c.lens[1]);
+    float *logits = malloc((size_t)2 * T * V * 4), *hidden = malloc((size_t)2 * S * c.d_model * 4);
+    forward(m, &c, logits, hidden);
+    char path[600];
+    snprintf(path, sizeof path, "%s/logits.bin", c.dir);
+    float *want = tread_file(path, (size_t)2 * T * V * 4);
+    uint32_t checked = 0;
+    for (uint32_t r = 0; r < 2 * T; r++) {
+        const float *w = want + (size_t)r * V, *x = logits + (size_t)r * V;
+        uint32_t a = 0, b = 1, got = 0;
+        for (uint32_t i = 0; i < V; i++) {
+            if (w[i] > w[a]) b = a, a = i;
+            else if (i != a && w[i] > w[b]) b = i;
+            if (x[i] > x[got]) got = i;
+        }
+        if (w[a] - w[b] < 0.01f * fabsf(w[a]) + 0.02f) continue;
+        checked++;
+        cr_assert_eq(got, a, "row %u: argmax %u, HF %u", r, got, a);
+    }
+    cr_assert_geq(checked, 4, "too few rows with a margin (%u)", checked);
+    free(logits), free(hidden), free(want);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}
+
+Test(encdec, bad_input)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+    /* the forward pass needs decoder_input_ids */
+    vkf_tensor in = {"input_ids", 2, {1, c.lens[0]}, c.prompts[0], 0, VKF_I32};
+    float out_buf[16];
+    vkf_tensor out = {.name = "logits", .data = out_buf, .capacity = sizeof out_buf};
+    cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(vkf_last_error(ctx), "decoder_input_ids"), "%s", vkf_last_error(ctx));
+    /* decoder ids outside the vocabulary, or past the positions */
+    int32_t bad[2] = {2, 100000};
+    vkf_tensor in2[2] = {in, {"decoder_input_ids", 2, {1, 2}, bad, 0, VKF_I32}};
+    cr_assert_eq(vkf_model_run(m, in2, 2, &out, 1), VKF_ERROR_INVALID_ARGUMENT);
+    static int32_t long_dec[100];
+    in2[1] = (vkf_tensor){"decoder_input_ids", 2, {1, 100}, long_dec, 0, VKF_I32};
+    cr_assert_eq(vkf_model_run(m, in2, 2, &out, 1), VKF_ERROR_SHAPE);
+    /* generation: an empty source, one past max_position_embeddings */
+    vkf_session *s;
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+    vkf_generation g;
+    const int32_t *ids = c.prompts[0];
+    uint32_t zero = 0, big = 65;
+    static int32_t many[65];
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &zero, NULL, &g), VKF_ERROR_INVALID_ARGUMENT);
+    ids = many;
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &big, NULL, &g), VKF_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(vkf_last_error(ctx), "1 to 64 tokens"), "%s", vkf_last_error(ctx));
+    vkf_session_destroy(s);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}
+
+/* After a first call recorded the encoder and the decode step, generating
+ * records, creates and updates nothing: one submit for the encoder, one per
+ * token. */
+Test(encdec, replay_records_nothing_per_token)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+    vkf_session *s;
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+    const int32_t *ids = c.prompts[0];
+    vkf_generation g;
+    vkf_generate_desc d = {.max_new_tokens = 3, .ignore_eos = 1};
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+    vkf_generation_free(&g, 1);
+    vk_counters *k = &ctx->dev->calls;
+    unsigned create = k->create, allocate = k->allocate, update = k->update_sets, begin = k->begin_cmd, submit = k->submit;
+    d.max_new_tokens = 30;
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+    cr_assert_eq(g.n_ids, 30, "%u ids", g.n_ids);
+    cr_assert_eq(k->create, create, "vkCreate* while generating");
+    cr_assert_eq(k->allocate, allocate, "vkAllocate* while generating");
+    cr_assert_eq(k->update_sets, update, "vkUpdateDescriptorSets while generating");
+    cr_assert_eq(k->begin_cmd, begin, "command buffers re-recorded while generating");
+    cr_assert_eq(k->submit - submit, 31, "the encoder and 30 decode steps, not %u submits", k->submit - submit);
+    vkf_generation_free(&g, 1);
+    vkf_session_destroy(s);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}

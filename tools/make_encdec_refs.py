@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Reference cases for tests/test_encdec.c, made with HF `transformers` (torch,
+eager attention, float32): small random encoder-decoder checkpoints of odd
+sizes, their forward pass over given decoder_input_ids, and greedy generation
+as HF's `generate` does it (forced BOS/EOS, decoder start) with the raw
+logits of every step.
+
+Writes tests/data/encdec/<case>/: config.json, generation_config.json,
+model.safetensors, case.json and float32 LE files:
+  logits.bin                  forward pass: [2, T, vocab] for the padded batch
+  encoder_hidden.bin          [2, S, d_model]
+  step_logits.bin             prompt 0's greedy steps: [new_tokens, vocab]
+Cases:
+  bart   BartForConditionalGeneration: d_model 48, 12 encoder heads (head 4) and
+         6 decoder heads (head 8), 2 encoder and 3 decoder layers, vocab 301,
+         forced_bos_token_id 5 (generation_config.json), forced_eos_token_id 2, final_logits_bias
+         non-zero, scale_embedding on, gelu
+Each prompt is generated alone (batch 1: HF pads a finished row) and then the
+tests generate the prompts together.
+
+Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transformers safetensors
+       tools/.venv/bin/python tools/make_encdec_refs.py
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+from transformers import BartConfig, BartForConditionalGeneration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "data", "encdec")
+
+
+def perturb(model, seed):
+    """Random LayerNorm scales/biases, attention/MLP biases and the logits bias
+    (HF inits them constant)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "layer_norm" in name or "layernorm" in name:
+                p.add_(torch.randn(p.shape, generator=g) * 0.1)
+        for name, b in model.named_buffers():
+            if name.endswith("final_logits_bias"):
+                b.add_(torch.randn(b.shape, generator=g) * 0.1)
+
+
+def write_case(name, model, prompts, dec_ids, new):
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    model.save_pretrained(d)  # config, generation config, weights (tied ones once)
+    pad = model.config.pad_token_id
+    S = max(len(p) for p in prompts)
+    ids = torch.tensor([p + [pad] * (S - len(p)) for p in prompts])
+    mask = torch.tensor([[1] * len(p) + [0] * (S - len(p)) for p in prompts])
+    dec = torch.tensor(dec_ids)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=dec)
+    out.logits.float().numpy().astype("<f4").tofile(os.path.join(d, "logits.bin"))
+    out.encoder_last_hidden_state.float().numpy().astype("<f4").tofile(os.path.join(d, "encoder_hidden.bin"))
+    greedy, steps = [], None
+    for i, p in enumerate(prompts):
+        g = model.generate(torch.tensor([p]), max_new_tokens=new, do_sample=False, num_beams=1, output_logits=True,
+                           return_dict_in_generate=True)
+        greedy.append(g.sequences[0].tolist())
+        if i == 0:
+            steps = torch.stack(g.logits, 1)[0].float().numpy()
+    steps.astype("<f4").tofile(os.path.join(d, "step_logits.bin"))
+    case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy,
+            "vocab": model.config.vocab_size, "d_model": model.config.d_model, "steps": len(steps),
+            "transformers": __import__("transformers").__version__}
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f, indent=1)
+    print(name, [len(p) for p in prompts], "->", greedy)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.default_rng(24)
+    cfg = BartConfig(vocab_size=301, d_model=48, encoder_layers=2, decoder_layers=3, encoder_attention_heads=12,
+                     decoder_attention_heads=6, encoder_ffn_dim=72, decoder_ffn_dim=88, max_position_embeddings=64,
+                     scale_embedding=True, init_std=0.15, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                     decoder_start_token_id=2, forced_bos_token_id=0, forced_eos_token_id=2, activation_function="gelu")
+    torch.manual_seed(32)
+    m = BartForConditionalGeneration(cfg).eval()
+    perturb(m, 32)
+    m.generation_config.forced_bos_token_id = 5  # transformers 5 keeps it in generation_config.json only
+    prompts = [[0] + rng.integers(3, 300, 9).tolist() + [2], [0] + rng.integers(3, 300, 4).tolist() + [2]]
+    dec = [[2, 0] + rng.integers(3, 300, 5).tolist(), [2, 0] + rng.integers(3, 300, 5).tolist()]
+    write_case("bart", m, prompts, dec, 14)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,12 @@
-/* vkformer-generate: text generation with a causal LM (GPT-2), streamed as
- * it is produced, as HF's text-generation pipeline and llama.cpp's main do.
+/* vkformer-generate: text generation with a causal LM (GPT-2) or an
+ * encoder-decoder (BART: text2text-generation, translation, summarization),
+ * streamed as it is produced, as HF's pipelines and llama.cpp's main do.
  * Uses only the public API. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +21,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vkformer-generate --model DIR [--prompt TEXT]... [-n N] [options]\n"
                "Continues each prompt (standard input when none is given) with a causal language\n"
-               "model (GPT2LMHeadModel), streaming one prompt's text as it is generated. Greedy\n"
-               "unless a sampling option is given (HF's default for GPT-2).\n"
+               "model (GPT2LMHeadModel), or answers it with an encoder-decoder (BART: the prompt is\n"
+               "the encoder's input, the output a new text), streaming one prompt's text as it is\n"
+               "generated. Greedy unless a sampling option is given (HF's default).\n"
                "\n"
                "  -p, --prompt TEXT      a prompt (repeat for a batch generated together)\n"
                "  -f, --prompt-file F    a file's whole text as a prompt (repeatable; '-': standard input)\n"
@@ -38,11 +41,15 @@ static void usage(FILE *f)
                "                         in the token just generated, kept in the output: HF's\n"
                "                         stop_strings; repeatable)\n"
                "      --ignore-eos       go on past the end-of-text token\n"
-               "      --print-ids        print the generated ids (one line per prompt), not text\n");
+               "      --print-ids        print the generated ids (one line per prompt), not text\n"
+               "      --task T           text-generation (causal LMs), text2text-generation,\n"
+               "                         translation or summarization (encoder-decoders: the JSON\n"
+               "                         field is generated_text, translation_text or summary_text)\n");
     tool_model_usage(f);
     fprintf(f, "--json / --jsonl as HF's pipeline, per prompt: [{\"generated_text\": prompt and\n"
-               "continuation, \"generated_ids\", \"prompt_tokens\", \"stop\"}]. Statistics (load time,\n"
-               "prompt and generated tokens per second) go to standard error.\n"
+               "continuation (an encoder-decoder's: the new text), \"generated_ids\", \"prompt_tokens\",\n"
+               "\"stop\"}]. Statistics (load time, prompt and generated tokens per second) go to\n"
+               "standard error.\n"
                "Exit status: 0 success, 1 the model failed, 2 bad usage.\n");
 }
 
@@ -88,7 +95,7 @@ static int parse_ids(const char *s, int32_t **ids, uint32_t *n)
     return 1;
 }
 
-enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS, OPT_PENALTY, OPT_STOP };
+enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS, OPT_PENALTY, OPT_STOP, OPT_TASK };
 
 /* A prompt given as ids, as text: the tokenizer's decoding (NULL without one). */
 static char *decoded(const vkf_model *model, const int32_t *ids, uint32_t n)
@@ -108,7 +115,8 @@ int main(int argc, char **argv)
         {"top-p", required_argument, 0, OPT_TOPP},  {"seed", required_argument, 0, OPT_SEED},
         {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS}, {"print-ids", no_argument, 0, OPT_PRINT_IDS},
         {"prompt-file", required_argument, 0, 'f'}, {"repetition-penalty", required_argument, 0, OPT_PENALTY},
-        {"stop", required_argument, 0, OPT_STOP},   TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
+        {"stop", required_argument, 0, OPT_STOP},   {"task", required_argument, 0, OPT_TASK},
+        TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
     tool_model_opts mo = {0};
     tool_texts prompts = {0};
     const char *id_args[64], *stops[64];
@@ -116,6 +124,7 @@ int main(int argc, char **argv)
     float temperature = 1.0f, top_p = 0, penalty = 1.0f;
     unsigned long long seed = 0;
     int sampling = 0, greedy = 0, seed_set = 0, ignore_eos = 0, print_ids = 0;
+    const char *task = NULL;
     int c, rc = TOOL_CONTINUE;
     while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "p:f:n:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
         switch (c) {
@@ -168,6 +177,13 @@ int main(int argc, char **argv)
         }
         case OPT_IGNORE_EOS: ignore_eos = 1; break;
         case OPT_PRINT_IDS: print_ids = 1; break;
+        case OPT_TASK:
+            if (strcmp(optarg, "text-generation") && strcmp(optarg, "text2text-generation") && strcmp(optarg, "summarization") &&
+                strncmp(optarg, "translation", 11))
+                rc = tool_usage_error("--task takes text-generation, text2text-generation, translation or summarization, not '%s'",
+                                      optarg);
+            task = optarg;
+            break;
         default: rc = tool_model_option(c, optarg, &mo, usage);
         }
     }
@@ -202,8 +218,14 @@ int main(int argc, char **argv)
 
     vkf_context *ctx = NULL;
     vkf_model *model = NULL;
-    mo.task = "text-generation";
+    mo.task = task ? task : "text-generation,text2text-generation";
     rc = tool_open_model(&mo, &ctx, &model);
+    /* an encoder-decoder answers: its text is new, the prompt is not echoed (HF's text2text pipelines) */
+    vkf_model_info info = {0};
+    if (rc == TOOL_OK) vkf_model_get_info(model, &info);
+    bool answers = rc == TOOL_OK && !strcmp(info.task, "text2text-generation");
+    const char *field = !task || !answers ? "generated_text" : !strncmp(task, "translation", 11) ? "translation_text"
+                        : !strcmp(task, "summarization") ? "summary_text" : "generated_text";
     stream_state ss = {.stream = n == 1 && !print_ids && mo.out.format == TOOL_TEXT && !n_id_args};
     vkf_generate_desc d = {.max_new_tokens = n_new, .temperature = sampling ? temperature : 0, .top_k = sampling ? top_k : 0,
                            .top_p = sampling ? top_p : 0, .seed = seed, .ignore_eos = ignore_eos, .on_token = on_token,
@@ -211,7 +233,7 @@ int main(int argc, char **argv)
     vkf_generation g[64];
     vkf_session *s = NULL;
     if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));
-    if (rc == TOOL_OK && ss.stream) { /* the prompt, then its continuation as it comes */
+    if (rc == TOOL_OK && ss.stream && !answers) { /* the prompt, then its continuation as it comes */
         fwrite(prompts.s[0], 1, prompts.n[0], stdout);
         fflush(stdout);
     }
@@ -232,8 +254,8 @@ int main(int argc, char **argv)
             prompt_tokens += g[i].prompt_tokens, generated += g[i].n_ids;
             /* the prompt as text: as given, or its ids decoded */
             char *from_ids = prompts.count ? NULL : decoded(model, ids[i], lens[i]);
-            const char *prompt = prompts.count ? prompts.s[i] : from_ids ? from_ids : "";
-            size_t pl = prompts.count ? prompts.n[i] : strlen(prompt);
+            const char *prompt = answers ? "" : prompts.count ? prompts.s[i] : from_ids ? from_ids : "";
+            size_t pl = answers ? 0 : prompts.count ? prompts.n[i] : strlen(prompt);
             if (mo.out.format != TOOL_TEXT) {
                 cJSON *o = cJSON_CreateObject();
                 /* HF's pipeline: the prompt and its continuation (return_full_text) */
@@ -244,7 +266,7 @@ int main(int argc, char **argv)
                     memcpy(full + pl, g[i].text ? g[i].text : "", tl);
                     full[pl + tl] = 0;
                 }
-                cJSON_AddStringToObject(o, "generated_text", full ? full : "");
+                cJSON_AddStringToObject(o, field, full ? full : "");
                 free(full);
                 cJSON_AddItemToObject(o, "generated_ids", cJSON_CreateIntArray((const int *)g[i].ids, (int)g[i].n_ids));
                 cJSON_AddNumberToObject(o, "prompt_tokens", g[i].prompt_tokens);

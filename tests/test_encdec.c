@@ -292,3 +292,51 @@ Test(encdec, replay_records_nothing_per_token)
     tctx_destroy(ctx);
     cJSON_Delete(c.json);
 }
+
+/* Text in, text out, as HF's text2text-generation pipeline (transformers
+ * 4.57: generated_text is the new text, special tokens skipped): through the
+ * library and through vkformer-generate. */
+Test(encdec, text_to_text_equals_hf_pipeline)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/bart-text", CASES);
+    snprintf(path, sizeof path, "%s/case.json", dir);
+    cJSON *c = tread_json(path);
+    const cJSON *texts = cJSON_GetObjectItem(c, "texts"), *want = cJSON_GetObjectItem(c, "generated_texts");
+    const char *prompts[2] = {texts->child->valuestring, texts->child->next->valuestring};
+    const char *expect[2] = {want->child->valuestring, want->child->next->valuestring};
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    vkf_generation g[2];
+    cr_assert_eq(vkf_generate(m, prompts, 2, &(vkf_generate_desc){.max_new_tokens = 10}, g), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 2; i++) cr_assert_str_eq(g[i].text, expect[i], "text %d", i);
+    vkf_generation_free(g, 2);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    /* the tool: the new text only (no prompt echoed), streamed */
+    char args[1024];
+    snprintf(args, sizeof args, "-m %s -q -n 10 --prompt '%s'", dir, prompts[0]);
+    tcli_result *r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    char line[1024];
+    snprintf(line, sizeof line, "%s\n", expect[0]);
+    cr_assert_str_eq(r->out, line);
+    /* --json under the task's field name, one element per prompt */
+    snprintf(args, sizeof args, "-m %s -q -n 10 --task summarization --json --prompt '%s' --prompt '%s'", dir, prompts[0], prompts[1]);
+    r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cJSON *j = cJSON_Parse(r->out);
+    cr_assert(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 2, "%s", r->out);
+    for (int i = 0; i < 2; i++) {
+        const cJSON *o = cJSON_GetArrayItem(cJSON_GetArrayItem(j, i), 0);
+        cr_assert_str_eq(cJSON_GetObjectItem(o, "summary_text")->valuestring, expect[i]);
+        cr_assert_str_eq(cJSON_GetObjectItem(o, "stop")->valuestring, "eos");
+    }
+    cJSON_Delete(j);
+    /* a causal LM's task on an encoder-decoder is refused before loading */
+    snprintf(args, sizeof args, "-m %s -q --task text-generation --prompt x", dir);
+    r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 1);
+    cr_assert(strstr(r->err, "text2text-generation"), "%s", r->err);
+    cJSON_Delete(c);
+}

@@ -15,11 +15,17 @@ Cases:
          6 decoder heads (head 8), 2 encoder and 3 decoder layers, vocab 301,
          forced_bos_token_id 5 (generation_config.json), forced_eos_token_id 2, final_logits_bias
          non-zero, scale_embedding on, gelu
+  bart-text  a BART tokenizer (RoBERTa's byte-level BPE: a link to
+         tests/data/tokenizers/roberta: GPT-2's vocabulary, <s> </s> <pad> after
+         it) over a tiny BART (d_model 8): texts in,
+         HF's text2text-generation pipeline's generated_text out; ids only
 Each prompt is generated alone (batch 1: HF pads a finished row) and then the
 tests generate the prompts together.
 
 Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transformers safetensors
-       tools/.venv/bin/python tools/make_encdec_refs.py
+       tools/.venv/bin/python tools/make_encdec_refs.py bart
+       (tools/.venv4: transformers 4.57, whose pipelines transformers 5 removed)
+       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text
 """
 import json
 import os
@@ -27,7 +33,7 @@ import shutil
 
 import numpy as np
 import torch
-from transformers import BartConfig, BartForConditionalGeneration
+from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration, pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "encdec")
@@ -92,5 +98,53 @@ def main():
     write_case("bart", m, prompts, dec, 14)
 
 
+def bart_text():
+    """The real tokenizer over a tiny model: text in, the pipeline's text out
+    (text2text-generation, which transformers 5 removed: run with 4.x)."""
+    if int(__import__("transformers").__version__.split(".")[0]) >= 5:
+        raise SystemExit("bart-text needs transformers 4.x (its text2text-generation pipeline): use tools/.venv4")
+    tdir = os.path.join(ROOT, "tests", "data", "tokenizers", "roberta")
+    tok = AutoTokenizer.from_pretrained(tdir)
+    # the test tokenizer is GPT-2's vocabulary with RoBERTa's special tokens after it
+    bos, pad, eos = tok.convert_tokens_to_ids(["<s>", "<pad>", "</s>"])
+    cfg = BartConfig(vocab_size=len(tok), d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                     decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=40,
+                     init_std=0.5, pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
+                     forced_eos_token_id=eos, activation_function="gelu")
+    texts = ["Hello, my dog is cute", "The café was closed on Sunday."]
+    for seed in range(41, 200):  # a model whose greedy steps are not near-ties (the text must not hang on rounding)
+        torch.manual_seed(seed)
+        m = BartForConditionalGeneration(cfg).eval()
+        perturb(m, seed)
+        m.config.forced_bos_token_id = bos
+        m.generation_config.forced_bos_token_id = bos
+        margin = 1e9
+        for t in texts:
+            g = m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10, output_logits=True, return_dict_in_generate=True)
+            for lg in g.logits[2:-1]:  # the forced first and last aside
+                top = lg[0].topk(2).values
+                margin = min(margin, float(top[0] - top[1]))
+        if margin > 0.05:
+            break
+    d = os.path.join(OUT, "bart-text")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    m.save_pretrained(d)
+    pipe = pipeline("text2text-generation", model=m, tokenizer=tok)
+    out = [pipe(t, max_new_tokens=10)[0]["generated_text"] for t in texts]
+    ids = [m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10)[0].tolist() for t in texts]
+    case = {"texts": texts, "new_tokens": 10, "generated_texts": out, "greedy_ids": ids,
+            "transformers": __import__("transformers").__version__}
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f, indent=1)
+    os.symlink(os.path.join("..", "..", "tokenizers", "roberta", "tokenizer.json"), os.path.join(d, "tokenizer.json"))
+    print("bart-text", ids, out)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    which = sys.argv[1:] or ["bart"]
+    if "bart" in which:
+        main()
+    if "bart-text" in which:
+        bart_text()

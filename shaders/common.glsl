@@ -85,6 +85,10 @@ float vkf_quick_gelu(float x) { return x / (1.0 + vkf_exp(-1.702 * x)); }
 #define ACT_QUICK_GELU 3
 #define ACT_TANH 4
 #define ACT_RELU 5
+#define ACT_SILU 6
+
+// HF "silu" / "swish" (Marian): x * sigmoid(x)
+float vkf_silu(float x) { return x / (1.0 + vkf_exp(-x)); }
 
 float vkf_act(uint act, float x)
 {
@@ -94,6 +98,7 @@ float vkf_act(uint act, float x)
     case ACT_QUICK_GELU: return vkf_quick_gelu(x);
     case ACT_TANH: return vkf_tanh(x);
     case ACT_RELU: return max(x, 0.0);
+    case ACT_SILU: return vkf_silu(x);
     default: return x;
     }
 }

@@ -77,6 +77,7 @@ double tref_act(op_act act, double x)
     case OP_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
     case OP_ACT_TANH: return tanh(x);
     case OP_ACT_RELU: return x > 0 ? x : 0;
+    case OP_ACT_SILU: return x / (1.0 + exp(-x));
     default: return x;
     }
 }

@@ -60,7 +60,7 @@ Test(eltwise, all_kinds_all_sizes)
             check(ctx, (op_eltwise_params){.kind = OP_ADD, .n = n, .dtype = dt}, -3, 3);
             check(ctx, (op_eltwise_params){.kind = OP_MUL, .n = n, .dtype = dt}, -3, 3);
             check(ctx, (op_eltwise_params){.kind = OP_SCALE, .value = -1.5f, .n = n, .dtype = dt}, -3, 3);
-            for (int act = OP_ACT_GELU; act <= OP_ACT_RELU; act++)
+            for (int act = OP_ACT_GELU; act <= OP_ACT_SILU; act++)
                 check(ctx, (op_eltwise_params){.kind = OP_ACT, .act = (op_act)act, .n = n, .dtype = dt}, -8, 8);
         }
     }
@@ -70,7 +70,7 @@ Test(eltwise, all_kinds_all_sizes)
 Test(eltwise, activations_stay_finite_at_extremes)
 {
     vkf_context *ctx = tctx_create(tcaps());
-    for (int act = OP_ACT_GELU; act <= OP_ACT_RELU; act++)
+    for (int act = OP_ACT_GELU; act <= OP_ACT_SILU; act++)
         check(ctx, (op_eltwise_params){.kind = OP_ACT, .act = (op_act)act, .n = 1000}, -1e4f, 1e4f);
     tctx_destroy(ctx);
 }

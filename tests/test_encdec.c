@@ -13,10 +13,14 @@
 
 #define CASES VKF_TEST_DATA "/encdec"
 
+/* The random checkpoints of tools/make_encdec_refs.py. */
+static const char *const NAMES[] = {"bart", "marian"};
+#define EACH_CASE for (size_t ci = 0; ci < sizeof NAMES / sizeof NAMES[0]; ci++)
+
 typedef struct enc_case {
     cJSON *json;
     char dir[512];
-    uint32_t n_prompts, vocab, d_model, new_tokens;
+    uint32_t n_prompts, vocab, d_model, new_tokens, pad;
     int32_t prompts[4][64];
     uint32_t lens[4];
     int32_t dec[4][64];
@@ -48,6 +52,7 @@ static enc_case load_case(const char *name)
     c.vocab = (uint32_t)cJSON_GetObjectItem(c.json, "vocab")->valuedouble;
     c.d_model = (uint32_t)cJSON_GetObjectItem(c.json, "d_model")->valuedouble;
     c.new_tokens = (uint32_t)cJSON_GetObjectItem(c.json, "new_tokens")->valuedouble;
+    c.pad = (uint32_t)cJSON_GetObjectItem(c.json, "pad")->valuedouble;
     return c;
 }
 
@@ -60,7 +65,7 @@ static void forward(vkf_model *m, const enc_case *c, float *logits, float *enc_h
     int32_t dec[4 * 64];
     for (uint32_t b = 0; b < B; b++) {
         for (uint32_t j = 0; j < S; j++) {
-            ids[b * S + j] = j < c->lens[b] ? c->prompts[b][j] : 1; /* pad_token_id */
+            ids[b * S + j] = j < c->lens[b] ? c->prompts[b][j] : (int64_t)c->pad;
             mask[b * S + j] = j < c->lens[b];
         }
         memcpy(dec + b * T, c->dec[b], T * 4);
@@ -78,152 +83,160 @@ static void forward(vkf_model *m, const enc_case *c, float *logits, float *enc_h
     cr_assert_eq(out[1].shape[1], S);
 }
 
-Test(encdec, bart_forward_equals_hf)
+Test(encdec, forward_equals_hf)
 {
-    enc_case c = load_case("bart");
-    vkf_context *ctx = tctx_create(tcaps());
-    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
-    vkf_model_info info;
-    vkf_model_get_info(m, &info);
-    cr_assert_str_eq(info.task, "text2text-generation");
-    cr_assert_str_eq(info.family, "bart");
-    uint32_t S = BASE_MAX(c.lens[0], c.lens[1]), T = c.dec_len;
-    size_t nl = (size_t)2 * T * c.vocab, nh = (size_t)2 * S * c.d_model;
-    float *logits = malloc(nl * 4), *hidden = malloc(nh * 4);
-    forward(m, &c, logits, hidden);
-    char path[600];
-    snprintf(path, sizeof path, "%s/logits.bin", c.dir);
-    float *want_l = tread_file(path, nl * 4);
-    snprintf(path, sizeof path, "%s/encoder_hidden.bin", c.dir);
-    float *want_h = tread_file(path, nh * 4);
-    /* the encoder's padded positions are HF's too (they see the real tokens) */
-    double el = max_abs_diff_f32(logits, want_l, nl), eh = max_abs_diff_f32(hidden, want_h, nh);
-    cr_assert_leq(eh, 1e-4, "encoder_last_hidden_state differs by %g", eh);
-    cr_assert_leq(el, 1e-4, "logits differ by %g", el);
-    free(logits), free(hidden), free(want_l), free(want_h);
-    vkf_model_destroy(m);
-    tctx_destroy(ctx);
-    cJSON_Delete(c.json);
+    EACH_CASE {
+        enc_case c = load_case(NAMES[ci]);
+        vkf_context *ctx = tctx_create(tcaps());
+        vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+        vkf_model_info info;
+        vkf_model_get_info(m, &info);
+        cr_assert_str_eq(info.task, "text2text-generation");
+        cr_assert_str_eq(info.family, "bart");
+        uint32_t S = BASE_MAX(c.lens[0], c.lens[1]), T = c.dec_len;
+        size_t nl = (size_t)2 * T * c.vocab, nh = (size_t)2 * S * c.d_model;
+        float *logits = malloc(nl * 4), *hidden = malloc(nh * 4);
+        forward(m, &c, logits, hidden);
+        char path[600];
+        snprintf(path, sizeof path, "%s/logits.bin", c.dir);
+        float *want_l = tread_file(path, nl * 4);
+        snprintf(path, sizeof path, "%s/encoder_hidden.bin", c.dir);
+        float *want_h = tread_file(path, nh * 4);
+        /* the encoder's padded positions are HF's too (they see the real tokens) */
+        double el = max_abs_diff_f32(logits, want_l, nl), eh = max_abs_diff_f32(hidden, want_h, nh);
+        cr_assert_leq(eh, 1e-4, "encoder_last_hidden_state differs by %g", eh);
+        cr_assert_leq(el, 1e-4, "logits differ by %g", el);
+        free(logits), free(hidden), free(want_l), free(want_h);
+        vkf_model_destroy(m);
+        tctx_destroy(ctx);
+        cJSON_Delete(c.json);
+    }
 }
 
 /* Greedy generation: HF's ids (its sequences begin with the decoder start
  * token, ours are the generated ones), the forced BOS first and the forced
  * EOS last, every step's raw logits; one prompt at a time and both at once. */
-Test(encdec, bart_greedy_equals_hf)
+Test(encdec, greedy_equals_hf)
 {
-    enc_case c = load_case("bart");
-    vkf_context *ctx = tctx_create(tcaps());
-    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
-    uint32_t N = c.new_tokens, V = c.vocab;
-    float *steps = malloc((size_t)2 * N * V * 4);
-    char path[600];
-    snprintf(path, sizeof path, "%s/step_logits.bin", c.dir);
-    float *want_s = tread_file(path, (size_t)N * V * 4);
-    for (int together = 0; together < 2; together++) {
-        uint32_t B = together ? c.n_prompts : 1;
-        for (uint32_t first = 0; first < c.n_prompts; first += B) {
-            vkf_session *s;
-            cr_assert_eq(vkf_session_create(m, B, &s), VKF_OK, "%s", vkf_last_error(ctx));
-            const int32_t *ids[4];
-            for (uint32_t b = 0; b < B; b++) ids[b] = c.prompts[first + b];
-            vkf_generation g[4];
-            vkf_generate_desc d = {.max_new_tokens = N, .logits_out = steps};
-            cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &d, g), VKF_OK, "%s", vkf_last_error(ctx));
-            for (uint32_t b = 0; b < B; b++) {
-                const int32_t *want = c.greedy[first + b] + 1;
-                uint32_t n = c.greedy_len[first + b] - 1;
-                cr_assert_eq(g[b].n_ids, n, "prompt %u (%s): %u ids, HF %u", first + b, together ? "batch" : "alone", g[b].n_ids, n);
-                for (uint32_t i = 0; i < n; i++)
-                    cr_assert_eq(g[b].ids[i], want[i], "prompt %u (%s): id %u is %d, HF %d", first + b, together ? "batch" : "alone", i,
-                                 g[b].ids[i], want[i]);
-                cr_assert_eq(g[b].prompt_tokens, c.lens[first + b]);
-                cr_assert_eq(g[b].stop, VKF_STOP_EOS, "the forced EOS ends it");
+    EACH_CASE {
+        enc_case c = load_case(NAMES[ci]);
+        vkf_context *ctx = tctx_create(tcaps());
+        vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+        uint32_t N = c.new_tokens, V = c.vocab;
+        float *steps = malloc((size_t)2 * N * V * 4);
+        char path[600];
+        snprintf(path, sizeof path, "%s/step_logits.bin", c.dir);
+        float *want_s = tread_file(path, (size_t)N * V * 4);
+        for (int together = 0; together < 2; together++) {
+            uint32_t B = together ? c.n_prompts : 1;
+            for (uint32_t first = 0; first < c.n_prompts; first += B) {
+                vkf_session *s;
+                cr_assert_eq(vkf_session_create(m, B, &s), VKF_OK, "%s", vkf_last_error(ctx));
+                const int32_t *ids[4];
+                for (uint32_t b = 0; b < B; b++) ids[b] = c.prompts[first + b];
+                vkf_generation g[4];
+                vkf_generate_desc d = {.max_new_tokens = N, .logits_out = steps};
+                cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &d, g), VKF_OK, "%s", vkf_last_error(ctx));
+                for (uint32_t b = 0; b < B; b++) {
+                    const int32_t *want = c.greedy[first + b] + 1;
+                    uint32_t n = c.greedy_len[first + b] - 1;
+                    cr_assert_eq(g[b].n_ids, n, "prompt %u (%s): %u ids, HF %u", first + b, together ? "batch" : "alone", g[b].n_ids, n);
+                    for (uint32_t i = 0; i < n; i++)
+                        cr_assert_eq(g[b].ids[i], want[i], "prompt %u (%s): id %u is %d, HF %d", first + b, together ? "batch" : "alone", i,
+                                     g[b].ids[i], want[i]);
+                    cr_assert_eq(g[b].prompt_tokens, c.lens[first + b]);
+                    cr_assert_eq(g[b].stop, VKF_STOP_EOS, "the forced EOS ends it");
+                }
+                if (first == 0) {
+                    double e = max_abs_diff_f32(steps, want_s, (size_t)N * V);
+                    cr_assert_leq(e, 1e-4, "step logits (%s) differ by %g", together ? "batch" : "alone", e);
+                }
+                vkf_generation_free(g, B);
+                /* a second call starts afresh: the same ids again */
+                cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &(vkf_generate_desc){.max_new_tokens = N}, g), VKF_OK);
+                cr_assert_eq(g[0].ids[2], c.greedy[first][3]);
+                vkf_generation_free(g, B);
+                vkf_session_destroy(s);
             }
-            if (first == 0) {
-                double e = max_abs_diff_f32(steps, want_s, (size_t)N * V);
-                cr_assert_leq(e, 1e-4, "step logits (%s) differ by %g", together ? "batch" : "alone", e);
-            }
-            vkf_generation_free(g, B);
-            /* a second call starts afresh: the same ids again */
-            cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &(vkf_generate_desc){.max_new_tokens = N}, g), VKF_OK);
-            cr_assert_eq(g[0].ids[2], c.greedy[first][3]);
-            vkf_generation_free(g, B);
-            vkf_session_destroy(s);
         }
+        free(steps), free(want_s);
+        vkf_model_destroy(m);
+        tctx_destroy(ctx);
+        cJSON_Delete(c.json);
     }
-    free(steps), free(want_s);
-    vkf_model_destroy(m);
-    tctx_destroy(ctx);
-    cJSON_Delete(c.json);
 }
 
 /* Each decode step's logits through the caches equal the forward pass over
  * the decoder ids generated so far (its last position). */
 Test(encdec, cached_decoding_equals_recomputation)
 {
-    enc_case c = load_case("bart");
-    vkf_context *ctx = tctx_create(tcaps());
-    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
-    uint32_t N = 9, V = c.vocab, S = c.lens[1];
-    float *steps = malloc((size_t)N * V * 4);
-    vkf_session *s;
-    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
-    const int32_t *ids = c.prompts[1];
-    vkf_generation g;
-    vkf_generate_desc d = {.max_new_tokens = N, .logits_out = steps};
-    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[1], &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
-    int32_t dec[16] = {2};
-    for (uint32_t i = 0; i < N - 1; i++) dec[i + 1] = g.ids[i];
-    float *full = malloc((size_t)N * V * 4);
-    vkf_tensor in[2] = {{"input_ids", 2, {1, S}, (void *)c.prompts[1], 0, VKF_I32}, {"decoder_input_ids", 2, {1, N}, dec, 0, VKF_I32}};
-    vkf_tensor out = {.name = "logits", .data = full, .capacity = (uint64_t)N * V * 4};
-    cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
-    /* step i's logits (before forcing) are position i's of the full pass */
-    double e = max_abs_diff_f32(steps, full, (size_t)N * V);
-    cr_assert_leq(e, 1e-4, "cached steps differ from recomputation by %g", e);
-    vkf_generation_free(&g, 1);
-    vkf_session_destroy(s);
-    free(steps), free(full);
-    vkf_model_destroy(m);
-    tctx_destroy(ctx);
-    cJSON_Delete(c.json);
+    EACH_CASE {
+        enc_case c = load_case(NAMES[ci]);
+        vkf_context *ctx = tctx_create(tcaps());
+        vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+        uint32_t N = 9, V = c.vocab, S = c.lens[1];
+        float *steps = malloc((size_t)N * V * 4);
+        vkf_session *s;
+        cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+        const int32_t *ids = c.prompts[1];
+        vkf_generation g;
+        vkf_generate_desc d = {.max_new_tokens = N, .logits_out = steps};
+        cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[1], &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+        int32_t dec[16] = {c.dec[0][0]}; /* the decoder start */
+        for (uint32_t i = 0; i < N - 1; i++) dec[i + 1] = g.ids[i];
+        float *full = malloc((size_t)N * V * 4);
+        vkf_tensor in[2] = {{"input_ids", 2, {1, S}, (void *)c.prompts[1], 0, VKF_I32}, {"decoder_input_ids", 2, {1, N}, dec, 0, VKF_I32}};
+        vkf_tensor out = {.name = "logits", .data = full, .capacity = (uint64_t)N * V * 4};
+        cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+        /* step i's logits (before forcing) are position i's of the full pass */
+        double e = max_abs_diff_f32(steps, full, (size_t)N * V);
+        cr_assert_leq(e, 1e-4, "cached steps differ from recomputation by %g", e);
+        vkf_generation_free(&g, 1);
+        vkf_session_destroy(s);
+        free(steps), free(full);
+        vkf_model_destroy(m);
+        tctx_destroy(ctx);
+        cJSON_Delete(c.json);
+    }
 }
 
 /* fp16 storage: the argmax where HF's top two logits are apart. */
 Test(encdec, fp16_argmax)
 {
-    enc_case c = load_case("bart");
-    vkf_context *ctx = tctx_create(tcaps());
-    if (!tctx_dev(ctx)->caps.storage16) {
+    EACH_CASE {
+        enc_case c = load_case(NAMES[ci]);
+        vkf_context *ctx = tctx_create(tcaps());
+        if (!tctx_dev(ctx)->caps.storage16) {
+            tctx_destroy(ctx);
+            cJSON_Delete(c.json);
+            cr_skip_test("no 16-bit storage");
+        }
+        vkf_model *m = tload_model(ctx, c.dir, VKF_FP16);
+        uint32_t T = c.dec_len, V = c.vocab, S = BASE_MAX(c.lens[0], c.lens[1]);
+        float *logits = malloc((size_t)2 * T * V * 4), *hidden = malloc((size_t)2 * S * c.d_model * 4);
+        forward(m, &c, logits, hidden);
+        char path[600];
+        snprintf(path, sizeof path, "%s/logits.bin", c.dir);
+        float *want = tread_file(path, (size_t)2 * T * V * 4);
+        uint32_t checked = 0;
+        for (uint32_t r = 0; r < 2 * T; r++) {
+            const float *w = want + (size_t)r * V, *x = logits + (size_t)r * V;
+            uint32_t a = 0, b = 1, got = 0;
+            for (uint32_t i = 0; i < V; i++) {
+                if (w[i] > w[a]) b = a, a = i;
+                else if (i != a && w[i] > w[b]) b = i;
+                if (x[i] > x[got]) got = i;
+            }
+            if (w[a] - w[b] < 0.01f * fabsf(w[a]) + 0.02f) continue;
+            checked++;
+            cr_assert_eq(got, a, "row %u: argmax %u, HF %u", r, got, a);
+        }
+        cr_assert_geq(checked, 4, "too few rows with a margin (%u)", checked);
+        free(logits), free(hidden), free(want);
+        vkf_model_destroy(m);
         tctx_destroy(ctx);
         cJSON_Delete(c.json);
-        cr_skip_test("no 16-bit storage");
     }
-    vkf_model *m = tload_model(ctx, c.dir, VKF_FP16);
-    uint32_t T = c.dec_len, V = c.vocab, S = BASE_MAX(c.lens[0], c.lens[1]);
-    float *logits = malloc((size_t)2 * T * V * 4), *hidden = malloc((size_t)2 * S * c.d_model * 4);
-    forward(m, &c, logits, hidden);
-    char path[600];
-    snprintf(path, sizeof path, "%s/logits.bin", c.dir);
-    float *want = tread_file(path, (size_t)2 * T * V * 4);
-    uint32_t checked = 0;
-    for (uint32_t r = 0; r < 2 * T; r++) {
-        const float *w = want + (size_t)r * V, *x = logits + (size_t)r * V;
-        uint32_t a = 0, b = 1, got = 0;
-        for (uint32_t i = 0; i < V; i++) {
-            if (w[i] > w[a]) b = a, a = i;
-            else if (i != a && w[i] > w[b]) b = i;
-            if (x[i] > x[got]) got = i;
-        }
-        if (w[a] - w[b] < 0.01f * fabsf(w[a]) + 0.02f) continue;
-        checked++;
-        cr_assert_eq(got, a, "row %u: argmax %u, HF %u", r, got, a);
-    }
-    cr_assert_geq(checked, 4, "too few rows with a margin (%u)", checked);
-    free(logits), free(hidden), free(want);
-    vkf_model_destroy(m);
-    tctx_destroy(ctx);
-    cJSON_Delete(c.json);
 }
 
 Test(encdec, bad_input)
@@ -293,23 +306,26 @@ Test(encdec, replay_records_nothing_per_token)
     cJSON_Delete(c.json);
 }
 
-/* Text in, text out, as HF's text2text-generation pipeline (transformers
- * 4.57: generated_text is the new text, special tokens skipped): through the
- * library and through vkformer-generate. */
-Test(encdec, text_to_text_equals_hf_pipeline)
+/* Text in, text out, as HF's pipelines (transformers 4.57; transformers 5
+ * removed them): text2text-generation's generated_text over a BART and
+ * translation's translation_text over a Marian with the real opus-mt
+ * tokenizer (special tokens skipped), through the library and through
+ * vkformer-generate. */
+static void text_case(const char *name, const char *field, const char *task)
 {
     char dir[512], path[600];
-    snprintf(dir, sizeof dir, "%s/bart-text", CASES);
+    snprintf(dir, sizeof dir, "%s/%s", CASES, name);
     snprintf(path, sizeof path, "%s/case.json", dir);
     cJSON *c = tread_json(path);
-    const cJSON *texts = cJSON_GetObjectItem(c, "texts"), *want = cJSON_GetObjectItem(c, "generated_texts");
+    const cJSON *texts = cJSON_GetObjectItem(c, "texts"), *want = cJSON_GetObjectItem(c, field);
+    cr_assert_not_null(want, "%s: no %s", name, field);
     const char *prompts[2] = {texts->child->valuestring, texts->child->next->valuestring};
     const char *expect[2] = {want->child->valuestring, want->child->next->valuestring};
     vkf_context *ctx = tctx_create(tcaps());
     vkf_model *m = tload_model(ctx, dir, VKF_FP32);
     vkf_generation g[2];
     cr_assert_eq(vkf_generate(m, prompts, 2, &(vkf_generate_desc){.max_new_tokens = 10}, g), VKF_OK, "%s", vkf_last_error(ctx));
-    for (int i = 0; i < 2; i++) cr_assert_str_eq(g[i].text, expect[i], "text %d", i);
+    for (int i = 0; i < 2; i++) cr_assert_str_eq(g[i].text, expect[i], "%s: text %d", name, i);
     vkf_generation_free(g, 2);
     vkf_model_destroy(m);
     tctx_destroy(ctx);
@@ -322,14 +338,16 @@ Test(encdec, text_to_text_equals_hf_pipeline)
     snprintf(line, sizeof line, "%s\n", expect[0]);
     cr_assert_str_eq(r->out, line);
     /* --json under the task's field name, one element per prompt */
-    snprintf(args, sizeof args, "-m %s -q -n 10 --task summarization --json --prompt '%s' --prompt '%s'", dir, prompts[0], prompts[1]);
+    snprintf(args, sizeof args, "-m %s -q -n 10 --task %s --json --prompt '%s' --prompt '%s'", dir, task, prompts[0], prompts[1]);
     r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
     cr_assert_eq(r->status, 0, "%s", r->err);
     cJSON *j = cJSON_Parse(r->out);
     cr_assert(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 2, "%s", r->out);
+    const char *key = !strcmp(task, "summarization") ? "summary_text" : !strncmp(task, "translation", 11) ? "translation_text"
+                                                                                                          : "generated_text";
     for (int i = 0; i < 2; i++) {
         const cJSON *o = cJSON_GetArrayItem(cJSON_GetArrayItem(j, i), 0);
-        cr_assert_str_eq(cJSON_GetObjectItem(o, "summary_text")->valuestring, expect[i]);
+        cr_assert_str_eq(cJSON_GetObjectItem(o, key)->valuestring, expect[i]);
         cr_assert_str_eq(cJSON_GetObjectItem(o, "stop")->valuestring, "eos");
     }
     cJSON_Delete(j);
@@ -339,4 +357,10 @@ Test(encdec, text_to_text_equals_hf_pipeline)
     cr_assert_eq(r->status, 1);
     cr_assert(strstr(r->err, "text2text-generation"), "%s", r->err);
     cJSON_Delete(c);
+}
+
+Test(encdec, text_to_text_equals_hf_pipelines)
+{
+    text_case("bart-text", "generated_texts", "summarization");
+    text_case("marian-text", "translation_texts", "translation_en_to_fr");
 }

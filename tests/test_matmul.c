@@ -120,6 +120,7 @@ Test(matmul, sweep_771)
         {.M = 197, .K = 771, .N = 197, .layout = OP_W_NT, .residual = true},
         {.M = 771, .K = 17, .N = 771, .layout = OP_W_NN, .act = OP_ACT_GELU_TANH},
         {.M = 3, .K = 771, .N = 771, .layout = OP_W_NT, .bias = true, .act = OP_ACT_QUICK_GELU},
+        {.M = 19, .K = 64, .N = 96, .layout = OP_W_NT, .bias = true, .act = OP_ACT_SILU},
     };
     for (size_t i = 0; i < BASE_ARRAY_LEN(cases); i++) {
         run_all(ctx, cases[i], OP_F32);

@@ -15,6 +15,11 @@ Cases:
          6 decoder heads (head 8), 2 encoder and 3 decoder layers, vocab 301,
          forced_bos_token_id 5 (generation_config.json), forced_eos_token_id 2, final_logits_bias
          non-zero, scale_embedding on, gelu
+  marian d_model 48, 6 encoder heads and 12 decoder heads, swish, sinusoidal
+         positions (absent from the checkpoint), vocab 211, pad 210 = decoder start
+  marian-text  the real opus-mt tokenizer (source.spm, target.spm,
+         vocab.json: a link to tests/data/tokenizers/spm/marian) over a tiny
+         Marian (d_model 8): HF's translation pipeline's translation_text
   bart-text  a BART tokenizer (RoBERTa's byte-level BPE: a link to
          tests/data/tokenizers/roberta: GPT-2's vocabulary, <s> </s> <pad> after
          it) over a tiny BART (d_model 8): texts in,
@@ -25,7 +30,7 @@ tests generate the prompts together.
 Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transformers safetensors
        tools/.venv/bin/python tools/make_encdec_refs.py bart
        (tools/.venv4: transformers 4.57, whose pipelines transformers 5 removed)
-       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text
+       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text marian-text
 """
 import json
 import os
@@ -33,7 +38,8 @@ import shutil
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration, pipeline
+from transformers import (AutoTokenizer, BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel,
+                          MarianTokenizer, pipeline)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "encdec")
@@ -75,7 +81,7 @@ def write_case(name, model, prompts, dec_ids, new):
             steps = torch.stack(g.logits, 1)[0].float().numpy()
     steps.astype("<f4").tofile(os.path.join(d, "step_logits.bin"))
     case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy,
-            "vocab": model.config.vocab_size, "d_model": model.config.d_model, "steps": len(steps),
+            "vocab": model.config.vocab_size, "d_model": model.config.d_model, "steps": len(steps), "pad": pad,
             "transformers": __import__("transformers").__version__}
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=1)
@@ -97,48 +103,93 @@ def main():
     dec = [[2, 0] + rng.integers(3, 300, 5).tolist(), [2, 0] + rng.integers(3, 300, 5).tolist()]
     write_case("bart", m, prompts, dec, 14)
 
+    # Marian: sinusoidal positions (not in the checkpoint), swish, no embedding norm
+    cfg = MarianConfig(vocab_size=211, d_model=48, encoder_layers=2, decoder_layers=2, encoder_attention_heads=6,
+                       decoder_attention_heads=12, encoder_ffn_dim=80, decoder_ffn_dim=64, max_position_embeddings=48,
+                       scale_embedding=True, init_std=0.15, pad_token_id=210, eos_token_id=0, decoder_start_token_id=210,
+                       forced_eos_token_id=0, activation_function="swish")
+    torch.manual_seed(33)
+    m = MarianMTModel(cfg).eval()
+    perturb(m, 33)
+    prompts = [rng.integers(1, 210, 12).tolist() + [0], rng.integers(1, 210, 5).tolist() + [0]]
+    dec = [[210] + rng.integers(1, 210, 6).tolist(), [210] + rng.integers(1, 210, 6).tolist()]
+    write_case("marian", m, prompts, dec, 12)
+
+
+def text_case(name, make, tok, texts, seeds, task, field, skip, links):
+    """A tiny model over a real tokenizer, text in and the pipeline's text out
+    (transformers 4.x: version 5 removed these pipelines). make(seed) builds
+    the model; the first seed whose greedy steps have no near-tie (the text
+    must not hang on rounding; `skip` steps forced) is kept."""
+    if int(__import__("transformers").__version__.split(".")[0]) >= 5:
+        raise SystemExit(f"{name} needs transformers 4.x (its {task} pipeline): use tools/.venv4")
+    for seed in seeds:
+        m = make(seed)
+        margin = 1e9
+        for t in texts:
+            g = m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10, output_logits=True, return_dict_in_generate=True)
+            for lg in g.logits[skip:-1]:
+                top = lg[0].topk(2).values
+                margin = min(margin, float(top[0] - top[1]))
+        if margin > 0.05:
+            break
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    m.save_pretrained(d)
+    pipe = pipeline(task, model=m, tokenizer=tok)
+    out = [pipe(t, max_new_tokens=10)[0][field] for t in texts]
+    ids = [m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10)[0].tolist() for t in texts]
+    assert out == [tok.decode(i, skip_special_tokens=True) for i in ids], "the pipeline generated other ids"
+    case = {"texts": texts, "new_tokens": 10, field + "s": out, "greedy_ids": ids, "seed": seed,
+            "transformers": __import__("transformers").__version__}
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f, indent=1)
+    for target in links:
+        os.symlink(os.path.join("..", "..", "tokenizers", target), os.path.join(d, os.path.basename(target)))
+    print(name, ids, out)
+
 
 def bart_text():
-    """The real tokenizer over a tiny model: text in, the pipeline's text out
-    (text2text-generation, which transformers 5 removed: run with 4.x)."""
-    if int(__import__("transformers").__version__.split(".")[0]) >= 5:
-        raise SystemExit("bart-text needs transformers 4.x (its text2text-generation pipeline): use tools/.venv4")
-    tdir = os.path.join(ROOT, "tests", "data", "tokenizers", "roberta")
-    tok = AutoTokenizer.from_pretrained(tdir)
+    """A byte-level BPE tokenizer over a tiny BART: text2text-generation."""
+    tok = AutoTokenizer.from_pretrained(os.path.join(ROOT, "tests", "data", "tokenizers", "roberta"))
     # the test tokenizer is GPT-2's vocabulary with RoBERTa's special tokens after it
     bos, pad, eos = tok.convert_tokens_to_ids(["<s>", "<pad>", "</s>"])
     cfg = BartConfig(vocab_size=len(tok), d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                      decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=40,
                      init_std=0.5, pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
                      forced_eos_token_id=eos, activation_function="gelu")
-    texts = ["Hello, my dog is cute", "The café was closed on Sunday."]
-    for seed in range(41, 200):  # a model whose greedy steps are not near-ties (the text must not hang on rounding)
+
+    def make(seed):
         torch.manual_seed(seed)
         m = BartForConditionalGeneration(cfg).eval()
         perturb(m, seed)
         m.config.forced_bos_token_id = bos
         m.generation_config.forced_bos_token_id = bos
-        margin = 1e9
-        for t in texts:
-            g = m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10, output_logits=True, return_dict_in_generate=True)
-            for lg in g.logits[2:-1]:  # the forced first and last aside
-                top = lg[0].topk(2).values
-                margin = min(margin, float(top[0] - top[1]))
-        if margin > 0.05:
-            break
-    d = os.path.join(OUT, "bart-text")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    m.save_pretrained(d)
-    pipe = pipeline("text2text-generation", model=m, tokenizer=tok)
-    out = [pipe(t, max_new_tokens=10)[0]["generated_text"] for t in texts]
-    ids = [m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10)[0].tolist() for t in texts]
-    case = {"texts": texts, "new_tokens": 10, "generated_texts": out, "greedy_ids": ids,
-            "transformers": __import__("transformers").__version__}
-    with open(os.path.join(d, "case.json"), "w") as f:
-        json.dump(case, f, indent=1)
-    os.symlink(os.path.join("..", "..", "tokenizers", "roberta", "tokenizer.json"), os.path.join(d, "tokenizer.json"))
-    print("bart-text", ids, out)
+        return m
+
+    text_case("bart-text", make, tok, ["Hello, my dog is cute", "The café was closed on Sunday."], range(41, 200),
+              "text2text-generation", "generated_text", 2, ["roberta/tokenizer.json"])
+
+
+def marian_text():
+    """The real opus-mt-en-fr tokenizer over a tiny Marian: translation."""
+    tok = MarianTokenizer.from_pretrained(os.path.join(ROOT, "tests", "data", "tokenizers", "spm", "marian"))
+    cfg = MarianConfig(vocab_size=len(tok), d_model=8, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                       decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=40,
+                       scale_embedding=True, init_std=1.0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id, forced_eos_token_id=tok.eos_token_id,
+                       activation_function="swish")
+
+    def make(seed):
+        torch.manual_seed(seed)
+        m = MarianMTModel(cfg).eval()
+        perturb(m, seed)
+        return m
+
+    text_case("marian-text", make, tok, ["Hello, my dog is cute.", "The weather in Zürich was cold on Sunday."], range(51, 300),
+              "translation", "translation_text", 0,
+              ["spm/marian/" + n for n in ["source.spm", "target.spm", "vocab.json", "tokenizer_config.json"]])
 
 
 if __name__ == "__main__":
@@ -148,3 +199,5 @@ if __name__ == "__main__":
         main()
     if "bart-text" in which:
         bart_text()
+    if "marian-text" in which:
+        marian_text()

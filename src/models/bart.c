@@ -1,9 +1,11 @@
-/* BART (BartForConditionalGeneration, BartModel): an encoder-decoder of
- * post-LN blocks. Shared token embeddings (scaled by sqrt(d_model) with
- * scale_embedding), learned positions from offset 2, layernorm_embedding on
- * both sides; decoder layers add cross-attention over the encoder's output
- * between self-attention and the feed-forward; the LM head is tied to the
- * shared embeddings (unless the checkpoint stores lm_head.weight) and adds
+/* BART (BartForConditionalGeneration, BartModel) and Marian (MarianMTModel,
+ * the opus-mt translators): encoder-decoders of post-LN blocks. Shared token
+ * embeddings (scaled by sqrt(d_model) with scale_embedding); BART has learned
+ * positions from offset 2 and layernorm_embedding on both sides, Marian
+ * sinusoidal positions (computed: its checkpoints leave them out) and no
+ * embedding norm; decoder layers add cross-attention over the encoder's
+ * output between self-attention and the feed-forward; the LM head is tied to
+ * the shared embeddings (unless the checkpoint stores lm_head.weight) and adds
  * final_logits_bias. Encoder and decoder may have different head counts.
  *
  * Graphs:
@@ -27,6 +29,7 @@
 #include <string.h>
 
 typedef struct bart_config {
+    bool marian;            /* sinusoidal positions, no layernorm_embedding */
     uint32_t vocab, d, max_pos, pos_offset;
     uint32_t enc_layers, dec_layers, enc_heads, dec_heads, enc_ffn, dec_ffn;
     uint32_t pad;
@@ -41,10 +44,10 @@ typedef struct bart_config {
 static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, const char *type, void *cfg)
 {
     bart_config *c = cfg;
-    (void)type;
     memset(c, 0, sizeof *c);
+    c->marian = !strcmp(type, "marian");
     const char *act = NULL;
-    bool scale = false;
+    bool scale = false, shared = true;
     /* omitted keys: BartConfig's defaults (bart-large) */
     vkf_status s = io_json_u32(d, path, root, "vocab_size", 50265, 1, 1u << 24, &c->vocab);
     if (s == VKF_OK) s = io_json_u32(d, path, root, "d_model", 1024, 1, 65536, &c->d);
@@ -55,12 +58,24 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     if (s == VKF_OK) s = io_json_u32(d, path, root, "encoder_ffn_dim", 4096, 1, 1u << 20, &c->enc_ffn);
     if (s == VKF_OK) s = io_json_u32(d, path, root, "decoder_ffn_dim", 4096, 1, 1u << 20, &c->dec_ffn);
     if (s == VKF_OK) s = io_json_u32(d, path, root, "max_position_embeddings", 1024, 1, 1u << 20, &c->max_pos);
-    if (s == VKF_OK) s = io_json_u32(d, path, root, "pad_token_id", 1, 0, 1u << 24, &c->pad);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "pad_token_id", c->marian ? 58100 : 1, 0, 1u << 24, &c->pad);
     if (s == VKF_OK) s = io_json_str(d, path, root, "activation_function", "gelu", &act);
     if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
     if (s == VKF_OK) s = io_json_bool(d, path, root, "scale_embedding", false, &scale);
     if (s == VKF_OK) s = io_json_bool(d, path, root, "tie_word_embeddings", true, &c->tie);
-    c->bos = 0, c->eos = 2, c->dec_start = 2, c->forced_bos = -1, c->forced_eos = 2;
+    if (s == VKF_OK && c->marian) s = io_json_bool(d, path, root, "share_encoder_decoder_embeddings", true, &shared);
+    if (s == VKF_OK && !shared)
+        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: share_encoder_decoder_embeddings false (separate source and target "
+                      "vocabularies) is not supported", path);
+    if (s == VKF_OK && c->marian) {
+        uint32_t dec_vocab = c->vocab;
+        s = io_json_u32(d, path, root, "decoder_vocab_size", c->vocab, 1, 1u << 24, &dec_vocab);
+        if (s == VKF_OK && dec_vocab != c->vocab)
+            s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: decoder_vocab_size %u differs from vocab_size %u", path, dec_vocab, c->vocab);
+    }
+    /* BartConfig's ids; MarianConfig's: eos 0, pad and decoder start 58100 (its pad) */
+    if (c->marian) c->bos = -1, c->eos = 0, c->dec_start = (int32_t)c->pad, c->forced_bos = -1, c->forced_eos = 0;
+    else c->bos = 0, c->eos = 2, c->dec_start = 2, c->forced_bos = -1, c->forced_eos = 2;
     if (s == VKF_OK) s = model_parse_token_id(d, path, root, "bos_token_id", c->vocab, &c->bos);
     if (s == VKF_OK) s = model_parse_token_id(d, path, root, "eos_token_id", c->vocab, &c->eos);
     if (s == VKF_OK) s = model_parse_token_id(d, path, root, "decoder_start_token_id", c->vocab, &c->dec_start);
@@ -77,17 +92,17 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
         if ((c->d / heads) % 4 || c->d / heads > 256)
             return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: head size %u is not a multiple of 4 up to 256", path, c->d / heads);
     }
-    c->pos_offset = 2; /* BartLearnedPositionalEmbedding: positions + 2 */
+    c->pos_offset = c->marian ? 0 : 2; /* BartLearnedPositionalEmbedding: positions + 2 */
     c->eps = 1e-5f;
     c->embed_scale = scale ? sqrtf((float)c->d) : 1.0f;
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     c->lm_head = !cJSON_IsArray(arch) || !cJSON_GetArraySize(arch);
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;
-        if (strstr(a->valuestring, "ConditionalGeneration")) c->lm_head = true;
-        else if (strcmp(a->valuestring, "BartModel"))
-            return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: %s is not supported (BartForConditionalGeneration, BartModel)", path,
-                             a->valuestring);
+        if (strstr(a->valuestring, "ConditionalGeneration") || !strcmp(a->valuestring, "MarianMTModel")) c->lm_head = true;
+        else if (strcmp(a->valuestring, "BartModel") && strcmp(a->valuestring, "MarianModel"))
+            return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: %s is not supported (BartForConditionalGeneration, BartModel, "
+                             "MarianMTModel, MarianModel)", path, a->valuestring);
     }
     return VKF_OK;
 }
@@ -119,7 +134,11 @@ static vkf_status family_config_preset(base_diag *d, const char *preset, const m
                        .tie = true};
     if (!strcmp(preset, "bart-base")) c->d = 768, c->enc_layers = c->dec_layers = 6, c->enc_heads = c->dec_heads = 12;
     else if (!strcmp(preset, "bart-large")) c->d = 1024, c->enc_layers = c->dec_layers = 12, c->enc_heads = c->dec_heads = 16;
-    else return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown BART preset \"%s\" (bart-base, bart-large)", preset);
+    else if (!strcmp(preset, "opus-mt")) /* Helsinki-NLP/opus-mt-en-de's shape */
+        *c = (bart_config){.marian = true, .vocab = 58101, .d = 512, .max_pos = 512, .enc_layers = 6, .dec_layers = 6, .enc_heads = 8,
+                           .dec_heads = 8, .pad = 58100, .bos = -1, .eos = 0, .dec_start = 58100, .forced_bos = -1, .forced_eos = 0,
+                           .eps = 1e-5f, .embed_scale = sqrtf(512.0f), .act = OP_ACT_SILU, .lm_head = true, .tie = true};
+    else return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown preset \"%s\" (bart-base, bart-large, opus-mt)", preset);
     c->enc_ffn = c->dec_ffn = 4 * c->d;
     return VKF_OK;
 }
@@ -177,9 +196,11 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
         const char *g = side ? "dec" : "enc", *hf = side ? "decoder" : "encoder";
         char n[64], h[160];
         snprintf(n, sizeof n, "%s.pos", g), snprintf(h, sizeof h, "%s.embed_positions.weight", hf);
-        model_decl_add(t, n, h, MODEL_INIT_SMALL, 2, (uint64_t[]){(uint64_t)c->max_pos + c->pos_offset, D});
+        model_weight *pw = model_decl_add(t, n, h, c->marian ? MODEL_INIT_SINUSOIDAL : MODEL_INIT_SMALL, 2,
+                                          (uint64_t[]){(uint64_t)c->max_pos + c->pos_offset, D});
+        if (pw && c->marian) pw->optional = true; /* computed, as HF does: its checkpoints leave it out */
         snprintf(n, sizeof n, "%s.ln_emb", g), snprintf(h, sizeof h, "%s.layernorm_embedding", hf);
-        model_decl_layernorm(t, n, h, D);
+        if (!c->marian) model_decl_layernorm(t, n, h, D);
         uint32_t layers = side ? c->dec_layers : c->enc_layers;
         uint64_t F = side ? c->dec_ffn : c->enc_ffn;
         for (uint32_t l = 0; l < layers; l++) {
@@ -255,6 +276,7 @@ static int embed(graph *g, const model *m, const char *side, int ids, bool dyn, 
     snprintf(n, sizeof n, "%s.embeddings", side), snprintf(wn, sizeof wn, "%s.pos", side);
     op_embed_params ep = {.pos = true, .pos0 = c->pos_offset, .dyn_pos = dyn, .pos_index = positions, .scale = c->embed_scale};
     int h = graph_embed(g, n, ids, -1, W("shared"), W(wn), -1, &ep);
+    if (c->marian) return h;
     snprintf(n, sizeof n, "%s.layernorm_embedding", side);
     snprintf(lw, sizeof lw, "%s.ln_emb.weight", side), snprintf(lb, sizeof lb, "%s.ln_emb.bias", side);
     return graph_layernorm(g, n, h, -1, W(lw), W(lb), c->eps, NULL);
@@ -394,7 +416,7 @@ static graph *bart_build(const model *m, const graph_key *key)
     return g;
 }
 
-static const char *const bart_types[] = {"bart", NULL};
+static const char *const bart_types[] = {"bart", "marian", NULL};
 
 const model_family bart_family = {
     .name = "bart",

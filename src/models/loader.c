@@ -2,6 +2,7 @@
  * weight set out. Models call no Vulkan: uploads go through graph_weights. */
 #include "loader.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,17 @@ static float random_value(uint64_t *s, model_init init)
     return init == MODEL_INIT_ONES ? 1.0f + 0.1f * u : init == MODEL_INIT_ZEROS ? 0.0f : 0.04f * u;
 }
 
+/* Element i of MarianSinusoidalPositionalEmbedding's table of dim columns:
+ * position p, column c < ceil(dim/2): sin(p / 10000^(2c/dim)), after it
+ * cos(p / 10000^(2k/dim)) with k = c - ceil(dim/2); in double, as numpy. */
+static float sinusoid(uint64_t i, uint64_t dim)
+{
+    uint64_t p = i / dim, c = i % dim, half = (dim + 1) / 2;
+    uint64_t k = c < half ? c : c - half;
+    double x = (double)p / pow(10000.0, 2.0 * (double)k / (double)dim);
+    return (float)(c < half ? sin(x) : cos(x));
+}
+
 typedef struct upload_state {
     base_diag *d;
     graph_weights *w;
@@ -148,7 +160,9 @@ static vkf_status upload_part(upload_state *u, const model_weight *mw, const st_
             if (s != VKF_OK) return base_fail_prefix(u->d, s, "%s: ", u->o->ck->files[t->file].path);
         } else {
             for (uint64_t i = 0; i < count; i++) {
-                float v = zeros ? 0.0f : random_value(&rng, mw->init);
+                float v = mw->init == MODEL_INIT_SINUSOIDAL ? sinusoid(first + i, mw->shape[mw->rank - 1])
+                          : zeros                          ? 0.0f
+                                                           : random_value(&rng, mw->init);
                 if (f16) ((uint16_t *)u->bounce)[i] = base_f32_to_f16(v);
                 else ((float *)u->bounce)[i] = v;
             }

@@ -12,7 +12,9 @@
 typedef enum model_init {
     MODEL_INIT_SMALL = 0, /* random weights: small values around 0 */
     MODEL_INIT_ONES,      /* random weights: around 1 (LayerNorm scales) */
-    MODEL_INIT_ZEROS      /* zeros (also what an absent optional part gets) */
+    MODEL_INIT_ZEROS,     /* zeros (also what an absent optional part gets) */
+    MODEL_INIT_SINUSOIDAL /* [positions, dim] sinusoids as Marian's positions (absent from
+                           * its checkpoints: computed, sines in the first half, cosines after) */
 } model_init;
 
 #define MODEL_MAX_PARTS 3

@@ -76,7 +76,8 @@ typedef enum op_act {
     OP_ACT_GELU_TANH,  /* HF "gelu_new", "gelu_pytorch_tanh" */
     OP_ACT_QUICK_GELU, /* CLIP */
     OP_ACT_TANH,
-    OP_ACT_RELU
+    OP_ACT_RELU,
+    OP_ACT_SILU        /* HF "silu", "swish" (Marian) */
 } op_act;
 
 typedef enum op_eltwise_kind {

@@ -259,7 +259,9 @@ static int bench_generate(vkf_context *ctx, const bench_opts *o, model *mm, cons
     gen_row rows[2] = {{.what = "decode", .context = prompt + 1}, {.what = "decode"}};
     uint32_t steps = 32, n_rows = 1;
     if (st == VKF_OK) st = decode_rate(s, ids, prompt, steps, &rows[0]);
-    if (st == VKF_OK && P >= 2 * steps + 64 && P > prompt + 2 * steps) {
+    bool ed = vm->m.encoder_decoder; /* the prompt is the encoder's: the decoder's context is what it generated */
+    if (ed) rows[0].context = 1;
+    if (st == VKF_OK && !ed && P >= 2 * steps + 64 && P > prompt + 2 * steps) {
         uint32_t far = P - steps - 1;
         rows[1].context = far + 1;
         st = decode_rate(s, ids, far, steps, &rows[1]);
@@ -280,21 +282,27 @@ static int bench_generate(vkf_context *ctx, const bench_opts *o, model *mm, cons
     uint64_t wpe = (uint64_t)P * E * es;
     for (uint32_t i = 0; i < n_rows; i++) {
         double bytes = (double)(weight_bytes - wpe) + (double)rows[i].context * row_bytes;
-        rows[i].bw_fraction = gbs > 0 ? bytes * rows[i].tok_s / (gbs * 1e9) : 0;
+        /* an encoder-decoder's step reads the decoder's weights only: not estimated */
+        rows[i].bw_fraction = gbs > 0 && !ed ? bytes * rows[i].tok_s / (gbs * 1e9) : 0;
     }
     if (!o->json) {
         char b1[32], b2[32];
         printf("\n%s %s: n_embd %u, %u layers, %llu parameters, %s, batch 1\n", vm->m.model_type, name, E, L,
                (unsigned long long)params, pname);
-        printf("load: weights %.0f ms, recording prefill %u + decode %.0f ms; weights %s, KV cache %s (n_positions %u)\n",
-               t_weights * 1e3, rt_seq_bucket(&vm->m, prompt), t_record * 1e3, base_fmt_bytes(weight_bytes, b1),
+        printf("load: weights %.0f ms, recording %s %u + decode %.0f ms; weights %s, KV cache %s (n_positions %u)\n",
+               t_weights * 1e3, ed ? "encode" : "prefill", rt_seq_bucket(&vm->m, prompt), t_record * 1e3, base_fmt_bytes(weight_bytes, b1),
                base_fmt_bytes(cache_bytes, b2), P);
         printf("device copy bandwidth: %.1f GB/s\n", gbs);
-        printf("prefill %u tokens: %.1f ms (%.1f tokens/s)\n", prompt, prefill_s * 1e3, prompt / prefill_s);
+        printf("%s %u tokens: %.1f ms (%.1f tokens/s)%s\n", ed ? "encode" : "prefill", prompt, prefill_s * 1e3, prompt / prefill_s,
+               ed ? ", with the first decode step" : "");
         printf("%-10s %8s %10s %10s %14s %16s\n", "", "context", "tokens/s", "ms/token", "host ms/token", "of bandwidth");
         for (uint32_t i = 0; i < n_rows; i++)
-            printf("%-10s %8u %10.2f %10.2f %14.3f %15.0f%%\n", rows[i].what, rows[i].context, rows[i].tok_s, rows[i].ms_per_token,
-                   rows[i].host_ms, rows[i].bw_fraction * 100);
+            if (ed)
+                printf("%-10s %8u %10.2f %10.2f %14.3f %16s\n", rows[i].what, rows[i].context, rows[i].tok_s, rows[i].ms_per_token,
+                       rows[i].host_ms, "-");
+            else
+                printf("%-10s %8u %10.2f %10.2f %14.3f %15.0f%%\n", rows[i].what, rows[i].context, rows[i].tok_s, rows[i].ms_per_token,
+                       rows[i].host_ms, rows[i].bw_fraction * 100);
     } else {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", name);
@@ -387,6 +395,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) ? "bert"
                              : strstr(preset, "gpt2")                                     ? "gpt2"
                              : !strncmp(preset, "clip", 4)                                ? "clip"
+                             : !strncmp(preset, "bart", 4) || !strcmp(preset, "opus-mt")   ? "bart"
                                                                                           : "vit";
         vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, &(model_preset_opts){o->image_size, o->patch_size}, m);
         if (s != VKF_OK) {

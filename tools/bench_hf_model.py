@@ -11,6 +11,10 @@
   gpt2      GPT-2 124M: prefill of 128 tokens, and decode tokens/s with the KV
             cache (past_key_values, one token a step, greedy) from contexts 128
             and 991                                   (--config gpt2)
+  bart-base BART-base and opus-mt (Marian en-de's shape): the encoder over 32
+  opus-mt   tokens with the first decoder step, then greedy decode tokens/s
+            with the self- and cross-attention caches (--config bart-base,
+            --config opus-mt)
 
 Median of --runs after a warm-up. On the CPU (the default: 2 threads, float32)
 as the README's lavapipe tables compare; with --device cuda on a GPU (CUDA
@@ -28,7 +32,8 @@ import sys
 import time
 
 import torch
-from transformers import BertConfig, BertModel, CLIPConfig, CLIPModel, GPT2Config, GPT2LMHeadModel, ViTConfig, ViTModel
+from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPConfig, CLIPModel, GPT2Config,
+                          GPT2LMHeadModel, MarianConfig, MarianMTModel, ViTConfig, ViTModel)
 
 
 class Timer:
@@ -96,6 +101,28 @@ def bench_gpt2(args, timer, prompt=128, far=991, steps=32):
     return out
 
 
+def bench_encdec(args, timer, model, prompt=32, steps=32):
+    """The encoder and the first decoder step (what vkformer-bench's "encode" row times), then greedy decode steps."""
+    model = prepare(model, args)
+    cfg = model.config
+    ids = torch.tensor([[(i * 7919 + 1000) % (cfg.vocab_size - 1) for i in range(prompt)]], device=args.device)
+    start = torch.tensor([[cfg.decoder_start_token_id]], device=args.device)
+    with torch.inference_mode():
+        out = {"encode_ms": timer(lambda: model(input_ids=ids, decoder_input_ids=start), args.runs) * 1e3}
+        o = model(input_ids=ids, decoder_input_ids=start, use_cache=True)
+        enc, past, tok = o.encoder_last_hidden_state, o.past_key_values, o.logits[:, -1:].argmax(-1)
+        if timer.cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            o = model(encoder_outputs=(enc,), decoder_input_ids=tok, past_key_values=past, use_cache=True)
+            past, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
+        if timer.cuda:
+            torch.cuda.synchronize()
+        out["decode_tokens_per_s"] = steps / (time.perf_counter() - t0)
+    return out
+
+
 def bench_clip(args, timer):
     model = prepare(CLIPModel(CLIPConfig(vision_config=dict(patch_size=32), attn_implementation="eager")), args)
     out = {}
@@ -120,7 +147,8 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the models")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, this project's machines)")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,clip-b32,gpt2", help="comma-separated models")
+    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,clip-b32,gpt2,bart-base,opus-mt",
+                    help="comma-separated models")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.device = torch.device(args.device)
@@ -144,6 +172,16 @@ def main():
         res["minilm-l6"] = {"batch32_mixed_ms": t * 1e3, "sentences_per_s": 32 / t}
     if "clip-b32" in want:
         res["clip-b32"] = bench_clip(args, timer)
+    if "bart-base" in want:
+        cfg = BartConfig(d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12, decoder_attention_heads=12,
+                         encoder_ffn_dim=3072, decoder_ffn_dim=3072, attn_implementation="eager")
+        res["bart-base"] = bench_encdec(args, timer, BartForConditionalGeneration(cfg))
+    if "opus-mt" in want:
+        cfg = MarianConfig(vocab_size=58101, decoder_vocab_size=58101, d_model=512, encoder_layers=6, decoder_layers=6,
+                           encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
+                           max_position_embeddings=512, pad_token_id=58100, decoder_start_token_id=58100, eos_token_id=0,
+                           scale_embedding=True, activation_function="swish", attn_implementation="eager")
+        res["opus-mt"] = bench_encdec(args, timer, MarianMTModel(cfg))
     if "gpt2" in want:
         res["gpt2"] = bench_gpt2(args, timer)
     if args.json:

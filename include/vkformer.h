@@ -457,8 +457,18 @@ typedef struct vkf_session vkf_session;
  * Return nonzero to stop that sequence. */
 typedef int (*vkf_token_fn)(void *user, uint32_t seq, int32_t id, const char *text, size_t len);
 
+/* HF's early_stopping for beam search: stop a prompt once num_beams
+ * hypotheses finished (TRUE), when the best running one cannot beat them
+ * (FALSE: HF's heuristic), or only when none can in any length (NEVER). */
+typedef enum vkf_early_stopping {
+    VKF_EARLY_STOPPING_DEFAULT = 0, /* the model's generation_config (else FALSE) */
+    VKF_EARLY_STOPPING_TRUE,
+    VKF_EARLY_STOPPING_FALSE,
+    VKF_EARLY_STOPPING_NEVER
+} vkf_early_stopping;
+
 typedef struct vkf_generate_desc {
-    uint32_t max_new_tokens; /* 0: 50 */
+    uint32_t max_new_tokens; /* 0: the model's generation_config max_length / max_new_tokens, else 50 */
     float temperature;       /* 0: greedy (argmax); > 0: sampling with this temperature */
     uint32_t top_k;          /* sampling: keep the k most likely tokens (0: all) */
     float top_p;             /* sampling: keep the smallest set with this much probability (0: 1, off) */
@@ -475,7 +485,25 @@ typedef struct vkf_generate_desc {
                                 has one of these ending in the token just generated; the text and
                                 ids keep that token whole. Needs the tokenizer. */
     uint32_t n_stop_strings;
+    /* Beam search (encoder-decoders), as HF's generate: num_beams hypotheses per
+     * prompt on the device as one batch (caches reordered there), scored by
+     * summed log-probabilities / length^length_penalty; the best is returned.
+     * Zero fields take the model's generation_config.json (else HF's
+     * defaults: 1 beam, length_penalty 1, early_stopping false); a zero
+     * that is meant (length_penalty 0) is marked in `explicit_fields`. */
+    uint32_t num_beams;      /* 0: the model's; 1: greedy / sampling */
+    float length_penalty;
+    vkf_early_stopping early_stopping;
+    uint32_t no_repeat_ngram_size; /* HF's: no n-gram of this size twice in a sequence (0: the model's) */
+    uint32_t min_new_tokens; /* EOS refused before this many new tokens (0: the model's min_length) */
+    uint32_t explicit_fields; /* VKF_GEN_* bits: these fields' zeros are values, not "the model's" */
 } vkf_generate_desc;
+
+#define VKF_GEN_NUM_BEAMS (1u << 0)
+#define VKF_GEN_LENGTH_PENALTY (1u << 1)
+#define VKF_GEN_NO_REPEAT_NGRAM (1u << 2)
+#define VKF_GEN_MIN_NEW_TOKENS (1u << 3)
+#define VKF_GEN_MAX_NEW_TOKENS (1u << 4)
 
 typedef enum vkf_stop_reason {
     VKF_STOP_EOS = 0,        /* generated eos_token_id (included in ids, not in text) */

@@ -28,7 +28,8 @@ static void usage(FILE *f)
                "  -p, --prompt TEXT      a prompt (repeat for a batch generated together)\n"
                "  -f, --prompt-file F    a file's whole text as a prompt (repeatable; '-': standard input)\n"
                "      --prompt-ids IDS   a prompt as token ids, \"ID ID ...\" (repeatable)\n"
-               "  -n, --max-new-tokens N tokens to generate per prompt (default 50)\n"
+               "  -n, --max-new-tokens N tokens to generate per prompt (default: the model's\n"
+               "                         generation_config.json max_length, else 50)\n"
                "      --greedy           always the likeliest token (the default)\n"
                "      --temperature T    sample with temperature T > 0 (default 1 when sampling)\n"
                "      --top-k K          sample among the K likeliest tokens (0: all; default 50)\n"
@@ -42,6 +43,12 @@ static void usage(FILE *f)
                "                         stop_strings; repeatable)\n"
                "      --ignore-eos       go on past the end-of-text token\n"
                "      --print-ids        print the generated ids (one line per prompt), not text\n"
+               "      --num-beams N      beam search with N hypotheses per prompt (encoder-decoders;\n"
+               "                         default: the model's generation_config.json, else 1)\n"
+               "      --length-penalty P beam scores divided by length^P (default: the model's, else 1)\n"
+               "      --early-stopping E true, false or never (HF's; default: the model's, else false)\n"
+               "      --no-repeat-ngram-size N  no n-gram of N tokens twice (default: the model's)\n"
+               "      --min-new-tokens N EOS refused before N new tokens (default: the model's min_length)\n"
                "      --task T           text-generation (causal LMs), text2text-generation,\n"
                "                         translation or summarization (encoder-decoders: the JSON\n"
                "                         field is generated_text, translation_text or summary_text)\n");
@@ -95,7 +102,7 @@ static int parse_ids(const char *s, int32_t **ids, uint32_t *n)
     return 1;
 }
 
-enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS, OPT_PENALTY, OPT_STOP, OPT_TASK };
+enum { OPT_IDS = 2000, OPT_GREEDY, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_SEED, OPT_IGNORE_EOS, OPT_PRINT_IDS, OPT_PENALTY, OPT_STOP, OPT_TASK, OPT_BEAMS, OPT_LP, OPT_NGRAM, OPT_MIN_NEW, OPT_EARLY };
 
 /* A prompt given as ids, as text: the tokenizer's decoding (NULL without one). */
 static char *decoded(const vkf_model *model, const int32_t *ids, uint32_t n)
@@ -116,15 +123,19 @@ int main(int argc, char **argv)
         {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS}, {"print-ids", no_argument, 0, OPT_PRINT_IDS},
         {"prompt-file", required_argument, 0, 'f'}, {"repetition-penalty", required_argument, 0, OPT_PENALTY},
         {"stop", required_argument, 0, OPT_STOP},   {"task", required_argument, 0, OPT_TASK},
+        {"num-beams", required_argument, 0, OPT_BEAMS}, {"length-penalty", required_argument, 0, OPT_LP},
+        {"no-repeat-ngram-size", required_argument, 0, OPT_NGRAM}, {"min-new-tokens", required_argument, 0, OPT_MIN_NEW},
+        {"early-stopping", required_argument, 0, OPT_EARLY},
         TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
     tool_model_opts mo = {0};
     tool_texts prompts = {0};
     const char *id_args[64], *stops[64];
-    unsigned n_id_args = 0, n_stops = 0, n_new = 50, top_k = 50;
+    unsigned n_id_args = 0, n_stops = 0, n_new = 0, top_k = 50;
     float temperature = 1.0f, top_p = 0, penalty = 1.0f;
     unsigned long long seed = 0;
     int sampling = 0, greedy = 0, seed_set = 0, ignore_eos = 0, print_ids = 0;
     const char *task = NULL;
+    vkf_generate_desc beams = {0}; /* the beam search options given (others: the model's generation config) */
     int c, rc = TOOL_CONTINUE;
     while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "p:f:n:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
         switch (c) {
@@ -177,6 +188,30 @@ int main(int argc, char **argv)
         }
         case OPT_IGNORE_EOS: ignore_eos = 1; break;
         case OPT_PRINT_IDS: print_ids = 1; break;
+        case OPT_BEAMS:
+            if (!tool_parse_u32(optarg, 1, 64, &beams.num_beams)) rc = tool_usage_error("--num-beams takes 1 to 64, not '%s'", optarg);
+            beams.explicit_fields |= VKF_GEN_NUM_BEAMS;
+            break;
+        case OPT_LP:
+            if (!tool_parse_float(optarg, &beams.length_penalty) || !isfinite(beams.length_penalty))
+                rc = tool_usage_error("--length-penalty takes a number, not '%s'", optarg);
+            beams.explicit_fields |= VKF_GEN_LENGTH_PENALTY;
+            break;
+        case OPT_NGRAM:
+            if (!tool_parse_u32(optarg, 0, 1u << 16, &beams.no_repeat_ngram_size))
+                rc = tool_usage_error("--no-repeat-ngram-size takes a size (0: off), not '%s'", optarg);
+            beams.explicit_fields |= VKF_GEN_NO_REPEAT_NGRAM;
+            break;
+        case OPT_MIN_NEW:
+            if (!tool_parse_u32(optarg, 0, 1u << 20, &beams.min_new_tokens))
+                rc = tool_usage_error("--min-new-tokens takes a count, not '%s'", optarg);
+            beams.explicit_fields |= VKF_GEN_MIN_NEW_TOKENS;
+            break;
+        case OPT_EARLY:
+            beams.early_stopping = !strcmp(optarg, "true") ? VKF_EARLY_STOPPING_TRUE : !strcmp(optarg, "false") ? VKF_EARLY_STOPPING_FALSE
+                                   : !strcmp(optarg, "never") ? VKF_EARLY_STOPPING_NEVER : VKF_EARLY_STOPPING_DEFAULT;
+            if (!beams.early_stopping) rc = tool_usage_error("--early-stopping takes true, false or never, not '%s'", optarg);
+            break;
         case OPT_TASK:
             if (strcmp(optarg, "text-generation") && strcmp(optarg, "text2text-generation") && strcmp(optarg, "summarization") &&
                 strncmp(optarg, "translation", 11))
@@ -229,7 +264,10 @@ int main(int argc, char **argv)
     stream_state ss = {.stream = n == 1 && !print_ids && mo.out.format == TOOL_TEXT && !n_id_args};
     vkf_generate_desc d = {.max_new_tokens = n_new, .temperature = sampling ? temperature : 0, .top_k = sampling ? top_k : 0,
                            .top_p = sampling ? top_p : 0, .seed = seed, .ignore_eos = ignore_eos, .on_token = on_token,
-                           .user = &ss, .repetition_penalty = penalty, .stop_strings = stops, .n_stop_strings = n_stops};
+                           .user = &ss, .repetition_penalty = penalty, .stop_strings = stops, .n_stop_strings = n_stops,
+                           .num_beams = beams.num_beams, .length_penalty = beams.length_penalty,
+                           .early_stopping = beams.early_stopping, .no_repeat_ngram_size = beams.no_repeat_ngram_size,
+                           .min_new_tokens = beams.min_new_tokens, .explicit_fields = beams.explicit_fields};
     vkf_generation g[64];
     vkf_session *s = NULL;
     if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));

@@ -29,7 +29,7 @@ seed image tests/data/images/decode/* tests/data/preprocess/*.png tests/data/pre
 seed safetensors tests/data/golden/*/model.safetensors tests/data/clip/{legacy,text,vision}/model.safetensors tests/data/gpt2/{batch,original}/model.safetensors
 printf '{"metadata": {"total_size": 16}, "weight_map": {"x": "a.safetensors", "y": "b.safetensors"}}' >build-fuzz/corpus/safetensors/index.json
 seed config tests/data/golden/*/config.json tests/data/clip/*/config.json tests/data/gpt2/*/config.json tests/data/text/*/config.json \
-  tests/data/clip/zero_shot/preprocessor_config.json
+  tests/data/clip/zero_shot/preprocessor_config.json tests/data/encdec/*/config.json tests/data/encdec/bart/generation_config.json
 seed npy tests/data/npy/*.npy
 seed tokenizer tests/data/tokenizers/bert-base-uncased/tokenizer.json tests/data/tokenizers/bert-added/tokenizer.json \
   tests/data/tokenizers/roberta/tokenizer.json tests/data/tokenizers/gpt2-ignore-merges/tokenizer.json \

@@ -192,6 +192,12 @@ Test(rows, all_modes)
         for (int j = 0; j < D; j++) ref[(size_t)b * D + j] = x[((size_t)b * S + meta[1 + b] - 1) * D + j];
     run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = D, .use_meta = true, .meta_index = 1}, x, B * S * D, NULL, NULL, 0, meta, 5, y0, B * D, ref);
 
+    /* GATHER of whole rows by index (x_shared: beams reorder a cache): out row r is x row meta[1 + r] - 1 of S */
+    for (int r = 0; r < 5; r++)
+        for (int j = 0; j < D; j++) ref[(size_t)r * D + j] = x[(size_t)(meta[1 + r] - 1) * D + j];
+    run_rows(ctx, (op_rows_params){.mode = OP_ROWS_GATHER, .batch = 5, .seq = S, .dim = D, .use_meta = true, .meta_index = 1, .x_shared = true},
+             x, S * D, NULL, NULL, 0, meta, 7, y0, 5 * D, ref);
+
     /* MEAN under the mask given by meta lengths */
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++) {

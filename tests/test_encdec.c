@@ -351,6 +351,16 @@ static void text_case(const char *name, const char *field, const char *task)
         cr_assert_str_eq(cJSON_GetObjectItem(o, "stop")->valuestring, "eos");
     }
     cJSON_Delete(j);
+    /* beam search through the tool: the pipeline's num_beams=4 texts */
+    char beam_field[64];
+    snprintf(beam_field, sizeof beam_field, "%s_beam4", field);
+    const cJSON *wb = cJSON_GetObjectItem(c, beam_field);
+    cr_assert_not_null(wb);
+    snprintf(args, sizeof args, "-m %s -q -n 10 --num-beams 4 --prompt '%s'", dir, prompts[1]);
+    r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    snprintf(line, sizeof line, "%s\n", wb->child->next->valuestring);
+    cr_assert_str_eq(r->out, line);
     /* a causal LM's task on an encoder-decoder is refused before loading */
     snprintf(args, sizeof args, "-m %s -q --task text-generation --prompt x", dir);
     r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
@@ -363,4 +373,61 @@ Test(encdec, text_to_text_equals_hf_pipelines)
 {
     text_case("bart-text", "generated_texts", "summarization");
     text_case("marian-text", "translation_texts", "translation_en_to_fr");
+}
+
+/* Beam search against HF's generate (transformers 5) with several settings
+ * (tools/make_encdec_refs.py BEAM_SETTINGS): each prompt alone and both as
+ * one batch, the best hypothesis's ids equal HF's. bart-eos favours EOS so
+ * hypotheses finish early and are replaced by longer ones. */
+Test(encdec, beam_search_equals_hf)
+{
+    static const char *const cases[] = {"bart", "marian", "bart-eos"};
+    for (size_t ci = 0; ci < 3; ci++) {
+        enc_case c = load_case(cases[ci]);
+        vkf_context *ctx = tctx_create(tcaps());
+        vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+        const cJSON *beams = cJSON_GetObjectItem(c.json, "beams");
+        cr_assert(cJSON_GetArraySize(beams) >= 3);
+        int si = 0;
+        for (const cJSON *bs = beams->child; bs; bs = bs->next, si++) {
+            const cJSON *set = cJSON_GetObjectItem(bs, "settings"), *es = cJSON_GetObjectItem(set, "early_stopping");
+            vkf_generate_desc d = {.explicit_fields = VKF_GEN_LENGTH_PENALTY | VKF_GEN_NO_REPEAT_NGRAM | VKF_GEN_MIN_NEW_TOKENS};
+            d.num_beams = (uint32_t)cJSON_GetObjectItem(set, "num_beams")->valuedouble;
+            d.max_new_tokens = (uint32_t)cJSON_GetObjectItem(set, "max_new_tokens")->valuedouble;
+            d.length_penalty = (float)cJSON_GetObjectItem(set, "length_penalty")->valuedouble;
+            d.early_stopping = cJSON_IsTrue(es) ? VKF_EARLY_STOPPING_TRUE : cJSON_IsString(es) ? VKF_EARLY_STOPPING_NEVER
+                                                                                          : VKF_EARLY_STOPPING_FALSE;
+            const cJSON *v = cJSON_GetObjectItem(set, "no_repeat_ngram_size");
+            d.no_repeat_ngram_size = v ? (uint32_t)v->valuedouble : 0;
+            v = cJSON_GetObjectItem(set, "min_new_tokens");
+            d.min_new_tokens = v ? (uint32_t)v->valuedouble : 0;
+            v = cJSON_GetObjectItem(set, "repetition_penalty");
+            d.repetition_penalty = v ? (float)v->valuedouble : 0;
+            const cJSON *want = cJSON_GetObjectItem(bs, "ids");
+            for (int together = 0; together < 2; together++) {
+                uint32_t B = together ? 2 : 1;
+                for (uint32_t first = 0; first < 2; first += B) {
+                    vkf_session *s;
+                    cr_assert_eq(vkf_session_create(m, B, &s), VKF_OK);
+                    const int32_t *ids[2] = {c.prompts[first], c.prompts[first + B - 1]};
+                    vkf_generation g[2];
+                    cr_assert_eq(vkf_session_generate_ids(s, ids, c.lens + first, &d, g), VKF_OK, "%s", vkf_last_error(ctx));
+                    for (uint32_t b = 0; b < B; b++) {
+                        int32_t hf[64];
+                        uint32_t n;
+                        ints(cJSON_GetArrayItem(want, (int)(first + b)), hf, &n, 64);
+                        char got[512] = "", exp[512] = "";
+                        for (uint32_t i = 0; i < g[b].n_ids; i++) snprintf(got + strlen(got), sizeof got - strlen(got), " %d", g[b].ids[i]);
+                        for (uint32_t i = 1; i < n; i++) snprintf(exp + strlen(exp), sizeof exp - strlen(exp), " %d", hf[i]);
+                        cr_assert_str_eq(got, exp, "%s, settings %d, prompt %u (%s)", cases[ci], si, first + b, together ? "batch" : "alone");
+                    }
+                    vkf_generation_free(g, B);
+                    vkf_session_destroy(s);
+                }
+            }
+        }
+        vkf_model_destroy(m);
+        tctx_destroy(ctx);
+        cJSON_Delete(c.json);
+    }
 }

@@ -3,7 +3,7 @@
 eager attention, float32): small random encoder-decoder checkpoints of odd
 sizes, their forward pass over given decoder_input_ids, and greedy generation
 as HF's `generate` does it (forced BOS/EOS, decoder start) with the raw
-logits of every step.
+logits of every step, and beam search with several settings (BEAM_SETTINGS).
 
 Writes tests/data/encdec/<case>/: config.json, generation_config.json,
 model.safetensors, case.json and float32 LE files:
@@ -15,6 +15,8 @@ Cases:
          6 decoder heads (head 8), 2 encoder and 3 decoder layers, vocab 301,
          forced_bos_token_id 5 (generation_config.json), forced_eos_token_id 2, final_logits_bias
          non-zero, scale_embedding on, gelu
+  bart-eos  the bart shape with EOS favoured by final_logits_bias (greedy stops at
+         once; beam search finishes hypotheses early and replaces them)
   marian d_model 48, 6 encoder heads and 12 decoder heads, swish, sinusoidal
          positions (absent from the checkpoint), vocab 211, pad 210 = decoder start
   marian-text  the real opus-mt tokenizer (source.spm, target.spm,
@@ -58,6 +60,15 @@ def perturb(model, seed):
                 b.add_(torch.randn(b.shape, generator=g) * 0.1)
 
 
+# beam settings the cases are generated with (HF's generate keywords)
+BEAM_SETTINGS = [
+    dict(num_beams=4, length_penalty=1.0, early_stopping=False, max_new_tokens=12),
+    dict(num_beams=3, length_penalty=2.0, early_stopping=True, no_repeat_ngram_size=2, max_new_tokens=12),
+    dict(num_beams=5, length_penalty=0.5, early_stopping="never", min_new_tokens=6, max_new_tokens=10),
+    dict(num_beams=2, length_penalty=-1.0, early_stopping=False, repetition_penalty=1.3, max_new_tokens=9),
+]
+
+
 def write_case(name, model, prompts, dec_ids, new):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
@@ -80,7 +91,12 @@ def write_case(name, model, prompts, dec_ids, new):
         if i == 0:
             steps = torch.stack(g.logits, 1)[0].float().numpy()
     steps.astype("<f4").tofile(os.path.join(d, "step_logits.bin"))
-    case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy,
+    # beam search as HF's generate does it (each prompt alone: its sequence unpadded)
+    beams = []
+    for kw in BEAM_SETTINGS:
+        seqs = [model.generate(torch.tensor([p]), do_sample=False, **kw)[0].tolist() for p in prompts]
+        beams.append({"settings": {k: v for k, v in kw.items()}, "ids": seqs})
+    case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy, "beams": beams,
             "vocab": model.config.vocab_size, "d_model": model.config.d_model, "steps": len(steps), "pad": pad,
             "transformers": __import__("transformers").__version__}
     with open(os.path.join(d, "case.json"), "w") as f:
@@ -102,6 +118,18 @@ def main():
     prompts = [[0] + rng.integers(3, 300, 9).tolist() + [2], [0] + rng.integers(3, 300, 4).tolist() + [2]]
     dec = [[2, 0] + rng.integers(3, 300, 5).tolist(), [2, 0] + rng.integers(3, 300, 5).tolist()]
     write_case("bart", m, prompts, dec, 14)
+
+    # the same shape with EOS favoured (final_logits_bias): greedy ends at once, beams
+    # finish early hypotheses and replace them with longer ones (the beam search's finished set)
+    torch.manual_seed(35)
+    m = BartForConditionalGeneration(cfg).eval()
+    perturb(m, 35)
+    with torch.no_grad():
+        m.final_logits_bias[0, cfg.eos_token_id] += 4.3
+    m.generation_config.forced_bos_token_id = None
+    eos_rng = np.random.default_rng(5)
+    p_eos = [[0] + eos_rng.integers(3, 300, 9).tolist() + [2], [0] + eos_rng.integers(3, 300, 4).tolist() + [2]]
+    write_case("bart-eos", m, p_eos, dec, 12)
 
     # Marian: sinusoidal positions (not in the checkpoint), swish, no embedding norm
     cfg = MarianConfig(vocab_size=211, d_model=48, encoder_layers=2, decoder_layers=2, encoder_attention_heads=6,
@@ -141,7 +169,8 @@ def text_case(name, make, tok, texts, seeds, task, field, skip, links):
     out = [pipe(t, max_new_tokens=10)[0][field] for t in texts]
     ids = [m.generate(**tok(t, return_tensors="pt"), max_new_tokens=10)[0].tolist() for t in texts]
     assert out == [tok.decode(i, skip_special_tokens=True) for i in ids], "the pipeline generated other ids"
-    case = {"texts": texts, "new_tokens": 10, field + "s": out, "greedy_ids": ids, "seed": seed,
+    beam4 = [pipe(t, max_new_tokens=10, num_beams=4)[0][field] for t in texts]
+    case = {"texts": texts, "new_tokens": 10, field + "s": out, "greedy_ids": ids, "seed": seed, field + "s_beam4": beam4,
             "transformers": __import__("transformers").__version__}
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=1)

@@ -29,12 +29,17 @@
 #define GEN_MAX_BATCH 64
 #define GEN_DEVICE_TOPK 64 /* sampling with top_k up to this picks from device candidates */
 #define GEN_DEFAULT_TOKENS 50
+#define GEN_MAX_BEAMS 64
+#define GEN_MAX_BEAM_ROWS 256 /* prompts x beams on the device at once */
 
 struct vkf_session {
     vkf_model *m;
     uint32_t B;
     graph_weights state; /* the family's declared state (model_declare_state) */
     rt_variants run;     /* the generation graphs over it */
+    graph_weights beam_state; /* beam search: the state of B * num_beams rows, made on first use */
+    rt_variants beam_run;
+    uint32_t beam_rows;
     uint32_t *len;
     int32_t *pending;
     int32_t *hist;       /* [B, cache_positions]: the tokens in the cache (repetition penalty) */
@@ -62,6 +67,28 @@ void api_session_stats(const vkf_session *s, api_gen_stats *st) { *st = s->stats
 
 vkf_status api_session_profile(vkf_session *s, char **table) { return rt_profile(&s->run, table); }
 
+/* The state the family declares for `rows` sequences, and the generation
+ * graphs over it. */
+static vkf_status make_state(vkf_model *m, uint32_t rows, graph_weights *state, rt_variants *run)
+{
+    const model *mm = &m->m;
+    model_state *states = malloc(MODEL_MAX_STATES * sizeof *states);
+    if (!states) return base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    graph_weights_init(state, m->dev);
+    uint32_t n_states = BASE_MIN(model_declare_state(mm, rows, states, MODEL_MAX_STATES), MODEL_MAX_STATES);
+    vkf_status st = VKF_OK;
+    for (uint32_t i = 0; i < n_states && st == VKF_OK; i++) {
+        uint64_t bytes = graph_dtype_size(mm->dtype);
+        for (uint32_t k = 0; k < states[i].rank; k++) bytes *= states[i].shape[k];
+        int buf;
+        st = graph_weights_alloc(state, bytes, "generation state (KV cache)", &buf);
+        if (st == VKF_OK) st = graph_weights_add(state, states[i].name, mm->dtype, states[i].rank, states[i].shape, buf, 0);
+    }
+    free(states);
+    if (st == VKF_OK) rt_variants_init(run, m->dev, mm, state, &(graph_compile_opts){.slots = 1}, 8);
+    return st;
+}
+
 vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
 {
     if (!m || !out) return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_session_create: NULL argument");
@@ -73,8 +100,7 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
                          model_task_name(mm->task));
     if (!batch || batch > GEN_MAX_BATCH)
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "a session holds 1 to %u sequences, not %u", GEN_MAX_BATCH, batch);
-    model_state *states = malloc(MODEL_MAX_STATES * sizeof *states);
-    vkf_session *s = states ? calloc(1, sizeof *s) : NULL;
+    vkf_session *s = calloc(1, sizeof *s);
     if (s) {
         s->len = calloc(batch, sizeof *s->len), s->pending = malloc(batch * sizeof *s->pending);
         s->hist = malloc((size_t)batch * cache_positions(mm) * sizeof *s->hist);
@@ -83,24 +109,12 @@ vkf_status vkf_session_create(vkf_model *m, uint32_t batch, vkf_session **out)
     if (!s || !s->len || !s->pending || !s->hist || !s->src_len) {
         if (s) free(s->len), free(s->pending), free(s->hist), free(s->src_len);
         free(s);
-        free(states);
         return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     }
     s->m = m;
     s->B = batch;
     for (uint32_t b = 0; b < batch; b++) s->pending[b] = -1;
-    graph_weights_init(&s->state, m->dev);
-    uint32_t n_states = BASE_MIN(model_declare_state(mm, batch, states, MODEL_MAX_STATES), MODEL_MAX_STATES);
-    vkf_status st = VKF_OK;
-    for (uint32_t i = 0; i < n_states && st == VKF_OK; i++) {
-        uint64_t bytes = graph_dtype_size(mm->dtype);
-        for (uint32_t k = 0; k < states[i].rank; k++) bytes *= states[i].shape[k];
-        int buf;
-        st = graph_weights_alloc(&s->state, bytes, "generation state (KV cache)", &buf);
-        if (st == VKF_OK) st = graph_weights_add(&s->state, states[i].name, mm->dtype, states[i].rank, states[i].shape, buf, 0);
-    }
-    free(states);
-    if (st == VKF_OK) rt_variants_init(&s->run, m->dev, mm, &s->state, &(graph_compile_opts){.slots = 1}, 8);
+    vkf_status st = make_state(m, batch, &s->state, &s->run);
     if (st != VKF_OK) {
         vkf_session_destroy(s);
         return st;
@@ -114,6 +128,8 @@ void vkf_session_destroy(vkf_session *s)
     if (!s) return;
     rt_variants_destroy(&s->run);
     graph_weights_free(&s->state);
+    rt_variants_destroy(&s->beam_run);
+    graph_weights_free(&s->beam_state);
     free(s->len);
     free(s->pending);
     free(s->hist);
@@ -242,6 +258,9 @@ typedef struct gen_run {
     vkf_session *s;
     const vkf_generate_desc *d;
     uint32_t max_new, k;      /* k: device candidates (0: read the logits) */
+    uint32_t min_new, no_repeat, num_beams; /* the settings resolved against the model's */
+    float length_penalty;
+    int early_stopping;       /* 0 false, 1 true, 2 never */
     bool greedy;
     uint64_t rng;
     gen_seq *q;
@@ -267,20 +286,33 @@ static bool ends_stop_string(const vkf_generate_desc *d, const char *text, size_
     return false;
 }
 
-/* HF's RepetitionPenaltyLogitsProcessor on sequence b's logits: each id the
- * sequence holds, once, divided by p when positive and multiplied when not. */
-static void penalise(gen_run *r, uint32_t b, float *logits)
+/* HF's NoRepeatNGramLogitsProcessor: every token that would complete an
+ * n-gram seq already holds is banned (-inf). */
+static void ban_ngrams(const int32_t *seq, uint32_t len, uint32_t n, float *x)
 {
-    const vkf_session *s = r->s;
-    float p = r->d->repetition_penalty;
-    const int32_t *h = s->hist + (size_t)b * cache_positions(&s->m->m);
-    for (uint32_t i = 0; i < s->len[b]; i++) {
-        if (r->seen[h[i]]) continue;
-        r->seen[h[i]] = 1;
-        float *x = &logits[h[i]];
-        *x = *x > 0 ? *x / p : *x * p;
+    if (!n || len + 1 < n) return;
+    const int32_t *prefix = seq + len - (n - 1);
+    for (uint32_t i = 0; i + n <= len; i++)
+        if (!memcmp(seq + i, prefix, (n - 1) * sizeof *seq)) x[seq[i + n - 1]] = -INFINITY;
+}
+
+/* The processors HF applies before choosing from a row's scores (seq: the
+ * row's tokens so far, n_new of them generated): repetition penalty,
+ * no-repeat n-grams, EOS refused before min_new tokens. */
+static void process_row(gen_run *r, const int32_t *seq, uint32_t len, uint32_t n_new, float *x)
+{
+    if (r->seen) {
+        float p = r->d->repetition_penalty;
+        for (uint32_t i = 0; i < len; i++) {
+            if (r->seen[seq[i]]) continue;
+            r->seen[seq[i]] = 1;
+            float *v = &x[seq[i]];
+            *v = *v > 0 ? *v / p : *v * p;
+        }
+        for (uint32_t i = 0; i < len; i++) r->seen[seq[i]] = 0;
     }
-    for (uint32_t i = 0; i < s->len[b]; i++) r->seen[h[i]] = 0;
+    ban_ngrams(seq, len, r->no_repeat, x);
+    if (n_new < r->min_new && r->s->m->m.eos_id >= 0) x[r->s->m->m.eos_id] = -INFINITY;
 }
 
 /* Records a generated token for sequence b and decides whether it goes on. */
@@ -362,7 +394,7 @@ static vkf_status pick(gen_run *r, const bool *choose)
         if (!choose[b]) continue;
         if (r->d->logits_out)
             memcpy(r->d->logits_out + ((size_t)b * r->max_new + r->out[b].n_ids) * V, r->logits + (size_t)b * V, (size_t)V * 4);
-        if (r->seen) penalise(r, b, r->logits + (size_t)b * V);
+        if (!r->k) process_row(r, s->hist + (size_t)b * cache_positions(&s->m->m), s->len[b], r->out[b].n_ids, r->logits + (size_t)b * V);
         int32_t id = forced_token(r, b);
         if (id >= 0) {
             /* every other logit is -inf: the forced id whatever the strategy */
@@ -523,6 +555,252 @@ vkf_status vkf_session_generate_ids(vkf_session *s, const int32_t *const *ids, c
     return st;
 }
 
+/* ---- beam search ------------------------------------------------------------------- */
+
+/* One hypothesis of a prompt: its decoder tokens (the start token first) and score. */
+typedef struct beam_hyp {
+    int32_t *seq;
+    uint32_t len;
+    float score;
+    bool finished;
+} beam_hyp;
+
+typedef struct beam_cand {
+    float logp;
+    uint32_t beam;
+    int32_t id;
+} beam_cand;
+
+/* The top n of `have` candidates kept sorted best first (ties: the lower flat index, as torch.topk). */
+static void cand_insert(beam_cand *top, uint32_t *have, uint32_t n, beam_cand c)
+{
+    if (*have == n && !(c.logp > top[n - 1].logp)) return;
+    uint32_t at = *have < n ? (*have)++ : n - 1;
+    while (at > 0 && c.logp > top[at - 1].logp) top[at] = top[at - 1], at--;
+    top[at] = c;
+}
+
+static vkf_status beam_state(vkf_session *s, uint32_t rows)
+{
+    if (s->beam_rows == rows) return VKF_OK;
+    rt_variants_destroy(&s->beam_run);
+    graph_weights_free(&s->beam_state);
+    s->beam_rows = 0;
+    vkf_status st = make_state(s->m, rows, &s->beam_state, &s->beam_run);
+    if (st == VKF_OK) s->beam_rows = rows;
+    return st;
+}
+
+/* HF's beam search (transformers 5's vectorised _beam_search) for an
+ * encoder-decoder: K running hypotheses per prompt as rows b*K + k of one
+ * batch on the device; per step log_softmax, the processors, the running
+ * scores added, the top 2K continuations of each prompt; those that end (EOS
+ * or the length limit) among the first K enter the finished set with their
+ * score / length^length_penalty, the best K that go on run next, and the
+ * caches are reordered to them on the device (REORDER). Early stopping as
+ * HF's: TRUE once K finished, FALSE / NEVER by its heuristic. */
+static vkf_status beam_search(gen_run *r, const int32_t *const *ids, const uint32_t *lens)
+{
+    vkf_session *s = r->s;
+    const model *mm = &s->m->m;
+    base_diag *d = s->m->dev->diag;
+    uint32_t B = s->B, K = r->num_beams, M = 2 * K, V = mm->vocab_size, R = B * K;
+    uint32_t max_len = r->max_new + 1; /* HF's max_length: the start token and the new ones */
+    uint32_t P = cache_positions(mm);
+    if (max_len > P) max_len = P;
+    vkf_status st = beam_state(s, R);
+    beam_hyp *run = calloc((size_t)2 * B * K, sizeof *run), *fin = run ? run + (size_t)B * K : NULL, *next = NULL;
+    int32_t *seqs = malloc((size_t)3 * B * K * max_len * sizeof *seqs), *feed = malloc(R * sizeof *feed);
+    int32_t *meta = malloc((size_t)3 * R * sizeof *meta), *rows = malloc((size_t)R * P * sizeof *rows);
+    float *logits = malloc((size_t)R * V * sizeof *logits);
+    beam_cand *top = malloc((size_t)B * M * sizeof *top);
+    bool *hits = malloc((size_t)B * M * sizeof *hits), *heur = malloc(B * sizeof *heur);
+    uint32_t *src = malloc(R * sizeof *src);
+    next = malloc((size_t)B * K * sizeof *next);
+    if (st == VKF_OK && (!run || !seqs || !feed || !meta || !rows || !logits || !top || !hits || !heur || !src || !next))
+        st = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    /* the encoder once, each prompt repeated for its K rows (HF expands the inputs) */
+    uint32_t longest = 0;
+    for (uint32_t b = 0; b < B; b++) longest = BASE_MAX(longest, lens[b]);
+    uint32_t S = rt_seq_bucket(mm, longest);
+    int32_t *enc = st == VKF_OK ? malloc((size_t)2 * R * S * sizeof *enc) : NULL;
+    if (st == VKF_OK && !enc) st = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t row = 0; enc && row < R; row++) {
+        uint32_t b = row / K;
+        for (uint32_t j = 0; j < S; j++) {
+            enc[(size_t)row * S + j] = j < lens[b] ? ids[b][j] : (int32_t)mm->pad_id;
+            enc[(size_t)(R + row) * S + j] = j < lens[b];
+        }
+    }
+    if (st == VKF_OK) {
+        rt_input in[2] = {{"input_ids", enc}, {"attention_mask", enc + (size_t)R * S}};
+        double waited = 0;
+        rt_run_desc rd = {.key = {.kind = MODEL_GRAPH_ENCODE, .batch = R, .seq = S}, .in = in, .n_in = 2, .waited = &waited};
+        st = rt_run(&s->beam_run, &rd);
+        s->stats.wait_s += waited, s->stats.runs++;
+    }
+    free(enc);
+    for (uint32_t i = 0; st == VKF_OK && i < B * K; i++) {
+        run[i] = (beam_hyp){.seq = seqs + (size_t)i * max_len, .len = 1, .score = i % K ? -1e9f : 0.0f};
+        fin[i] = (beam_hyp){.seq = seqs + (size_t)(B * K + i) * max_len, .len = 0, .score = -1e9f};
+        next[i].seq = seqs + (size_t)(2 * B * K + i) * max_len;
+        run[i].seq[0] = mm->decoder_start_id;
+    }
+    for (uint32_t b = 0; b < B; b++) heur[b] = true, r->out[b].prompt_tokens = lens[b];
+    uint32_t cur = 1; /* tokens in every running hypothesis */
+    while (st == VKF_OK) {
+        /* one decode step over every running hypothesis */
+        for (uint32_t row = 0; row < R; row++) {
+            feed[row] = run[row].seq[cur - 1];
+            meta[row] = (int32_t)cur - 1, meta[R + row] = (int32_t)cur, meta[2 * R + row] = (int32_t)lens[row / K];
+        }
+        rt_input in = {"input_ids", feed};
+        rt_meta slots[3] = {{"positions", meta}, {"counts", meta + R}, {"src_counts", meta + 2 * R}};
+        rt_output out = {"logits", logits};
+        double waited = 0;
+        rt_run_desc rd = {.key = {.kind = MODEL_GRAPH_DECODE, .batch = R, .seq = 1, .k = 1}, .in = &in, .n_in = 1, .meta = slots,
+                          .n_meta = 3, .out = &out, .n_out = 1, .waited = &waited};
+        st = rt_run(&s->beam_run, &rd);
+        s->stats.wait_s += waited, s->stats.runs++, s->stats.decode_wait_s += waited, s->stats.decode_runs++;
+        if (st != VKF_OK) break;
+        /* log-probabilities, HF's processors, the running scores; the top 2K continuations of each prompt */
+        for (uint32_t b = 0; b < B; b++) {
+            uint32_t have = 0;
+            beam_cand *t = top + (size_t)b * M;
+            for (uint32_t k = 0; k < K; k++) {
+                uint32_t row = b * K + k;
+                float *x = logits + (size_t)row * V;
+                double mx = -INFINITY, sum = 0;
+                for (uint32_t i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+                for (uint32_t i = 0; i < V; i++) sum += exp((double)x[i] - mx);
+                float lse = (float)(mx + log(sum));
+                for (uint32_t i = 0; i < V; i++) x[i] -= lse;
+                process_row(r, run[row].seq, cur, cur - 1, x);
+                int32_t forced = mm->forced_bos_id >= 0 && cur == 1 ? mm->forced_bos_id
+                                 : mm->forced_eos_id >= 0 && cur == max_len - 1 ? mm->forced_eos_id : -1;
+                if (forced >= 0)
+                    for (uint32_t i = 0; i < V; i++) x[i] = i == (uint32_t)forced ? 0.0f : -INFINITY;
+                for (uint32_t i = 0; i < V; i++)
+                    cand_insert(t, &have, M, (beam_cand){x[i] + run[row].score, k, (int32_t)i});
+            }
+            for (uint32_t j = 0; j < M; j++)
+                hits[b * M + j] = j < have && ((!r->d->ignore_eos && t[j].id == mm->eos_id) || cur + 1 >= max_len);
+            for (uint32_t j = have; j < M; j++) t[j] = (beam_cand){-INFINITY, 0, 0};
+        }
+        /* the finished set: candidates among the first K that end, scored by length */
+        for (uint32_t b = 0; b < B; b++) {
+            beam_cand *t = top + (size_t)b * M;
+            bool all_done = true;
+            for (uint32_t k = 0; k < K; k++) all_done = all_done && fin[b * K + k].finished;
+            beam_hyp merged[3 * GEN_MAX_BEAMS];
+            uint32_t n = 0;
+            for (uint32_t k = 0; k < K; k++) merged[n++] = fin[b * K + k];
+            for (uint32_t j = 0; j < M; j++) {
+                float sc = t[j].logp / (float)pow((double)cur, (double)r->length_penalty);
+                bool just = hits[b * M + j] && j < K;
+                if (all_done && r->early_stopping == 1) sc += -1e9f;
+                if (!heur[b]) sc += -1e9f;
+                if (!just) sc += -1e9f;
+                merged[n++] = (beam_hyp){.seq = NULL, .len = j, .score = sc, .finished = just};
+            }
+            /* the best K, ties to the earlier (torch.topk on the concatenation) */
+            beam_hyp best[GEN_MAX_BEAMS];
+            for (uint32_t k = 0; k < K; k++) {
+                uint32_t pick = UINT32_MAX;
+                for (uint32_t i = 0; i < n; i++)
+                    if (merged[i].score > -INFINITY && (pick == UINT32_MAX || merged[i].score > merged[pick].score)) pick = i;
+                if (pick == UINT32_MAX) pick = 0;
+                best[k] = merged[pick];
+                best[k].seq = pick < K ? merged[pick].seq : NULL;
+                if (pick >= K) best[k].len = merged[pick].len | 0x80000000u; /* a candidate: its index */
+                merged[pick].score = -INFINITY;
+            }
+            /* copy into fin (candidates: their running hypothesis + the token) */
+            beam_hyp nf[GEN_MAX_BEAMS];
+            for (uint32_t k = 0; k < K; k++) {
+                nf[k] = best[k];
+                nf[k].seq = next[b * K + k].seq;
+                if (best[k].len & 0x80000000u) {
+                    const beam_cand *c = &t[best[k].len & 0x7fffffffu];
+                    const beam_hyp *h = &run[b * K + c->beam];
+                    memcpy(nf[k].seq, h->seq, cur * sizeof *h->seq);
+                    nf[k].seq[cur] = c->id;
+                    nf[k].len = cur + 1;
+                } else {
+                    memcpy(nf[k].seq, best[k].seq, best[k].len * sizeof *best[k].seq);
+                }
+            }
+            for (uint32_t k = 0; k < K; k++) {
+                int32_t *keep = fin[b * K + k].seq;
+                fin[b * K + k] = nf[k];
+                next[b * K + k].seq = keep; /* the buffers rotate */
+            }
+        }
+        /* the running set: the best K continuations that go on */
+        for (uint32_t b = 0; b < B; b++) {
+            beam_cand *t = top + (size_t)b * M;
+            float adj[2 * GEN_MAX_BEAMS];
+            for (uint32_t j = 0; j < M; j++) adj[j] = t[j].logp + (hits[b * M + j] ? -1e9f : 0.0f);
+            for (uint32_t k = 0; k < K; k++) {
+                uint32_t pick = 0;
+                for (uint32_t j = 1; j < M; j++)
+                    if (adj[j] > adj[pick]) pick = j;
+                const beam_cand *c = &t[pick];
+                beam_hyp *h = &next[b * K + k];
+                memcpy(h->seq, run[b * K + c->beam].seq, cur * sizeof *h->seq);
+                h->seq[cur] = c->id;
+                h->len = cur + 1;
+                h->score = adj[pick];
+                src[b * K + k] = b * K + c->beam;
+                adj[pick] = -INFINITY;
+            }
+            for (uint32_t k = 0; k < K; k++) {
+                int32_t *keep = run[b * K + k].seq;
+                run[b * K + k] = next[b * K + k];
+                next[b * K + k].seq = keep;
+            }
+        }
+        /* the caches follow the hypotheses (a permutation of the rows; none when each stays) */
+        bool moved = false;
+        for (uint32_t row = 0; row < R; row++) moved = moved || src[row] != row;
+        if (moved) {
+            for (uint32_t row = 0; row < R; row++)
+                for (uint32_t p = 0; p < P; p++) rows[(size_t)row * P + p] = (int32_t)(src[row] * P + p) + 1;
+            rt_meta bm = {"beam_rows", rows};
+            rt_run_desc rd2 = {.key = {.kind = MODEL_GRAPH_REORDER, .batch = R}, .meta = &bm, .n_meta = 1};
+            st = rt_run(&s->beam_run, &rd2);
+            if (st != VKF_OK) break;
+        }
+        cur++;
+        /* HF's stopping: an improvement still possible, an open beam, a continuation */
+        bool improvable = false, all_finished = true, all_hit = true;
+        for (uint32_t b = 0; b < B; b++) {
+            uint32_t best_len = r->early_stopping == 2 && r->length_penalty > 0 ? max_len - 1 : cur - 1;
+            float best_possible = run[b * K].score / (float)pow((double)best_len, (double)r->length_penalty);
+            float worst = INFINITY;
+            bool any = false;
+            for (uint32_t k = 0; k < K; k++) worst = fin[b * K + k].score < worst ? fin[b * K + k].score : worst;
+            for (uint32_t k = 0; k < K; k++) any = any || best_possible > (fin[b * K + k].finished ? worst : -1e9f);
+            heur[b] = heur[b] && any;
+            improvable = improvable || heur[b];
+            for (uint32_t k = 0; k < K; k++) all_finished = all_finished && fin[b * K + k].finished;
+            for (uint32_t j = 0; j < M; j++) all_hit = all_hit && hits[b * M + j];
+        }
+        if (!improvable || (all_finished && r->early_stopping == 1) || all_hit) break;
+    }
+    /* the best finished hypothesis of each prompt, without its start token */
+    for (uint32_t b = 0; b < B && st == VKF_OK; b++) {
+        const beam_hyp *h = &fin[b * K];
+        if (!h->finished || h->len < 1) h = &run[b * K]; /* nothing finished (cannot happen past the length limit) */
+        for (uint32_t i = 1; i < h->len && st == VKF_OK; i++) st = emit(r, b, h->seq[i]);
+        if (st == VKF_OK && h->len > 1 && r->out[b].stop == VKF_STOP_EOS && h->seq[h->len - 1] != mm->eos_id)
+            r->out[b].stop = VKF_STOP_MAX_TOKENS;
+        r->q[b].done = true;
+    }
+    free(run), free(seqs), free(feed), free(meta), free(rows), free(logits), free(top), free(hits), free(heur), free(src), free(next);
+    return st;
+}
+
 static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const uint32_t *lens, const vkf_generate_desc *desc,
                                vkf_generation *out)
 {
@@ -538,11 +816,42 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     vkf_status st = check_desc(d, desc);
     if (st == VKF_OK && desc->n_stop_strings && !m->tok)
         st = base_fail(d, VKF_ERROR_NOT_FOUND, "stop strings need the model's tokenizer, and the directory has none");
-    gen_run r = {.s = s, .d = desc, .max_new = desc->max_new_tokens ? desc->max_new_tokens : GEN_DEFAULT_TOKENS,
-                 .greedy = desc->temperature == 0, .rng = desc->seed, .out = out};
+    gen_run r = {.s = s, .d = desc, .greedy = desc->temperature == 0, .rng = desc->seed, .out = out};
+    /* the settings: the caller's, else the model's generation config (HF's resolution) */
+    const model_gen_config *gc = &mm->gen;
+    uint32_t ex = desc->explicit_fields;
+    r.max_new = desc->max_new_tokens || (ex & VKF_GEN_MAX_NEW_TOKENS) ? desc->max_new_tokens
+                : gc->max_new_tokens                               ? gc->max_new_tokens
+                : ed && gc->max_length > 1                         ? gc->max_length - 1 /* the start token counts */
+                                                                   : GEN_DEFAULT_TOKENS;
+    r.num_beams = desc->num_beams || (ex & VKF_GEN_NUM_BEAMS) ? desc->num_beams : r.greedy ? gc->num_beams : 1;
+    r.length_penalty = desc->length_penalty != 0 || (ex & VKF_GEN_LENGTH_PENALTY) ? desc->length_penalty : gc->length_penalty;
+    r.early_stopping = desc->early_stopping == VKF_EARLY_STOPPING_TRUE    ? 1
+                       : desc->early_stopping == VKF_EARLY_STOPPING_FALSE ? 0
+                       : desc->early_stopping == VKF_EARLY_STOPPING_NEVER ? 2
+                                                                          : gc->early_stopping;
+    r.no_repeat = desc->no_repeat_ngram_size || (ex & VKF_GEN_NO_REPEAT_NGRAM) ? desc->no_repeat_ngram_size : gc->no_repeat_ngram;
+    r.min_new = desc->min_new_tokens || (ex & VKF_GEN_MIN_NEW_TOKENS) ? desc->min_new_tokens
+                : ed && gc->min_length > 1                          ? gc->min_length - 1
+                                                                    : 0;
+    if (st == VKF_OK && !r.max_new) st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "max_new_tokens 0: nothing to generate");
+    if (st == VKF_OK && (!r.num_beams || r.num_beams > GEN_MAX_BEAMS || (size_t)r.num_beams * B > GEN_MAX_BEAM_ROWS))
+        st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "num_beams %u: 1 to %u beams, at most %u prompts x beams", r.num_beams,
+                       GEN_MAX_BEAMS, GEN_MAX_BEAM_ROWS);
+    if (st == VKF_OK && !(r.length_penalty == r.length_penalty) )
+        st = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "length_penalty is NaN");
+    if (st == VKF_OK && r.num_beams > 1) {
+        const char *why = !ed                   ? "a causal LM (beam search is for encoder-decoders here: greedy or sampling)"
+                          : !r.greedy           ? "sampling (beam sampling is not supported: num_beams 1 to sample)"
+                          : desc->logits_out    ? "logits_out (the raw logits are kept for greedy and sampling)"
+                          : desc->n_stop_strings ? "stop strings (not with beams)"
+                                                : NULL;
+        if (why) st = base_fail(d, VKF_ERROR_UNSUPPORTED, "num_beams %u with %s", r.num_beams, why);
+    }
     bool penalty = desc->repetition_penalty > 0 && desc->repetition_penalty != 1;
-    /* a penalty changes every logit the sequence holds: choose from all of them on the host */
-    r.k = penalty ? 0 : r.greedy ? 1 : (desc->top_k >= 1 && desc->top_k <= GEN_DEVICE_TOPK) ? desc->top_k : 0;
+    /* processors change logits the device's top-k did not see: choose from all of them on the host */
+    bool host = penalty || r.no_repeat || r.min_new || r.num_beams > 1;
+    r.k = host ? 0 : r.greedy ? 1 : (desc->top_k >= 1 && desc->top_k <= GEN_DEVICE_TOPK) ? desc->top_k : 0;
     r.seen = penalty ? calloc(V, 1) : NULL;
     /* what each sequence feeds: its pending token, then the new prompt (a
      * fresh sequence with an empty prompt starts from BOS) */
@@ -594,9 +903,10 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     }
     /* pending tokens move into the feed: the session forgets them until fed */
     for (uint32_t b = 0; b < B && st == VKF_OK; b++) s->pending[b] = -1;
-    if (st == VKF_OK && ed) st = encode_prompts(&r, ids, lens);
+    if (st == VKF_OK && r.num_beams > 1) st = beam_search(&r, ids, lens);
+    else if (st == VKF_OK && ed) st = encode_prompts(&r, ids, lens);
     else if (st == VKF_OK && fresh) st = prefill(&r);
-    if (st == VKF_OK) st = decode_steps(&r);
+    if (st == VKF_OK && r.num_beams == 1) st = decode_steps(&r);
     for (uint32_t b = 0; b < B && r.q; b++) {
         gen_seq *q = &r.q[b];
         if (st == VKF_OK && q->stream) {

@@ -483,7 +483,9 @@ int graph_rows(graph *g, const char *name, int x, int c, int pos, const op_rows_
                         p->seq, dim);
         rank = 3, shape[0] = p->batch, shape[1] = p->seq, shape[2] = dim;
     } else {
-        uint64_t want = p->mode == OP_ROWS_L2 ? (uint64_t)p->batch * dim : (uint64_t)p->batch * p->seq * dim;
+        uint64_t want = p->mode == OP_ROWS_L2 ? (uint64_t)p->batch * dim
+                        : p->x_shared        ? (uint64_t)p->seq * dim
+                                             : (uint64_t)p->batch * p->seq * dim;
         if (graph_numel(&g->t[x]) < want)
             return fail(g, VKF_ERROR_SHAPE, "node %s: x %s holds fewer than %llu elements", name, desc(g, x, b1),
                         (unsigned long long)want);

@@ -244,6 +244,7 @@ static void state_of(const bart_config *c, uint32_t l, int kind, uint32_t B, mod
 {
     snprintf(st->name, sizeof st->name, "%s.%u", kind ? "xkv" : "kv", l);
     st->rank = 3, st->shape[0] = B, st->shape[1] = c->max_pos, st->shape[2] = 2 * c->d;
+    st->beams = kind == 0; /* the encoder's keys and values are the same for every beam of a source */
 }
 
 static uint32_t declare_state(const model *m, uint32_t B, model_state *out, uint32_t max)

@@ -168,14 +168,39 @@ vkf_status model_parse_token_id(base_diag *d, const char *path, const cJSON *roo
     return VKF_OK;
 }
 
-vkf_status model_generation_config(base_diag *d, const char *dir, model *m)
+/* num_beams, length_penalty, early_stopping, no_repeat_ngram_size, min_length, max_length, max_new_tokens */
+static vkf_status generation_settings(base_diag *d, const char *path, const cJSON *root, model_gen_config *g)
+{
+    double lp = g->length_penalty;
+    vkf_status s = io_json_u32(d, path, root, "num_beams", g->num_beams, 1, 256, &g->num_beams);
+    if (s == VKF_OK) s = io_json_f64(d, path, root, "length_penalty", lp, &lp);
+    if (s == VKF_OK && !isfinite(lp)) s = base_fail(d, VKF_ERROR_FORMAT, "%s: length_penalty must be a number", path);
+    g->length_penalty = (float)lp;
+    const cJSON *es = cJSON_GetObjectItemCaseSensitive(root, "early_stopping");
+    if (s == VKF_OK && es && !cJSON_IsNull(es)) {
+        if (cJSON_IsBool(es)) g->early_stopping = cJSON_IsTrue(es);
+        else if (cJSON_IsString(es) && !strcmp(es->valuestring, "never")) g->early_stopping = 2;
+        else s = base_fail(d, VKF_ERROR_FORMAT, "%s: early_stopping must be true, false or \"never\"", path);
+    }
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "no_repeat_ngram_size", g->no_repeat_ngram, 0, 1u << 16, &g->no_repeat_ngram);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "min_length", g->min_length, 0, 1u << 24, &g->min_length);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "max_length", g->max_length, 0, 1u << 24, &g->max_length);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "max_new_tokens", g->max_new_tokens, 0, 1u << 24, &g->max_new_tokens);
+    return s;
+}
+
+vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *config, model *m)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
-    if (!base_exists(path)) return VKF_OK;
+    if (!base_exists(path)) { /* older checkpoints: the settings in config.json */
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        return generation_settings(d, path, config, &m->gen);
+    }
     cJSON *root;
     vkf_status s = io_json_load(d, path, &root);
     if (s != VKF_OK) return s;
+    s = generation_settings(d, path, root, &m->gen);
     static const char *const keys[] = {"bos_token_id", "eos_token_id", "decoder_start_token_id", "forced_bos_token_id",
                                        "forced_eos_token_id"};
     int32_t *fields[] = {&m->bos_id, &m->eos_id, &m->decoder_start_id, &m->forced_bos_id, &m->forced_eos_id};

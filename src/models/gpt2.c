@@ -172,6 +172,7 @@ static void kv_state(const gpt2_config *c, uint32_t l, uint32_t B, model_state *
 {
     snprintf(st->name, sizeof st->name, "kv.%u", l);
     st->rank = 3, st->shape[0] = B, st->shape[1] = c->positions, st->shape[2] = 2 * c->embd;
+    st->beams = true;
 }
 
 static uint32_t declare_state(const model *m, uint32_t B, model_state *out, uint32_t max)

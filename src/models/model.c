@@ -41,6 +41,7 @@ static vkf_status adopt_config(model *m, void *cfg, vkf_status s)
     }
     m->cfg = cfg;
     m->decoder_start_id = m->forced_bos_id = m->forced_eos_id = -1;
+    m->gen = (model_gen_config){.num_beams = 1, .length_penalty = 1.0f};
     m->family->describe(m);
     return VKF_OK;
 }
@@ -75,7 +76,7 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
         s = adopt_config(m, cfg, s);
     }
     if (s == VKF_OK) s = model_sentence_load(d, dir, &m->sentence);
-    if (s == VKF_OK && m->vocab_size) s = model_generation_config(d, dir, m);
+    if (s == VKF_OK && m->vocab_size) s = model_generation_config(d, dir, root, m);
     io_json_free(root);
     if (s != VKF_OK) model_close(m); /* releases an adopted config (a failing modules.json came after it) */
     return s;
@@ -165,6 +166,8 @@ void model_graph_label(const graph_key *key, char *buf, size_t size)
     case MODEL_GRAPH_TEXT: snprintf(buf, size, "batch %u x %u tokens", key->batch, key->seq); break;
     case MODEL_GRAPH_PREFILL: snprintf(buf, size, "prefill %u", key->seq); break;
     case MODEL_GRAPH_DECODE: snprintf(buf, size, "decode %u", key->seq); break;
+    case MODEL_GRAPH_ENCODE: snprintf(buf, size, "encode %u", key->seq); break;
+    case MODEL_GRAPH_REORDER: snprintf(buf, size, "reorder beams %u", key->batch); break;
     default: snprintf(buf, size, "graph %u, batch %u, seq %u", key->kind, key->batch, key->seq); break;
     }
 }

@@ -36,6 +36,18 @@ typedef struct model_sentence {
 } model_sentence;
 
 /* A loaded model of any family. */
+/* The generation settings a checkpoint carries (generation_config.json, else
+ * config.json, as transformers resolves them); HF's defaults where absent. */
+typedef struct model_gen_config {
+    uint32_t num_beams;       /* 1 */
+    float length_penalty;     /* 1 */
+    int early_stopping;       /* 0 false, 1 true, 2 "never" */
+    uint32_t no_repeat_ngram; /* 0 */
+    uint32_t min_length;      /* 0 (total length: the decoder's start token or the prompt counts) */
+    uint32_t max_length;      /* 0: not set */
+    uint32_t max_new_tokens;  /* 0: not set */
+} model_gen_config;
+
 /* How HF's text- and image-classification pipelines turn logits into scores:
  * regression the raw logit, multi-label or one label a sigmoid each, else a softmax. */
 typedef enum model_score { MODEL_SCORE_SOFTMAX, MODEL_SCORE_SIGMOID, MODEL_SCORE_NONE } model_score;
@@ -69,6 +81,7 @@ typedef struct model {
     bool encoder_decoder;     /* generation encodes the prompt once, then decodes from decoder_start_id */
     uint32_t max_target;      /* encoder-decoders: decoder positions (max_positions: the encoder's) */
     int32_t decoder_start_id, forced_bos_id, forced_eos_id; /* -1: none (generation_config.json over config.json) */
+    model_gen_config gen;
     /* embedding models: floats per embedding; the text graph pools its own
      * embedding (CLIP: text_embeds, at each text's EOS); CLIP: exp(logit_scale) */
     uint32_t embed_dim;
@@ -85,6 +98,8 @@ typedef enum model_graph_kind {
     MODEL_GRAPH_DECODE,     /* generation: one new token per sequence (seq 1) */
     MODEL_GRAPH_ENCODE,     /* encoder-decoders' generation: the sources padded to seq, the
                              * decoder's cross-attention keys and values into the session's state */
+    MODEL_GRAPH_REORDER,    /* beam search: every state that follows the beams gathered by
+                             * row (meta "beam_rows"): built by the runtime, not the family */
     MODEL_GRAPH_KINDS
 } model_graph_kind;
 
@@ -113,7 +128,8 @@ typedef struct model_text_batch {
  * graphs name and shape it. */
 typedef struct model_state {
     char name[32];
-    uint32_t rank, shape[3];
+    uint32_t rank, shape[3];  /* [batch, positions, row] */
+    bool beams;               /* follows the sequence (a self-attention cache): beam search reorders it */
 } model_state;
 
 #define MODEL_MAX_STATES 512
@@ -227,8 +243,9 @@ int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const ch
 void model_generation_outputs(graph *g, int logits, uint32_t k);
 
 /* generation_config.json's token ids over the model's (decoder_start, forced
- * BOS/EOS, eos, bos), as transformers prefers it to config.json; absent: no change. */
-vkf_status model_generation_config(base_diag *d, const char *dir, model *m);
+ * BOS/EOS, eos, bos), as transformers prefers it to config.json, and the
+ * generation settings (m->gen) from it, else from config.json (root). */
+vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *root, model *m);
 /* A token id setting of a config: absent or null leaves *out, a list gives its first. */
 vkf_status model_parse_token_id(base_diag *d, const char *path, const cJSON *root, const char *key, uint32_t vocab, int32_t *out);
 

@@ -242,6 +242,9 @@ typedef enum op_rows_mode { OP_ROWS_PREPEND = 0, OP_ROWS_GATHER, OP_ROWS_MEAN, O
  *   PREPEND y[b, 0, :] = c + pos[0]; y[b, s, :] = x[b, s-1, :] + pos[s]
  *                                               x: [batch, seq-1, dim], pos optional [seq, dim]
  *   GATHER  y[b, :] = x[b, idx, :]                  idx = index, or meta[meta_index + b] - 1
+ *                                                   (x_shared: y[b, :] = x[idx, :], one x [seq, dim]
+ *                                                   for every b: rows gathered by index, as beams
+ *                                                   reorder a cache)
  *   MEAN    y[b, :] = mean over s < n of x[b, s, :] n = seq, or meta[meta_index + b]
  *   L2      y[r, :] = x[r, :] / max(|x[r, :]|, eps) rows = batch
  *   COPY    y[b, pos + s, :] = x[b, s, :]           pos = index, or meta[meta_index + b];
@@ -255,6 +258,7 @@ typedef struct op_rows_params {
     uint32_t meta_index;
     float eps;
     uint32_t y_len;          /* COPY: rows per batch of y (0: y_bs / y_rs) */
+    bool x_shared;           /* GATHER: x is one [seq, dim] every output row gathers from */
     op_dtype dtype;
 } op_rows_params;
 

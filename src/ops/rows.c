@@ -37,8 +37,9 @@ vkf_status op_rows(vk_device *dev, const op_rows_params *p, op_ref x, op_ref c, 
      * one row per batch otherwise. PREPEND's x holds seq - 1 rows. */
     uint32_t x_rows = p->mode == OP_ROWS_PREPEND ? seq - 1 : seq;
     bool x_seq = p->mode != OP_ROWS_L2, y_seq = per_row;
-    push.x_bs = p->x_bs ? p->x_bs : (x_seq ? x_rows * push.x_rs : p->dim);
+    push.x_bs = p->x_shared ? 0 : p->x_bs ? p->x_bs : (x_seq ? x_rows * push.x_rs : p->dim);
     push.y_bs = p->y_bs ? p->y_bs : (y_seq ? seq * push.y_rs : p->dim);
+    if (p->x_shared && p->mode != OP_ROWS_GATHER) return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "rows: x_shared is for GATHER");
     uint64_t x_need = x_seq ? (uint64_t)(p->batch - 1) * push.x_bs + (x_rows ? (uint64_t)(x_rows - 1) * push.x_rs + p->dim : 0)
                             : (uint64_t)(p->batch - 1) * push.x_bs + p->dim;
     uint64_t y_need = (uint64_t)(p->batch - 1) * push.y_bs + (y_seq ? (uint64_t)(seq - 1) * push.y_rs : 0) + p->dim;

@@ -5,7 +5,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-static graph *build_variant(void *user, const graph_key *key) { return model_build(((rt_variants *)user)->m, key); }
+/* Beam search's reorder: each state that follows the beams, [B, P, X], is
+ * gathered row by row (position by position) from the rows meta
+ * "beam_rows" names (B * P values: source row * P + position, + 1), into a
+ * temporary, then copied back. */
+static graph *build_reorder(const model *m, const graph_key *key)
+{
+    uint32_t n = model_declare_state(m, key->batch, NULL, 0);
+    model_state *st = malloc((n ? n : 1) * sizeof *st);
+    graph *g = st ? graph_create(m->diag, m->dtype) : NULL;
+    if (!g) {
+        free(st);
+        return NULL;
+    }
+    model_declare_state(m, key->batch, st, n);
+    uint32_t rows = 0, meta = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!st[i].beams || st[i].rank != 3) continue;
+        uint32_t B = st[i].shape[0], P = st[i].shape[1], X = st[i].shape[2];
+        if (!rows) rows = B * P, meta = graph_meta_named(g, "beam_rows", rows);
+        if (rows != B * P) {
+            g->error = base_fail(m->diag, VKF_ERROR_UNSUPPORTED, "beam search: the states that follow the beams differ in size");
+            break;
+        }
+        char name[64];
+        int s = graph_state(g, st[i].name, st[i].rank, st[i].shape);
+        snprintf(name, sizeof name, "%s.gather", st[i].name);
+        op_rows_params gp = {.mode = OP_ROWS_GATHER, .batch = rows, .seq = rows, .dim = X, .x_rs = X, .use_meta = true,
+                             .meta_index = meta, .x_shared = true};
+        int t = graph_rows(g, name, s, -1, -1, &gp);
+        snprintf(name, sizeof name, "%s.store", st[i].name);
+        op_rows_params cp = {.mode = OP_ROWS_COPY, .batch = B, .seq = P, .dim = X, .x_rs = X, .y_bs = P * X, .y_rs = X, .y_len = P};
+        graph_store(g, name, t, 0, s, &cp);
+    }
+    free(st);
+    return g;
+}
+
+static graph *build_variant(void *user, const graph_key *key)
+{
+    const model *m = ((rt_variants *)user)->m;
+    return key->kind == MODEL_GRAPH_REORDER ? build_reorder(m, key) : model_build(m, key);
+}
 
 void rt_variants_init(rt_variants *v, vk_device *dev, const model *m, const graph_weights *state, const graph_compile_opts *opts,
                       uint32_t max)

@@ -161,12 +161,13 @@ static int bench_rowwise(vk_device *dev, const bench_opts *o, bench_table *t, op
     struct {
         const char *op, *shape;
         uint32_t rows, cols;
-        int kind; /* 0 softmax, 1 layernorm, 2 layernorm + residual, 3 gelu */
+        int kind; /* 0 softmax, 1 layernorm, 2 layernorm + residual, 3 gelu, 4 rmsnorm (T5) */
     } cases[] = {
         {"softmax", "12x197x197", 12 * 197, 197, 0},
         {"softmax", "12x128x128", 12 * 128, 128, 0},
         {"layernorm", "197x768", 197, 768, 1},
         {"layernorm", "197x768 +res", 197, 768, 2},
+        {"rmsnorm", "128x512 +res", 128, 512, 4},
         {"gelu", "197x3072", 197, 3072, 3},
     };
     for (size_t i = 0; i < BASE_ARRAY_LEN(cases); i++) {
@@ -194,10 +195,11 @@ static int bench_rowwise(vk_device *dev, const bench_opts *o, bench_table *t, op
                 break;
             }
             case 1:
-            case 2: {
-                bool resid = cases[i].kind == 2;
+            case 2:
+            case 4: {
+                bool resid = cases[i].kind != 1;
                 op_layernorm_params p = {.rows = cases[i].rows, .cols = cases[i].cols, .eps = 1e-6f,
-                                         .residual = resid, .write_sum = resid, .dtype = dt};
+                                         .residual = resid, .write_sum = resid, .rms = cases[i].kind == 4, .dtype = dt};
                 st = op_layernorm(dev, &p, x, res, w, b, resid ? x : (op_ref){0}, y, &l);
                 r.bytes = (resid ? 4.0 : 2.0) * n * es;
                 break;

@@ -2,6 +2,7 @@
 // LayerNorm over rows of C, statistics in fp32 by two passes (mean, then the
 // mean of squared deviations: no E[x^2] - E[x]^2 cancellation):
 //   h = x (+ r); optionally write h (the residual stream); y = (h - mean) / sqrt(var + eps) * w + b
+// RMS (T5's T5LayerNorm): y = h / sqrt(mean(h^2) + eps) * w, no mean, no bias.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -10,6 +11,7 @@ VKF_LOCAL_SIZE;
 layout(constant_id = 3) const uint RESIDUAL = 0;
 layout(constant_id = 4) const uint WRITE_SUM = 0;
 layout(constant_id = 5) const uint VEC4 = 0;
+layout(constant_id = 6) const uint RMS = 0;
 
 layout(push_constant) uniform Push {
     uint rows, cols;
@@ -51,7 +53,16 @@ void main()
     uint t = gl_LocalInvocationID.x, nt = gl_WorkGroupSize.x;
     uint row = r * p.cols;
     float inv_n = 1.0 / float(p.cols);
-    if (VEC4 != 0) {
+    if (RMS != 0) {
+        float q = 0.0;
+        for (uint j = t; j < p.cols; j += nt) { float h = load_h(row, j); q += h * h; }
+        float rstd = inversesqrt(wg_sum(q) * inv_n + p.eps);
+        for (uint j = t; j < p.cols; j += nt) {
+            float h = load_h(row, j);
+            if (WRITE_SUM != 0) sum_out[p.s_off + row + j] = STYPE(h);
+            y[p.y_off + row + j] = STYPE(h * rstd * float(w[p.w_off + j]));
+        }
+    } else if (VEC4 != 0) {
         uint n4 = p.cols / 4;
         // Statistics of h - h[0]: when |mean| >> std (a row near 1e4), neither
         // an fp32 sum of h nor the mean itself rounded to fp32 keeps the

@@ -103,17 +103,18 @@ static void check_layernorm(vkf_context *ctx, op_layernorm_params p, float cente
             mean += ref_sum[k];
         }
         mean /= p.cols;
+        if (p.rms) mean = 0; /* T5: the mean of squares, no bias */
         for (uint32_t j = 0; j < p.cols; j++) var += (ref_sum[(size_t)i * p.cols + j] - mean) * (ref_sum[(size_t)i * p.cols + j] - mean);
         var /= p.cols;
         for (uint32_t j = 0; j < p.cols; j++) {
             size_t k = (size_t)i * p.cols + j;
-            ref[k] = (ref_sum[k] - mean) / sqrt(var + p.eps) * w[j] + b[j];
+            ref[k] = (ref_sum[k] - mean) / sqrt(var + p.eps) * w[j] + (p.rms ? 0.0 : b[j]);
         }
     }
     vk_buf bx = tbuf_upload(dev, x, n, p.dtype), br = tbuf_upload(dev, r, n, p.dtype), bw = tbuf_upload(dev, w, p.cols, p.dtype);
     vk_buf bb = tbuf_upload(dev, b, p.cols, p.dtype), bs = tbuf_alloc(dev, n, p.dtype), by = tbuf_alloc(dev, n, p.dtype);
     op_list l = {0};
-    cr_assert_eq(op_layernorm(dev, &p, op_ref_of(&bx), op_ref_of(&br), op_ref_of(&bw), op_ref_of(&bb), op_ref_of(&bs),
+    cr_assert_eq(op_layernorm(dev, &p, op_ref_of(&bx), op_ref_of(&br), op_ref_of(&bw), p.rms ? (op_ref){0} : op_ref_of(&bb), op_ref_of(&bs),
                               op_ref_of(&by), &l),
                  VKF_OK, "%s", vkf_last_error(ctx));
     trun(ctx, &l);
@@ -160,6 +161,21 @@ Test(layernorm, shapes_residual_precisions)
         check_layernorm(ctx, (op_layernorm_params){.rows = 64, .cols = 768, .eps = 1e-5f, .dtype = dt}, 1e4f, dt == OP_F16 ? 64 : 1);
     }
     check_layernorm(ctx, (op_layernorm_params){.rows = 5, .cols = 1, .eps = 1e-5f}, 0, 1);
+    tctx_destroy(ctx);
+}
+
+/* T5's RMS norm (no mean, no bias), with and without the residual stream. */
+Test(layernorm, rms)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        for (size_t i = 0; i < BASE_ARRAY_LEN(lens_sweep); i++)
+            check_layernorm(ctx, (op_layernorm_params){.rows = 7, .cols = lens_sweep[i], .eps = 1e-6f, .rms = true, .dtype = dt}, 0.3f, 2);
+        check_layernorm(ctx, (op_layernorm_params){.rows = 19, .cols = 512, .eps = 1e-6f, .residual = true, .write_sum = true, .rms = true,
+                                                   .dtype = dt}, 0, 4);
+    }
     tctx_destroy(ctx);
 }
 

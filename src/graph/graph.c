@@ -290,25 +290,37 @@ int graph_matmul(graph *g, const char *name, int x, int w, int bias, int res, co
     return result(g, n, 0, ft, tx->rank, oshape);
 }
 
+static int norm_node(graph *g, const char *name, int x, int res, int w, int b, float eps, int *sum_out, bool rms);
+
 int graph_layernorm(graph *g, const char *name, int x, int res, int w, int b, float eps, int *sum_out)
+{
+    return norm_node(g, name, x, res, w, b, eps, sum_out, false);
+}
+
+int graph_rmsnorm(graph *g, const char *name, int x, int res, int w, float eps, int *sum_out)
+{
+    return norm_node(g, name, x, res, w, -1, eps, sum_out, true);
+}
+
+static int norm_node(graph *g, const char *name, int x, int res, int w, int b, float eps, int *sum_out, bool rms)
 {
     graph_node *n = add_node(g, name, GRAPH_OP_LAYERNORM);
     if (!n) return -1;
     graph_dtype ft = g->dtype;
     if (!operand(g, name, "x", x, true, ft) || !operand(g, name, "residual", res, false, ft) ||
-        !operand(g, name, "weight", w, true, ft) || !operand(g, name, "bias", b, true, ft))
+        !operand(g, name, "weight", w, true, ft) || !operand(g, name, "bias", b, !rms, ft))
         return -1;
     char b1[96], b2[96];
     uint32_t C = last_dim(g, x);
-    if (graph_numel(&g->t[w]) != C || graph_numel(&g->t[b]) != C)
+    if (graph_numel(&g->t[w]) != C || (!rms && graph_numel(&g->t[b]) != C))
         return fail(g, VKF_ERROR_SHAPE, "node %s: weight %s / bias %s do not match %u features", name,
-                    desc(g, w, b1), desc(g, b, b2), C);
+                    desc(g, w, b1), rms ? "(none)" : desc(g, b, b2), C);
     if (res >= 0 && graph_numel(&g->t[res]) != graph_numel(&g->t[x]))
         return fail(g, VKF_ERROR_SHAPE, "node %s: residual %s does not match x %s", name, desc(g, res, b1),
                     desc(g, x, b2));
     n->p.ln = (op_layernorm_params){
         .rows = (uint32_t)(graph_numel(&g->t[x]) / C), .cols = C, .eps = eps, .residual = res >= 0,
-        .write_sum = sum_out != NULL, .dtype = (op_dtype)ft,
+        .write_sum = sum_out != NULL, .rms = rms, .dtype = (op_dtype)ft,
     };
     n->in[0] = x, n->in[1] = res, n->in[2] = w, n->in[3] = b;
     n->n_in = 4;

@@ -142,6 +142,8 @@ typedef struct graph_matmul_desc {
 int graph_matmul(graph *g, const char *name, int x, int w, int bias, int res, const graph_matmul_desc *d);
 /* y = LN(x (+ res)); with sum_out, also returns the tensor holding x + res. */
 int graph_layernorm(graph *g, const char *name, int x, int res, int w, int b, float eps, int *sum_out);
+/* The same with T5's RMS norm: y = h / sqrt(mean(h^2) + eps) * w, no bias. */
+int graph_rmsnorm(graph *g, const char *name, int x, int res, int w, float eps, int *sum_out);
 int graph_softmax(graph *g, const char *name, int x, const op_softmax_params *p);
 /* q, k, v are tensors (possibly the same one, e.g. a packed QKV projection)
  * with element offsets where the views start; strides in p. */

@@ -72,7 +72,7 @@ vkf_status op_layernorm(vk_device *dev, const op_layernorm_params *p, op_ref x, 
     uint32_t es = op_dtype_size(p->dtype);
     uint64_t n = (uint64_t)p->rows * p->cols;
     if (!p->rows || !p->cols) return base_fail(dev->diag, VKF_ERROR_SHAPE, "layernorm: empty shape %ux%u", p->rows, p->cols);
-    if (x.size < n * es || y.size < n * es || w.size < p->cols * es || b.size < p->cols * es ||
+    if (x.size < n * es || y.size < n * es || w.size < p->cols * es || (!p->rms && b.size < p->cols * es) ||
         (p->residual && res.size < n * es) || (p->write_sum && sum_out.size < n * es))
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "layernorm %ux%u: a tensor is smaller than its shape", p->rows,
                          p->cols);
@@ -83,17 +83,18 @@ vkf_status op_layernorm(vk_device *dev, const op_layernorm_params *p, op_ref x, 
     bool ok = op_bind_all(dev, x, es, false, &d->args[0], &push.x_off) &&
               op_bind_all(dev, p->residual ? res : x, es, false, &d->args[1], &push.r_off) &&
               op_bind_all(dev, w, es, false, &d->args[2], &push.w_off) &&
-              op_bind_all(dev, b, es, false, &d->args[3], &push.b_off) &&
+              op_bind_all(dev, p->rms ? w : b, es, false, &d->args[3], &push.b_off) &&
               op_bind_all(dev, p->write_sum ? sum_out : y, es, p->write_sum, &d->args[4], &push.s_off) &&
               op_bind_all(dev, y, es, true, &d->args[5], &push.y_off);
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "layernorm: a tensor exceeds the binding range");
-    bool vec4 = p->cols % 4 == 0 && push.x_off % 4 == 0 && push.r_off % 4 == 0 && push.w_off % 4 == 0 &&
+    bool vec4 = !p->rms && p->cols % 4 == 0 && push.x_off % 4 == 0 && push.r_off % 4 == 0 && push.w_off % 4 == 0 &&
                 push.b_off % 4 == 0 && push.s_off % 4 == 0 && push.y_off % 4 == 0;
     d->n_args = 6;
     d->spec[0] = op_row_workgroup(dev, vec4 ? p->cols / 4 : p->cols);
     d->spec[3] = p->residual;
     d->spec[4] = p->write_sum;
     d->spec[5] = vec4;
+    d->spec[6] = p->rms;
     op_set_push(d, &push, sizeof push);
     op_grid_rows(d, p->rows);
     return VKF_OK;

@@ -152,11 +152,12 @@ typedef struct op_softmax_params {
 
 vkf_status op_softmax(vk_device *dev, const op_softmax_params *p, op_ref x, op_ref meta, op_ref y, op_list *out);
 
-/* h = x (+ res); sum_out = h (optional); y = (h - mean(h)) / sqrt(var(h) + eps) * w + b */
+/* h = x (+ res); sum_out = h (optional); y = (h - mean(h)) / sqrt(var(h) + eps) * w + b;
+ * rms (T5): y = h / sqrt(mean(h^2) + eps) * w, b unused (may be empty) */
 typedef struct op_layernorm_params {
     uint32_t rows, cols;
     float eps;
-    bool residual, write_sum;
+    bool residual, write_sum, rms;
     op_dtype dtype;
 } op_layernorm_params;
 

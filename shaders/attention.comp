@@ -8,6 +8,9 @@
 //   (keys j >= meta[len_index + b] ignored), and a key mask (int32 [B, m_bs]:
 //   keys whose entry is 0 ignored: left padding, holes, any HF attention_mask). KV-cache form: DYN_KV counts
 //   q_pos + Sq keys, and q_pos may come from meta[pos_index] at run time.
+//   REL: a relative position bias added to each score (T5): the table
+//   [buckets, H] at the bucket rel_b[j - i + rel_center] of key j for query
+//   position i (bucket ids stored as floats: exact in fp16 and fp32).
 //   TILE > 0: keys and values go through shared memory TILE at a time (GPUs);
 //   TILE == 0 reads them directly (CPU drivers, where shared memory costs).
 #extension GL_GOOGLE_include_directive : require
@@ -21,6 +24,7 @@ layout(constant_id = 6) const uint DYN_POS = 0;
 layout(constant_id = 7) const uint DYN_KV = 0;
 layout(constant_id = 8) const uint TILE = 0;
 layout(constant_id = 9) const uint USE_MASK = 0;
+layout(constant_id = 10) const uint REL = 0;
 
 layout(push_constant) uniform Push {
     uint B, Sq, Skv, H;
@@ -31,6 +35,7 @@ layout(push_constant) uniform Push {
     float scale;
     uint q_pos, pos_index, len_index;
     uint m_off, m_bs;              // key mask: elements offset, batch stride
+    uint rel_center, rt_off, rb_off; // relative bias: bucket table centre, offsets
 } p;
 
 layout(binding = 0) readonly buffer Q { STYPE4 q4[]; };
@@ -39,6 +44,16 @@ layout(binding = 2) readonly buffer V { STYPE4 v4[]; };
 layout(binding = 3) readonly buffer Meta { int meta[]; };
 layout(binding = 4) writeonly buffer O { STYPE4 o4[]; };
 layout(binding = 5) readonly buffer Mask { int mask[]; };
+layout(binding = 6) readonly buffer RelT { STYPE rel_t[]; };
+layout(binding = 7) readonly buffer RelB { STYPE rel_b[]; };
+
+// The relative bias of key j for the query at position ipos, head h.
+float rel_bias(uint j, uint ipos, uint h)
+{
+    int at = clamp(int(j) - int(ipos) + int(p.rel_center), 0, 2 * int(p.rel_center));
+    uint bucket = uint(float(rel_b[p.rb_off + uint(at)]));
+    return float(rel_t[p.rt_off + bucket * p.H + h]);
+}
 
 const uint D4 = D / 4;
 shared vec4 ks[TILE > 0 ? TILE * D4 : 1];
@@ -72,6 +87,7 @@ void main()
             if (USE_MASK != 0 && mask[mb + j] == 0) continue;
             float s = 0.0;
             for (uint d = 0; d < D4; d++) s += dot(q[d], vec4(k4[kb + j * krs + d]));
+            if (REL != 0) s += rel_bias(j, qpos0 + qi, h);
             float mn = max(m, s);
             float corr = vkf_exp(m - mn), e = vkf_exp(s - mn);
             l = l * corr + e;
@@ -96,6 +112,7 @@ void main()
                 if (USE_MASK != 0 && mask[mb + j0 + jj] == 0) continue;
                 float s = 0.0;
                 for (uint d = 0; d < D4; d++) s += dot(q[d], ks[jj * D4 + d]);
+                if (REL != 0) s += rel_bias(j0 + jj, qpos0 + qi, h);
                 float mn = max(m, s);
                 float corr = vkf_exp(m - mn), e = vkf_exp(s - mn);
                 l = l * corr + e;

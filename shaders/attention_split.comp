@@ -10,18 +10,22 @@
 // storage type: [B, H, splits, D + 2] as (m, l, acc[D]).
 // TEXEL_KV (CPU drivers): K and V through RGBA texel buffers, four values a
 // fetch (llvmpipe turns every per-lane storage load into a gather).
+// REL: T5's relative position bias, as attention.comp's, for the query at
+// position n - 1 (the last of the n keys counted).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 VKF_LOCAL_SIZE;
 layout(constant_id = 3) const uint D = 64;
 layout(constant_id = 4) const uint CHUNK = 64;
+layout(constant_id = 5) const uint REL = 0;
 
 layout(push_constant) uniform Push {
     uint B, H, kv_len, splits;
     uint q_bs, q_hs, k_bs, k_rs, k_hs, v_bs, v_rs, v_hs, o_bs, o_hs;
     uint q_off, k_off, v_off, o_off, part_off, len_index;
     float scale;
+    uint rel_center, rt_off, rb_off;
 } p;
 
 #ifdef MERGE
@@ -38,6 +42,8 @@ layout(binding = 2) readonly buffer V { STYPE v[]; };
 #endif
 layout(binding = 3) readonly buffer Meta { int meta[]; };
 layout(binding = 4) writeonly buffer Part { float part[]; };
+layout(binding = 5) readonly buffer RelT { STYPE rel_t[]; };
+layout(binding = 6) readonly buffer RelB { STYPE rel_b[]; };
 shared float sq[D];
 shared float sp[CHUNK];
 #include "reduce.glsl"
@@ -90,6 +96,10 @@ void main()
         uint kr = kb + j * p.k_rs;
         for (uint d = 0; d < D; d++) s += sq[d] * float(k[kr + d]);
 #endif
+        if (REL != 0) {
+            int at = clamp(int(j) - int(n - 1) + int(p.rel_center), 0, 2 * int(p.rel_center));
+            s += float(rel_t[p.rt_off + uint(float(rel_b[p.rb_off + uint(at)])) * p.H + h]);
+        }
         sp[j - begin] = s;
         mx = max(mx, s);
     }

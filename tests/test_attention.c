@@ -12,7 +12,23 @@ typedef struct att_case {
     const int32_t *mask;   /* [B, S] 0/1 key mask, or NULL */
 } att_case;
 
-/* Reference over [B, S, H*D] views q, k, v with token strides qs/ks/vs. */
+/* T5's relative position bias for the reference (NULL: none): score + table[buckets[clamp(j - i + center)] * H + h]. */
+typedef struct rel_ref {
+    const float *table, *buckets;
+    uint32_t center;
+} rel_ref;
+static const rel_ref *g_rel;
+
+static double rel_of(uint32_t j, uint32_t ipos, uint32_t h, uint32_t H)
+{
+    if (!g_rel) return 0;
+    int64_t at = (int64_t)j - ipos + g_rel->center;
+    at = at < 0 ? 0 : at > 2 * (int64_t)g_rel->center ? 2 * (int64_t)g_rel->center : at;
+    return g_rel->table[(size_t)g_rel->buckets[at] * H + h];
+}
+
+/* Reference over [B, S, H*D] views q, k, v with token strides qs/ks/vs; query i
+ * sits at position qpos + i (the causal limit and the relative bias). */
 static void ref_attention(const float *q, const float *k, const float *v, uint32_t B, uint32_t Sq, uint32_t Skv,
                           uint32_t H, uint32_t D, uint32_t qrs, uint32_t krs, uint32_t qpos, bool causal,
                           const int32_t *lens, const int32_t *mask, double *o)
@@ -33,7 +49,7 @@ static void ref_attention(const float *q, const float *k, const float *v, uint32
                     double d = 0;
                     for (uint32_t t = 0; t < D; t++)
                         d += (double)q[((size_t)b * Sq + i) * qrs + h * D + t] * k[((size_t)b * Skv + j) * krs + h * D + t];
-                    s[j] = d / sqrt((double)D);
+                    s[j] = d / sqrt((double)D) + rel_of(j, qpos + i, h, H);
                     if (s[j] > m) m = s[j];
                 }
                 for (uint32_t j = 0; j < n; j++) sum += (s[j] = m == -INFINITY ? 0.0 : exp(s[j] - m));
@@ -217,6 +233,7 @@ Test(attention, rejects_bad_arguments)
  * it), each sequence with its own key count, some past a chunk boundary. */
 static void check_split(vkf_context *ctx, uint32_t B, uint32_t H, uint32_t D, uint32_t CAP, const int32_t *lens, op_dtype dt)
 {
+    /* with g_rel: the query sits at its sequence's last position (lens[b] - 1) */
     vk_device *dev = tctx_dev(ctx);
     uint32_t HD = H * D;
     size_t nc = (size_t)B * CAP * 2 * HD, nq = (size_t)B * HD;
@@ -229,9 +246,12 @@ static void check_split(vkf_context *ctx, uint32_t B, uint32_t H, uint32_t D, ui
     tround(q, nq, dt);
     for (uint32_t b = 0; b < B; b++) /* the reference: one batch at a time, its own key count */
         ref_attention(q + (size_t)b * HD, kv + (size_t)b * CAP * 2 * HD, kv + (size_t)b * CAP * 2 * HD + HD, 1, 1,
-                      (uint32_t)lens[b], H, D, HD, 2 * HD, 0, false, NULL, NULL, ref + (size_t)b * HD);
+                      (uint32_t)lens[b], H, D, HD, 2 * HD, g_rel ? (uint32_t)lens[b] - 1 : 0, false, NULL, NULL, ref + (size_t)b * HD);
     op_attention_params p = {.batch = B, .q_len = 1, .kv_len = CAP, .heads = H, .head_dim = D, .k_rs = 2 * HD,
-                             .v_rs = 2 * HD, .key_lengths = true, .len_index = 2, .dtype = dt};
+                             .v_rs = 2 * HD, .key_lengths = true, .len_index = 2, .rel_bias = g_rel != NULL,
+                             .rel_center = g_rel ? g_rel->center : 0, .dtype = dt};
+    vk_buf brt = {0}, brb = {0};
+    if (g_rel) brt = tbuf_upload(tctx_dev(ctx), g_rel->table, 32 * H, dt), brb = tbuf_upload(tctx_dev(ctx), g_rel->buckets, 2 * g_rel->center + 1, dt);
     uint64_t ns = op_attention_split_scratch(dev, &p);
     vk_buf bkv = tbuf_upload(dev, kv, nc, dt), bq = tbuf_upload(dev, q, nq, dt), bo = tbuf_alloc(dev, nq, dt);
     vk_buf bs = tbuf_alloc(dev, ns, OP_F32);
@@ -240,9 +260,11 @@ static void check_split(vkf_context *ctx, uint32_t B, uint32_t H, uint32_t D, ui
     vk_buf bm = tbuf_upload_i32(dev, meta, 16);
     op_ref rkv = op_ref_of(&bkv);
     op_list l = {0};
-    cr_assert_eq(op_attention_split(dev, &p, op_ref_of(&bq), rkv, op_ref_sub(rkv, (uint64_t)HD * op_dtype_size(dt), rkv.size - (uint64_t)HD * op_dtype_size(dt)),
-                                    op_ref_of(&bm), op_ref_of(&bs), op_ref_of(&bo), &l),
+    cr_assert_eq(op_attention_split_rel(dev, &p, op_ref_of(&bq), rkv, op_ref_sub(rkv, (uint64_t)HD * op_dtype_size(dt), rkv.size - (uint64_t)HD * op_dtype_size(dt)),
+                                        op_ref_of(&bm), g_rel ? op_ref_of(&brt) : (op_ref){0}, g_rel ? op_ref_of(&brb) : (op_ref){0},
+                                        op_ref_of(&bs), op_ref_of(&bo), &l),
                  VKF_OK, "%s", vkf_last_error(ctx));
+    if (g_rel) vk_buf_free(dev, &brt), vk_buf_free(dev, &brb);
     trun(ctx, &l);
     tbuf_download(dev, &bo, o, nq, dt);
     double e = nmse_f32(o, ref, nq);
@@ -268,6 +290,64 @@ Test(attention, split_decode)
         check_split(ctx, 3, 2, 64, 300, (int32_t[]){1, 129, 300}, dt);   /* chunk edges, a full cache */
         check_split(ctx, 2, 3, 12, 520, (int32_t[]){257, 64}, dt);       /* head size not a multiple of 8 */
         check_split(ctx, 2, 1, 256, 40, (int32_t[]){40, 39}, dt);
+    }
+    tctx_destroy(ctx);
+}
+
+/* T5's relative position bias: a random [32, H] table and bucket ids, rounded
+ * to the storage type; full attention (bidirectional and causal, a key mask,
+ * relative positions past the table's centre clamped) and split decode. */
+static void check_rel_full(vkf_context *ctx, uint32_t B, uint32_t S, uint32_t H, uint32_t D, bool causal, uint32_t center, op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    uint32_t HD = H * D;
+    size_t n = (size_t)B * S * HD;
+    uint64_t rng = 17 + S + center;
+    float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4), *o = malloc(n * 4);
+    double *ref = malloc(n * 8);
+    trand_fill(&rng, q, n, -1, 1), trand_fill(&rng, k, n, -1, 1), trand_fill(&rng, v, n, -1, 1);
+    tround(q, n, dt), tround(k, n, dt), tround(v, n, dt);
+    int32_t mask[64];
+    for (uint32_t i = 0; i < B * S; i++) mask[i] = (i % S) != 3 || i < S; /* a hole in every sequence but the first */
+    ref_attention(q, k, v, B, S, S, H, D, HD, HD, 0, causal, NULL, mask, ref);
+    op_attention_params p = {.batch = B, .q_len = S, .kv_len = S, .heads = H, .head_dim = D, .causal = causal, .rel_bias = true,
+                             .rel_center = center, .dtype = dt};
+    vk_buf bq = tbuf_upload(dev, q, n, dt), bk = tbuf_upload(dev, k, n, dt), bv = tbuf_upload(dev, v, n, dt), bo = tbuf_alloc(dev, n, dt);
+    vk_buf bm = tbuf_upload_i32(dev, mask, B * S);
+    vk_buf brt = tbuf_upload(dev, g_rel->table, 32 * H, dt), brb = tbuf_upload(dev, g_rel->buckets, 2 * center + 1, dt);
+    op_list l = {0};
+    cr_assert_eq(op_attention_rel(dev, &p, op_ref_of(&bq), op_ref_of(&bk), op_ref_of(&bv), (op_ref){0}, op_ref_of(&bm), op_ref_of(&brt),
+                                  op_ref_of(&brb), op_ref_of(&bo), &l),
+                 VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &bo, o, n, dt);
+    double e = nmse_f32(o, ref, n);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "relative bias S %u causal %d centre %u: nmse %g", S, causal, center, e);
+    vk_buf_free(dev, &bq), vk_buf_free(dev, &bk), vk_buf_free(dev, &bv), vk_buf_free(dev, &bo), vk_buf_free(dev, &bm);
+    vk_buf_free(dev, &brt), vk_buf_free(dev, &brb);
+    free(q), free(k), free(v), free(o), free(ref);
+}
+
+Test(attention, relative_bias)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    static float table[32 * 4], buckets[2 * 300 + 1];
+    uint64_t rng = 77;
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        trand_fill(&rng, table, 32 * 4, -3, 3);
+        tround(table, 32 * 4, dt);
+        for (uint32_t i = 0; i < 2 * 300 + 1; i++) buckets[i] = (float)(trand_u64(&rng) % 32);
+        for (uint32_t c = 0; c < 2; c++) {
+            uint32_t center = c ? 6 : 300; /* 6: positions past the centre clamp to the table's ends */
+            rel_ref r = {table, buckets + (c ? 0 : 0), center};
+            g_rel = &r;
+            check_rel_full(ctx, 2, 13, 3, 16, false, center, dt);
+            check_rel_full(ctx, 2, 13, 3, 16, true, center, dt);
+            check_split(ctx, 3, 4, 16, 300, (int32_t[]){1, 129, 300}, dt);
+            g_rel = NULL;
+        }
     }
     tctx_destroy(ctx);
 }

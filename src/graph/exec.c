@@ -97,14 +97,14 @@ static vkf_status node_ops(graph_exec *e, exec_slot *s, const graph_node *n, op_
         return op_layernorm(dev, &n->p.ln, in[0], in[1], in[2], in[3], sum, out, l);
     }
     case GRAPH_OP_SOFTMAX: return op_softmax(dev, &n->p.sm, in[0], meta, out, l);
-    case GRAPH_OP_ATTENTION: return op_attention(dev, &n->p.at, in[0], in[1], in[2], meta, in[3], out, l);
+    case GRAPH_OP_ATTENTION: return op_attention_rel(dev, &n->p.at, in[0], in[1], in[2], meta, in[3], in[6], in[7], out, l);
     case GRAPH_OP_ELTWISE: return op_eltwise(dev, &n->p.el, in[0], in[1], out, l);
     case GRAPH_OP_EMBED: return op_embed(dev, &n->p.em, in[0], in[1], in[2], in[3], in[4], meta, out, l);
     case GRAPH_OP_PATCHIFY: return op_patchify(dev, &n->p.pf, in[0], out, l);
     case GRAPH_OP_ROWS: return op_rows(dev, &n->p.rw, in[0], in[1], in[2], meta, out, l);
     case GRAPH_OP_STORE: return op_rows(dev, &n->p.rw, in[0], (op_ref){0}, (op_ref){0}, meta, out, l);
     case GRAPH_OP_ATTENTION_SPLIT:
-        return op_attention_split(dev, &n->p.at, in[0], in[1], in[2], meta, tensor_ref(e, s, n->out[1]), out, l);
+        return op_attention_split_rel(dev, &n->p.at, in[0], in[1], in[2], meta, in[6], in[7], tensor_ref(e, s, n->out[1]), out, l);
     case GRAPH_OP_TOPK: return op_topk(dev, &n->p.tk, in[0], tensor_ref(e, s, n->out[1]), out, l);
     default: return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "node %s: unknown op", n->name);
     }

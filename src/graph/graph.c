@@ -400,6 +400,31 @@ int graph_attention_masked(graph *g, const char *name, int q, uint64_t q_off, in
     return result(g, n, 0, ft, 3, shape);
 }
 
+void graph_attention_rel(graph *g, int att, int table, int buckets)
+{
+    if (g->error) return;
+    graph_node *n = NULL;
+    for (size_t i = g->n_nodes; i-- > 0 && !n;)
+        if (g->nodes[i].out[0] == att && (g->nodes[i].op == GRAPH_OP_ATTENTION || g->nodes[i].op == GRAPH_OP_ATTENTION_SPLIT))
+            n = &g->nodes[i];
+    if (!n) {
+        fail(g, VKF_ERROR_INVALID_ARGUMENT, "graph_attention_rel: no attention node makes that tensor");
+        return;
+    }
+    if (!operand(g, n->name, "relative bias table", table, true, g->dtype) ||
+        !operand(g, n->name, "relative bias buckets", buckets, true, g->dtype))
+        return;
+    const op_attention_params *p = &n->p.at;
+    if (!p->rel_bias || graph_numel(&g->t[buckets]) < 2ull * p->rel_center + 1 || graph_numel(&g->t[table]) % p->heads) {
+        fail(g, VKF_ERROR_SHAPE, "node %s: the relative bias needs rel_bias, a [buckets, %u] table and %u bucket entries", n->name,
+             p->heads, 2 * p->rel_center + 1);
+        return;
+    }
+    for (uint32_t k = n->n_in; k < GRAPH_MAX_IN; k++) n->in[k] = -1;
+    n->in[6] = table, n->in[7] = buckets;
+    n->n_in = GRAPH_MAX_IN;
+}
+
 int graph_eltwise(graph *g, const char *name, op_eltwise_kind kind, op_act act, int a, int b, float value)
 {
     graph_node *n = add_node(g, name, GRAPH_OP_ELTWISE);

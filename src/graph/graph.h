@@ -168,6 +168,10 @@ int graph_store(graph *g, const char *name, int x, uint64_t x_off, int state, co
  * from meta (p->key_lengths, len_index). Output [batch, 1, heads * head_dim]. */
 int graph_attention_split(graph *g, const char *name, int q, uint64_t q_off, int k, uint64_t k_off, int v, uint64_t v_off,
                           const op_attention_params *p);
+/* T5's relative position bias on the attention node that made `att` (either
+ * form, p->rel_bias set): table [buckets, heads] and buckets [2 * rel_center + 1]
+ * (float bucket ids), both of the graph's float type. */
+void graph_attention_rel(graph *g, int att, int table, int buckets);
 /* The k largest entries of each row of x [.., cols]: returns the int32
  * indices [rows, k]; *values (optional) gets the fp32 values [rows, k]. */
 int graph_topk(graph *g, const char *name, int x, uint32_t k, int *values);

@@ -12,6 +12,7 @@ typedef struct attention_push {
     float scale;
     uint32_t q_pos, pos_index, len_index;
     uint32_t m_off, m_bs;
+    uint32_t rel_center, rt_off, rb_off;
 } attention_push;
 
 _Static_assert(sizeof(attention_push) <= 128, "push constants beyond the guaranteed 128 bytes");
@@ -22,10 +23,36 @@ static uint64_t view_end(uint32_t B, uint32_t S, uint32_t H, uint32_t D, uint64_
     return (uint64_t)(B - 1) * bs + (uint64_t)(S - 1) * rs + (uint64_t)(H - 1) * hs + D;
 }
 
+/* The relative bias operands' bindings (or stand-ins when there is none). */
+static bool bind_rel(vk_device *dev, const op_attention_params *p, op_ref table, op_ref buckets, op_ref other, vk_arg *args,
+                     uint32_t *rt_off, uint32_t *rb_off)
+{
+    uint32_t es = op_dtype_size(p->dtype);
+    return op_bind_all(dev, p->rel_bias ? table : other, es, false, &args[0], rt_off) &&
+           op_bind_all(dev, p->rel_bias ? buckets : other, es, false, &args[1], rb_off);
+}
+
+static vkf_status check_rel(vk_device *dev, const op_attention_params *p, op_ref table, op_ref buckets)
+{
+    uint32_t es = op_dtype_size(p->dtype);
+    if (p->rel_bias && (!table.buffer || !buckets.buffer || buckets.size < (2ull * p->rel_center + 1) * es || table.size < (uint64_t)p->heads * es))
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: the relative bias needs its table and %u bucket entries",
+                         2 * p->rel_center + 1);
+    return VKF_OK;
+}
+
 vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
                         op_ref mask, op_ref o, op_list *out)
 {
+    return op_attention_rel(dev, in, q, k, v, meta, mask, (op_ref){0}, (op_ref){0}, o, out);
+}
+
+vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
+                            op_ref mask, op_ref rel_table, op_ref rel_buckets, op_ref o, op_list *out)
+{
     op_attention_params p = *in;
+    vkf_status rs = check_rel(dev, &p, rel_table, rel_buckets);
+    if (rs != VKF_OK) return rs;
     uint32_t es = op_dtype_size(p.dtype), D = p.head_dim;
     if (!p.batch || !p.q_len || !p.kv_len || !p.heads || !D)
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: empty shape");
@@ -81,7 +108,7 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
         .q_bs = (uint32_t)p.q_bs, .k_bs = (uint32_t)p.k_bs, .v_bs = (uint32_t)p.v_bs, .o_bs = (uint32_t)p.o_bs,
         .q_hs = p.q_hs, .k_hs = p.k_hs, .v_hs = p.v_hs, .o_hs = p.o_hs,
         .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
-        .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index, .m_bs = p.kv_len,
+        .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index, .m_bs = p.kv_len, .rel_center = p.rel_center,
     };
     uint32_t meta_off = 0;
     bool ok = op_bind(dev, q, 0, views[0].end, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.q_off) &&
@@ -89,7 +116,8 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
               op_bind(dev, v, 0, views[2].end, es, VK_ARG_STORAGE, 0, false, &d->args[2], &push.v_off) &&
               op_bind_all(dev, op_ref_or(meta, o), meta.buffer ? 4 : es, false, &d->args[3], &meta_off) &&
               op_bind(dev, o, 0, views[3].end, es, VK_ARG_STORAGE, 0, true, &d->args[4], &push.o_off) &&
-              op_bind_all(dev, op_ref_or(mask, op_ref_or(meta, o)), mask.buffer ? 4 : meta.buffer ? 4 : es, false, &d->args[5], &push.m_off);
+              op_bind_all(dev, op_ref_or(mask, op_ref_or(meta, o)), mask.buffer ? 4 : meta.buffer ? 4 : es, false, &d->args[5], &push.m_off) &&
+              bind_rel(dev, &p, rel_table, rel_buckets, q, &d->args[6], &push.rt_off, &push.rb_off);
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: a tensor exceeds the binding range");
     if (push.q_off % 4 || push.k_off % 4 || push.v_off % 4 || push.o_off % 4)
         return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "attention: views must start on 4-element boundaries");
@@ -97,7 +125,7 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
         push.pos_index += meta_off;
         push.len_index += meta_off;
     }
-    d->n_args = 6;
+    d->n_args = 8;
     /* GPUs: a workgroup of queries shares K/V tiles through shared memory.
      * CPU drivers: direct reads, shared memory only adds per-lane loops. */
     uint32_t wg, tile = 0;
@@ -119,6 +147,7 @@ vkf_status op_attention(vk_device *dev, const op_attention_params *in, op_ref q,
     d->spec[7] = p.kv_cache;
     d->spec[8] = tile;
     d->spec[9] = mask.buffer != VK_NULL_HANDLE;
+    d->spec[10] = p.rel_bias;
     op_set_push(d, &push, sizeof push);
     d->groups[0] = BASE_DIV_UP(p.q_len, wg);
     d->groups[1] = p.heads;
@@ -133,6 +162,7 @@ typedef struct split_push {
     uint32_t q_bs, q_hs, k_bs, k_rs, k_hs, v_bs, v_rs, v_hs, o_bs, o_hs;
     uint32_t q_off, k_off, v_off, o_off, part_off, len_index;
     float scale;
+    uint32_t rel_center, rt_off, rb_off;
 } split_push;
 
 _Static_assert(sizeof(split_push) <= 128, "push constants beyond the guaranteed 128 bytes");
@@ -154,7 +184,15 @@ uint64_t op_attention_split_scratch(const vk_device *dev, const op_attention_par
 vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
                               op_ref scratch, op_ref o, op_list *out)
 {
+    return op_attention_split_rel(dev, in, q, k, v, meta, (op_ref){0}, (op_ref){0}, scratch, o, out);
+}
+
+vkf_status op_attention_split_rel(vk_device *dev, const op_attention_params *in, op_ref q, op_ref k, op_ref v, op_ref meta,
+                                  op_ref rel_table, op_ref rel_buckets, op_ref scratch, op_ref o, op_list *out)
+{
     op_attention_params p = *in;
+    vkf_status rs = check_rel(dev, &p, rel_table, rel_buckets);
+    if (rs != VKF_OK) return rs;
     uint32_t es = op_dtype_size(p.dtype), D = p.head_dim;
     if (!p.batch || p.q_len != 1 || !p.kv_len || !p.heads || !D)
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "split attention: one query per sequence and a non-empty cache");
@@ -186,7 +224,7 @@ vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_
         .B = p.batch, .H = p.heads, .kv_len = p.kv_len, .splits = splits,
         .q_bs = (uint32_t)p.q_bs, .q_hs = p.q_hs, .k_bs = (uint32_t)p.k_bs, .k_rs = p.k_rs, .k_hs = p.k_hs,
         .v_bs = (uint32_t)p.v_bs, .v_rs = p.v_rs, .v_hs = p.v_hs, .o_bs = (uint32_t)p.o_bs, .o_hs = p.o_hs,
-        .len_index = p.len_index, .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
+        .len_index = p.len_index, .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D), .rel_center = p.rel_center,
     };
     /* CPU drivers: K and V as RGBA texels when every row starts on 4 elements */
     VkFormat f4 = es == 2 ? VK_FORMAT_R16G16B16A16_SFLOAT : VK_FORMAT_R32G32B32A32_SFLOAT;
@@ -201,7 +239,8 @@ vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_
     uint32_t meta_off = 0;
     bool ok = op_bind(dev, q, 0, qe, es, VK_ARG_STORAGE, 0, false, &d1->args[0], &push.q_off) &&
               op_bind_all(dev, meta, 4, false, &d1->args[3], &meta_off) &&
-              op_bind(dev, scratch, 0, pe, 4, VK_ARG_STORAGE, 0, true, &d1->args[4], &push.part_off);
+              op_bind(dev, scratch, 0, pe, 4, VK_ARG_STORAGE, 0, true, &d1->args[4], &push.part_off) &&
+              bind_rel(dev, &p, rel_table, rel_buckets, q, &d1->args[5], &push.rt_off, &push.rb_off);
     if (texel)
         ok = ok && op_bind(dev, k, 0, BASE_DIV_UP(ke, 4), 4 * es, VK_ARG_TEXEL, f4, false, &d1->args[1], &push.k_off) &&
              op_bind(dev, v, 0, BASE_DIV_UP(ve, 4), 4 * es, VK_ARG_TEXEL, f4, false, &d1->args[2], &push.v_off);
@@ -212,10 +251,11 @@ vkf_status op_attention_split(vk_device *dev, const op_attention_params *in, op_
     push.len_index += meta_off;
     uint32_t wg = dev->caps.cpu_kernels ? dev->real.subgroup_size : BASE_MIN(64u, dev->caps.max_workgroup_invocations);
     wg = BASE_MIN(wg, 256u);
-    d1->n_args = 5;
+    d1->n_args = 7;
     d1->spec[0] = wg;
     d1->spec[3] = D;
     d1->spec[4] = chunk;
+    d1->spec[5] = p.rel_bias;
     d1->groups[0] = splits;
     d1->groups[1] = p.heads;
     d1->groups[2] = p.batch;

@@ -181,12 +181,18 @@ typedef struct op_attention_params {
     bool kv_cache;                          /* keys counted: q_pos + q_len (at most kv_len) */
     bool key_lengths;                       /* keys >= meta[len_index + b] masked */
     uint32_t len_index;
+    bool rel_bias;                          /* T5: + table[buckets[j - i + rel_center], h] per score */
+    uint32_t rel_center;                    /* buckets holds 2 * rel_center + 1 entries */
     op_dtype dtype;
 } op_attention_params;
 
 /* mask (optional): int32 [batch, kv_len]; keys whose entry is 0 are ignored. */
 vkf_status op_attention(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
                         op_ref mask, op_ref o, op_list *out);
+/* With rel_bias: rel_table [buckets, heads] and rel_buckets [2 * rel_center + 1]
+ * (bucket ids as floats) of the storage type; query i sits at position q_pos + i. */
+vkf_status op_attention_rel(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
+                            op_ref mask, op_ref rel_table, op_ref rel_buckets, op_ref o, op_list *out);
 
 /* Decode attention (flash-decoding): one query per sequence (q_len 1) over
  * the first meta[len_index + b] keys (key_lengths required) of a cache of
@@ -197,6 +203,9 @@ uint32_t op_attention_split_chunk(const vk_device *dev, uint32_t kv_len);
 uint64_t op_attention_split_scratch(const vk_device *dev, const op_attention_params *p);
 vkf_status op_attention_split(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
                               op_ref scratch, op_ref o, op_list *out);
+/* The same with rel_bias (the query at position count - 1). */
+vkf_status op_attention_split_rel(vk_device *dev, const op_attention_params *p, op_ref q, op_ref k, op_ref v, op_ref meta,
+                                  op_ref rel_table, op_ref rel_buckets, op_ref scratch, op_ref o, op_list *out);
 
 /* ---- top-k ------------------------------------------------------------------------- */
 

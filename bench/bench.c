@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "         ViT-B/32@384), bert-base, bert-large, minilm-l6, minilm-l12, or gpt2,\n"
             "         distilgpt2, gpt2-medium, gpt2-large, or clip-b32, clip-b16 (image tower at\n"
             "         each batch, then the text tower on 100 labels), or bart-base, bart-large,\n"
-            "         opus-mt (encoder-decoders). Text encoders run batch 1 at --seq\n"
+            "         opus-mt, t5-small, flan-t5-base (encoder-decoders). Text encoders run batch 1 at --seq\n"
             "         tokens (default 128) and larger batches of mixed lengths (8 to 64\n"
             "         tokens). Causal LMs: prefill of --seq tokens, decode tokens/s at that\n"
             "         context and near n_positions, host time per token, weights and KV\n"

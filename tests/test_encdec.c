@@ -14,7 +14,7 @@
 #define CASES VKF_TEST_DATA "/encdec"
 
 /* The random checkpoints of tools/make_encdec_refs.py. */
-static const char *const NAMES[] = {"bart", "marian"};
+static const char *const NAMES[] = {"bart", "marian", "t5", "flan-t5"};
 #define EACH_CASE for (size_t ci = 0; ci < sizeof NAMES / sizeof NAMES[0]; ci++)
 
 typedef struct enc_case {
@@ -92,7 +92,7 @@ Test(encdec, forward_equals_hf)
         vkf_model_info info;
         vkf_model_get_info(m, &info);
         cr_assert_str_eq(info.task, "text2text-generation");
-        cr_assert_str_eq(info.family, "bart");
+        cr_assert_str_eq(info.family, strstr(NAMES[ci], "t5") ? "t5" : "bart");
         uint32_t S = BASE_MAX(c.lens[0], c.lens[1]), T = c.dec_len;
         size_t nl = (size_t)2 * T * c.vocab, nh = (size_t)2 * S * c.d_model;
         float *logits = malloc(nl * 4), *hidden = malloc(nh * 4);
@@ -145,7 +145,9 @@ Test(encdec, greedy_equals_hf)
                         cr_assert_eq(g[b].ids[i], want[i], "prompt %u (%s): id %u is %d, HF %d", first + b, together ? "batch" : "alone", i,
                                      g[b].ids[i], want[i]);
                     cr_assert_eq(g[b].prompt_tokens, c.lens[first + b]);
-                    cr_assert_eq(g[b].stop, VKF_STOP_EOS, "the forced EOS ends it");
+                    /* HF's last id: EOS (forced or chosen), else the length limit */
+                    cr_assert_eq(g[b].stop, want[n - 1] == (int32_t)cJSON_GetObjectItem(c.json, "eos")->valuedouble ? VKF_STOP_EOS
+                                                                                                                  : VKF_STOP_MAX_TOKENS);
                 }
                 if (first == 0) {
                     double e = max_abs_diff_f32(steps, want_s, (size_t)N * V);
@@ -229,7 +231,8 @@ Test(encdec, fp16_argmax)
             }
             if (w[a] - w[b] < 0.01f * fabsf(w[a]) + 0.02f) continue;
             checked++;
-            cr_assert_eq(got, a, "row %u: argmax %u, HF %u", r, got, a);
+            cr_assert_eq(got, a, "%s row %u: argmax %u (%g), HF %u (%g, second %g)", NAMES[ci], r, got, (double)x[got], a, (double)w[a],
+                         (double)w[b]);
         }
         cr_assert_geq(checked, 4, "too few rows with a margin (%u)", checked);
         free(logits), free(hidden), free(want);
@@ -381,8 +384,8 @@ Test(encdec, text_to_text_equals_hf_pipelines)
  * hypotheses finish early and are replaced by longer ones. */
 Test(encdec, beam_search_equals_hf)
 {
-    static const char *const cases[] = {"bart", "marian", "bart-eos"};
-    for (size_t ci = 0; ci < 3; ci++) {
+    static const char *const cases[] = {"bart", "marian", "bart-eos", "t5", "flan-t5"};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         enc_case c = load_case(cases[ci]);
         vkf_context *ctx = tctx_create(tcaps());
         vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);

@@ -22,6 +22,9 @@ Cases:
   marian-text  the real opus-mt tokenizer (source.spm, target.spm,
          vocab.json: a link to tests/data/tokenizers/spm/marian) over a tiny
          Marian (d_model 8): HF's translation pipeline's translation_text
+  t5     T5 v1.0: relu, the head tied and scaled by d_model^-0.5, 12 heads of
+         d_kv 8 (inner 96 != d_model 48), relative buckets with max distance 20
+  flan-t5  the same shape gated-gelu with an untied head (transformers 4.x)
   bart-text  a BART tokenizer (RoBERTa's byte-level BPE: a link to
          tests/data/tokenizers/roberta: GPT-2's vocabulary, <s> </s> <pad> after
          it) over a tiny BART (d_model 8): texts in,
@@ -32,7 +35,8 @@ tests generate the prompts together.
 Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transformers safetensors
        tools/.venv/bin/python tools/make_encdec_refs.py bart
        (tools/.venv4: transformers 4.57, whose pipelines transformers 5 removed)
-       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text marian-text
+       tools/.venv/bin/python tools/make_encdec_refs.py t5
+       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text marian-text flan-t5
 """
 import json
 import os
@@ -41,7 +45,7 @@ import shutil
 import numpy as np
 import torch
 from transformers import (AutoTokenizer, BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel,
-                          MarianTokenizer, pipeline)
+                          MarianTokenizer, T5Config, T5ForConditionalGeneration, pipeline)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "encdec")
@@ -98,6 +102,7 @@ def write_case(name, model, prompts, dec_ids, new):
         beams.append({"settings": {k: v for k, v in kw.items()}, "ids": seqs})
     case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy, "beams": beams,
             "vocab": model.config.vocab_size, "d_model": model.config.d_model, "steps": len(steps), "pad": pad,
+            "eos": model.config.eos_token_id,
             "transformers": __import__("transformers").__version__}
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=1)
@@ -179,6 +184,31 @@ def text_case(name, make, tok, texts, seeds, task, field, skip, links):
     print(name, ids, out)
 
 
+def t5_cases():
+    """T5 v1.0 (relu, the head tied and the output scaled) and a Flan-T5-style
+    model (gated-gelu, an untied head stored): 12 heads of d_kv 8 (inner 96,
+    d_model 48), 32 buckets and a max distance of 20 so the log buckets are used.
+    Flan's needs transformers 4.x to store an untied head (version 5 ties T5's
+    always): run this with tools/.venv4 for flan-t5."""
+    major = int(__import__("transformers").__version__.split(".")[0])
+    rng = np.random.default_rng(52)
+    prompts = [rng.integers(2, 300, 33).tolist() + [1], rng.integers(2, 300, 7).tolist() + [1]]
+    dec = [[0] + rng.integers(2, 300, 8).tolist(), [0] + rng.integers(2, 300, 8).tolist()]
+    common = dict(vocab_size=301, d_model=48, d_kv=8, d_ff=72, num_layers=3, num_decoder_layers=3, num_heads=12,
+                  relative_attention_num_buckets=32, relative_attention_max_distance=20, pad_token_id=0, eos_token_id=1,
+                  decoder_start_token_id=0, initializer_factor=0.5)
+    if major >= 5:
+        torch.manual_seed(61)
+        m = T5ForConditionalGeneration(T5Config(feed_forward_proj="relu", **dict(common, initializer_factor=1.0))).eval()
+        perturb(m, 61)
+        write_case("t5", m, prompts, dec, 12)
+    else:
+        torch.manual_seed(62)
+        m = T5ForConditionalGeneration(T5Config(feed_forward_proj="gated-gelu", tie_word_embeddings=False, **common)).eval()
+        perturb(m, 62)
+        write_case("flan-t5", m, prompts, dec, 12)
+
+
 def bart_text():
     """A byte-level BPE tokenizer over a tiny BART: text2text-generation."""
     tok = AutoTokenizer.from_pretrained(os.path.join(ROOT, "tests", "data", "tokenizers", "roberta"))
@@ -230,3 +260,5 @@ if __name__ == "__main__":
         bart_text()
     if "marian-text" in which:
         marian_text()
+    if "t5" in which or "flan-t5" in which:
+        t5_cases()

@@ -236,38 +236,9 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
     return VKF_OK;
 }
 
-/* ---- state -------------------------------------------------------------------------- */
-
-/* Decoder layer l's self-attention cache (kind 0) or cross-attention keys and
- * values (kind 1), [B, max_position_embeddings, 2d] each. */
-static void state_of(const bart_config *c, uint32_t l, int kind, uint32_t B, model_state *st)
-{
-    snprintf(st->name, sizeof st->name, "%s.%u", kind ? "xkv" : "kv", l);
-    st->rank = 3, st->shape[0] = B, st->shape[1] = c->max_pos, st->shape[2] = 2 * c->d;
-    st->beams = kind == 0; /* the encoder's keys and values are the same for every beam of a source */
-}
-
-static uint32_t declare_state(const model *m, uint32_t B, model_state *out, uint32_t max)
-{
-    const bart_config *c = m->cfg;
-    if (!c->lm_head) return 0;
-    for (uint32_t i = 0; i < 2 * c->dec_layers && i < max; i++) state_of(c, i / 2, i % 2, B, &out[i]);
-    return 2 * c->dec_layers;
-}
-
-/* ---- graphs ------------------------------------------------------------------------- */
+/* ---- graphs (the encoder-decoder skeleton, encdec.c) ------------------------------------ */
 
 #define W(name) model_graph_weight(g, t, name)
-
-typedef struct bart_run {
-    const model *m;
-    model_graph_kind kind;
-    uint32_t B, S, T, layer;
-    int enc, enc_mask;                 /* TEXT: the encoder's output and mask */
-    uint32_t positions, counts, src_counts; /* DECODE: meta slots */
-} bart_run;
-
-static float scale_of(uint32_t head_dim) { return 1.0f / sqrtf((float)head_dim); }
 
 static int embed(graph *g, const model *m, const char *side, int ids, bool dyn, uint32_t positions)
 {
@@ -283,8 +254,9 @@ static int embed(graph *g, const model *m, const char *side, int ids, bool dyn, 
     return graph_layernorm(g, n, h, -1, W(lw), W(lb), c->eps, NULL);
 }
 
-static int encoder(graph *g, const model *m, int ids, int mask, uint32_t B, uint32_t S)
+static int encoder(const model_encdec_run *r, graph *g, int ids, int mask)
 {
+    const model *m = r->e->m;
     const bart_config *c = m->cfg;
     int h = embed(g, m, "enc", ids, false, 0);
     for (uint32_t l = 0; l < c->enc_layers; l++) {
@@ -292,59 +264,18 @@ static int encoder(graph *g, const model *m, int ids, int mask, uint32_t B, uint
         snprintf(w, sizeof w, "e%u", l), snprintf(node, sizeof node, "encoder%u", l);
         model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
                            .out_name = l + 1 == c->enc_layers ? "encoder_last_hidden_state" : NULL,
-                           .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->enc_heads, .head_dim = c->d / c->enc_heads}};
+                           .at = {.batch = r->B, .q_len = r->S, .kv_len = r->S, .heads = c->enc_heads, .head_dim = c->d / c->enc_heads}};
         h = model_block_build(g, &m->decl, &blk, h);
     }
     return h;
 }
 
-/* Cross-attention of decoder layer r->layer: over the encoder's output (TEXT,
- * K and V projected here) or over the state ENCODE wrote (DECODE). */
-static int cross(void *user, graph *g, int q, const char *node)
+static int decoder(model_encdec_run *r, graph *g, int ids, int mask)
 {
-    bart_run *r = user;
-    const bart_config *c = r->m->cfg;
-    const model_decl *t = &r->m->decl;
-    uint32_t l = r->layer, H = c->d, D = H / c->dec_heads;
-    char n[96], wn[64], bn[64];
-    snprintf(n, sizeof n, "%s.cross_attention", node);
-    if (r->kind == MODEL_GRAPH_TEXT) {
-        char kn[96];
-        snprintf(kn, sizeof kn, "%s.xkv", node);
-        snprintf(wn, sizeof wn, "d%u.xkv.weight", l), snprintf(bn, sizeof bn, "d%u.xkv.bias", l);
-        int kv = graph_matmul(g, kn, r->enc, W(wn), W(bn), -1, &(graph_matmul_desc){.layout = OP_W_NT});
-        op_attention_params ap = {.batch = r->B, .q_len = r->T, .kv_len = r->S, .heads = c->dec_heads, .head_dim = D, .q_rs = H,
-                                  .k_rs = 2 * H, .v_rs = 2 * H, .scale = scale_of(D)};
-        return graph_attention_masked(g, n, q, 0, kv, 0, kv, H, r->enc_mask, &ap);
-    }
-    model_state st;
-    state_of(c, l, 1, r->B, &st);
-    int kv = graph_state(g, st.name, st.rank, st.shape);
-    uint32_t P = st.shape[1];
-    op_attention_params dp = {.batch = r->B, .q_len = 1, .kv_len = P, .heads = c->dec_heads, .head_dim = D, .q_bs = H,
-                              .k_rs = 2 * H, .v_rs = 2 * H, .k_bs = (uint64_t)P * 2 * H, .v_bs = (uint64_t)P * 2 * H,
-                              .scale = scale_of(D), .key_lengths = true, .len_index = r->src_counts};
-    return graph_attention_split(g, n, q, 0, kv, 0, kv, H, &dp);
-}
-
-/* Decoder self-attention through the cache (DECODE). */
-static int attend_cached(void *user, graph *g, int qkv, const char *node)
-{
-    bart_run *r = user;
-    const bart_config *c = r->m->cfg;
-    model_state st;
-    state_of(c, r->layer, 0, r->B, &st);
-    uint32_t D = c->d / c->dec_heads;
-    model_cache_attn ca = {.B = r->B, .S = 1, .heads = c->dec_heads, .head_dim = D, .state = &st, .decode = true,
-                           .positions = r->positions, .counts = r->counts, .scale = scale_of(D)};
-    return model_cache_attention(g, &ca, qkv, node);
-}
-
-static int decoder(graph *g, bart_run *r, int ids, int mask)
-{
-    const bart_config *c = r->m->cfg;
+    const model *m = r->e->m;
+    const bart_config *c = m->cfg;
     bool decode = r->kind == MODEL_GRAPH_DECODE;
-    int h = embed(g, r->m, "dec", ids, decode, r->positions);
+    int h = embed(g, m, "dec", ids, decode, r->positions);
     for (r->layer = 0; r->layer < c->dec_layers; r->layer++) {
         char w[16], node[24];
         snprintf(w, sizeof w, "d%u", r->layer), snprintf(node, sizeof node, "decoder%u", r->layer);
@@ -352,69 +283,25 @@ static int decoder(graph *g, bart_run *r, int ids, int mask)
                            .out_name = r->layer + 1 == c->dec_layers ? "last_hidden_state" : NULL,
                            .at = {.batch = r->B, .q_len = r->T, .kv_len = r->T, .heads = c->dec_heads, .head_dim = c->d / c->dec_heads,
                                   .causal = true},
-                           .attend = decode ? attend_cached : NULL, .cross = cross, .user = r};
-        h = model_block_build(g, &r->m->decl, &blk, h);
+                           .attend = decode ? model_encdec_attend : NULL, .cross = model_encdec_cross, .user = r};
+        h = model_block_build(g, &m->decl, &blk, h);
     }
     return h;
 }
 
-static int lm_head(graph *g, const model *m, int h)
+static int lm_head(const model *m, graph *g, int h)
 {
     const model_decl *t = &m->decl;
     return graph_matmul(g, "logits", h, W("lm_head"), W("final_logits_bias"), -1, &(graph_matmul_desc){.layout = OP_W_NT});
 }
 
-static graph *bart_build(const model *m, const graph_key *key)
+static void skeleton(const model *m, model_encdec *e)
 {
     const bart_config *c = m->cfg;
-    bool gen = key->kind == MODEL_GRAPH_ENCODE || key->kind == MODEL_GRAPH_DECODE;
-    if (key->kind != MODEL_GRAPH_TEXT && !(gen && c->lm_head)) return model_no_graph(m, key);
-    graph *g = graph_create(m->diag, m->dtype);
-    if (!g) return NULL;
-    uint32_t B = key->batch;
-    bart_run r = {.m = m, .kind = (model_graph_kind)key->kind, .B = B, .S = key->seq, .T = key->tgt};
-    if (key->kind == MODEL_GRAPH_TEXT) {
-        int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, r.S});
-        int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, r.S});
-        int dids = graph_input(g, "decoder_input_ids", GRAPH_I32, 2, (uint32_t[]){B, r.T});
-        int dmask = graph_input(g, "decoder_attention_mask", GRAPH_I32, 2, (uint32_t[]){B, r.T});
-        r.enc = encoder(g, m, ids, mask, B, r.S);
-        r.enc_mask = mask;
-        graph_output(g, r.enc);
-        int h = decoder(g, &r, dids, dmask);
-        graph_output_target(g, h);
-        if (c->lm_head) graph_output_target(g, lm_head(g, m, h));
-        return g;
-    }
-    if (key->kind == MODEL_GRAPH_ENCODE) {
-        int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, r.S});
-        int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, r.S});
-        int h = encoder(g, m, ids, mask, B, r.S);
-        graph_output(g, h);
-        const model_decl *t = &m->decl;
-        for (uint32_t l = 0; l < c->dec_layers; l++) {
-            char n[64], wn[64], bn[64];
-            model_state st;
-            state_of(c, l, 1, B, &st);
-            snprintf(n, sizeof n, "decoder%u.xkv", l), snprintf(wn, sizeof wn, "d%u.xkv.weight", l), snprintf(bn, sizeof bn, "d%u.xkv.bias", l);
-            int kv = graph_matmul(g, n, h, W(wn), W(bn), -1, &(graph_matmul_desc){.layout = OP_W_NT});
-            int state = graph_state(g, st.name, st.rank, st.shape);
-            uint32_t P = st.shape[1], X = st.shape[2];
-            op_rows_params cp = {.mode = OP_ROWS_COPY, .batch = B, .seq = r.S, .dim = X, .x_rs = X, .y_bs = P * X, .y_rs = X, .y_len = P};
-            snprintf(n, sizeof n, "decoder%u.xkv_store", l);
-            graph_store(g, n, kv, 0, state, &cp);
-        }
-        return g;
-    }
-    /* DECODE */
-    r.S = 0, r.T = 1;
-    int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, 1});
-    r.positions = graph_meta_named(g, "positions", B);
-    r.counts = graph_meta_named(g, "counts", B);
-    r.src_counts = graph_meta_named(g, "src_counts", B);
-    int h = decoder(g, &r, ids, -1);
-    model_generation_outputs(g, lm_head(g, m, h), key->k);
-    return g;
+    uint32_t D = c->d / c->dec_heads;
+    *e = (model_encdec){.m = m, .dec_layers = c->dec_layers, .heads = c->dec_heads, .head_dim = D, .positions = c->max_pos,
+                          .scale = 1.0f / sqrtf((float)D), .xkv_bias = true, .encoder = encoder, .decoder = decoder,
+                          .lm_head = c->lm_head ? lm_head : NULL};
 }
 
 static const char *const bart_types[] = {"bart", "marian", NULL};
@@ -427,6 +314,5 @@ const model_family bart_family = {
     .config_preset = family_config_preset,
     .describe = describe,
     .declare = family_declare,
-    .build = bart_build,
-    .declare_state = declare_state,
+    .encdec = skeleton,
 };

@@ -10,6 +10,35 @@ static int weight(graph *g, const model_decl *t, const model_block *b, const cha
     return model_graph_weight(g, t, name);
 }
 
+/* A linear layer's bias (none in T5). */
+static int bias(graph *g, const model_decl *t, const model_block *b, const char *part)
+{
+    return b->no_bias ? -1 : weight(g, t, b, part);
+}
+
+static const char *node(char *buf, size_t size, const model_block *b, const char *part);
+
+/* LayerNorm "<w>.<ln>" (weight and bias), or T5's RMS norm (weight only). */
+static int norm(graph *g, const model_decl *t, const model_block *b, const char *name, const char *ln, int x, int res)
+{
+    char wn[32], bn[32];
+    snprintf(wn, sizeof wn, "%s.weight", ln), snprintf(bn, sizeof bn, "%s.bias", ln);
+    if (b->rms) return graph_rmsnorm(g, name, x, res, weight(g, t, b, wn), b->eps, NULL);
+    return graph_layernorm(g, name, x, res, weight(g, t, b, wn), weight(g, t, b, bn), b->eps, NULL);
+}
+
+/* The feed-forward's first half: act(x fc1), times x fcg when gated. */
+static int ffn_in(graph *g, const model_decl *t, const model_block *b, int x)
+{
+    char n[2][96];
+    int f = graph_matmul(g, node(n[0], sizeof n[0], b, "fc1"), x, weight(g, t, b, "fc1.weight"), bias(g, t, b, "fc1.bias"), -1,
+                         &(graph_matmul_desc){.layout = b->layout, .act = b->act});
+    if (!b->gated) return f;
+    int gt = graph_matmul(g, node(n[1], sizeof n[1], b, "fcg"), x, weight(g, t, b, "fcg.weight"), bias(g, t, b, "fcg.bias"), -1,
+                          &(graph_matmul_desc){.layout = b->layout});
+    return graph_eltwise(g, node(n[0], sizeof n[0], b, "gate"), OP_MUL, OP_ACT_NONE, f, gt, 0);
+}
+
 static const char *node(char *buf, size_t size, const model_block *b, const char *part)
 {
     snprintf(buf, size, "%s.%s", b->node, part);
@@ -21,18 +50,20 @@ static int self_attention(graph *g, const model_decl *t, const model_block *b, i
 {
     char n[2][96];
     uint32_t H = b->at.heads * b->at.head_dim;
-    int qkv = graph_matmul(g, node(n[0], sizeof n[0], b, "qkv"), x, weight(g, t, b, "qkv.weight"), weight(g, t, b, "qkv.bias"), -1,
+    int qkv = graph_matmul(g, node(n[0], sizeof n[0], b, "qkv"), x, weight(g, t, b, "qkv.weight"), bias(g, t, b, "qkv.bias"), -1,
                            &(graph_matmul_desc){.layout = b->layout});
     if (b->attend) return b->attend(b->user, g, qkv, b->node);
     op_attention_params ap = b->at;
     ap.q_rs = ap.k_rs = ap.v_rs = 3 * H;
-    return graph_attention_masked(g, node(n[1], sizeof n[1], b, "attention"), qkv, 0, qkv, H, qkv, 2 * H, b->mask, &ap);
+    int att = graph_attention_masked(g, node(n[1], sizeof n[1], b, "attention"), qkv, 0, qkv, H, qkv, 2 * H, b->mask, &ap);
+    if (ap.rel_bias) graph_attention_rel(g, att, b->rel_table, b->rel_buckets);
+    return att;
 }
 
 static int cross_attention(graph *g, const model_decl *t, const model_block *b, int x)
 {
     char n[96];
-    int q = graph_matmul(g, node(n, sizeof n, b, "xq"), x, weight(g, t, b, "xq.weight"), weight(g, t, b, "xq.bias"), -1,
+    int q = graph_matmul(g, node(n, sizeof n, b, "xq"), x, weight(g, t, b, "xq.weight"), bias(g, t, b, "xq.bias"), -1,
                          &(graph_matmul_desc){.layout = b->layout});
     return b->cross(b->user, g, q, b->node);
 }
@@ -40,36 +71,33 @@ static int cross_attention(graph *g, const model_decl *t, const model_block *b, 
 int model_block_build(graph *g, const model_decl *t, const model_block *b, int h)
 {
     char n[8][96];
-    graph_matmul_desc lin = {.layout = b->layout}, act = {.layout = b->layout, .act = b->act};
-    int ln1w = weight(g, t, b, "ln1.weight"), ln1b = weight(g, t, b, "ln1.bias");
-    int ln2w = weight(g, t, b, "ln2.weight"), ln2b = weight(g, t, b, "ln2.bias");
+    graph_matmul_desc lin = {.layout = b->layout};
     const char *last = b->out_name ? b->out_name : node(n[7], sizeof n[7], b, b->post_ln ? "ln2" : "fc2");
     if (b->post_ln) {
         int att = self_attention(g, t, b, h);
-        int ao = graph_matmul(g, node(n[0], sizeof n[0], b, "attn_out"), att, weight(g, t, b, "o.weight"), weight(g, t, b, "o.bias"), -1, &lin);
-        h = graph_layernorm(g, node(n[1], sizeof n[1], b, "ln1"), ao, h, ln1w, ln1b, b->eps, NULL);
+        int ao = graph_matmul(g, node(n[0], sizeof n[0], b, "attn_out"), att, weight(g, t, b, "o.weight"), bias(g, t, b, "o.bias"), -1, &lin);
+        h = norm(g, t, b, node(n[1], sizeof n[1], b, "ln1"), "ln1", ao, h);
         if (b->cross) {
             int xa = cross_attention(g, t, b, h);
-            int xo = graph_matmul(g, node(n[2], sizeof n[2], b, "xattn_out"), xa, weight(g, t, b, "xo.weight"), weight(g, t, b, "xo.bias"),
+            int xo = graph_matmul(g, node(n[2], sizeof n[2], b, "xattn_out"), xa, weight(g, t, b, "xo.weight"), bias(g, t, b, "xo.bias"),
                                   -1, &lin);
-            h = graph_layernorm(g, node(n[3], sizeof n[3], b, "lnx"), xo, h, weight(g, t, b, "lnx.weight"), weight(g, t, b, "lnx.bias"),
-                                b->eps, NULL);
+            h = norm(g, t, b, node(n[3], sizeof n[3], b, "lnx"), "lnx", xo, h);
         }
-        int f1 = graph_matmul(g, node(n[4], sizeof n[4], b, "fc1"), h, weight(g, t, b, "fc1.weight"), weight(g, t, b, "fc1.bias"), -1, &act);
-        int f2 = graph_matmul(g, node(n[5], sizeof n[5], b, "fc2"), f1, weight(g, t, b, "fc2.weight"), weight(g, t, b, "fc2.bias"), -1, &lin);
-        return graph_layernorm(g, last, f2, h, ln2w, ln2b, b->eps, NULL);
+        int f1 = ffn_in(g, t, b, h);
+        int f2 = graph_matmul(g, node(n[5], sizeof n[5], b, "fc2"), f1, weight(g, t, b, "fc2.weight"), bias(g, t, b, "fc2.bias"), -1, &lin);
+        return norm(g, t, b, last, "ln2", f2, h);
     }
-    int x = graph_layernorm(g, node(n[0], sizeof n[0], b, "ln1"), h, -1, ln1w, ln1b, b->eps, NULL);
+    int x = norm(g, t, b, node(n[0], sizeof n[0], b, "ln1"), "ln1", h, -1);
     int att = self_attention(g, t, b, x);
-    h = graph_matmul(g, node(n[1], sizeof n[1], b, "attn_out"), att, weight(g, t, b, "o.weight"), weight(g, t, b, "o.bias"), h, &lin);
+    h = graph_matmul(g, node(n[1], sizeof n[1], b, "attn_out"), att, weight(g, t, b, "o.weight"), bias(g, t, b, "o.bias"), h, &lin);
     if (b->cross) {
-        x = graph_layernorm(g, node(n[2], sizeof n[2], b, "lnx"), h, -1, weight(g, t, b, "lnx.weight"), weight(g, t, b, "lnx.bias"), b->eps, NULL);
+        x = norm(g, t, b, node(n[2], sizeof n[2], b, "lnx"), "lnx", h, -1);
         int xa = cross_attention(g, t, b, x);
-        h = graph_matmul(g, node(n[3], sizeof n[3], b, "xattn_out"), xa, weight(g, t, b, "xo.weight"), weight(g, t, b, "xo.bias"), h, &lin);
+        h = graph_matmul(g, node(n[3], sizeof n[3], b, "xattn_out"), xa, weight(g, t, b, "xo.weight"), bias(g, t, b, "xo.bias"), h, &lin);
     }
-    x = graph_layernorm(g, node(n[4], sizeof n[4], b, "ln2"), h, -1, ln2w, ln2b, b->eps, NULL);
-    int f = graph_matmul(g, node(n[5], sizeof n[5], b, "fc1"), x, weight(g, t, b, "fc1.weight"), weight(g, t, b, "fc1.bias"), -1, &act);
-    return graph_matmul(g, last, f, weight(g, t, b, "fc2.weight"), weight(g, t, b, "fc2.bias"), h, &lin);
+    x = norm(g, t, b, node(n[4], sizeof n[4], b, "ln2"), "ln2", h, -1);
+    int f = ffn_in(g, t, b, x);
+    return graph_matmul(g, last, f, weight(g, t, b, "fc2.weight"), bias(g, t, b, "fc2.bias"), h, &lin);
 }
 
 int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const char *node)
@@ -83,13 +111,19 @@ int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const ch
     kv = graph_store(g, sn, qkv, H, kv, &st);
     if (!a->decode) {
         op_attention_params ap = {.batch = a->B, .q_len = a->S, .kv_len = a->S, .heads = a->heads, .head_dim = a->head_dim,
-                                  .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H, .scale = a->scale, .causal = true};
-        return graph_attention(g, an, qkv, 0, qkv, H, qkv, 2 * H, &ap);
+                                  .q_rs = 3 * H, .k_rs = 3 * H, .v_rs = 3 * H, .scale = a->scale, .causal = true,
+                                  .rel_bias = a->rel_bias, .rel_center = a->rel_center};
+        int att = graph_attention(g, an, qkv, 0, qkv, H, qkv, 2 * H, &ap);
+        if (a->rel_bias) graph_attention_rel(g, att, a->rel_table, a->rel_buckets);
+        return att;
     }
     op_attention_params dp = {.batch = a->B, .q_len = 1, .kv_len = P, .heads = a->heads, .head_dim = a->head_dim, .q_bs = 3 * H,
                               .k_rs = 2 * H, .v_rs = 2 * H, .k_bs = (uint64_t)P * 2 * H, .v_bs = (uint64_t)P * 2 * H,
-                              .scale = a->scale, .key_lengths = true, .len_index = a->counts};
-    return graph_attention_split(g, an, qkv, 0, kv, 0, kv, H, &dp);
+                              .scale = a->scale, .key_lengths = true, .len_index = a->counts, .rel_bias = a->rel_bias,
+                              .rel_center = a->rel_center};
+    int att = graph_attention_split(g, an, qkv, 0, kv, 0, kv, H, &dp);
+    if (a->rel_bias) graph_attention_rel(g, att, a->rel_table, a->rel_buckets);
+    return att;
 }
 
 void model_generation_outputs(graph *g, int logits, uint32_t k)

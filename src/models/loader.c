@@ -137,6 +137,28 @@ static float sinusoid(uint64_t i, uint64_t dim)
     return (float)(c < half ? sin(x) : cos(x));
 }
 
+/* T5Attention._relative_position_bucket for one relative position, in
+ * float32 as torch computes it (log of the ratio, divided by the log of
+ * max_distance / max_exact rounded to float, truncated). */
+static float rel_bucket(int64_t rel, const uint32_t *arg)
+{
+    uint32_t nb = arg[0], max_distance = arg[1], ret = 0;
+    int64_t n;
+    if (arg[2]) {
+        nb /= 2;
+        if (rel > 0) ret += nb;
+        n = rel < 0 ? -rel : rel;
+    } else {
+        n = rel < 0 ? -rel : 0;
+    }
+    uint32_t max_exact = nb / 2;
+    if (n < max_exact) return (float)(ret + (uint32_t)n);
+    float v = logf((float)n / (float)max_exact) / (float)log((double)max_distance / max_exact) * (float)(nb - max_exact);
+    int64_t large = (int64_t)max_exact + (int64_t)v;
+    if (large > (int64_t)nb - 1) large = nb - 1;
+    return (float)(ret + (uint32_t)large);
+}
+
 typedef struct upload_state {
     base_diag *d;
     graph_weights *w;
@@ -160,9 +182,10 @@ static vkf_status upload_part(upload_state *u, const model_weight *mw, const st_
             if (s != VKF_OK) return base_fail_prefix(u->d, s, "%s: ", u->o->ck->files[t->file].path);
         } else {
             for (uint64_t i = 0; i < count; i++) {
-                float v = mw->init == MODEL_INIT_SINUSOIDAL ? sinusoid(first + i, mw->shape[mw->rank - 1])
-                          : zeros                          ? 0.0f
-                                                           : random_value(&rng, mw->init);
+                float v = mw->init == MODEL_INIT_SINUSOIDAL    ? sinusoid(first + i, mw->shape[mw->rank - 1])
+                          : mw->init == MODEL_INIT_REL_BUCKETS ? rel_bucket((int64_t)(first + i) - (int64_t)(mw->shape[0] / 2), mw->init_arg)
+                          : zeros                             ? 0.0f
+                                                              : random_value(&rng, mw->init);
                 if (f16) ((uint16_t *)u->bounce)[i] = base_f32_to_f16(v);
                 else ((float *)u->bounce)[i] = v;
             }

@@ -13,8 +13,10 @@ typedef enum model_init {
     MODEL_INIT_SMALL = 0, /* random weights: small values around 0 */
     MODEL_INIT_ONES,      /* random weights: around 1 (LayerNorm scales) */
     MODEL_INIT_ZEROS,     /* zeros (also what an absent optional part gets) */
-    MODEL_INIT_SINUSOIDAL /* [positions, dim] sinusoids as Marian's positions (absent from
+    MODEL_INIT_SINUSOIDAL, /* [positions, dim] sinusoids as Marian's positions (absent from
                            * its checkpoints: computed, sines in the first half, cosines after) */
+    MODEL_INIT_REL_BUCKETS /* [2P + 1]: T5's relative position bucket of j - i = index - P, computed
+                           * as torch computes it (init_arg: num_buckets, max_distance, bidirectional) */
 } model_init;
 
 #define MODEL_MAX_PARTS 3
@@ -30,6 +32,7 @@ typedef struct model_weight {
     model_init init;
     bool optional;                 /* may be absent from a checkpoint: zeros then */
     const char *alias_of;          /* not loaded: the graph name of another weight it shares (tied) */
+    uint32_t init_arg[3];          /* parameters of a computed init */
 } model_weight;
 
 typedef struct model_decl {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family;
+extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family, t5_family;
 
-static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family, &t5_family};
 
 const model_family *const *model_families(size_t *n)
 {
@@ -172,7 +172,13 @@ void model_graph_label(const graph_key *key, char *buf, size_t size)
     }
 }
 
-graph *model_build(const model *m, const graph_key *key) { return m->family->build(m, key); }
+graph *model_build(const model *m, const graph_key *key)
+{
+    if (!m->family->encdec) return m->family->build(m, key);
+    model_encdec e;
+    m->family->encdec(m, &e);
+    return model_encdec_build(&e, key);
+}
 
 graph *model_no_graph(const model *m, const graph_key *key)
 {
@@ -191,6 +197,11 @@ vkf_status model_prepare_text(const model *m, model_text_batch *b)
 
 uint32_t model_declare_state(const model *m, uint32_t batch, model_state *out, uint32_t max)
 {
+    if (m->family->encdec) {
+        model_encdec e;
+        m->family->encdec(m, &e);
+        return model_encdec_declare_state(&e, batch, out, max);
+    }
     return m->family->declare_state ? m->family->declare_state(m, batch, out, max) : 0;
 }
 

@@ -134,6 +134,8 @@ typedef struct model_state {
 
 #define MODEL_MAX_STATES 512
 
+typedef struct model_encdec model_encdec;
+
 struct model_family {
     const char *name;
     const char *const *model_types;   /* NULL-terminated */
@@ -159,6 +161,9 @@ struct model_family {
      * sequences (the first max entries written); returns how many there are. */
     vkf_status (*prepare_text)(const model *m, model_text_batch *b);
     uint32_t (*declare_state)(const model *m, uint32_t batch, model_state *out, uint32_t max);
+    /* Encoder-decoders instead of build and declare_state: what the shared
+     * skeleton (encdec.c) needs to build every graph and declare the state. */
+    void (*encdec)(const model *m, struct model_encdec *e);
 };
 
 /* Reads dir/config.json and finds the family of its model_type; an unknown
@@ -212,6 +217,11 @@ typedef struct model_block {
     op_act act;
     float eps;
     bool post_ln;
+    /* T5: RMS norms without bias, no linear biases, a gated feed-forward
+     * (act(x fc1) * (x fcg), "<w>.fcg"), and the relative position bias
+     * (at.rel_bias) from these tensors */
+    bool rms, no_bias, gated;
+    int rel_table, rel_buckets;
     op_attention_params at;
     int mask;
     int (*attend)(void *user, graph *g, int qkv, const char *node);
@@ -234,6 +244,9 @@ typedef struct model_cache_attn {
     bool decode;
     uint32_t positions, counts;   /* decode: the meta slots' first indices */
     float scale;
+    bool rel_bias;                /* T5: the relative position bias (table, buckets, centre) */
+    int rel_table, rel_buckets;
+    uint32_t rel_center;
 } model_cache_attn;
 
 int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const char *node);
@@ -241,6 +254,43 @@ int model_cache_attention(graph *g, const model_cache_attn *a, int qkv, const ch
 /* A generation graph's outputs, as the sessions read them: the logits
  * [B, vocab], "top_ids" (the k best, k 0: 1) and "top_ids.values". */
 void model_generation_outputs(graph *g, int logits, uint32_t k);
+
+/* ---- the encoder-decoder skeleton (encdec.c): BART, Marian, T5 --------------------------------------- */
+
+/* One graph being built: its kind and sizes, the encoder's output (TEXT), the
+ * decoder layer being built and the meta slots (DECODE). Families hand it to
+ * their blocks as the hooks' user pointer. */
+typedef struct model_encdec_run {
+    const model_encdec *e;
+    model_graph_kind kind;
+    uint32_t B, S, T, layer;
+    int enc, enc_mask;
+    uint32_t positions, counts, src_counts;
+    int rel_table, rel_buckets; /* the decoder's relative bias (T5), set by the family */
+} model_encdec_run;
+
+/* What a family tells the skeleton. The decoder's cross-attention weights are
+ * "d<l>.xkv.weight" (and ".bias" with xkv_bias); the session state per decoder
+ * layer is "kv.<l>" and "xkv.<l>", [B, positions, 2 * heads * head_dim]. */
+struct model_encdec {
+    const model *m;
+    uint32_t dec_layers, heads, head_dim, positions;
+    float scale;             /* of the decoder's attention scores */
+    bool xkv_bias;
+    bool rel_bias;           /* the decoder's self-attention: T5's relative bias (centre = positions) */
+    int (*encoder)(const model_encdec_run *r, graph *g, int ids, int mask);
+    int (*decoder)(model_encdec_run *r, graph *g, int ids, int mask);
+    int (*lm_head)(const model *m, graph *g, int h); /* NULL: no head (a base model) */
+};
+
+/* The TEXT, ENCODE and DECODE graphs of an encoder-decoder (others: a graph holding the error). */
+graph *model_encdec_build(const model_encdec *e, const graph_key *key);
+uint32_t model_encdec_declare_state(const model_encdec *e, uint32_t B, model_state *out, uint32_t max);
+/* model_block hooks for a decoder layer (user: the model_encdec_run): the
+ * cross-attention over the encoder's output (TEXT) or the state (DECODE), and
+ * the self-attention through the cache (DECODE). */
+int model_encdec_cross(void *user, graph *g, int q, const char *node);
+int model_encdec_attend(void *user, graph *g, int qkv, const char *node);
 
 /* generation_config.json's token ids over the model's (decoder_start, forced
  * BOS/EOS, eos, bos), as transformers prefers it to config.json, and the

@@ -25,6 +25,8 @@ Cases:
   t5     T5 v1.0: relu, the head tied and scaled by d_model^-0.5, 12 heads of
          d_kv 8 (inner 96 != d_model 48), relative buckets with max distance 20
   flan-t5  the same shape gated-gelu with an untied head (transformers 4.x)
+  t5-text  the real T5 tokenizer (spiece.model) over a tiny Flan-style T5:
+         text2text-generation's generated_text (transformers 4.x)
   bart-text  a BART tokenizer (RoBERTa's byte-level BPE: a link to
          tests/data/tokenizers/roberta: GPT-2's vocabulary, <s> </s> <pad> after
          it) over a tiny BART (d_model 8): texts in,
@@ -36,7 +38,7 @@ Usage: python3 -m venv tools/.venv && tools/.venv/bin/pip install torch transfor
        tools/.venv/bin/python tools/make_encdec_refs.py bart
        (tools/.venv4: transformers 4.57, whose pipelines transformers 5 removed)
        tools/.venv/bin/python tools/make_encdec_refs.py t5
-       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text marian-text flan-t5
+       tools/.venv4/bin/python tools/make_encdec_refs.py bart-text marian-text flan-t5 t5-text
 """
 import json
 import os
@@ -45,7 +47,7 @@ import shutil
 import numpy as np
 import torch
 from transformers import (AutoTokenizer, BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel,
-                          MarianTokenizer, T5Config, T5ForConditionalGeneration, pipeline)
+                          MarianTokenizer, T5Config, T5ForConditionalGeneration, T5Tokenizer, pipeline)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "encdec")
@@ -251,6 +253,24 @@ def marian_text():
               ["spm/marian/" + n for n in ["source.spm", "target.spm", "vocab.json", "tokenizer_config.json"]])
 
 
+def t5_text():
+    """The real T5 tokenizer (spiece.model, 100 extra ids) over a tiny Flan-style T5: text2text-generation."""
+    tok = T5Tokenizer.from_pretrained(os.path.join(ROOT, "tests", "data", "tokenizers", "spm", "t5"))
+    cfg = T5Config(vocab_size=len(tok), d_model=8, d_kv=4, d_ff=16, num_layers=1, num_decoder_layers=1, num_heads=2,
+                   feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=0, eos_token_id=1,
+                   decoder_start_token_id=0, initializer_factor=4.0)
+
+    def make(seed):
+        torch.manual_seed(seed)
+        m = T5ForConditionalGeneration(cfg).eval()
+        perturb(m, seed)
+        return m
+
+    text_case("t5-text", make, tok, ["translate English to German: The house is wonderful.", "summarize: studies have shown that owning a dog is good for you"],
+              range(71, 300), "text2text-generation", "generated_text", 0,
+              ["spm/t5/" + n for n in ["spiece.model", "tokenizer_config.json"]])
+
+
 if __name__ == "__main__":
     import sys
     which = sys.argv[1:] or ["bart"]
@@ -262,3 +282,5 @@ if __name__ == "__main__":
         marian_text()
     if "t5" in which or "flan-t5" in which:
         t5_cases()
+    if "t5-text" in which:
+        t5_text()

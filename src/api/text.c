@@ -8,20 +8,14 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "../text/text.h"
 
 #define TEXTS_PER_RUN 32
-
-static bool exists(const char *dir, const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return base_exists(path);
-}
 
 vkf_status api_load_tokenizer(vkf_model *m, const char *dir)
 {
     base_diag *d = m->dev->diag;
-    if (!exists(dir, "tokenizer.json") && !exists(dir, "vocab.txt") && !exists(dir, "vocab.json")) return VKF_OK;
+    if (!tok_dir_has_files(dir)) return VKF_OK; /* an image model, or ids only */
     if (vkf_tokenizer_load(dir, &m->tok) != VKF_OK) return base_fail(d, VKF_ERROR_FORMAT, "%s", base_thread_diag()->error);
     vkf_tokenizer_info ti;
     vkf_tokenizer_get_info(m->tok, &ti);

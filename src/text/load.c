@@ -1228,6 +1228,15 @@ static bool spm_file(const char *dir, char *name, size_t cap)
     return false;
 }
 
+bool tok_dir_has_files(const char *dir)
+{
+    static const char *const files[] = {"tokenizer.json", "vocab.txt", "vocab.json"};
+    char path[4096], name[64];
+    for (size_t i = 0; i < BASE_ARRAY_LEN(files); i++)
+        if (file_exists(dir, files[i], path, sizeof path)) return true;
+    return spm_file(dir, name, sizeof name);
+}
+
 vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out)
 {
     *out = NULL;

@@ -418,6 +418,9 @@ typedef struct tok_tokenizer {
     uint32_t model_max_length; /* 0 when unknown */
 } tok_tokenizer;
 
+/* Whether dir holds tokenizer files tok_load reads (tokenizer.json, vocab.txt,
+ * vocab.json or a SentencePiece model file such as spiece.model). */
+bool tok_dir_has_files(const char *dir);
 vkf_status tok_load(base_diag *d, const char *dir, tok_tokenizer **out);
 void tok_free(tok_tokenizer *t);
 

@@ -497,6 +497,9 @@ typedef struct vkf_generate_desc {
     uint32_t no_repeat_ngram_size; /* HF's: no n-gram of this size twice in a sequence (0: the model's) */
     uint32_t min_new_tokens; /* EOS refused before this many new tokens (0: the model's min_length) */
     uint32_t explicit_fields; /* VKF_GEN_* bits: these fields' zeros are values, not "the model's" */
+    const char *task;        /* an HF pipeline task ("translation_en_to_de", "summarization"): its
+                                entry of config.json's task_specific_params (T5) prefixes text
+                                prompts and sets the defaults above, as HF's pipeline does (NULL: none) */
 } vkf_generate_desc;
 
 #define VKF_GEN_NUM_BEAMS (1u << 0)

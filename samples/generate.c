@@ -267,7 +267,7 @@ int main(int argc, char **argv)
                            .user = &ss, .repetition_penalty = penalty, .stop_strings = stops, .n_stop_strings = n_stops,
                            .num_beams = beams.num_beams, .length_penalty = beams.length_penalty,
                            .early_stopping = beams.early_stopping, .no_repeat_ngram_size = beams.no_repeat_ngram_size,
-                           .min_new_tokens = beams.min_new_tokens, .explicit_fields = beams.explicit_fields};
+                           .min_new_tokens = beams.min_new_tokens, .explicit_fields = beams.explicit_fields, .task = task};
     vkf_generation g[64];
     vkf_session *s = NULL;
     if (rc == TOOL_OK && vkf_session_create(model, n, &s) != VKF_OK) rc = tool_fail("%s", vkf_last_error(ctx));

@@ -436,3 +436,38 @@ Test(encdec, beam_search_equals_hf)
         cJSON_Delete(c.json);
     }
 }
+
+/* T5's task_specific_params: a task's prefix before the prompt and its
+ * settings (2 beams, max_length 9, early stopping) over the generation
+ * config, through the library (desc.task) and vkformer-generate --task. */
+Test(encdec, task_specific_params)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/t5-text", CASES);
+    snprintf(path, sizeof path, "%s/case.json", dir);
+    cJSON *c = tread_json(path);
+    const cJSON *texts = cJSON_GetObjectItem(c, "task_texts"), *want = cJSON_GetObjectItem(c, "translation_en_to_de");
+    const char *prompts[2] = {texts->child->valuestring, texts->child->next->valuestring};
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    vkf_generation g[2];
+    cr_assert_eq(vkf_generate(m, prompts, 2, &(vkf_generate_desc){.task = "translation_en_to_de"}, g), VKF_OK, "%s", vkf_last_error(ctx));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_str_eq(g[i].text, cJSON_GetArrayItem(want, i)->valuestring, "text %d", i);
+        cr_assert_leq(g[i].n_ids, 8, "max_length 9: 8 new tokens at most");
+    }
+    vkf_generation_free(g, 2);
+    /* without the task: no prefix, the model's settings (greedy, 50 tokens): another text */
+    cr_assert_eq(vkf_generate(m, prompts, 1, &(vkf_generate_desc){.max_new_tokens = 8}, g), VKF_OK);
+    cr_assert_str_neq(g[0].text, cJSON_GetArrayItem(want, 0)->valuestring);
+    vkf_generation_free(g, 1);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    char args[1024], line[1024];
+    snprintf(args, sizeof args, "-m %s -q --task translation_en_to_de --prompt '%s'", dir, prompts[1]);
+    tcli_result *r = tcli_run(VKF_GENERATE_BIN, args, NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    snprintf(line, sizeof line, "%s\n", cJSON_GetArrayItem(want, 1)->valuestring);
+    cr_assert_str_eq(r->out, line);
+    cJSON_Delete(c);
+}

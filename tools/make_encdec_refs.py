@@ -260,15 +260,30 @@ def t5_text():
                    feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=0, eos_token_id=1,
                    decoder_start_token_id=0, initializer_factor=4.0)
 
+    task = {"prefix": "translate English to German: ", "num_beams": 2, "max_length": 9, "early_stopping": True}
+
     def make(seed):
         torch.manual_seed(seed)
         m = T5ForConditionalGeneration(cfg).eval()
         perturb(m, seed)
+        m.config.task_specific_params = {"translation_en_to_de": task}  # T5's prefixes and settings per pipeline task
         return m
 
     text_case("t5-text", make, tok, ["translate English to German: The house is wonderful.", "summarize: studies have shown that owning a dog is good for you"],
               range(71, 300), "text2text-generation", "generated_text", 0,
               ["spm/t5/" + n for n in ["spiece.model", "tokenizer_config.json"]])
+    # translation_en_to_de: the task's prefix and settings from task_specific_params, given to generate
+    # as HF's pipeline means them (transformers 4.57's pipeline let its generation go past max_length here)
+    d = os.path.join(OUT, "t5-text")
+    m = T5ForConditionalGeneration.from_pretrained(d).eval()
+    case = json.load(open(os.path.join(d, "case.json")))
+    case["task_texts"] = ["The house is wonderful.", "I like cheese."]
+    gen = {k: v for k, v in task.items() if k != "prefix"}
+    out = [m.generate(**tok(task["prefix"] + t, return_tensors="pt"), do_sample=False, **gen)[0] for t in case["task_texts"]]
+    case["translation_en_to_de"] = [tok.decode(o, skip_special_tokens=True) for o in out]
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f, indent=1)
+    print("t5-text translation_en_to_de", case["translation_en_to_de"])
 
 
 if __name__ == "__main__":

@@ -817,8 +817,10 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     if (st == VKF_OK && desc->n_stop_strings && !m->tok)
         st = base_fail(d, VKF_ERROR_NOT_FOUND, "stop strings need the model's tokenizer, and the directory has none");
     gen_run r = {.s = s, .d = desc, .greedy = desc->temperature == 0, .rng = desc->seed, .out = out};
-    /* the settings: the caller's, else the model's generation config (HF's resolution) */
-    const model_gen_config *gc = &mm->gen;
+    /* the settings: the caller's, else the task's (task_specific_params), else the
+     * model's generation config (HF's resolution) */
+    const model_task_params *tp = model_task_params_find(mm, desc->task);
+    const model_gen_config *gc = tp ? &tp->gen : &mm->gen;
     uint32_t ex = desc->explicit_fields;
     r.max_new = desc->max_new_tokens || (ex & VKF_GEN_MAX_NEW_TOKENS) ? desc->max_new_tokens
                 : gc->max_new_tokens                               ? gc->max_new_tokens
@@ -946,9 +948,21 @@ vkf_status vkf_session_generate(vkf_session *s, const char *const *prompts, cons
     const int32_t **ids = calloc(s->B, sizeof *ids);
     uint32_t *lens = calloc(s->B, sizeof *lens);
     vkf_status st = enc && ids && lens ? VKF_OK : base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    /* the task's prefix before each prompt (T5's "translate English to German: "), as HF's pipelines */
+    const model_task_params *tp = desc ? model_task_params_find(&m->m, desc->task) : NULL;
+    const char *prefix = tp ? tp->prefix : "";
     for (uint32_t b = 0; b < s->B && st == VKF_OK; b++) {
+        char *joined = NULL;
+        if (prompts[b] && prefix[0]) {
+            size_t np = strlen(prefix), nt = strlen(prompts[b]);
+            joined = malloc(np + nt + 1);
+            if (!joined) st = base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+            else memcpy(joined, prefix, np), memcpy(joined + np, prompts[b], nt + 1);
+        }
+        if (st != VKF_OK) break;
         if (!prompts[b]) st = base_fail(m->dev->diag, VKF_ERROR_INVALID_ARGUMENT, "prompt %u is NULL", b);
-        else st = vkf_tokenizer_encode(m->tok, prompts[b], VKF_TEXT_NUL, NULL, 0, NULL, &enc[b]);
+        else st = vkf_tokenizer_encode(m->tok, joined ? joined : prompts[b], VKF_TEXT_NUL, NULL, 0, NULL, &enc[b]);
+        free(joined);
         if (st == VKF_OK) ids[b] = enc[b].ids, lens[b] = enc[b].length;
     }
     if (st == VKF_OK) st = vkf_session_generate_ids(s, ids, lens, desc, out);

@@ -189,13 +189,54 @@ static vkf_status generation_settings(base_diag *d, const char *path, const cJSO
     return s;
 }
 
+/* config.json's task_specific_params: each task's prefix and settings over the model's. */
+static vkf_status task_params(base_diag *d, const char *path, const cJSON *config, model *m)
+{
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive(config, "task_specific_params");
+    if (!tp || cJSON_IsNull(tp)) return VKF_OK;
+    if (!cJSON_IsObject(tp)) return base_fail(d, VKF_ERROR_FORMAT, "%s: task_specific_params must be an object", path);
+    uint32_t n = (uint32_t)cJSON_GetArraySize(tp);
+    if (n > 256) return base_fail(d, VKF_ERROR_FORMAT, "%s: task_specific_params has %u entries (256 at most)", path, n);
+    m->task_params = calloc(n ? n : 1, sizeof *m->task_params);
+    if (!m->task_params) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    vkf_status s = VKF_OK;
+    for (const cJSON *e = tp->child; e && s == VKF_OK; e = e->next) {
+        if (!cJSON_IsObject(e)) return base_fail(d, VKF_ERROR_FORMAT, "%s: task_specific_params[\"%s\"] must be an object", path, e->string);
+        model_task_params *t = &m->task_params[m->n_task_params++];
+        const char *prefix = NULL;
+        t->task = base_strdup(e->string);
+        s = io_json_str(d, path, e, "prefix", "", &prefix);
+        t->prefix = s == VKF_OK ? base_strdup(prefix) : NULL;
+        if (s == VKF_OK && (!t->task || !t->prefix)) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        t->gen = m->gen;
+        if (s == VKF_OK) s = generation_settings(d, path, e, &t->gen);
+    }
+    return s;
+}
+
+const model_task_params *model_task_params_find(const model *m, const char *task)
+{
+    for (uint32_t i = 0; task && i < m->n_task_params; i++)
+        if (!strcmp(m->task_params[i].task, task)) return &m->task_params[i];
+    return NULL;
+}
+
+void model_free_task_params(model *m)
+{
+    for (uint32_t i = 0; i < m->n_task_params; i++) free(m->task_params[i].task), free(m->task_params[i].prefix);
+    free(m->task_params);
+    m->task_params = NULL, m->n_task_params = 0;
+}
+
 vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *config, model *m)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    char cpath[4200];
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     if (!base_exists(path)) { /* older checkpoints: the settings in config.json */
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        return generation_settings(d, path, config, &m->gen);
+        vkf_status s = generation_settings(d, cpath, config, &m->gen);
+        return s == VKF_OK ? task_params(d, cpath, config, m) : s;
     }
     cJSON *root;
     vkf_status s = io_json_load(d, path, &root);
@@ -210,5 +251,5 @@ vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *c
         else s = model_parse_token_id(d, path, root, keys[i], m->vocab_size, fields[i]);
     }
     io_json_free(root);
-    return s;
+    return s == VKF_OK ? task_params(d, cpath, config, m) : s;
 }

@@ -208,6 +208,7 @@ uint32_t model_declare_state(const model *m, uint32_t batch, model_state *out, u
 void model_close(model *m)
 {
     if (!m) return;
+    model_free_task_params(m);
     graph_weights_free(&m->w);
     model_decl_free(&m->decl);
     if (m->cfg && m->family->config_release) m->family->config_release(m->cfg);

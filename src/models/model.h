@@ -48,6 +48,14 @@ typedef struct model_gen_config {
     uint32_t max_new_tokens;  /* 0: not set */
 } model_gen_config;
 
+/* One entry of config.json's task_specific_params (T5: "translation_en_to_de",
+ * "summarization"): the prompt prefix and the generation settings HF's pipeline
+ * of that task puts over the generation config. */
+typedef struct model_task_params {
+    char *task, *prefix;
+    model_gen_config gen;     /* starting from the model's, then the entry's keys */
+} model_task_params;
+
 /* How HF's text- and image-classification pipelines turn logits into scores:
  * regression the raw logit, multi-label or one label a sigmoid each, else a softmax. */
 typedef enum model_score { MODEL_SCORE_SOFTMAX, MODEL_SCORE_SIGMOID, MODEL_SCORE_NONE } model_score;
@@ -82,6 +90,8 @@ typedef struct model {
     uint32_t max_target;      /* encoder-decoders: decoder positions (max_positions: the encoder's) */
     int32_t decoder_start_id, forced_bos_id, forced_eos_id; /* -1: none (generation_config.json over config.json) */
     model_gen_config gen;
+    model_task_params *task_params; /* config.json's task_specific_params (owned) */
+    uint32_t n_task_params;
     /* embedding models: floats per embedding; the text graph pools its own
      * embedding (CLIP: text_embeds, at each text's EOS); CLIP: exp(logit_scale) */
     uint32_t embed_dim;
@@ -296,6 +306,10 @@ int model_encdec_attend(void *user, graph *g, int qkv, const char *node);
  * BOS/EOS, eos, bos), as transformers prefers it to config.json, and the
  * generation settings (m->gen) from it, else from config.json (root). */
 vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *root, model *m);
+/* The entry of task_specific_params for an HF task name, or NULL. */
+const model_task_params *model_task_params_find(const model *m, const char *task);
+void model_free_task_params(model *m);
+
 /* A token id setting of a config: absent or null leaves *out, a list gives its first. */
 vkf_status model_parse_token_id(base_diag *d, const char *path, const cJSON *root, const char *key, uint32_t vocab, int32_t *out);
 

@@ -271,6 +271,37 @@ Test(encdec, bad_input)
     ids = many;
     cr_assert_eq(vkf_session_generate_ids(s, &ids, &big, NULL, &g), VKF_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(vkf_last_error(ctx), "1 to 64 tokens"), "%s", vkf_last_error(ctx));
+    /* beams over the cap, beams with sampling */
+    ids = c.prompts[0];
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], &(vkf_generate_desc){.num_beams = 65}, &g), VKF_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(vkf_last_error(ctx), "1 to 64 beams"), "%s", vkf_last_error(ctx));
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], &(vkf_generate_desc){.num_beams = 2, .temperature = 0.7f}, &g),
+                 VKF_ERROR_UNSUPPORTED);
+    vkf_session_destroy(s);
+    vkf_model_destroy(m);
+    /* a checkpoint whose generation_config.json names no decoder start token: generation refuses to begin */
+    char dir[256], src[600];
+    ttmpdir_create(dir, sizeof dir, "encdec-nostart");
+    static const char *const files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(src, sizeof src, "%s/%s", c.dir, files[i]);
+        FILE *f = fopen(src, "rb");
+        cr_assert_not_null(f);
+        fseek(f, 0, SEEK_END);
+        size_t n = (size_t)ftell(f);
+        rewind(f);
+        char *data = malloc(n);
+        cr_assert_eq(fread(data, 1, n, f), n);
+        fclose(f);
+        twrite_file(dir, files[i], data, n);
+        free(data);
+    }
+    const char *gc = "{\"decoder_start_token_id\": null, \"eos_token_id\": 2}";
+    twrite_file(dir, "generation_config.json", gc, strlen(gc));
+    m = tload_model(ctx, dir, VKF_FP32);
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+    cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], NULL, &g), VKF_ERROR_FORMAT);
+    cr_assert(strstr(vkf_last_error(ctx), "decoder_start_token_id"), "%s", vkf_last_error(ctx));
     vkf_session_destroy(s);
     vkf_model_destroy(m);
     tctx_destroy(ctx);

@@ -13,8 +13,8 @@
             and 991                                   (--config gpt2)
   bart-base BART-base and opus-mt (Marian en-de's shape): the encoder over 32
   opus-mt   tokens with the first decoder step, then greedy decode tokens/s
-            with the self- and cross-attention caches (--config bart-base,
-            --config opus-mt)
+  t5-small  with the self- and cross-attention caches (--config bart-base,
+            --config opus-mt, --config t5-small)
 
 Median of --runs after a warm-up. On the CPU (the default: 2 threads, float32)
 as the README's lavapipe tables compare; with --device cuda on a GPU (CUDA
@@ -33,7 +33,8 @@ import time
 
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPConfig, CLIPModel, GPT2Config,
-                          GPT2LMHeadModel, MarianConfig, MarianMTModel, ViTConfig, ViTModel)
+                          GPT2LMHeadModel, MarianConfig, MarianMTModel, T5Config, T5ForConditionalGeneration, ViTConfig,
+                          ViTModel)
 
 
 class Timer:
@@ -147,7 +148,7 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the models")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, this project's machines)")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,clip-b32,gpt2,bart-base,opus-mt",
+    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,clip-b32,gpt2,bart-base,opus-mt,t5-small",
                     help="comma-separated models")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -182,6 +183,9 @@ def main():
                            max_position_embeddings=512, pad_token_id=58100, decoder_start_token_id=58100, eos_token_id=0,
                            scale_embedding=True, activation_function="swish", attn_implementation="eager")
         res["opus-mt"] = bench_encdec(args, timer, MarianMTModel(cfg))
+    if "t5-small" in want:
+        cfg = T5Config(d_model=512, d_ff=2048, num_layers=6, num_heads=8, feed_forward_proj="relu", attn_implementation="eager")
+        res["t5-small"] = bench_encdec(args, timer, T5ForConditionalGeneration(cfg))
     if "gpt2" in want:
         res["gpt2"] = bench_gpt2(args, timer)
     if args.json:

@@ -247,7 +247,7 @@ vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *c
     int32_t *fields[] = {&m->bos_id, &m->eos_id, &m->decoder_start_id, &m->forced_bos_id, &m->forced_eos_id};
     for (size_t i = 0; i < BASE_ARRAY_LEN(keys) && s == VKF_OK; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
-        if (cJSON_IsNull(v) && i >= 3) *fields[i] = -1; /* an explicit null switches forcing off */
+        if (cJSON_IsNull(v) && i >= 2) *fields[i] = -1; /* an explicit null: no decoder start, no forcing */
         else s = model_parse_token_id(d, path, root, keys[i], m->vocab_size, fields[i]);
     }
     io_json_free(root);

@@ -242,6 +242,40 @@ Test(encdec, fp16_argmax)
     }
 }
 
+/* A copy of a case's checkpoint whose generation_config.json gets these keys too. */
+static void copy_with_generation(const char *from, char *dir, size_t cap, const cJSON *extra)
+{
+    ttmpdir_create(dir, cap, "encdec-gen");
+    static const char *const files[] = {"config.json", "model.safetensors", "generation_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char src[600];
+        snprintf(src, sizeof src, "%s/%s", from, files[i]);
+        FILE *f = fopen(src, "rb");
+        cr_assert_not_null(f);
+        fseek(f, 0, SEEK_END);
+        size_t n = (size_t)ftell(f);
+        rewind(f);
+        char *data = malloc(n + 1);
+        cr_assert_eq(fread(data, 1, n, f), n);
+        fclose(f);
+        data[n] = 0;
+        if (i == 2) {
+            cJSON *g = cJSON_Parse(data);
+            for (const cJSON *e = extra->child; e; e = e->next) {
+                cJSON_DeleteItemFromObject(g, e->string);
+                cJSON_AddItemToObject(g, e->string, cJSON_Duplicate(e, 1));
+            }
+            char *out = cJSON_PrintUnformatted(g);
+            twrite_file(dir, files[i], out, strlen(out));
+            free(out);
+            cJSON_Delete(g);
+        } else {
+            twrite_file(dir, files[i], data, n);
+        }
+        free(data);
+    }
+}
+
 Test(encdec, bad_input)
 {
     enc_case c = load_case("bart");
@@ -280,24 +314,11 @@ Test(encdec, bad_input)
     vkf_session_destroy(s);
     vkf_model_destroy(m);
     /* a checkpoint whose generation_config.json names no decoder start token: generation refuses to begin */
-    char dir[256], src[600];
-    ttmpdir_create(dir, sizeof dir, "encdec-nostart");
-    static const char *const files[] = {"config.json", "model.safetensors"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(src, sizeof src, "%s/%s", c.dir, files[i]);
-        FILE *f = fopen(src, "rb");
-        cr_assert_not_null(f);
-        fseek(f, 0, SEEK_END);
-        size_t n = (size_t)ftell(f);
-        rewind(f);
-        char *data = malloc(n);
-        cr_assert_eq(fread(data, 1, n, f), n);
-        fclose(f);
-        twrite_file(dir, files[i], data, n);
-        free(data);
-    }
-    const char *gc = "{\"decoder_start_token_id\": null, \"eos_token_id\": 2}";
-    twrite_file(dir, "generation_config.json", gc, strlen(gc));
+    char dir[256];
+    cJSON *extra = cJSON_CreateObject();
+    cJSON_AddNullToObject(extra, "decoder_start_token_id");
+    copy_with_generation(c.dir, dir, sizeof dir, extra);
+    cJSON_Delete(extra);
     m = tload_model(ctx, dir, VKF_FP32);
     cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
     cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], NULL, &g), VKF_ERROR_FORMAT);
@@ -501,4 +522,45 @@ Test(encdec, task_specific_params)
     snprintf(line, sizeof line, "%s\n", cJSON_GetArrayItem(want, 1)->valuestring);
     cr_assert_str_eq(r->out, line);
     cJSON_Delete(c);
+}
+
+/* bad_words_ids and a list of EOS ids from generation_config.json, greedy and
+ * with beams, against transformers 5's generate given the same. */
+Test(encdec, bad_words_and_eos_lists)
+{
+    enc_case c = load_case("bart");
+    vkf_context *ctx = tctx_create(tcaps());
+    const cJSON *listed = cJSON_GetObjectItem(c.json, "listed");
+    cr_assert_eq(cJSON_GetArraySize(listed), 2);
+    for (const cJSON *l = listed->child; l; l = l->next) {
+        const cJSON *set = cJSON_GetObjectItem(l, "settings");
+        cJSON *extra = cJSON_CreateObject();
+        cJSON_AddItemToObject(extra, "bad_words_ids", cJSON_Duplicate(cJSON_GetObjectItem(set, "bad_words_ids"), 1));
+        cJSON_AddItemToObject(extra, "eos_token_id", cJSON_Duplicate(cJSON_GetObjectItem(set, "eos_token_id"), 1));
+        char dir[256];
+        copy_with_generation(c.dir, dir, sizeof dir, extra);
+        cJSON_Delete(extra);
+        vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+        const cJSON *nb = cJSON_GetObjectItem(set, "num_beams");
+        vkf_generate_desc d = {.max_new_tokens = (uint32_t)cJSON_GetObjectItem(set, "max_new_tokens")->valuedouble,
+                               .num_beams = nb ? (uint32_t)nb->valuedouble : 1};
+        for (uint32_t p = 0; p < c.n_prompts; p++) {
+            vkf_generation g;
+            vkf_session *s;
+            cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+            const int32_t *ids = c.prompts[p];
+            cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[p], &d, &g), VKF_OK, "%s", vkf_last_error(ctx));
+            int32_t hf[64];
+            uint32_t n;
+            ints(cJSON_GetArrayItem(cJSON_GetObjectItem(l, "ids"), (int)p), hf, &n, 64);
+            cr_assert_eq(g.n_ids, n - 1, "prompt %u, %u beams: %u ids, HF %u", p, d.num_beams, g.n_ids, n - 1);
+            for (uint32_t i = 0; i + 1 < n; i++) cr_assert_eq(g.ids[i], hf[i + 1], "prompt %u, %u beams: id %u", p, d.num_beams, i);
+            cr_assert_eq(g.stop, VKF_STOP_EOS);
+            vkf_generation_free(&g, 1);
+            vkf_session_destroy(s);
+        }
+        vkf_model_destroy(m);
+    }
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
 }

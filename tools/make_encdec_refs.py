@@ -102,7 +102,14 @@ def write_case(name, model, prompts, dec_ids, new):
     for kw in BEAM_SETTINGS:
         seqs = [model.generate(torch.tensor([p]), do_sample=False, **kw)[0].tolist() for p in prompts]
         beams.append({"settings": {k: v for k, v in kw.items()}, "ids": seqs})
-    case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy, "beams": beams,
+    # bad_words_ids and a list of EOS ids, as a generation_config.json would give them
+    listed = []
+    if name == "bart":
+        for kw in [dict(bad_words_ids=[[79], [240, 281]], eos_token_id=[2, 189], max_new_tokens=12),
+                   dict(bad_words_ids=[[79], [240, 281]], eos_token_id=[2, 189], num_beams=3, max_new_tokens=12)]:
+            seqs = [model.generate(torch.tensor([p]), do_sample=False, **kw)[0].tolist() for p in prompts]
+            listed.append({"settings": kw, "ids": seqs})
+    case = {"prompts": prompts, "decoder_input_ids": dec_ids, "new_tokens": new, "greedy_ids": greedy, "beams": beams, "listed": listed,
             "vocab": model.config.vocab_size, "d_model": model.config.d_model, "steps": len(steps), "pad": pad,
             "eos": model.config.eos_token_id,
             "transformers": __import__("transformers").__version__}

@@ -312,7 +312,15 @@ static void process_row(gen_run *r, const int32_t *seq, uint32_t len, uint32_t n
         for (uint32_t i = 0; i < len; i++) r->seen[seq[i]] = 0;
     }
     ban_ngrams(seq, len, r->no_repeat, x);
-    if (n_new < r->min_new && r->s->m->m.eos_id >= 0) x[r->s->m->m.eos_id] = -INFINITY;
+    const model *mm = &r->s->m->m;
+    /* HF's NoBadWordsLogitsProcessor: a one-token word never; a longer one's last
+     * token when the sequence ends in the word's other tokens */
+    for (uint32_t i = 0; i < mm->bad_words_len; i += 1 + (uint32_t)mm->bad_words[i]) {
+        uint32_t n = (uint32_t)mm->bad_words[i];
+        const int32_t *w = mm->bad_words + i + 1;
+        if (n - 1 <= len && !memcmp(seq + len - (n - 1), w, (n - 1) * sizeof *w)) x[w[n - 1]] = -INFINITY;
+    }
+    for (uint32_t i = 0; n_new < r->min_new && i < mm->n_eos; i++) x[mm->eos_ids[i]] = -INFINITY;
 }
 
 /* Records a generated token for sequence b and decides whether it goes on. */
@@ -344,7 +352,7 @@ static vkf_status emit(gen_run *r, uint32_t b, int32_t id)
     }
     s->pending[b] = id;
     q->next = -1;
-    if (!r->d->ignore_eos && id == s->m->m.eos_id) q->done = true, o->stop = VKF_STOP_EOS;
+    if (!r->d->ignore_eos && model_is_eos(&s->m->m, id)) q->done = true, o->stop = VKF_STOP_EOS;
     else if (o->n_ids >= r->max_new) q->done = true, o->stop = VKF_STOP_MAX_TOKENS;
     else if (stop) q->done = true, o->stop = stop == 2 ? VKF_STOP_STRING : VKF_STOP_CALLBACK;
     else q->next = id;
@@ -604,7 +612,8 @@ static vkf_status beam_search(gen_run *r, const int32_t *const *ids, const uint3
     vkf_session *s = r->s;
     const model *mm = &s->m->m;
     base_diag *d = s->m->dev->diag;
-    uint32_t B = s->B, K = r->num_beams, M = 2 * K, V = mm->vocab_size, R = B * K;
+    /* HF keeps max(2, 1 + EOS ids) x K continuations a step */
+    uint32_t B = s->B, K = r->num_beams, M = BASE_MAX(2u, 1 + mm->n_eos) * K, V = mm->vocab_size, R = B * K;
     uint32_t max_len = r->max_new + 1; /* HF's max_length: the start token and the new ones */
     uint32_t P = cache_positions(mm);
     if (max_len > P) max_len = P;
@@ -684,7 +693,7 @@ static vkf_status beam_search(gen_run *r, const int32_t *const *ids, const uint3
                     cand_insert(t, &have, M, (beam_cand){x[i] + run[row].score, k, (int32_t)i});
             }
             for (uint32_t j = 0; j < M; j++)
-                hits[b * M + j] = j < have && ((!r->d->ignore_eos && t[j].id == mm->eos_id) || cur + 1 >= max_len);
+                hits[b * M + j] = j < have && ((!r->d->ignore_eos && model_is_eos(mm, t[j].id)) || cur + 1 >= max_len);
             for (uint32_t j = have; j < M; j++) t[j] = (beam_cand){-INFINITY, 0, 0};
         }
         /* the finished set: candidates among the first K that end, scored by length */
@@ -692,7 +701,7 @@ static vkf_status beam_search(gen_run *r, const int32_t *const *ids, const uint3
             beam_cand *t = top + (size_t)b * M;
             bool all_done = true;
             for (uint32_t k = 0; k < K; k++) all_done = all_done && fin[b * K + k].finished;
-            beam_hyp merged[3 * GEN_MAX_BEAMS];
+            beam_hyp merged[10 * GEN_MAX_BEAMS]; /* K finished + up to 9K continuations */
             uint32_t n = 0;
             for (uint32_t k = 0; k < K; k++) merged[n++] = fin[b * K + k];
             for (uint32_t j = 0; j < M; j++) {
@@ -739,7 +748,7 @@ static vkf_status beam_search(gen_run *r, const int32_t *const *ids, const uint3
         /* the running set: the best K continuations that go on */
         for (uint32_t b = 0; b < B; b++) {
             beam_cand *t = top + (size_t)b * M;
-            float adj[2 * GEN_MAX_BEAMS];
+            float adj[9 * GEN_MAX_BEAMS];
             for (uint32_t j = 0; j < M; j++) adj[j] = t[j].logp + (hits[b * M + j] ? -1e9f : 0.0f);
             for (uint32_t k = 0; k < K; k++) {
                 uint32_t pick = 0;
@@ -793,7 +802,7 @@ static vkf_status beam_search(gen_run *r, const int32_t *const *ids, const uint3
         const beam_hyp *h = &fin[b * K];
         if (!h->finished || h->len < 1) h = &run[b * K]; /* nothing finished (cannot happen past the length limit) */
         for (uint32_t i = 1; i < h->len && st == VKF_OK; i++) st = emit(r, b, h->seq[i]);
-        if (st == VKF_OK && h->len > 1 && r->out[b].stop == VKF_STOP_EOS && h->seq[h->len - 1] != mm->eos_id)
+        if (st == VKF_OK && h->len > 1 && r->out[b].stop == VKF_STOP_EOS && !model_is_eos(mm, h->seq[h->len - 1]))
             r->out[b].stop = VKF_STOP_MAX_TOKENS;
         r->q[b].done = true;
     }
@@ -852,7 +861,7 @@ static vkf_status generate_ids(vkf_session *s, const int32_t *const *ids, const 
     }
     bool penalty = desc->repetition_penalty > 0 && desc->repetition_penalty != 1;
     /* processors change logits the device's top-k did not see: choose from all of them on the host */
-    bool host = penalty || r.no_repeat || r.min_new || r.num_beams > 1;
+    bool host = penalty || r.no_repeat || r.min_new || r.num_beams > 1 || mm->n_bad_words;
     r.k = host ? 0 : r.greedy ? 1 : (desc->top_k >= 1 && desc->top_k <= GEN_DEVICE_TOPK) ? desc->top_k : 0;
     r.seen = penalty ? calloc(V, 1) : NULL;
     /* what each sequence feeds: its pending token, then the new prompt (a

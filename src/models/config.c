@@ -214,6 +214,60 @@ static vkf_status task_params(base_diag *d, const char *path, const cJSON *confi
     return s;
 }
 
+bool model_is_eos(const model *m, int32_t id)
+{
+    for (uint32_t i = 0; i < m->n_eos; i++)
+        if (m->eos_ids[i] == id) return true;
+    return false;
+}
+
+/* bad_words_ids: lists of token ids, kept as [length, ids...] one after another. */
+static vkf_status bad_words(base_diag *d, const char *path, const cJSON *root, model *m)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "bad_words_ids");
+    if (!v || cJSON_IsNull(v)) return VKF_OK;
+    if (!cJSON_IsArray(v)) return base_fail(d, VKF_ERROR_FORMAT, "%s: bad_words_ids must be a list of lists of token ids", path);
+    uint32_t total = 0;
+    for (const cJSON *w = v->child; w; w = w->next) {
+        if (!cJSON_IsArray(w) || !cJSON_GetArraySize(w) || cJSON_GetArraySize(w) > 64)
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: bad_words_ids must hold non-empty lists of at most 64 ids", path);
+        total += 1 + (uint32_t)cJSON_GetArraySize(w);
+        if (total > 65536) return base_fail(d, VKF_ERROR_FORMAT, "%s: bad_words_ids holds more than 65,536 ids", path);
+    }
+    free(m->bad_words);
+    m->bad_words = malloc((total ? total : 1) * sizeof *m->bad_words);
+    if (!m->bad_words) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    m->n_bad_words = 0, m->bad_words_len = 0;
+    for (const cJSON *w = v->child; w; w = w->next) {
+        m->bad_words[m->bad_words_len++] = cJSON_GetArraySize(w);
+        for (const cJSON *e = w->child; e; e = e->next) {
+            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= m->vocab_size || e->valuedouble != floor(e->valuedouble))
+                return base_fail(d, VKF_ERROR_FORMAT, "%s: bad_words_ids holds a value that is not a token id below %u", path, m->vocab_size);
+            m->bad_words[m->bad_words_len++] = (int32_t)e->valuedouble;
+        }
+        m->n_bad_words++;
+    }
+    return VKF_OK;
+}
+
+/* eos_token_id as a list (transformers' EosTokenCriteria stops at any of them). */
+static vkf_status eos_list(base_diag *d, const char *path, const cJSON *root, model *m)
+{
+    m->n_eos = m->eos_id >= 0;
+    m->eos_ids[0] = m->eos_id;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
+    if (!cJSON_IsArray(v)) return VKF_OK;
+    m->n_eos = 0;
+    for (const cJSON *e = v->child; e; e = e->next) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= m->vocab_size || e->valuedouble != floor(e->valuedouble))
+            return base_fail(d, VKF_ERROR_FORMAT, "%s: eos_token_id lists a value that is not a token id below %u", path, m->vocab_size);
+        if (m->n_eos == BASE_ARRAY_LEN(m->eos_ids))
+            return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: eos_token_id lists more than %zu ids", path, BASE_ARRAY_LEN(m->eos_ids));
+        m->eos_ids[m->n_eos++] = (int32_t)e->valuedouble;
+    }
+    return VKF_OK;
+}
+
 const model_task_params *model_task_params_find(const model *m, const char *task)
 {
     for (uint32_t i = 0; task && i < m->n_task_params; i++)
@@ -223,6 +277,8 @@ const model_task_params *model_task_params_find(const model *m, const char *task
 
 void model_free_task_params(model *m)
 {
+    free(m->bad_words);
+    m->bad_words = NULL, m->n_bad_words = m->bad_words_len = 0;
     for (uint32_t i = 0; i < m->n_task_params; i++) free(m->task_params[i].task), free(m->task_params[i].prefix);
     free(m->task_params);
     m->task_params = NULL, m->n_task_params = 0;
@@ -236,6 +292,8 @@ vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *c
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     if (!base_exists(path)) { /* older checkpoints: the settings in config.json */
         vkf_status s = generation_settings(d, cpath, config, &m->gen);
+        if (s == VKF_OK) s = eos_list(d, cpath, config, m);
+        if (s == VKF_OK) s = bad_words(d, cpath, config, m);
         return s == VKF_OK ? task_params(d, cpath, config, m) : s;
     }
     cJSON *root;
@@ -250,6 +308,8 @@ vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *c
         if (cJSON_IsNull(v) && i >= 2) *fields[i] = -1; /* an explicit null: no decoder start, no forcing */
         else s = model_parse_token_id(d, path, root, keys[i], m->vocab_size, fields[i]);
     }
+    if (s == VKF_OK) s = eos_list(d, path, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id") ? root : config, m);
+    if (s == VKF_OK) s = bad_words(d, path, root, m);
     io_json_free(root);
     return s == VKF_OK ? task_params(d, cpath, config, m) : s;
 }

@@ -89,6 +89,10 @@ typedef struct model {
     bool encoder_decoder;     /* generation encodes the prompt once, then decodes from decoder_start_id */
     uint32_t max_target;      /* encoder-decoders: decoder positions (max_positions: the encoder's) */
     int32_t decoder_start_id, forced_bos_id, forced_eos_id; /* -1: none (generation_config.json over config.json) */
+    int32_t eos_ids[8];       /* every id that ends a sequence (eos_token_id as a list; [0] = eos_id) */
+    uint32_t n_eos;
+    int32_t *bad_words;       /* generation config's bad_words_ids, each list as [length, ids...] (owned) */
+    uint32_t n_bad_words, bad_words_len;
     model_gen_config gen;
     model_task_params *task_params; /* config.json's task_specific_params (owned) */
     uint32_t n_task_params;
@@ -306,6 +310,9 @@ int model_encdec_attend(void *user, graph *g, int qkv, const char *node);
  * BOS/EOS, eos, bos), as transformers prefers it to config.json, and the
  * generation settings (m->gen) from it, else from config.json (root). */
 vkf_status model_generation_config(base_diag *d, const char *dir, const cJSON *root, model *m);
+/* Whether id ends a sequence (one of eos_token_id's ids). */
+bool model_is_eos(const model *m, int32_t id);
+
 /* The entry of task_specific_params for an HF task name, or NULL. */
 const model_task_params *model_task_params_find(const model *m, const char *task);
 void model_free_task_params(model *m);

@@ -564,3 +564,41 @@ Test(encdec, bad_words_and_eos_lists)
     tctx_destroy(ctx);
     cJSON_Delete(c.json);
 }
+
+/* T5EncoderModel: the encoder alone through the tensor API, a padded batch of
+ * two, last_hidden_state against transformers 5. */
+Test(encdec, t5_encoder_model)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/t5-encoder", CASES);
+    snprintf(path, sizeof path, "%s/case.json", dir);
+    cJSON *c = tread_json(path);
+    int32_t p[2][64];
+    uint32_t lens[2];
+    ints(cJSON_GetObjectItem(c, "prompts")->child, p[0], &lens[0], 64);
+    ints(cJSON_GetObjectItem(c, "prompts")->child->next, p[1], &lens[1], 64);
+    uint32_t S = BASE_MAX(lens[0], lens[1]), D = (uint32_t)cJSON_GetObjectItem(c, "d_model")->valuedouble;
+    int32_t ids[128], mask[128];
+    for (uint32_t b = 0; b < 2; b++)
+        for (uint32_t j = 0; j < S; j++) ids[b * S + j] = j < lens[b] ? p[b][j] : 0, mask[b * S + j] = j < lens[b];
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, dir, VKF_FP32);
+    vkf_model_info info;
+    vkf_model_get_info(m, &info);
+    cr_assert_str_eq(info.task, "feature-extraction");
+    float *h = malloc((size_t)2 * S * D * 4);
+    vkf_tensor in[2] = {{"input_ids", 2, {2, S}, ids, 0, VKF_I32}, {"attention_mask", 2, {2, S}, mask, 0, VKF_I32}};
+    vkf_tensor out = {.name = "last_hidden_state", .data = h, .capacity = (uint64_t)2 * S * D * 4};
+    cr_assert_eq(vkf_model_run(m, in, 2, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+    snprintf(path, sizeof path, "%s/last_hidden_state.bin", dir);
+    float *want = tread_file(path, (size_t)2 * S * D * 4);
+    double e = max_abs_diff_f32(h, want, (size_t)2 * S * D); /* padded positions too: HF computes them the same way */
+    cr_assert_leq(e, 1e-4, "last_hidden_state differs by %g", e);
+    /* no decoder: no decoder inputs, no generation */
+    vkf_session *s;
+    cr_assert_eq(vkf_session_create(m, 1, &s), VKF_ERROR_UNSUPPORTED);
+    free(h), free(want);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c);
+}

@@ -207,6 +207,20 @@ def t5_cases():
                   relative_attention_num_buckets=32, relative_attention_max_distance=20, pad_token_id=0, eos_token_id=1,
                   decoder_start_token_id=0, initializer_factor=0.5)
     if major >= 5:
+        # T5EncoderModel: the encoder alone, its last_hidden_state for the padded batch
+        from transformers import T5EncoderModel
+        torch.manual_seed(60)
+        enc = T5EncoderModel(T5Config(feed_forward_proj="gated-gelu", **common)).eval()
+        perturb(enc, 60)
+        d = os.path.join(OUT, "t5-encoder")
+        shutil.rmtree(d, ignore_errors=True)
+        enc.save_pretrained(d)
+        S = max(len(p) for p in prompts)
+        ids = torch.tensor([p + [0] * (S - len(p)) for p in prompts])
+        mask = torch.tensor([[1] * len(p) + [0] * (S - len(p)) for p in prompts])
+        with torch.no_grad():
+            enc(input_ids=ids, attention_mask=mask).last_hidden_state.numpy().astype("<f4").tofile(os.path.join(d, "last_hidden_state.bin"))
+        json.dump({"prompts": prompts, "d_model": common["d_model"]}, open(os.path.join(d, "case.json"), "w"), indent=1)
         torch.manual_seed(61)
         m = T5ForConditionalGeneration(T5Config(feed_forward_proj="relu", **dict(common, initializer_factor=1.0))).eval()
         perturb(m, 61)

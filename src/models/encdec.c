@@ -78,6 +78,12 @@ graph *model_encdec_build(const model_encdec *e, const graph_key *key)
     if (!g) return NULL;
     uint32_t B = key->batch;
     model_encdec_run r = {.e = e, .kind = (model_graph_kind)key->kind, .B = B, .S = key->seq, .T = key->tgt};
+    if (key->kind == MODEL_GRAPH_TEXT && !e->decoder) { /* an encoder alone (T5EncoderModel) */
+        int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, r.S});
+        int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, r.S});
+        graph_output(g, e->encoder(&r, g, ids, mask));
+        return g;
+    }
     if (key->kind == MODEL_GRAPH_TEXT) {
         int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, r.S});
         int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, r.S});

@@ -293,7 +293,7 @@ struct model_encdec {
     bool xkv_bias;
     bool rel_bias;           /* the decoder's self-attention: T5's relative bias (centre = positions) */
     int (*encoder)(const model_encdec_run *r, graph *g, int ids, int mask);
-    int (*decoder)(model_encdec_run *r, graph *g, int ids, int mask);
+    int (*decoder)(model_encdec_run *r, graph *g, int ids, int mask); /* NULL: an encoder alone */
     int (*lm_head)(const model *m, graph *g, int h); /* NULL: no head (a base model) */
 };
 

@@ -28,6 +28,7 @@ typedef struct t5_config {
     bool scale_output;      /* v1.0: the decoder's output times d_model^-0.5 before a tied head */
     bool tie;               /* tie_word_embeddings (v1.1: false, the head stored) */
     bool lm_head;           /* ConditionalGeneration (or no architectures) */
+    bool encoder_only;      /* T5EncoderModel: the encoder alone, last_hidden_state */
     bool lm_head_stored;
 } t5_config;
 
@@ -76,9 +77,10 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;
         if (strstr(a->valuestring, "ConditionalGeneration")) c->lm_head = true;
+        else if (!strcmp(a->valuestring, "T5EncoderModel")) c->encoder_only = true;
         else if (strcmp(a->valuestring, "T5Model"))
-            return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: %s is not supported (T5ForConditionalGeneration, T5Model)", path,
-                             a->valuestring);
+            return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: %s is not supported (T5ForConditionalGeneration, T5Model, "
+                             "T5EncoderModel)", path, a->valuestring);
     }
     return VKF_OK;
 }
@@ -90,12 +92,12 @@ static void describe(model *m)
     m->layers = c->enc_layers + c->dec_layers;
     m->vocab_size = c->vocab;
     m->max_positions = c->positions;
-    m->max_target = c->positions;
     m->pad_id = c->pad;
     m->bos_id = -1;
     m->eos_id = c->eos;
-    m->encoder_decoder = true;
-    m->decoder_start_id = c->dec_start;
+    m->encoder_decoder = !c->encoder_only;
+    m->max_target = c->encoder_only ? 0 : c->positions;
+    m->decoder_start_id = c->encoder_only ? -1 : c->dec_start;
     m->task = c->lm_head ? MODEL_TASK_TEXT2TEXT : MODEL_TASK_FEATURES;
 }
 
@@ -140,7 +142,7 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
     }
     uint64_t D = c->d, I = (uint64_t)c->heads * c->d_kv, F = c->d_ff, V = c->vocab;
     model_decl_add(t, "shared", "shared.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){V, D});
-    for (int side = 0; side < 2; side++) {
+    for (int side = 0; side < (c->encoder_only ? 1 : 2); side++) {
         const char *g = side ? "dec" : "enc", *hf = side ? "decoder" : "encoder";
         char n[64], h[192], hq[3][192];
         const char *pq[3] = {hq[0], hq[1], hq[2]};
@@ -191,7 +193,7 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
             rms(t, n, h, D);
         }
     }
-    if (c->lm_head) {
+    if (c->lm_head && !c->encoder_only) {
         model_weight *w = model_decl_add(t, "lm_head", "lm_head.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){V, D});
         if (w && !c->lm_head_stored) w->alias_of = "shared";
     }
@@ -224,7 +226,9 @@ static int encoder(const model_encdec_run *r, graph *g, int ids, int mask)
         model_block blk = block(c, w, node, r->B, r->S, mask, false, table, buckets);
         h = model_block_build(g, t, &blk, h);
     }
-    return graph_rmsnorm(g, "encoder_last_hidden_state", h, -1, W("enc.ln_f.weight"), c->eps, NULL);
+    /* T5EncoderModel's output is its last_hidden_state */
+    const char *name = r->e->decoder ? "encoder_last_hidden_state" : "last_hidden_state";
+    return graph_rmsnorm(g, name, h, -1, W("enc.ln_f.weight"), c->eps, NULL);
 }
 
 static int decoder(model_encdec_run *r, graph *g, int ids, int mask)
@@ -256,8 +260,9 @@ static int lm_head(const model *m, graph *g, int h)
 static void skeleton(const model *m, model_encdec *e)
 {
     const t5_config *c = m->cfg;
-    *e = (model_encdec){.m = m, .dec_layers = c->dec_layers, .heads = c->heads, .head_dim = c->d_kv, .positions = c->positions,
-                          .scale = 1.0f, .rel_bias = true, .encoder = encoder, .decoder = decoder, .lm_head = c->lm_head ? lm_head : NULL};
+    *e = (model_encdec){.m = m, .dec_layers = c->encoder_only ? 0 : c->dec_layers, .heads = c->heads, .head_dim = c->d_kv,
+                        .positions = c->positions, .scale = 1.0f, .rel_bias = true, .encoder = encoder,
+                        .decoder = c->encoder_only ? NULL : decoder, .lm_head = c->lm_head && !c->encoder_only ? lm_head : NULL};
 }
 
 static const char *const t5_types[] = {"t5", NULL};

@@ -17,6 +17,7 @@ Cases:
          non-zero, scale_embedding on, gelu
   bart-eos  the bart shape with EOS favoured by final_logits_bias (greedy stops at
          once; beam search finishes hypotheses early and replaces them)
+  mbart  the bart shape as MBartForConditionalGeneration (pre-LN, final layer norms)
   marian d_model 48, 6 encoder heads and 12 decoder heads, swish, sinusoidal
          positions (absent from the checkpoint), vocab 211, pad 210 = decoder start
   marian-text  the real opus-mt tokenizer (source.spm, target.spm,
@@ -47,7 +48,8 @@ import shutil
 import numpy as np
 import torch
 from transformers import (AutoTokenizer, BartConfig, BartForConditionalGeneration, MarianConfig, MarianMTModel,
-                          MarianTokenizer, T5Config, T5ForConditionalGeneration, T5Tokenizer, pipeline)
+                          MarianTokenizer, MBartConfig, MBartForConditionalGeneration, T5Config, T5ForConditionalGeneration,
+                          T5Tokenizer, pipeline)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "encdec")
@@ -144,6 +146,16 @@ def main():
     eos_rng = np.random.default_rng(5)
     p_eos = [[0] + eos_rng.integers(3, 300, 9).tolist() + [2], [0] + eos_rng.integers(3, 300, 4).tolist() + [2]]
     write_case("bart-eos", m, p_eos, dec, 12)
+
+    # mBART: pre-LN blocks, a final layer_norm on each side, scaled embeddings
+    mcfg = MBartConfig(vocab_size=301, d_model=48, encoder_layers=2, decoder_layers=2, encoder_attention_heads=12,
+                       decoder_attention_heads=6, encoder_ffn_dim=72, decoder_ffn_dim=88, max_position_embeddings=64,
+                       scale_embedding=True, init_std=0.15, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                       decoder_start_token_id=2, forced_eos_token_id=2, activation_function="gelu")
+    torch.manual_seed(36)
+    m = MBartForConditionalGeneration(mcfg).eval()
+    perturb(m, 36)
+    write_case("mbart", m, prompts, dec, 12)
 
     # Marian: sinusoidal positions (not in the checkpoint), swish, no embedding norm
     cfg = MarianConfig(vocab_size=211, d_model=48, encoder_layers=2, decoder_layers=2, encoder_attention_heads=6,

@@ -86,6 +86,9 @@ static int add_tensor(graph *g, const char *name, graph_role role, graph_dtype d
     for (uint32_t i = 0; i < rank; i++)
         if (shape[i] == 0) return fail(g, VKF_ERROR_SHAPE, "tensor %s: dimension %u is 0", name, i);
     if (graph_find(g, name) >= 0) return fail(g, VKF_ERROR_INVALID_ARGUMENT, "tensor %s defined twice", name);
+    uint32_t dims[GRAPH_MAX_RANK]; /* shape may point into g->t, which growing moves (found by fuzz_config) */
+    memcpy(dims, shape, rank * sizeof(uint32_t));
+    shape = dims;
     if (!base_grow((void **)&g->t, &g->cap_t, g->n_t + 1, sizeof(*g->t)))
         return fail(g, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     graph_tensor *t = &g->t[g->n_t];

@@ -1,5 +1,6 @@
-/* BART (BartForConditionalGeneration, BartModel) and Marian (MarianMTModel,
- * the opus-mt translators): encoder-decoders of post-LN blocks. Shared token
+/* BART (BartForConditionalGeneration, BartModel), mBART (the same with pre-LN
+ * blocks and a final layer_norm on each side) and Marian (MarianMTModel, the
+ * opus-mt translators): encoder-decoders of post-LN blocks. Shared token
  * embeddings (scaled by sqrt(d_model) with scale_embedding); BART has learned
  * positions from offset 2 and layernorm_embedding on both sides, Marian
  * sinusoidal positions (computed: its checkpoints leave them out) and no
@@ -30,6 +31,7 @@
 
 typedef struct bart_config {
     bool marian;            /* sinusoidal positions, no layernorm_embedding */
+    bool mbart;             /* pre-LN blocks and a final layer_norm on each side */
     uint32_t vocab, d, max_pos, pos_offset;
     uint32_t enc_layers, dec_layers, enc_heads, dec_heads, enc_ffn, dec_ffn;
     uint32_t pad;
@@ -46,6 +48,7 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     bart_config *c = cfg;
     memset(c, 0, sizeof *c);
     c->marian = !strcmp(type, "marian");
+    c->mbart = !strcmp(type, "mbart");
     const char *act = NULL;
     bool scale = false, shared = true;
     /* omitted keys: BartConfig's defaults (bart-large) */
@@ -100,9 +103,9 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;
         if (strstr(a->valuestring, "ConditionalGeneration") || !strcmp(a->valuestring, "MarianMTModel")) c->lm_head = true;
-        else if (strcmp(a->valuestring, "BartModel") && strcmp(a->valuestring, "MarianModel"))
+        else if (strcmp(a->valuestring, "BartModel") && strcmp(a->valuestring, "MarianModel") && strcmp(a->valuestring, "MBartModel"))
             return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: %s is not supported (BartForConditionalGeneration, BartModel, "
-                             "MarianMTModel, MarianModel)", path, a->valuestring);
+                             "MBartForConditionalGeneration, MBartModel, MarianMTModel, MarianModel)", path, a->valuestring);
     }
     return VKF_OK;
 }
@@ -201,6 +204,8 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
         if (pw && c->marian) pw->optional = true; /* computed, as HF does: its checkpoints leave it out */
         snprintf(n, sizeof n, "%s.ln_emb", g), snprintf(h, sizeof h, "%s.layernorm_embedding", hf);
         if (!c->marian) model_decl_layernorm(t, n, h, D);
+        snprintf(n, sizeof n, "%s.ln_f", g), snprintf(h, sizeof h, "%s.layer_norm", hf);
+        if (c->mbart) model_decl_layernorm(t, n, h, D);
         uint32_t layers = side ? c->dec_layers : c->enc_layers;
         uint64_t F = side ? c->dec_ffn : c->enc_ffn;
         for (uint32_t l = 0; l < layers; l++) {
@@ -254,6 +259,16 @@ static int embed(graph *g, const model *m, const char *side, int ids, bool dyn, 
     return graph_layernorm(g, n, h, -1, W(lw), W(lb), c->eps, NULL);
 }
 
+/* mBART: the layer_norm after each side's last layer. */
+static int final_norm(graph *g, const model *m, const char *side, const char *name, int h)
+{
+    const bart_config *c = m->cfg;
+    const model_decl *t = &m->decl;
+    char w[32], b[32];
+    snprintf(w, sizeof w, "%s.ln_f.weight", side), snprintf(b, sizeof b, "%s.ln_f.bias", side);
+    return graph_layernorm(g, name, h, -1, W(w), W(b), c->eps, NULL);
+}
+
 static int encoder(const model_encdec_run *r, graph *g, int ids, int mask)
 {
     const model *m = r->e->m;
@@ -262,12 +277,12 @@ static int encoder(const model_encdec_run *r, graph *g, int ids, int mask)
     for (uint32_t l = 0; l < c->enc_layers; l++) {
         char w[16], node[24];
         snprintf(w, sizeof w, "e%u", l), snprintf(node, sizeof node, "encoder%u", l);
-        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
-                           .out_name = l + 1 == c->enc_layers ? "encoder_last_hidden_state" : NULL,
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = !c->mbart, .mask = mask,
+                           .out_name = l + 1 == c->enc_layers && !c->mbart ? "encoder_last_hidden_state" : NULL,
                            .at = {.batch = r->B, .q_len = r->S, .kv_len = r->S, .heads = c->enc_heads, .head_dim = c->d / c->enc_heads}};
         h = model_block_build(g, &m->decl, &blk, h);
     }
-    return h;
+    return c->mbart ? final_norm(g, m, "enc", "encoder_last_hidden_state", h) : h;
 }
 
 static int decoder(model_encdec_run *r, graph *g, int ids, int mask)
@@ -279,14 +294,14 @@ static int decoder(model_encdec_run *r, graph *g, int ids, int mask)
     for (r->layer = 0; r->layer < c->dec_layers; r->layer++) {
         char w[16], node[24];
         snprintf(w, sizeof w, "d%u", r->layer), snprintf(node, sizeof node, "decoder%u", r->layer);
-        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
-                           .out_name = r->layer + 1 == c->dec_layers ? "last_hidden_state" : NULL,
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = !c->mbart, .mask = mask,
+                           .out_name = r->layer + 1 == c->dec_layers && !c->mbart ? "last_hidden_state" : NULL,
                            .at = {.batch = r->B, .q_len = r->T, .kv_len = r->T, .heads = c->dec_heads, .head_dim = c->d / c->dec_heads,
                                   .causal = true},
                            .attend = decode ? model_encdec_attend : NULL, .cross = model_encdec_cross, .user = r};
         h = model_block_build(g, &m->decl, &blk, h);
     }
-    return h;
+    return c->mbart ? final_norm(g, m, "dec", "last_hidden_state", h) : h;
 }
 
 static int lm_head(const model *m, graph *g, int h)
@@ -304,7 +319,7 @@ static void skeleton(const model *m, model_encdec *e)
                           .lm_head = c->lm_head ? lm_head : NULL};
 }
 
-static const char *const bart_types[] = {"bart", "marian", NULL};
+static const char *const bart_types[] = {"bart", "mbart", "marian", NULL};
 
 const model_family bart_family = {
     .name = "bart",

@@ -107,7 +107,8 @@ def bench_encdec(args, timer, model, prompt=32, steps=32):
     model = prepare(model, args)
     cfg = model.config
     ids = torch.tensor([[(i * 7919 + 1000) % (cfg.vocab_size - 1) for i in range(prompt)]], device=args.device)
-    start = torch.tensor([[cfg.decoder_start_token_id]], device=args.device)
+    start_id = getattr(cfg, "decoder_start_token_id", None)
+    start = torch.tensor([[start_id if start_id is not None else cfg.pad_token_id]], device=args.device)
     with torch.inference_mode():
         out = {"encode_ms": timer(lambda: model(input_ids=ids, decoder_input_ids=start), args.runs) * 1e3}
         o = model(input_ids=ids, decoder_input_ids=start, use_cache=True)

@@ -604,3 +604,30 @@ Test(encdec, t5_encoder_model)
     tctx_destroy(ctx);
     cJSON_Delete(c);
 }
+
+/* Sampling with an encoder-decoder: the same seed gives the same ids, another
+ * seed (almost surely) others, every id inside the vocabulary. */
+Test(encdec, sampling_is_seeded)
+{
+    enc_case c = load_case("marian");
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = tload_model(ctx, c.dir, VKF_FP32);
+    vkf_generation g[3];
+    const int32_t *ids = c.prompts[0];
+    uint64_t seeds[3] = {7, 7, 8};
+    for (int i = 0; i < 3; i++) {
+        vkf_session *s;
+        cr_assert_eq(vkf_session_create(m, 1, &s), VKF_OK);
+        vkf_generate_desc d = {.max_new_tokens = 12, .temperature = 1.5f, .top_k = 0, .seed = seeds[i], .ignore_eos = 1};
+        cr_assert_eq(vkf_session_generate_ids(s, &ids, &c.lens[0], &d, &g[i]), VKF_OK, "%s", vkf_last_error(ctx));
+        for (uint32_t k = 0; k < g[i].n_ids; k++) cr_assert(g[i].ids[k] >= 0 && (uint32_t)g[i].ids[k] < c.vocab);
+        vkf_session_destroy(s);
+    }
+    cr_assert_eq(g[0].n_ids, g[1].n_ids);
+    cr_assert_eq(memcmp(g[0].ids, g[1].ids, g[0].n_ids * sizeof *g[0].ids), 0, "same seed, other ids");
+    cr_assert(g[0].n_ids != g[2].n_ids || memcmp(g[0].ids, g[2].ids, g[0].n_ids * sizeof *g[0].ids), "another seed, the same ids");
+    vkf_generation_free(g, 3);
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    cJSON_Delete(c.json);
+}

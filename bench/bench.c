@@ -24,7 +24,7 @@ static void usage(FILE *f)
             "         inferences in flight at batch 1), load and recording time, memory plan,\n"
             "         peak device memory. --config builds random weights: ViT tiny, small,\n"
             "         base, large (--config base --image-size 384 --patch-size 32 is\n"
-            "         ViT-B/32@384), bert-base, bert-large, minilm-l6, minilm-l12, or gpt2,\n"
+            "         ViT-B/32@384), bert-base, bert-large, minilm-l6, minilm-l12, mpnet-base, or gpt2,\n"
             "         distilgpt2, gpt2-medium, gpt2-large, or clip-b32, clip-b16 (image tower at\n"
             "         each batch, then the text tower on 100 labels), or bart-base, bart-large,\n"
             "         opus-mt, t5-small, flan-t5-base (encoder-decoders). Text encoders run batch 1 at --seq\n"

@@ -406,7 +406,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
         }
         model mm, *m = &mm;
         const char *preset = o->config ? o->config : "base";
-        const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) ? "bert"
+        const char *family = !strncmp(preset, "bert", 4) || !strncmp(preset, "minilm", 6) || !strncmp(preset, "mpnet", 5) ? "bert"
                              : strstr(preset, "gpt2")                                     ? "gpt2"
                              : !strncmp(preset, "clip", 4)                                ? "clip"
                              : !strncmp(preset, "bart", 4) || !strcmp(preset, "opus-mt")   ? "bart"

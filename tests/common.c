@@ -265,15 +265,20 @@ void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n)
     fclose(f);
 }
 
-bool tminilm(void)
+static bool real_model(const char *dir, const char *name)
 {
-    if (access(TMINILM "/model.safetensors", R_OK) == 0) return true;
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (access(path, R_OK) == 0) return true;
     const char *left_out = getenv("VKF_TEST_NO_MINILM");
     cr_assert(left_out && !strcmp(left_out, "1"),
-              "models/all-MiniLM-L6-v2 is missing: run bash scripts/fetch_models.sh (the README's test command does)");
-    fprintf(stderr, "all-MiniLM-L6-v2 left out (VKF_TEST_NO_MINILM=1): what needs it is skipped\n");
+              "models/%s is missing: run bash scripts/fetch_models.sh (the README's test command does)", name);
+    fprintf(stderr, "%s left out (VKF_TEST_NO_MINILM=1): what needs it is skipped\n", name);
     return false;
 }
+
+bool tminilm(void) { return real_model(TMINILM, "all-MiniLM-L6-v2"); }
+bool tmpnet(void) { return real_model(TMPNET, "all-mpnet-base-v2"); }
 
 ttext tb64(const char *s)
 {

@@ -81,6 +81,9 @@ void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n);
  * stderr and returns false, and the caller skips what needs it. */
 #define TMINILM VKF_REPO_DIR "/models/all-MiniLM-L6-v2"
 bool tminilm(void);
+/* The real all-mpnet-base-v2 (438 MB), the same way (VKF_TEST_NO_MINILM=1 leaves both out). */
+#define TMPNET VKF_REPO_DIR "/models/all-mpnet-base-v2"
+bool tmpnet(void);
 /* Tokenizer references: a base64 text (its raw bytes, NUL-terminated past n),
  * ids against a JSON array (the number of differing positions, the length
  * counting), the two logged side by side, and whether bytes are valid UTF-8. */

@@ -1,6 +1,7 @@
 /* BERT-style text encoders: BERT (and MiniLM / sentence-transformers
- * folders, which are BERTs without prefix), DistilBERT and RoBERTa. One
- * post-LN encoder graph; the families differ in names, embeddings and heads:
+ * folders, which are BERTs without prefix), DistilBERT, RoBERTa (and
+ * XLM-RoBERTa, the same graph), MPNet and ELECTRA. One post-LN encoder graph;
+ * the families differ in names, embeddings and heads:
  *   bert        word + position + token-type embeddings, pooler (tanh),
  *               classifier; MLM head cls.predictions (decoder tied to words)
  *   distilbert  no token types; pre_classifier + ReLU + classifier;
@@ -8,6 +9,13 @@
  *   roberta     one token type, positions from padding_idx + 1 skipping
  *               padding (a position_ids input the API computes, as HF does),
  *               classifier.dense + tanh + classifier.out_proj; lm_head
+ *   mpnet       RoBERTa's positions and heads without token types, plus T5's
+ *               bidirectional relative position bias (32 buckets, distance
+ *               128; one table for every layer) added to each score
+ *   electra     BERT's embeddings at embedding_size, projected to hidden_size
+ *               (embeddings_project); classifier.dense + GELU + out_proj; the
+ *               generator's MLM head (generator_predictions, generator_lm_head)
+ *               and the discriminator's per-token logits [B, S]
  * Inputs: input_ids, attention_mask, token_type_ids (bert, roberta),
  * position_ids (roberta), all int32 [B, S]. Outputs: last_hidden_state
  * [B, S, H], pooler_output [B, H] (bert with a pooler), logits [B, labels]
@@ -19,11 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum bert_kind { BERT, DISTILBERT, ROBERTA } bert_kind;
+typedef enum bert_kind { BERT, DISTILBERT, ROBERTA, MPNET, ELECTRA } bert_kind;
+
+/* RoBERTa's positions (from padding_idx) and heads */
+#define ROBERTA_LIKE(k) ((k) == ROBERTA || (k) == MPNET)
 
 typedef struct bert_config {
     bert_kind kind;
     uint32_t vocab, hidden, layers, heads, intermediate, max_pos, type_vocab;
+    uint32_t embed;         /* ELECTRA's embedding_size (hidden elsewhere) */
+    uint32_t buckets;       /* MPNet's relative_attention_num_buckets */
     uint32_t pad_id;
     float eps;
     op_act act;
@@ -34,13 +47,18 @@ typedef struct bert_config {
     bool want_classifier;   /* architectures name a SequenceClassification */
     /* what the checkpoint has */
     bool pooler, classifier, mlm, mlm_decoder_stored;
+    bool discriminator;     /* ELECTRA: discriminator_predictions */
 } bert_config;
 
 static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root, const char *type, void *cfg)
 {
     bert_config *c = cfg;
     memset(c, 0, sizeof *c);
-    c->kind = !strcmp(type, "distilbert") ? DISTILBERT : !strcmp(type, "roberta") ? ROBERTA : BERT;
+    c->kind = !strcmp(type, "distilbert")                                  ? DISTILBERT
+              : !strcmp(type, "roberta") || !strcmp(type, "xlm-roberta") ? ROBERTA
+              : !strcmp(type, "mpnet")                                   ? MPNET
+              : !strcmp(type, "electra")                                 ? ELECTRA
+                                                                         : BERT;
     const char *act = NULL, *pet = NULL;
     double eps = 1e-12;
     vkf_status s;
@@ -58,16 +76,18 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
         if (s == VKF_OK) s = io_json_bool(d, path, root, "sinusoidal_pos_embds", false, &sinus);
         (void)sinus; /* the table is stored in the checkpoint either way */
     } else {
-        bool rob = c->kind == ROBERTA;
-        s = io_json_u32(d, path, root, "vocab_size", rob ? 50265 : 30522, 1, 1u << 24, &c->vocab);
-        if (s == VKF_OK) s = io_json_u32(d, path, root, "hidden_size", 768, 1, 65536, &c->hidden);
+        bool rob = c->kind == ROBERTA, mp = c->kind == MPNET, el = c->kind == ELECTRA;
+        s = io_json_u32(d, path, root, "vocab_size", rob ? 50265 : 30522 + (mp ? 5 : 0), 1, 1u << 24, &c->vocab);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "hidden_size", el ? 256 : 768, 1, 65536, &c->hidden);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "embedding_size", el ? 128 : c->hidden, 1, 65536, &c->embed);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "relative_attention_num_buckets", 32, 2, 4096, &c->buckets);
         if (s == VKF_OK) s = io_json_u32(d, path, root, "num_hidden_layers", 12, 1, 1024, &c->layers);
-        if (s == VKF_OK) s = io_json_u32(d, path, root, "num_attention_heads", 12, 1, 1024, &c->heads);
-        if (s == VKF_OK) s = io_json_u32(d, path, root, "intermediate_size", 3072, 1, 1u << 20, &c->intermediate);
-        if (s == VKF_OK) s = io_json_u32(d, path, root, "max_position_embeddings", 512, 1, 1u << 20, &c->max_pos);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "num_attention_heads", el ? 4 : 12, 1, 1024, &c->heads);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "intermediate_size", el ? 1024 : 3072, 1, 1u << 20, &c->intermediate);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "max_position_embeddings", mp ? 514 : 512, 1, 1u << 20, &c->max_pos);
         if (s == VKF_OK) s = io_json_u32(d, path, root, "type_vocab_size", 2, 1, 1u << 16, &c->type_vocab);
-        if (s == VKF_OK) s = io_json_u32(d, path, root, "pad_token_id", rob ? 1 : 0, 0, 1u << 24, &c->pad_id);
-        if (s == VKF_OK) s = io_json_f64(d, path, root, "layer_norm_eps", 1e-12, &eps);
+        if (s == VKF_OK) s = io_json_u32(d, path, root, "pad_token_id", rob || mp ? 1 : 0, 0, 1u << 24, &c->pad_id);
+        if (s == VKF_OK) s = io_json_f64(d, path, root, "layer_norm_eps", mp ? 1e-5 : 1e-12, &eps);
         if (s == VKF_OK) s = io_json_str(d, path, root, "hidden_act", "gelu", &act);
         if (s == VKF_OK) s = io_json_str(d, path, root, "position_embedding_type", "absolute", &pet);
         if (s == VKF_OK && strcmp(pet, "absolute"))
@@ -83,15 +103,17 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: hidden size %u is not a multiple of %u heads", path, c->hidden, c->heads);
     if (s == VKF_OK && (c->hidden / c->heads) % 4)
         s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: head size %u is not a multiple of 4", path, c->hidden / c->heads);
-    if (s == VKF_OK && c->kind == ROBERTA && c->max_pos <= c->pad_id + 1)
+    if (s == VKF_OK && ROBERTA_LIKE(c->kind) && c->max_pos <= c->pad_id + 1)
         s = base_fail(d, VKF_ERROR_FORMAT, "%s: max_position_embeddings %u leaves no positions after padding_idx %u", path,
                       c->max_pos, c->pad_id);
     c->eps = (float)eps;
+    if (c->kind != ELECTRA) c->embed = c->hidden;
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;
         if (strstr(a->valuestring, "MaskedLM")) c->want_mlm = true;
         if (strstr(a->valuestring, "SequenceClassification")) c->want_classifier = true;
+        if (strstr(a->valuestring, "ForPreTraining")) c->discriminator = true; /* ELECTRA's discriminator */
     }
     if (s != VKF_OK) model_free_labels(c->num_labels, c->labels), c->labels = NULL;
     return s;
@@ -105,7 +127,7 @@ typedef struct names {
     const char *q, *k, *v, *o, *ln1, *fc1, *fc2, *ln2;
 } names;
 
-static const names NAMES[3] = {
+static const names NAMES[5] = {
     [BERT] = {{"bert.", "", NULL}, "embeddings.word_embeddings.weight", "encoder.layer.%u.", "attention.self.query",
               "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
               "intermediate.dense", "output.dense", "output.LayerNorm"},
@@ -115,17 +137,45 @@ static const names NAMES[3] = {
     [ROBERTA] = {{"roberta.", "", NULL}, "embeddings.word_embeddings.weight", "encoder.layer.%u.", "attention.self.query",
                  "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
                  "intermediate.dense", "output.dense", "output.LayerNorm"},
+    [MPNET] = {{"mpnet.", "", NULL}, "embeddings.word_embeddings.weight", "encoder.layer.%u.", "attention.attn.q", "attention.attn.k",
+               "attention.attn.v", "attention.attn.o", "attention.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"},
+    [ELECTRA] = {{"electra.", "", NULL}, "embeddings.word_embeddings.weight", "encoder.layer.%u.", "attention.self.query",
+                 "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+                 "intermediate.dense", "output.dense", "output.LayerNorm"},
+};
+
+/* Per kind: the masked-LM head's names. */
+typedef struct mlm_names {
+    const char *dense, *ln, *decoder, *bias;
+} mlm_names;
+
+static const mlm_names MLM_NAMES[5] = {
+    [BERT] = {"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.decoder.weight",
+              "cls.predictions.bias"},
+    [DISTILBERT] = {"vocab_transform", "vocab_layer_norm", "vocab_projector.weight", "vocab_projector.bias"},
+    [ROBERTA] = {"lm_head.dense", "lm_head.layer_norm", "lm_head.decoder.weight", "lm_head.bias"},
+    [MPNET] = {"lm_head.dense", "lm_head.layer_norm", "lm_head.decoder.weight", "lm_head.bias"},
+    [ELECTRA] = {"generator_predictions.dense", "generator_predictions.LayerNorm", "generator_lm_head.weight",
+                 "generator_lm_head.bias"},
 };
 
 static void bert_declare_all(const bert_config *c, model_decl *t)
 {
     const names *nm = &NAMES[c->kind];
-    uint64_t H = c->hidden, I = c->intermediate, V = c->vocab;
-    model_decl_add(t, "wte", "embeddings.word_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){V, H});
-    model_decl_add(t, "wpe", "embeddings.position_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->max_pos, H});
-    if (c->kind != DISTILBERT)
-        model_decl_add(t, "wtt", "embeddings.token_type_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->type_vocab, H});
-    model_decl_layernorm(t, "emb_ln", "embeddings.LayerNorm", H);
+    uint64_t H = c->hidden, I = c->intermediate, V = c->vocab, E = c->embed;
+    model_decl_add(t, "wte", "embeddings.word_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){V, E});
+    model_decl_add(t, "wpe", "embeddings.position_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->max_pos, E});
+    if (c->kind != DISTILBERT && c->kind != MPNET)
+        model_decl_add(t, "wtt", "embeddings.token_type_embeddings.weight", MODEL_INIT_SMALL, 2, (uint64_t[]){c->type_vocab, E});
+    model_decl_layernorm(t, "emb_ln", "embeddings.LayerNorm", E);
+    if (E != H) model_decl_linear(t, "emb_proj", "embeddings_project", H, E, true);
+    if (c->kind == MPNET) {
+        model_decl_add(t, "rel_table", "encoder.relative_attention_bias.weight", MODEL_INIT_SMALL, 2,
+                       (uint64_t[]){c->buckets, c->heads});
+        model_weight *bw = model_decl_add(t, "rel_buckets", "(computed) relative position buckets", MODEL_INIT_REL_BUCKETS, 1,
+                                          (uint64_t[]){2ull * c->max_pos + 1});
+        if (bw) bw->optional = true, bw->init_arg[0] = c->buckets, bw->init_arg[1] = 128, bw->init_arg[2] = 1;
+    }
     for (uint32_t l = 0; l < c->layers; l++) {
         char base[64], hf[3][160], name[64];
         snprintf(base, sizeof base, nm->layer, l);
@@ -156,24 +206,25 @@ static void bert_declare_all(const bert_config *c, model_decl *t)
     if (c->classifier) {
         uint64_t L = c->num_labels;
         if (c->kind == DISTILBERT) model_decl_linear(t, "pre_classifier", "pre_classifier", H, H, true);
-        if (c->kind == ROBERTA) {
+        if (c->kind != BERT && c->kind != DISTILBERT) {
             model_decl_linear(t, "pre_classifier", "classifier.dense", H, H, true);
             model_decl_linear(t, "classifier", "classifier.out_proj", L, H, true);
         } else {
             model_decl_linear(t, "classifier", "classifier", L, H, true);
         }
     }
+    if (c->discriminator) {
+        model_decl_linear(t, "disc_dense", "discriminator_predictions.dense", H, H, true);
+        model_decl_linear(t, "disc_out", "discriminator_predictions.dense_prediction", 1, H, true);
+    }
     if (c->mlm) {
-        const char *dense = c->kind == BERT ? "cls.predictions.transform.dense" : c->kind == ROBERTA ? "lm_head.dense" : "vocab_transform";
-        const char *ln = c->kind == BERT ? "cls.predictions.transform.LayerNorm" : c->kind == ROBERTA ? "lm_head.layer_norm" : "vocab_layer_norm";
-        const char *dec = c->kind == BERT ? "cls.predictions.decoder.weight" : c->kind == ROBERTA ? "lm_head.decoder.weight" : "vocab_projector.weight";
-        const char *bias = c->kind == BERT ? "cls.predictions.bias" : c->kind == ROBERTA ? "lm_head.bias" : "vocab_projector.bias";
-        model_decl_linear(t, "mlm_dense", dense, H, H, true);
-        model_decl_layernorm(t, "mlm_ln", ln, H);
+        const mlm_names *mn = &MLM_NAMES[c->kind];
+        model_decl_linear(t, "mlm_dense", mn->dense, E, H, true);
+        model_decl_layernorm(t, "mlm_ln", mn->ln, E);
         /* The decoder is the word embeddings (tied); HF saves it once. */
-        model_weight *w = model_decl_add(t, "mlm_decoder", dec, MODEL_INIT_SMALL, 2, (uint64_t[]){V, H});
+        model_weight *w = model_decl_add(t, "mlm_decoder", mn->decoder, MODEL_INIT_SMALL, 2, (uint64_t[]){V, E});
         if (w && !c->mlm_decoder_stored) w->alias_of = "wte";
-        model_decl_add(t, "mlm_bias", bias, MODEL_INIT_SMALL, 1, (uint64_t[]){V});
+        model_decl_add(t, "mlm_bias", mn->bias, MODEL_INIT_SMALL, 1, (uint64_t[]){V});
     }
 }
 
@@ -187,10 +238,10 @@ static void describe(model *m)
     m->num_labels = c->num_labels;
     m->labels = c->labels;
     m->vocab_size = c->vocab;
-    m->max_positions = c->kind == ROBERTA ? c->max_pos - c->pad_id - 1 : c->max_pos;
-    m->type_vocab = c->kind == DISTILBERT ? 0 : c->type_vocab;
+    m->max_positions = ROBERTA_LIKE(c->kind) ? c->max_pos - c->pad_id - 1 : c->max_pos;
+    m->type_vocab = c->kind == DISTILBERT || c->kind == MPNET ? 0 : c->type_vocab;
     m->pad_id = c->pad_id;
-    m->position_ids = c->kind == ROBERTA;
+    m->position_ids = ROBERTA_LIKE(c->kind);
     m->score = c->score;
 }
 
@@ -204,9 +255,13 @@ static vkf_status family_config_preset(base_diag *d, const char *preset, const m
     else if (!strcmp(preset, "bert-large")) c->hidden = 1024, c->layers = 24, c->heads = 16, c->intermediate = 4096;
     else if (!strcmp(preset, "minilm-l6")) c->hidden = 384, c->layers = 6, c->heads = 12, c->intermediate = 1536;
     else if (!strcmp(preset, "minilm-l12")) c->hidden = 384, c->layers = 12, c->heads = 12, c->intermediate = 1536;
+    else if (!strcmp(preset, "mpnet-base")) /* all-mpnet-base-v2 */
+        c->kind = MPNET, c->vocab = 30527, c->max_pos = 514, c->pad_id = 1, c->eps = 1e-5f, c->buckets = 32, c->pooler = false,
+        c->hidden = 768, c->layers = 12, c->heads = 12, c->intermediate = 3072;
     else
-        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown BERT preset \"%s\" (bert-base, bert-large, minilm-l6, minilm-l12)",
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "unknown BERT preset \"%s\" (bert-base, bert-large, minilm-l6, minilm-l12, mpnet-base)",
                          preset);
+    c->embed = c->hidden;
     return VKF_OK;
 }
 
@@ -226,21 +281,21 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
         if (!*prefix)
             return base_fail(m->diag, VKF_ERROR_NOT_FOUND, "%s: missing tensor %s%s (not a %s checkpoint?)", ck->files[0].path,
                              nm->prefixes[0], nm->probe, m->model_type);
-        c->pooler = c->kind != DISTILBERT && model_ck_has(ck, *prefix, "pooler.dense.weight");
-        const char *cls = c->kind == ROBERTA ? "classifier.out_proj.weight" : "classifier.weight";
+        c->pooler = c->kind != DISTILBERT && c->kind != ELECTRA && model_ck_has(ck, *prefix, "pooler.dense.weight");
+        const char *cls = c->kind == BERT || c->kind == DISTILBERT ? "classifier.weight" : "classifier.out_proj.weight";
         c->classifier = model_ck_has(ck, *prefix, cls);
-        const char *mlm = c->kind == BERT ? "cls.predictions.transform.dense.weight" : c->kind == ROBERTA ? "lm_head.dense.weight"
-                                                                                                          : "vocab_transform.weight";
+        char mlm[96];
+        snprintf(mlm, sizeof mlm, "%s.weight", MLM_NAMES[c->kind].dense);
         c->mlm = model_ck_has(ck, *prefix, mlm);
-        const char *dec = c->kind == BERT ? "cls.predictions.decoder.weight" : c->kind == ROBERTA ? "lm_head.decoder.weight"
-                                                                                                  : "vocab_projector.weight";
-        c->mlm_decoder_stored = model_ck_has(ck, *prefix, dec);
+        c->mlm_decoder_stored = model_ck_has(ck, *prefix, MLM_NAMES[c->kind].decoder);
+        c->discriminator = c->kind == ELECTRA && model_ck_has(ck, *prefix, "discriminator_predictions.dense.weight");
         if (c->want_classifier && !c->classifier)
             return base_fail(m->diag, VKF_ERROR_NOT_FOUND, "%s: config.json names a sequence classifier, the checkpoint has no %s",
                              ck->files[0].path, cls);
     }
     /* A checkpoint with both heads runs the one its architectures name. */
     if (c->classifier && c->mlm) c->mlm = c->want_mlm, c->classifier = !c->want_mlm;
+    if (c->classifier || c->mlm) c->discriminator = false;
     m->task = c->classifier ? MODEL_TASK_TEXT_CLASSIFICATION : c->mlm ? MODEL_TASK_FILL_MASK : MODEL_TASK_FEATURES;
     if (!c->classifier) m->num_labels = 0;
     bert_declare_all(c, t);
@@ -263,13 +318,13 @@ static graph *bert_build(const model *m, const graph_key *key)
     uint32_t shape[2] = {B, S};
     int ids = graph_input(g, "input_ids", GRAPH_I32, 2, shape);
     int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
-    int tt = c->kind != DISTILBERT ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
+    int tt = c->kind != DISTILBERT && c->kind != MPNET ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
     int h;
-    if (c->kind == ROBERTA) {
+    if (ROBERTA_LIKE(c->kind)) {
         /* positions skip padding: looked up from position_ids, then added */
         int pos = graph_input(g, "position_ids", GRAPH_I32, 2, shape);
-        op_embed_params wp = {.token_type = true};
-        int words = graph_embed(g, "word_embeddings", ids, tt, W("wte"), -1, W("wtt"), &wp);
+        op_embed_params wp = {.token_type = tt >= 0};
+        int words = graph_embed(g, "word_embeddings", ids, tt, W("wte"), -1, tt >= 0 ? W("wtt") : -1, &wp);
         int posv = graph_embed(g, "position_embeddings", pos, -1, W("wpe"), -1, -1, &(op_embed_params){0});
         h = graph_eltwise(g, "embeddings_sum", OP_ADD, OP_ACT_NONE, words, posv, 0);
     } else {
@@ -277,13 +332,19 @@ static graph *bert_build(const model *m, const graph_key *key)
         h = graph_embed(g, "embeddings_sum", ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, &ep);
     }
     h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
+    if (c->embed != H) /* ELECTRA: embedding_size to hidden_size */
+        h = graph_matmul(g, "embeddings_project", h, W("emb_proj.weight"), W("emb_proj.bias"), -1, &(graph_matmul_desc){.layout = OP_W_NT});
+    bool rel = c->kind == MPNET;
+    int rel_table = rel ? W("rel_table") : -1, rel_buckets = rel ? W("rel_buckets") : -1;
     graph_matmul_desc nt = {.layout = OP_W_NT};
     for (uint32_t l = 0; l < c->layers; l++) {
         char w[16], node[16];
         snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
         model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
                            .out_name = l + 1 == c->layers ? "last_hidden_state" : NULL, /* [B, S, H] under its HF name */
-                           .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd}};
+                           .rel_table = rel_table, .rel_buckets = rel_buckets,
+                           .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd, .rel_bias = rel,
+                                  .rel_center = c->max_pos}};
         h = model_block_build(g, t, &blk, h);
     }
     graph_output(g, h);
@@ -299,15 +360,21 @@ static graph *bert_build(const model *m, const graph_key *key)
         if (c->classifier) {
             int x = c->kind == BERT ? pooled : cls;
             if (c->kind != BERT) {
-                /* DistilBERT: ReLU; RoBERTa: tanh (classifier.dense) */
-                graph_matmul_desc pre = {.layout = OP_W_NT, .act = c->kind == DISTILBERT ? OP_ACT_RELU : OP_ACT_TANH};
+                /* DistilBERT: ReLU; RoBERTa, MPNet: tanh (classifier.dense); ELECTRA: GELU */
+                op_act act = c->kind == DISTILBERT ? OP_ACT_RELU : c->kind == ELECTRA ? OP_ACT_GELU : OP_ACT_TANH;
+                graph_matmul_desc pre = {.layout = OP_W_NT, .act = act};
                 x = graph_matmul(g, "pre_classifier", cls, W("pre_classifier.weight"), W("pre_classifier.bias"), -1, &pre);
             }
             graph_output(g, graph_matmul(g, "logits", x, W("classifier.weight"), W("classifier.bias"), -1, &nt));
         }
     }
+    if (c->discriminator) { /* ELECTRA's per-token replaced-token logits [B, S, 1] */
+        graph_matmul_desc d = {.layout = OP_W_NT, .act = c->act};
+        int x = graph_matmul(g, "discriminator_dense", h, W("disc_dense.weight"), W("disc_dense.bias"), -1, &d);
+        graph_output(g, graph_matmul(g, "logits", x, W("disc_out.weight"), W("disc_out.bias"), -1, &nt));
+    }
     if (c->mlm) {
-        graph_matmul_desc d = {.layout = OP_W_NT, .act = c->kind == ROBERTA ? OP_ACT_GELU : c->act};
+        graph_matmul_desc d = {.layout = OP_W_NT, .act = ROBERTA_LIKE(c->kind) || c->kind == ELECTRA ? OP_ACT_GELU : c->act};
         int x = graph_matmul(g, "mlm_transform", h, W("mlm_dense.weight"), W("mlm_dense.bias"), -1, &d);
         x = graph_layernorm(g, "mlm_norm", x, -1, W("mlm_ln.weight"), W("mlm_ln.bias"), c->kind == DISTILBERT ? 1e-12f : c->eps, NULL);
         graph_output(g, graph_matmul(g, "logits", x, W("mlm_decoder"), W("mlm_bias"), -1, &nt)); /* [B, S, vocab] */
@@ -334,7 +401,7 @@ static vkf_status prepare_text(const model *m, model_text_batch *b)
     return VKF_OK;
 }
 
-static const char *const bert_types[] = {"bert", "distilbert", "roberta", NULL};
+static const char *const bert_types[] = {"bert", "distilbert", "roberta", "xlm-roberta", "mpnet", "electra", NULL};
 
 const model_family bert_family = {
     .name = "bert",

@@ -11,6 +11,13 @@
 //   REL: a relative position bias added to each score (T5): the table
 //   [buckets, H] at the bucket rel_b[j - i + rel_center] of key j for query
 //   position i (bucket ids stored as floats: exact in fp16 and fp32).
+//   DIS: DeBERTa's disentangled attention, c2p (1) and p2c (2) terms over
+//   the projected relative embeddings pqk [rows, 2, H, D] (the query
+//   projection, then the key projection, of each relative position's
+//   embedding): + scale * q_i . pk[c] and + scale * k_j . pq[c] with
+//   c = clamp(rel_b[i - j + rel_center] + dis_off, 0, rows - 1), rel_b the
+//   (log-)bucketed relative position (odd in i - j, so one index serves both
+//   terms) and dis_off the span minus the first row the graph projected.
 //   TILE > 0: keys and values go through shared memory TILE at a time (GPUs);
 //   TILE == 0 reads them directly (CPU drivers, where shared memory costs).
 #extension GL_GOOGLE_include_directive : require
@@ -25,6 +32,7 @@ layout(constant_id = 7) const uint DYN_KV = 0;
 layout(constant_id = 8) const uint TILE = 0;
 layout(constant_id = 9) const uint USE_MASK = 0;
 layout(constant_id = 10) const uint REL = 0;
+layout(constant_id = 11) const uint DIS = 0;
 
 layout(push_constant) uniform Push {
     uint B, Sq, Skv, H;
@@ -36,6 +44,8 @@ layout(push_constant) uniform Push {
     uint q_pos, pos_index, len_index;
     uint m_off, m_bs;              // key mask: elements offset, batch stride
     uint rel_center, rt_off, rb_off; // relative bias: bucket table centre, offsets
+    int dis_off;                   // disentangled: span - first projected row
+    uint dis_rows;                 //   rows of pqk
 } p;
 
 layout(binding = 0) readonly buffer Q { STYPE4 q4[]; };
@@ -56,6 +66,16 @@ float rel_bias(uint j, uint ipos, uint h)
 }
 
 const uint D4 = D / 4;
+
+// The row of pqk (element offset of its query half) of key j for the query at ipos.
+uint dis_row(uint j, uint ipos, uint h)
+{
+    int at = clamp(int(ipos) - int(j) + int(p.rel_center), 0, 2 * int(p.rel_center));
+    int c = clamp(int(float(rel_b[p.rb_off + uint(at)])) + p.dis_off, 0, int(p.dis_rows) - 1);
+    return p.rt_off + uint(c) * 2u * p.H * D + h * D;
+}
+
+vec4 pqk4(uint at) { return vec4(float(rel_t[at]), float(rel_t[at + 1]), float(rel_t[at + 2]), float(rel_t[at + 3])); }
 shared vec4 ks[TILE > 0 ? TILE * D4 : 1];
 shared vec4 vs[TILE > 0 ? TILE * D4 : 1];
 
@@ -88,6 +108,15 @@ void main()
             float s = 0.0;
             for (uint d = 0; d < D4; d++) s += dot(q[d], vec4(k4[kb + j * krs + d]));
             if (REL != 0) s += rel_bias(j, qpos0 + qi, h);
+            if (DIS != 0) {
+                uint r = dis_row(j, qpos0 + qi, h);
+                float pc = 0.0;
+                for (uint d = 0; d < D4; d++) {
+                    if ((DIS & 1u) != 0) s += dot(q[d], pqk4(r + p.H * D + 4 * d));
+                    if ((DIS & 2u) != 0) pc += dot(vec4(k4[kb + j * krs + d]), pqk4(r + 4 * d));
+                }
+                s += pc * p.scale;
+            }
             float mn = max(m, s);
             float corr = vkf_exp(m - mn), e = vkf_exp(s - mn);
             l = l * corr + e;
@@ -113,6 +142,15 @@ void main()
                 float s = 0.0;
                 for (uint d = 0; d < D4; d++) s += dot(q[d], ks[jj * D4 + d]);
                 if (REL != 0) s += rel_bias(j0 + jj, qpos0 + qi, h);
+                if (DIS != 0) {
+                    uint r = dis_row(j0 + jj, qpos0 + qi, h);
+                    float pc = 0.0;
+                    for (uint d = 0; d < D4; d++) {
+                        if ((DIS & 1u) != 0) s += dot(q[d], pqk4(r + p.H * D + 4 * d));
+                        if ((DIS & 2u) != 0) pc += dot(ks[jj * D4 + d], pqk4(r + 4 * d));
+                    }
+                    s += pc * p.scale;
+                }
                 float mn = max(m, s);
                 float corr = vkf_exp(m - mn), e = vkf_exp(s - mn);
                 l = l * corr + e;

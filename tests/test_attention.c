@@ -352,6 +352,116 @@ Test(attention, relative_bias)
     tctx_destroy(ctx);
 }
 
+/* DeBERTa's relative position of i - j: itself, or log-bucketed (HF's
+ * make_log_bucket_position, in double). */
+static int deb_bucket(int rel, int bucket_size, int max_pos)
+{
+    if (bucket_size <= 0) return rel;
+    int mid = bucket_size / 2, sign = rel > 0 ? 1 : rel < 0 ? -1 : 0;
+    int abs_pos = rel < mid && rel > -mid ? mid - 1 : abs(rel);
+    if (abs_pos <= mid) return rel;
+    return sign * (int)(ceil(log((double)abs_pos / mid) / log((double)(max_pos - 1) / mid) * (mid - 1)) + mid);
+}
+
+/* Disentangled attention (DeBERTa) against float64 written as HF writes it:
+ * scores q.k + q.pk[c2p(i, j)] + k_j.pq[p2c(j, i)], all over sqrt(D * (1 +
+ * terms)), c2p = clamp(rel(i, j) + span), p2c = clamp(-rel(j, i) + span), a
+ * key mask with a hole; the op sees only the projected rows the sequence
+ * reaches (lo..hi) when narrow. */
+static void check_disentangled(vkf_context *ctx, uint32_t terms, int buckets, int max_pos, int span, bool narrow, op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    const uint32_t B = 2, S = 19, H = 3, D = 12, HD = H * D;
+    size_t n = (size_t)B * S * HD, nt = (size_t)2 * span * 2 * HD;
+    uint64_t rng = 91 + terms * 7 + (uint64_t)span + narrow;
+    float *q = malloc(n * 4), *k = malloc(n * 4), *v = malloc(n * 4), *o = malloc(n * 4), *pqk = malloc(nt * 4);
+    double *ref = malloc(n * 8), sc[19];
+    trand_fill(&rng, q, n, -1, 1), trand_fill(&rng, k, n, -1, 1), trand_fill(&rng, v, n, -1, 1), trand_fill(&rng, pqk, nt, -1, 1);
+    tround(q, n, dt), tround(k, n, dt), tround(v, n, dt), tround(pqk, nt, dt);
+    int32_t mask[2 * 19];
+    for (uint32_t i = 0; i < B * S; i++) mask[i] = i != S + 4;
+    double scale = 1.0 / sqrt((double)D * (1 + (terms & 1) + (terms >> 1)));
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t h = 0; h < H; h++)
+            for (uint32_t i = 0; i < S; i++) {
+                double m = -INFINITY, sum = 0;
+                const float *qi = q + ((size_t)b * S + i) * HD + h * D;
+                for (uint32_t j = 0; j < S; j++) {
+                    const float *kj = k + ((size_t)b * S + j) * HD + h * D;
+                    int c2p = deb_bucket((int)i - (int)j, buckets, max_pos) + span, p2c = -deb_bucket((int)j - (int)i, buckets, max_pos) + span;
+                    c2p = c2p < 0 ? 0 : c2p > 2 * span - 1 ? 2 * span - 1 : c2p;
+                    p2c = p2c < 0 ? 0 : p2c > 2 * span - 1 ? 2 * span - 1 : p2c;
+                    double d = 0;
+                    for (uint32_t t = 0; t < D; t++) {
+                        d += (double)qi[t] * kj[t];
+                        if (terms & 1) d += (double)qi[t] * pqk[(size_t)c2p * 2 * HD + HD + h * D + t];
+                        if (terms & 2) d += (double)kj[t] * pqk[(size_t)p2c * 2 * HD + h * D + t];
+                    }
+                    sc[j] = mask[b * S + j] ? d * scale : -INFINITY;
+                    if (sc[j] > m) m = sc[j];
+                }
+                for (uint32_t j = 0; j < S; j++) sum += (sc[j] = exp(sc[j] - m));
+                for (uint32_t t = 0; t < D; t++) {
+                    double acc = 0;
+                    for (uint32_t j = 0; j < S; j++) acc += sc[j] * v[((size_t)b * S + j) * HD + h * D + t];
+                    ref[((size_t)b * S + i) * HD + h * D + t] = acc / sum;
+                }
+            }
+    /* the bucket table of i - j over [-P, P], and the rows the graph would project */
+    const int P = 40;
+    float table[2 * 40 + 1];
+    for (int x = -P; x <= P; x++) table[x + P] = (float)deb_bucket(x, buckets, max_pos);
+    int lo = 0, hi = 2 * span - 1;
+    if (narrow) {
+        lo = deb_bucket(-(int)(S - 1), buckets, max_pos) + span, hi = deb_bucket((int)S - 1, buckets, max_pos) + span;
+        lo = lo < 0 ? 0 : lo, hi = hi > 2 * span - 1 ? 2 * span - 1 : hi;
+    }
+    op_attention_params p = {.batch = B, .q_len = S, .kv_len = S, .heads = H, .head_dim = D, .scale = (float)scale, .dis = terms,
+                             .rel_center = P, .dis_off = span - lo, .dis_rows = (uint32_t)(hi - lo + 1), .dtype = dt};
+    vk_buf bq = tbuf_upload(dev, q, n, dt), bk = tbuf_upload(dev, k, n, dt), bv = tbuf_upload(dev, v, n, dt), bo = tbuf_alloc(dev, n, dt);
+    vk_buf bm = tbuf_upload_i32(dev, mask, B * S);
+    vk_buf bt = tbuf_upload(dev, pqk + (size_t)lo * 2 * HD, (size_t)(hi - lo + 1) * 2 * HD, dt), bb = tbuf_upload(dev, table, 2 * P + 1, dt);
+    op_list l = {0};
+    cr_assert_eq(op_attention_rel(dev, &p, op_ref_of(&bq), op_ref_of(&bk), op_ref_of(&bv), (op_ref){0}, op_ref_of(&bm), op_ref_of(&bt),
+                                  op_ref_of(&bb), op_ref_of(&bo), &l),
+                 VKF_OK, "%s", vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &bo, o, n, dt);
+    double e = nmse_f32(o, ref, n);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "disentangled terms %u buckets %d span %d narrow %d: nmse %g", terms, buckets,
+                  span, narrow, e);
+    vk_buf_free(dev, &bq), vk_buf_free(dev, &bk), vk_buf_free(dev, &bv), vk_buf_free(dev, &bo), vk_buf_free(dev, &bm);
+    vk_buf_free(dev, &bt), vk_buf_free(dev, &bb);
+    free(q), free(k), free(v), free(o), free(pqk), free(ref);
+}
+
+Test(attention, disentangled)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        for (uint32_t terms = 1; terms <= 3; terms++) {
+            check_disentangled(ctx, terms, -1, 0, 8, false, dt);  /* v1: span 8 < 19 tokens: positions clamp */
+            check_disentangled(ctx, terms, -1, 0, 32, true, dt);  /* v1 span 32: only the rows reached */
+            check_disentangled(ctx, terms, 8, 32, 8, false, dt);  /* v2: log buckets */
+            check_disentangled(ctx, terms, 8, 32, 8, true, dt);
+        }
+    }
+    /* both a relative bias and disentangled terms: refused */
+    op_attention_params p = {.batch = 1, .q_len = 4, .kv_len = 4, .heads = 1, .head_dim = 4, .dis = 3, .rel_bias = true,
+                             .rel_center = 4, .dis_rows = 2};
+    vk_device *dev = tctx_dev(ctx);
+    vk_buf b = tbuf_alloc(dev, 64, OP_F32);
+    op_list l = {0};
+    cr_expect_neq(op_attention_rel(dev, &p, op_ref_of(&b), op_ref_of(&b), op_ref_of(&b), (op_ref){0}, (op_ref){0}, op_ref_of(&b),
+                                   op_ref_of(&b), op_ref_of(&b), &l),
+                  VKF_OK);
+    vk_buf_free(dev, &b);
+    op_list_free(&l);
+    tctx_destroy(ctx);
+}
+
 /* Top-k against a sort on the host: ties to the lower index, NaN skipped. */
 Test(attention, topk)
 {

@@ -418,7 +418,14 @@ void graph_attention_rel(graph *g, int att, int table, int buckets)
         !operand(g, n->name, "relative bias buckets", buckets, true, g->dtype))
         return;
     const op_attention_params *p = &n->p.at;
-    if (!p->rel_bias || graph_numel(&g->t[buckets]) < 2ull * p->rel_center + 1 || graph_numel(&g->t[table]) % p->heads) {
+    if (p->dis) { /* DeBERTa: pqk [rows, 2, heads, head_dim] */
+        if (n->op != GRAPH_OP_ATTENTION || graph_numel(&g->t[buckets]) < 2ull * p->rel_center + 1 ||
+            graph_numel(&g->t[table]) != (uint64_t)p->dis_rows * 2 * p->heads * p->head_dim) {
+            fail(g, VKF_ERROR_SHAPE, "node %s: disentangled attention needs pqk [%u, 2 x %u x %u] and %u bucket entries", n->name,
+                 p->dis_rows, p->heads, p->head_dim, 2 * p->rel_center + 1);
+            return;
+        }
+    } else if (!p->rel_bias || graph_numel(&g->t[buckets]) < 2ull * p->rel_center + 1 || graph_numel(&g->t[table]) % p->heads) {
         fail(g, VKF_ERROR_SHAPE, "node %s: the relative bias needs rel_bias, a [buckets, %u] table and %u bucket entries", n->name,
              p->heads, 2 * p->rel_center + 1);
         return;

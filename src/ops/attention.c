@@ -13,6 +13,8 @@ typedef struct attention_push {
     uint32_t q_pos, pos_index, len_index;
     uint32_t m_off, m_bs;
     uint32_t rel_center, rt_off, rb_off;
+    int32_t dis_off;
+    uint32_t dis_rows;
 } attention_push;
 
 _Static_assert(sizeof(attention_push) <= 128, "push constants beyond the guaranteed 128 bytes");
@@ -28,8 +30,9 @@ static bool bind_rel(vk_device *dev, const op_attention_params *p, op_ref table,
                      uint32_t *rt_off, uint32_t *rb_off)
 {
     uint32_t es = op_dtype_size(p->dtype);
-    return op_bind_all(dev, p->rel_bias ? table : other, es, false, &args[0], rt_off) &&
-           op_bind_all(dev, p->rel_bias ? buckets : other, es, false, &args[1], rb_off);
+    bool rel = p->rel_bias || p->dis;
+    return op_bind_all(dev, rel ? table : other, es, false, &args[0], rt_off) &&
+           op_bind_all(dev, rel ? buckets : other, es, false, &args[1], rb_off);
 }
 
 static vkf_status check_rel(vk_device *dev, const op_attention_params *p, op_ref table, op_ref buckets)
@@ -38,6 +41,11 @@ static vkf_status check_rel(vk_device *dev, const op_attention_params *p, op_ref
     if (p->rel_bias && (!table.buffer || !buckets.buffer || buckets.size < (2ull * p->rel_center + 1) * es || table.size < (uint64_t)p->heads * es))
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: the relative bias needs its table and %u bucket entries",
                          2 * p->rel_center + 1);
+    if (p->dis && p->rel_bias) return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "attention: a relative bias or disentangled terms, not both");
+    if (p->dis && (p->dis > 3 || !p->dis_rows || !table.buffer || !buckets.buffer ||
+                   buckets.size < (2ull * p->rel_center + 1) * es || table.size < (uint64_t)p->dis_rows * 2 * p->heads * p->head_dim * es))
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: disentangled terms need pqk [%u, 2, %u, %u] and %u bucket entries",
+                         p->dis_rows, p->heads, p->head_dim, 2 * p->rel_center + 1);
     return VKF_OK;
 }
 
@@ -109,6 +117,7 @@ vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_re
         .q_hs = p.q_hs, .k_hs = p.k_hs, .v_hs = p.v_hs, .o_hs = p.o_hs,
         .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
         .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index, .m_bs = p.kv_len, .rel_center = p.rel_center,
+        .dis_off = p.dis_off, .dis_rows = p.dis_rows,
     };
     uint32_t meta_off = 0;
     bool ok = op_bind(dev, q, 0, views[0].end, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.q_off) &&
@@ -148,6 +157,7 @@ vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_re
     d->spec[8] = tile;
     d->spec[9] = mask.buffer != VK_NULL_HANDLE;
     d->spec[10] = p.rel_bias;
+    d->spec[11] = p.dis;
     op_set_push(d, &push, sizeof push);
     d->groups[0] = BASE_DIV_UP(p.q_len, wg);
     d->groups[1] = p.heads;

@@ -183,6 +183,16 @@ typedef struct op_attention_params {
     uint32_t len_index;
     bool rel_bias;                          /* T5: + table[buckets[j - i + rel_center], h] per score */
     uint32_t rel_center;                    /* buckets holds 2 * rel_center + 1 entries */
+    /* DeBERTa's disentangled attention (op_attention_rel, not with rel_bias):
+     * bit 1 content-to-position, bit 2 position-to-content. rel_table is then
+     * pqk [dis_rows, 2, heads, head_dim]: each relative embedding's query and
+     * key projections; rel_buckets [2 * rel_center + 1] the relative position
+     * of i - j (index i - j + rel_center) as DeBERTa buckets it; a score gains
+     * scale * (q_i . pk[c] + k_j . pq[c]) with c = clamp(bucket + dis_off, 0,
+     * dis_rows - 1). */
+    uint32_t dis;
+    int32_t dis_off;
+    uint32_t dis_rows;
     op_dtype dtype;
 } op_attention_params;
 

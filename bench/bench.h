@@ -19,7 +19,7 @@ typedef struct bench_opts {
     bool blas;
     /* vit */
     const char *model;    /* checkpoint directory, or NULL for a preset */
-    const char *config;   /* preset: tiny, small, base, large (ViT); bert-base, bert-large, minilm-l6, minilm-l12 */
+    const char *config;   /* preset: tiny, small, base, large (ViT); bert-base, bert-large, minilm-l6, minilm-l12, mpnet-base, deberta-v3-base, ... */
     uint32_t seq;         /* text models: tokens at batch 1 (default 128) */
     uint32_t image_size, patch_size;
     uint32_t batches[8];

@@ -411,6 +411,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
                              : !strncmp(preset, "clip", 4)                                ? "clip"
                              : !strncmp(preset, "bart", 4) || !strcmp(preset, "opus-mt")   ? "bart"
                              : strstr(preset, "t5")                                       ? "t5"
+                             : !strncmp(preset, "deberta", 7)                             ? "deberta"
                                                                                           : "vit";
         vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, &(model_preset_opts){o->image_size, o->patch_size}, m);
         if (s != VKF_OK) {

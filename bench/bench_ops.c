@@ -224,12 +224,15 @@ static int bench_attention(vk_device *dev, const bench_opts *o, bench_table *t, 
         const char *shape;
         uint32_t B, Sq, Skv, H, D;
         bool causal, cache, rel;
+        uint32_t dis; /* DeBERTa's disentangled terms */
     } cases[] = {
-        {"vit-b 197 h12", 1, 197, 197, 12, 64, false, false, false},
-        {"bert 128 h12", 1, 128, 128, 12, 64, false, false, false},
-        {"gpt2 1/1024 h12", 1, 1, 1024, 12, 64, true, true, false},
-        {"gpt2 64/64 h12", 1, 64, 64, 12, 64, true, false, false},
-        {"t5-small 128 h8 rel", 1, 128, 128, 8, 64, false, false, true}, /* T5's relative position bias */
+        {"vit-b 197 h12", 1, 197, 197, 12, 64, false, false, false, 0},
+        {"bert 128 h12", 1, 128, 128, 12, 64, false, false, false, 0},
+        {"gpt2 1/1024 h12", 1, 1, 1024, 12, 64, true, true, false, 0},
+        {"gpt2 64/64 h12", 1, 64, 64, 12, 64, true, false, false, 0},
+        {"t5-small 128 h8 rel", 1, 128, 128, 8, 64, false, false, true, 0}, /* T5's relative position bias */
+        /* DeBERTa-v3-base: c2p and p2c over the 255 projected relative rows 128 tokens reach */
+        {"deberta-v3 128 h12 c2p|p2c", 1, 128, 128, 12, 64, false, false, false, 3},
     };
     for (size_t i = 0; i < BASE_ARRAY_LEN(cases); i++) {
         bench_row r = {.op = "attention", .variant = "auto"};
@@ -248,15 +251,19 @@ static int bench_attention(vk_device *dev, const bench_opts *o, bench_table *t, 
         op_ref rt = {0}, rb = {0}; /* relative bias: a [32, H] table, bucket ids (zeros: bucket 0) */
         if (st == VKF_OK && cases[i].rel) st = make_buf(dev, &bs, 32ull * cases[i].H, dt, &rt);
         if (st == VKF_OK && cases[i].rel) st = make_buf(dev, &bs, 2ull * cases[i].Skv + 1, dt, &rb);
+        uint32_t rows = 2 * cases[i].Skv - 1; /* bucket ids zero: every score reads row Skv - 1 */
+        if (st == VKF_OK && cases[i].dis) st = make_buf(dev, &bs, (uint64_t)rows * 2 * HD, dt, &rt);
+        if (st == VKF_OK && cases[i].dis) st = make_buf(dev, &bs, 2ull * cases[i].Skv + 1, dt, &rb);
         op_attention_params p = {
             .batch = cases[i].B, .q_len = cases[i].Sq, .kv_len = cases[i].Skv, .heads = cases[i].H,
             .head_dim = cases[i].D, .causal = cases[i].causal, .kv_cache = cases[i].cache,
-            .q_pos = cases[i].cache ? cases[i].Skv - 1 : 0, .rel_bias = cases[i].rel, .rel_center = cases[i].rel ? cases[i].Skv : 0,
-            .dtype = dt,
+            .q_pos = cases[i].cache ? cases[i].Skv - 1 : 0, .rel_bias = cases[i].rel,
+            .rel_center = cases[i].rel || cases[i].dis ? cases[i].Skv : 0, .dis = cases[i].dis,
+            .dis_off = (int32_t)cases[i].Skv - 1, .dis_rows = cases[i].dis ? rows : 0, .dtype = dt,
         };
         if (st == VKF_OK) st = op_attention_rel(dev, &p, q, k, v, (op_ref){0}, (op_ref){0}, rt, rb, out, &l);
         double pairs = (double)cases[i].Sq * keys * (cases[i].causal && !cases[i].cache ? 0.5 : 1.0);
-        r.flops = 4.0 * cases[i].B * cases[i].H * pairs * cases[i].D;
+        r.flops = (4.0 + 2.0 * ((cases[i].dis & 1) + (cases[i].dis >> 1))) * cases[i].B * cases[i].H * pairs * cases[i].D;
         rc |= finish(dev, o, t, &r, &l, st);
         free_bufs(dev, &bs);
     }

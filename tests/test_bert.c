@@ -167,14 +167,14 @@ static uint64_t numel(const cJSON *shape, uint32_t *dims, uint32_t *rank)
 }
 
 /* Runs a case's inputs through the model and compares every output with HF's. */
-static void check_case(const char *name, double tol)
+static void check_case_as(const char *name, double tol, vkf_precision dtype)
 {
     char dir[512], path[700];
     snprintf(dir, sizeof dir, "%s/%s", TEXT, name);
     snprintf(path, sizeof path, "%s/case.json", dir);
     cJSON *c = tread_json(path);
     vkf_context *ctx = tctx_create(tcaps());
-    vkf_model *m = load(ctx, dir, VKF_FP32);
+    vkf_model *m = load(ctx, dir, dtype);
     vkf_tensor in[4] = {{0}}, out[4] = {{0}};
     uint32_t n_in = 0, n_out = 0;
     float *want[4] = {0};
@@ -218,6 +218,8 @@ static void check_case(const char *name, double tol)
     tctx_destroy(ctx);
 }
 
+static void check_case(const char *name, double tol) { check_case_as(name, tol, VKF_FP32); }
+
 /* MaskedLM heads (the decoder tied to the word embeddings), head size 32,
  * hidden 96, 11 tokens (a bucket of 16), right and left padding and holes */
 Test(bert, masked_lm_padded_batch, .timeout = 300) { check_case("bert_mlm", 1e-4); }
@@ -240,6 +242,21 @@ Test(xlmr, classifier_padded_batch, .timeout = 300) { check_case("xlmr_cls", 1e-
 Test(electra, classifier_padded_batch, .timeout = 300) { check_case("electra_cls", 1e-4); }
 Test(electra, discriminator_padded_batch, .timeout = 300) { check_case("electra_disc", 1e-4); }
 Test(electra, generator_padded_batch, .timeout = 300) { check_case("electra_gen", 1e-4); }
+
+/* DeBERTa v1: in_proj reordered per head, q_bias / v_bias, c2p|p2c over
+ * relative positions clamped at max_relative_positions, absolute positions
+ * and token types, ContextPooler + classifier; then the legacy MLM head and
+ * the p2c|c2p order (real tokens compared: HF masks padded queries' rows) */
+Test(deberta, v1_classifier_padded_batch, .timeout = 300) { check_case("deberta_cls", 1e-4); }
+Test(deberta, v1_masked_lm_padded_batch, .timeout = 300) { check_case("deberta_mlm", 1e-4); }
+/* DeBERTa-v2/v3: log position buckets, share_att_key, the relative table
+ * layer-normed, no absolute positions (12 heads); and unbucketed with
+ * pos_key_proj, c2p only, an embedding projection (24 heads) */
+Test(deberta, v2_masked_lm_padded_batch, .timeout = 300) { check_case("debertav2_mlm", 1e-4); }
+Test(deberta, v2_classifier_padded_batch, .timeout = 300) { check_case("debertav2_cls", 1e-4); }
+/* fp16 weights and activations (bucket ids exact in fp16) */
+Test(deberta, v2_masked_lm_fp16, .timeout = 300) { check_case_as("debertav2_mlm", 2e-2, VKF_FP16); }
+Test(deberta, v1_classifier_fp16, .timeout = 300) { check_case_as("deberta_cls", 2e-2, VKF_FP16); }
 
 /* problem_type multi_label_classification: a sigmoid per label, as HF's pipeline */
 Test(bert, multi_label_sigmoid, .timeout = 300)

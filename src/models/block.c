@@ -56,7 +56,7 @@ static int self_attention(graph *g, const model_decl *t, const model_block *b, i
     op_attention_params ap = b->at;
     ap.q_rs = ap.k_rs = ap.v_rs = 3 * H;
     int att = graph_attention_masked(g, node(n[1], sizeof n[1], b, "attention"), qkv, 0, qkv, H, qkv, 2 * H, b->mask, &ap);
-    if (ap.rel_bias) graph_attention_rel(g, att, b->rel_table, b->rel_buckets);
+    if (ap.rel_bias || ap.dis) graph_attention_rel(g, att, b->rel_table, b->rel_buckets);
     return att;
 }
 

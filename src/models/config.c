@@ -17,13 +17,13 @@ vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_
         op_act act;
     } acts[] = {{"gelu", OP_ACT_GELU},           {"gelu_new", OP_ACT_GELU_TANH},     {"gelu_pytorch_tanh", OP_ACT_GELU_TANH},
                 {"gelu_fast", OP_ACT_GELU_TANH}, {"quick_gelu", OP_ACT_QUICK_GELU}, {"relu", OP_ACT_RELU},
-                {"silu", OP_ACT_SILU},           {"swish", OP_ACT_SILU}};
+                {"silu", OP_ACT_SILU},           {"swish", OP_ACT_SILU},             {"tanh", OP_ACT_TANH}};
     for (size_t i = 0; i < BASE_ARRAY_LEN(acts); i++)
         if (strcmp(name, acts[i].name) == 0) {
             *act = acts[i].act;
             return VKF_OK;
         }
-    return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported (gelu, gelu_new, quick_gelu, relu, silu)",
+    return base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: activation \"%s\" is not supported (gelu, gelu_new, quick_gelu, relu, silu, tanh)",
                      file, name);
 }
 

@@ -159,6 +159,20 @@ static float rel_bucket(int64_t rel, const uint32_t *arg)
     return (float)(ret + (uint32_t)large);
 }
 
+/* make_log_bucket_position of DeBERTa-v2 for one relative position, in
+ * float32 as torch computes it; rel itself without buckets. */
+float model_deberta_bucket(int64_t rel, uint32_t buckets, uint32_t max_relative)
+{
+    const uint32_t arg[2] = {buckets, max_relative};
+    int64_t mid = arg[0] / 2;
+    if (!arg[0] || !mid) return (float)rel;
+    int64_t abs_pos = rel < mid && rel > -mid ? mid - 1 : (rel < 0 ? -rel : rel);
+    if (abs_pos <= mid) return (float)rel;
+    float ratio = logf((float)abs_pos / (float)mid) / logf((float)((double)(arg[1] - 1) / (double)mid));
+    float log_pos = ceilf(ratio * (float)(mid - 1)) + (float)mid;
+    return rel < 0 ? -log_pos : log_pos;
+}
+
 typedef struct upload_state {
     base_diag *d;
     graph_weights *w;
@@ -167,35 +181,53 @@ typedef struct upload_state {
     uint64_t done, total;
 } upload_state;
 
-/* One part: from the checkpoint tensor t, or random / zeros when t is NULL. */
-static vkf_status upload_part(upload_state *u, const model_weight *mw, const st_tensor *t, int buf, VkDeviceSize offset,
-                              bool zeros, const char *hf)
+/* Elements [first, first + n) of one part, from the checkpoint tensor t or
+ * computed / random / zeros when t is NULL, to dst bytes into buf. */
+static vkf_status upload_range(upload_state *u, const model_weight *mw, const st_tensor *t, int buf, VkDeviceSize dst, uint64_t first0,
+                               uint64_t n, bool zeros, uint64_t *rng)
 {
-    uint64_t n = part_elems(mw);
     uint32_t es = graph_dtype_size(u->o->dtype);
     bool f16 = u->o->dtype == GRAPH_F16;
-    uint64_t rng = u->o->seed ^ base_hash64(hf, strlen(hf), BASE_HASH_SEED);
-    for (uint64_t first = 0; first < n; first += CHUNK_ELEMS) {
-        uint64_t count = BASE_MIN((uint64_t)CHUNK_ELEMS, n - first);
+    for (uint64_t done = 0; done < n; done += CHUNK_ELEMS) {
+        uint64_t first = first0 + done, count = BASE_MIN((uint64_t)CHUNK_ELEMS, n - done);
         if (t) {
             vkf_status s = st_convert(u->d, t, first, count, f16, u->bounce);
             if (s != VKF_OK) return base_fail_prefix(u->d, s, "%s: ", u->o->ck->files[t->file].path);
         } else {
+            int64_t centre = (int64_t)(mw->shape[0] / 2);
             for (uint64_t i = 0; i < count; i++) {
-                float v = mw->init == MODEL_INIT_SINUSOIDAL    ? sinusoid(first + i, mw->shape[mw->rank - 1])
-                          : mw->init == MODEL_INIT_REL_BUCKETS ? rel_bucket((int64_t)(first + i) - (int64_t)(mw->shape[0] / 2), mw->init_arg)
-                          : zeros                             ? 0.0f
-                                                              : random_value(&rng, mw->init);
+                float v = mw->init == MODEL_INIT_SINUSOIDAL        ? sinusoid(first + i, mw->shape[mw->rank - 1])
+                          : mw->init == MODEL_INIT_REL_BUCKETS     ? rel_bucket((int64_t)(first + i) - centre, mw->init_arg)
+                          : mw->init == MODEL_INIT_DEBERTA_BUCKETS ? model_deberta_bucket((int64_t)(first + i) - centre, mw->init_arg[0], mw->init_arg[1])
+                          : zeros                                  ? 0.0f
+                                                                   : random_value(rng, mw->init);
                 if (f16) ((uint16_t *)u->bounce)[i] = base_f32_to_f16(v);
                 else ((float *)u->bounce)[i] = v;
             }
         }
-        vkf_status s = graph_weights_write(u->w, buf, offset + first * es, u->bounce, count * es);
+        vkf_status s = graph_weights_write(u->w, buf, dst + done * es, u->bounce, count * es);
         if (s != VKF_OK) return s;
         u->done += count;
         if (u->o->progress) u->o->progress(u->o->progress_user, u->done, u->total);
     }
     return VKF_OK;
+}
+
+/* One part: from the checkpoint tensor t, or random / zeros when t is NULL;
+ * with deinterleave, its [h][3][n] row blocks to their [3][h][n] places. */
+static vkf_status upload_part(upload_state *u, const model_weight *mw, const st_tensor *t, int buf, VkDeviceSize offset,
+                              bool zeros, const char *hf)
+{
+    uint64_t n = part_elems(mw), rng = u->o->seed ^ base_hash64(hf, strlen(hf), BASE_HASH_SEED);
+    uint32_t h = mw->deinterleave, es = graph_dtype_size(u->o->dtype);
+    if (!h) return upload_range(u, mw, t, buf, offset, 0, n, zeros, &rng);
+    uint64_t block = n / (3ull * h); /* elements of one head's Q (or K, V) */
+    vkf_status s = VKF_OK;
+    for (uint64_t b = 0; b < 3ull * h && s == VKF_OK; b++) {
+        uint64_t head = b / 3, which = b % 3;
+        s = upload_range(u, mw, t, buf, offset + (which * h + head) * block * es, b * block, block, zeros, &rng);
+    }
+    return s;
 }
 
 vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *t, const model_load_opts *o)
@@ -218,7 +250,9 @@ vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *
         for (uint32_t k = 0; k < mw->n_parts && s == VKF_OK; k++) {
             const st_tensor *ct = NULL;
             bool zeros = false;
-            if (o->ck) {
+            if (!mw->hf[k][0]) {
+                zeros = true; /* a part of zeros (DeBERTa's K bias) */
+            } else if (o->ck) {
                 ct = lookup(o->ck, o->prefix, mw->hf[k]);
                 if (!ct && !mw->optional) {
                     s = base_fail(d, VKF_ERROR_NOT_FOUND, "%s: missing tensor %s%s", o->ck->files[0].path,

@@ -15,15 +15,19 @@ typedef enum model_init {
     MODEL_INIT_ZEROS,     /* zeros (also what an absent optional part gets) */
     MODEL_INIT_SINUSOIDAL, /* [positions, dim] sinusoids as Marian's positions (absent from
                            * its checkpoints: computed, sines in the first half, cosines after) */
-    MODEL_INIT_REL_BUCKETS /* [2P + 1]: T5's relative position bucket of j - i = index - P, computed
+    MODEL_INIT_REL_BUCKETS, /* [2P + 1]: T5's relative position bucket of j - i = index - P, computed
                            * as torch computes it (init_arg: num_buckets, max_distance, bidirectional) */
+    MODEL_INIT_DEBERTA_BUCKETS /* [2P + 1]: DeBERTa's relative position of i - j = index - P, log-bucketed
+                           * as torch computes it when init_arg[0] (position_buckets) > 0
+                           * (init_arg[1]: max_relative_positions) */
 } model_init;
 
 #define MODEL_MAX_PARTS 3
 
 typedef struct model_weight {
     char name[64];                 /* the graph's name, e.g. "l3.qkv.weight" */
-    char hf[MODEL_MAX_PARTS][128]; /* checkpoint names without the prefix; parts stack along dim 0 */
+    char hf[MODEL_MAX_PARTS][128]; /* checkpoint names without the prefix; parts stack along dim 0;
+                                    * an empty name is a part of zeros */
     uint32_t n_parts;
     uint32_t rank;                 /* checkpoint shape of one part */
     uint64_t shape[4];
@@ -33,6 +37,8 @@ typedef struct model_weight {
     bool optional;                 /* may be absent from a checkpoint: zeros then */
     const char *alias_of;          /* not loaded: the graph name of another weight it shares (tied) */
     uint32_t init_arg[3];          /* parameters of a computed init */
+    uint32_t deinterleave;         /* h > 0: dim 0 is stored [h][3][n] (DeBERTa's in_proj, Q K V per
+                                    * head) and loaded [3][h][n] (Q, K, V of all heads) */
 } model_weight;
 
 typedef struct model_decl {
@@ -76,6 +82,11 @@ const char *model_find_prefix(const st_checkpoint *ck, const char *const *prefix
 /* Whether the checkpoint has name (with the prefix or without, or in the
  * gamma/beta spelling of old checkpoints). */
 bool model_ck_has(const st_checkpoint *ck, const char *prefix, const char *name);
+
+/* DeBERTa's relative position for i - j = rel: rel itself without buckets,
+ * else make_log_bucket_position(rel, buckets, max_relative) in float32 as
+ * torch computes it (MODEL_INIT_DEBERTA_BUCKETS's values). */
+float model_deberta_bucket(int64_t rel, uint32_t buckets, uint32_t max_relative);
 
 /* Uploads every declared weight into w. A checkpoint tensor is found as
  * prefix + name, else name alone (heads such as "classifier.weight" carry no

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family, t5_family;
+extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family, t5_family, deberta_family;
 
-static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family, &t5_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family, &t5_family, &deberta_family};
 
 const model_family *const *model_families(size_t *n)
 {

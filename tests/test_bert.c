@@ -553,6 +553,62 @@ Test(bert, fill_mask, .timeout = 300)
     ttmpdir_remove(dir);
 }
 
+/* The text tasks on every family issue 25 added (a WordPiece vocabulary of
+ * the checkpoint's size beside it): classification batched as the tensor
+ * API alone, fill-mask's best token as the logits' argmax. */
+static void check_tasks(const char *name, uint32_t vocab, bool mlm)
+{
+    char dir[256], src[300];
+    snprintf(src, sizeof src, "%s/%s", TEXT, name);
+    tvocab_model(dir, sizeof dir, src, vocab);
+    vkf_context *ctx = tctx_create(tcaps());
+    vkf_model *m = load(ctx, dir, VKF_FP32);
+    const char *texts[3] = {"a b c", "w77 w5 x y z w40 w41 w42", "q"};
+    if (!mlm) {
+        vkf_class_score top[3 * 2];
+        cr_assert_eq(vkf_classify_texts(m, texts, NULL, 3, top, 2), VKF_OK, "%s: %s", name, vkf_last_error(ctx));
+        for (int t = 0; t < 3; t++) {
+            vkf_encoding e;
+            cr_assert_eq(vkf_tokenizer_encode(vkf_model_tokenizer(m), texts[t], VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK);
+            vkf_tensor in = {.name = "input_ids", .rank = 2, .shape = {1, e.length}, .data = e.ids, .dtype = VKF_I32};
+            float logits[8];
+            vkf_tensor out = {.name = "logits", .data = logits, .capacity = sizeof logits};
+            cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+            for (int k = 0; k < 2; k++)
+                cr_expect(fabs(top[t * 2 + k].logit - logits[top[t * 2 + k].index]) < 1e-4, "%s text %d: batched %g, alone %g", name, t,
+                          top[t * 2 + k].logit, logits[top[t * 2 + k].index]);
+            vkf_encoding_free(&e);
+        }
+    } else {
+        vkf_fill_mask_result r[3];
+        uint32_t n = 0;
+        cr_assert_eq(vkf_fill_mask(m, "a [MASK] c", 3, r, 3, &n), VKF_OK, "%s: %s", name, vkf_last_error(ctx));
+        vkf_encoding e;
+        cr_assert_eq(vkf_tokenizer_encode(vkf_model_tokenizer(m), "a [MASK] c", VKF_TEXT_NUL, NULL, 0, NULL, &e), VKF_OK);
+        float *logits = malloc((size_t)e.length * vocab * 4);
+        vkf_tensor in = {.name = "input_ids", .rank = 2, .shape = {1, e.length}, .data = e.ids, .dtype = VKF_I32};
+        vkf_tensor out = {.name = "logits", .data = logits, .capacity = (uint64_t)e.length * vocab * 4};
+        cr_assert_eq(vkf_model_run(m, &in, 1, &out, 1), VKF_OK, "%s", vkf_last_error(ctx));
+        cr_expect_eq(n, 3);
+        cr_expect_eq(r[0].token, argmax(logits + 2 * (size_t)vocab, (int)vocab), "%s: best token %d", name, r[0].token);
+        free(logits);
+        vkf_encoding_free(&e);
+    }
+    vkf_model_destroy(m);
+    tctx_destroy(ctx);
+    ttmpdir_remove(dir);
+}
+
+Test(deberta, text_tasks, .timeout = 300)
+{
+    check_tasks("deberta_cls", 200, false), check_tasks("debertav2_cls", 180, false);
+    check_tasks("deberta_mlm", 220, true), check_tasks("debertav2_mlm", 240, true);
+}
+
+Test(mpnet, text_tasks, .timeout = 300) { check_tasks("mpnet_cls", 210, false), check_tasks("mpnet_mlm", 230, true); }
+Test(electra, text_tasks, .timeout = 300) { check_tasks("electra_cls", 190, false), check_tasks("electra_gen", 190, true); }
+Test(xlmr, text_tasks, .timeout = 300) { check_tasks("xlmr_cls", 270, false); }
+
 /* ---- the tools as a user runs them ------------------------------------------------------ */
 
 Test(text_tools, classify_embed_fill_mask_run, .timeout = 600)

@@ -152,11 +152,11 @@ static vkf_status zip_entry(base_diag *d, const zip *z, uint64_t *q, uint64_t cd
                      shown(nb, e->name, nlen), (unsigned long long)lh);
     const uint8_t *l = z->p + lh;
     uint64_t data = lh + 30 + rd16(l + 26) + rd16(l + 28);
-    if (rd16(l + 26) != nlen || memcmp(l + 30, e->name, nlen) != 0)
-        return ZFAIL("%s: entry %s: its local header names another file", z->path, shown(nb, e->name, nlen));
     if (data > cd_off || cd_off - data < vals[1])
         return ZFAIL("%s: entry %s (%llu bytes at %llu) runs into the central directory: truncated or corrupt file", z->path,
                      shown(nb, e->name, nlen), (unsigned long long)vals[1], (unsigned long long)data);
+    if (rd16(l + 26) != nlen || memcmp(l + 30, e->name, nlen) != 0)
+        return ZFAIL("%s: entry %s: its local header names another file", z->path, shown(nb, e->name, nlen));
     if (e->method == 0 && vals[0] != vals[1])
         return ZFAIL("%s: entry %s is stored but its sizes differ (%llu and %llu)", z->path, shown(nb, e->name, nlen),
                      (unsigned long long)vals[0], (unsigned long long)vals[1]);
@@ -185,8 +185,10 @@ static vkf_status zip_open(base_diag *d, zip *z)
         const zentry *e = &z->e[i];
         const char *slash = memchr(e->name, '/', e->name_len);
         if (!slash || slash == e->name || e->name + e->name_len - slash != 9 || memcmp(slash, "/data.pkl", 9)) continue;
-        if (z->folder) return ZFAIL("%s: two data.pkl in the archive (%.*s and %.*s)", z->path, (int)z->folder_len, z->folder,
-                                    (int)(slash - e->name), e->name);
+        char nb2[96];
+        if (z->folder)
+            return ZFAIL("%s: two data.pkl in the archive (in %s and %s)", z->path, shown(nb, z->folder, z->folder_len),
+                         shown(nb2, e->name, (size_t)(slash - e->name)));
         z->folder = e->name, z->folder_len = (uint32_t)(slash - e->name);
     }
     if (!z->folder) return ZFAIL("%s: no <folder>/data.pkl in the zip archive: not a PyTorch checkpoint", z->path);
@@ -344,7 +346,7 @@ static vkf_status make_tuple(vm *m, size_t first)
 {
     uint32_t v = 0;
     vkf_status s = new_value(m, P_TUPLE, &v);
-    if (s == VKF_OK) s = add_items(m, v, m->stack + first, m->ns - first);
+    if (s == VKF_OK && m->ns > first) s = add_items(m, v, m->stack + first, m->ns - first); /* the stack may be unallocated */
     if (s == VKF_OK) m->ns = first, s = push(m, v);
     return s;
 }

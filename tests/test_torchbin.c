@@ -36,14 +36,7 @@ static st_checkpoint open_ok(const char *path)
     return ck;
 }
 
-static void expect_error(const char *path, vkf_status want, const char *needle)
-{
-    st_checkpoint ck;
-    vkf_status s = st_open(&diag, path, &ck);
-    cr_assert_eq(s, want, "%s: got %s: %s", path, vkf_status_string(s), diag.error);
-    cr_assert(strstr(diag.error, needle), "expected '%s' in: %s", needle, diag.error);
-    cr_assert_eq(ck.n_t, 0);
-}
+static void expect_error(const char *path, vkf_status want, const char *needle) { texpect_st_error(&diag, path, want, needle); }
 
 /* Every tensor of a the same as b's: name, dtype, shape and bytes. */
 static void assert_same_tensors(const char *pa, const char *pb)

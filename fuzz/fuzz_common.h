@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "io/io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,6 +47,18 @@ static base_diag *fuzz_diag(void)
 {
     static base_diag d;
     return &d;
+}
+
+/* Reads every tensor of a checkpoint as float32 and as half (the checkpoint
+ * harnesses). */
+static inline void fuzz_convert_all(const st_checkpoint *ck)
+{
+    static float out[4096];
+    for (size_t i = 0; i < ck->n_t; i++) {
+        uint64_t n = st_numel(&ck->t[i]);
+        st_convert(fuzz_diag(), &ck->t[i], 0, n < 4096 ? n : 4096, false, out);
+        st_convert(fuzz_diag(), &ck->t[i], 0, n < 2048 ? n : 2048, true, out);
+    }
 }
 
 #endif

@@ -2,17 +2,6 @@
  * and the sharded form's model.safetensors.index.json (the same input as the
  * index of a directory holding two small valid shards). */
 #include "fuzz_common.h"
-#include "io/io.h"
-
-static void convert_all(const st_checkpoint *ck)
-{
-    static float out[4096];
-    for (size_t i = 0; i < ck->n_t; i++) {
-        uint64_t n = st_numel(&ck->t[i]);
-        st_convert(fuzz_diag(), &ck->t[i], 0, n < 4096 ? n : 4096, false, out);
-        st_convert(fuzz_diag(), &ck->t[i], 0, n < 2048 ? n : 2048, true, out);
-    }
-}
 
 /* A valid one-tensor file: "<name>" F32 [2]. */
 static void shard(const char *dir, const char *file, const char *name)
@@ -34,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     st_checkpoint ck;
     if (st_open(fuzz_diag(), fuzz_file("model.safetensors", data, size), &ck) == VKF_OK) {
-        convert_all(&ck);
+        fuzz_convert_all(&ck);
         st_close(&ck);
     }
     static char sharded[300];
@@ -51,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size && fwrite(data, 1, size, f) != size) abort();
     fclose(f);
     if (st_open(fuzz_diag(), sharded, &ck) == VKF_OK) {
-        convert_all(&ck);
+        fuzz_convert_all(&ck);
         st_close(&ck);
     }
     return 0;

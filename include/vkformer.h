@@ -200,8 +200,9 @@ VKF_API vkf_status vkf_context_save_pipeline_cache(vkf_context *ctx);
  *   vkf_model_destroy(m);
  *
  * A model directory is a Hugging Face checkpoint as saved: config.json,
- * model.safetensors (or shards with model.safetensors.index.json) and, for
- * image models, preprocessor_config.json. No conversion step. A path that
+ * model.safetensors (or shards with model.safetensors.index.json), else
+ * PyTorch's pytorch_model.bin (or shards with pytorch_model.bin.index.json),
+ * and, for image models, preprocessor_config.json. No conversion step. A path that
  * does not exist but reads as a Hub id ("sentence-transformers/all-MiniLM-L6-v2")
  * is looked up in the local Hugging Face cache, as transformers does offline:
  * $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
@@ -238,8 +239,9 @@ VKF_API vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_m
 VKF_API void vkf_model_destroy(vkf_model *model);
 
 /* One file of a model directory handed in from memory: its name as in the
- * Hugging Face directory ("config.json", "model.safetensors",
- * "preprocessor_config.json", "tokenizer.json", shards and their index...)
+ * Hugging Face directory ("config.json", "model.safetensors" or
+ * "pytorch_model.bin", "preprocessor_config.json", "tokenizer.json", shards
+ * and their index...)
  * and its bytes. */
 typedef struct vkf_memory_file {
     const char *name;

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors config npy tokenizer spm)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors torchbin config npy tokenizer spm)
 
 command -v clang >/dev/null || bash scripts/apt-install.sh clang
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
@@ -28,6 +28,16 @@ seed() {
 seed image tests/data/images/decode/* tests/data/preprocess/*.png tests/data/preprocess/*.jpg tests/data/images/imagenet_samples/n03240683_10240.JPEG
 seed safetensors tests/data/golden/*/model.safetensors tests/data/clip/{legacy,text,vision}/model.safetensors tests/data/gpt2/{batch,original}/model.safetensors
 printf '{"metadata": {"total_size": 16}, "weight_map": {"x": "a.safetensors", "y": "b.safetensors"}}' >build-fuzz/corpus/safetensors/index.json
+# torchbin: a role byte (0: a whole .bin file, 1: a data.pkl that fuzz_torchbin.c zips)
+mkdir -p build-fuzz/corpus/torchbin && rm -f build-fuzz/corpus/torchbin/*
+for f in tests/data/torchbin/*.bin tests/data/torchbin/hostile/*.bin tests/data/torchbin/bert_sharded/*.bin; do
+  name=$(echo "$f" | tr / _)
+  { printf '\000'; cat "$f"; } >build-fuzz/corpus/torchbin/$name
+  { printf '\001'; python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+sys.stdout.buffer.write(z.read(next(n for n in z.namelist() if n.endswith("/data.pkl"))))' "$f" 2>/dev/null || true; } \
+    >build-fuzz/corpus/torchbin/pkl_$name
+done
 seed config tests/data/golden/*/config.json tests/data/clip/*/config.json tests/data/gpt2/*/config.json tests/data/text/*/config.json \
   tests/data/clip/zero_shot/preprocessor_config.json tests/data/encdec/*/config.json tests/data/encdec/bart/generation_config.json
 seed npy tests/data/npy/*.npy

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "io/io.h"
 #include "text/text.h"
 
 #include <math.h>
@@ -432,4 +433,13 @@ void texpect_tokenizer_error(const char *dir, vkf_status s, const char *needle)
     cr_expect_eq(got, s, "status %s, want %s: %s", vkf_status_string(got), vkf_status_string(s), vkf_last_error(NULL));
     cr_expect_null(tok);
     cr_expect(strstr(vkf_last_error(NULL), needle) != NULL, "message '%s' lacks '%s'", vkf_last_error(NULL), needle);
+}
+
+void texpect_st_error(base_diag *d, const char *path, vkf_status want, const char *needle)
+{
+    st_checkpoint ck;
+    vkf_status s = st_open(d, path, &ck);
+    cr_assert_eq(s, want, "%s: got %s: %s", path, vkf_status_string(s), d->error);
+    cr_assert(strstr(d->error, needle), "expected '%s' in: %s", needle, d->error);
+    cr_assert_eq(ck.n_t, 0);
 }

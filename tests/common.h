@@ -116,6 +116,10 @@ void twrite_file(const char *dir, const char *name, const void *data, size_t n);
  * message containing needle. */
 void texpect_tokenizer_error(const char *dir, vkf_status s, const char *needle);
 
+/* st_open(path) must fail with status want, no tensors, and a message
+ * containing needle. */
+void texpect_st_error(base_diag *d, const char *path, vkf_status want, const char *needle);
+
 /* A fresh directory under /tmp (mkdtemp) into dir[size], and its removal. */
 void ttmpdir_create(char *dir, size_t size, const char *tag);
 void ttmpdir_remove(const char *dir);

@@ -1,4 +1,4 @@
-/* Files in: safetensors checkpoints (mmap, strict validation), JSON configs,
+/* Files in: safetensors and PyTorch checkpoints (mmap, strict validation), JSON configs,
  * images (decode, PIL-exact resize, HF preprocessing). Depends only on base;
  * every error names the file and what is wrong with it. */
 #ifndef VKF_IO_H
@@ -43,9 +43,19 @@ typedef struct st_checkpoint {
 } st_checkpoint;
 
 /* Opens dir/model.safetensors, or the shards listed in
- * dir/model.safetensors.index.json, or `path` itself when it is a file. */
+ * dir/model.safetensors.index.json, else dir/pytorch_model.bin, or the
+ * shards listed in dir/pytorch_model.bin.index.json; or `path` itself when
+ * it is a file (a PyTorch checkpoint when its name ends in .bin). A folder
+ * holding only other formats (TensorFlow, Flax, ONNX, GGUF) is refused
+ * naming what it holds. */
 vkf_status st_open(base_diag *d, const char *path, st_checkpoint *ck);
 void st_close(st_checkpoint *ck);
+/* A PyTorch checkpoint (torch.save's zip format), ck->files[file] already
+ * mapped: its state dict's tensors appended to ck->t (unsorted), read in
+ * place. Only stored zip entries, only the pickle globals a state dict uses
+ * (dicts, tensors, storages, parameters), only row-major tensors inside
+ * their storage; everything else is refused with the file and the reason. */
+vkf_status io_torchbin_parse(base_diag *d, st_checkpoint *ck, uint32_t file);
 const st_tensor *st_find(const st_checkpoint *ck, const char *name);
 uint64_t st_numel(const st_tensor *t);
 

@@ -1,11 +1,14 @@
-/* safetensors: 8-byte little-endian header length, a JSON header, then the
- * data section. Nothing in a file is trusted: the header length is bounded by
+/* Checkpoints: which files a model folder has (safetensors, else PyTorch's
+ * pytorch_model.bin, read by torchbin.c), shard indexes, and the tensor
+ * table both formats fill. safetensors: 8-byte little-endian header length,
+ * a JSON header, then the data section. Nothing in a file is trusted: the header length is bounded by
  * the file, every tensor's span must be exactly shape x dtype size and lie in
  * the data section, and no two tensors may overlap. */
 #define _POSIX_C_SOURCE 200809L
 #include "io.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -251,11 +254,14 @@ static vkf_status add_file(base_diag *d, st_checkpoint *ck, const char *path)
     ck->files = files;
     vkf_status s = map_file(d, path, &ck->files[ck->n_files]);
     ck->n_files++;
-    if (s == VKF_OK) s = parse_file(d, ck, ck->n_files - 1);
+    size_t len = strlen(path);
+    bool torch = len >= 4 && strcmp(path + len - 4, ".bin") == 0;
+    if (s == VKF_OK) s = torch ? io_torchbin_parse(d, ck, ck->n_files - 1) : parse_file(d, ck, ck->n_files - 1);
     return s;
 }
 
-/* model.safetensors.index.json: {"weight_map": {tensor: shard file}} */
+/* model.safetensors.index.json or pytorch_model.bin.index.json:
+ * {"weight_map": {tensor: shard file}} */
 static vkf_status open_sharded(base_diag *d, const char *dir, const char *index, st_checkpoint *ck)
 {
     cJSON *root;
@@ -292,20 +298,53 @@ static vkf_status open_sharded(base_diag *d, const char *dir, const char *index,
     return s;
 }
 
+/* A folder without safetensors or PyTorch weights: what it has instead. */
+static vkf_status no_checkpoint(base_diag *d, const char *dir)
+{
+    static const char *const others[] = {"tf_model.h5", "flax_model.msgpack", "model.onnx", "onnx/model.onnx"};
+    char found[512] = "", path[4096];
+    for (size_t i = 0; i < BASE_ARRAY_LEN(others); i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, others[i]);
+        if (base_exists(path)) snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "", others[i]);
+    }
+    DIR *dp = opendir(dir);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".gguf") == 0 && strlen(found) + n + 8 < sizeof found)
+            snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "", e->d_name);
+    }
+    if (dp) closedir(dp);
+    if (found[0])
+        return base_fail(d, VKF_ERROR_FORMAT,
+                         "%s: no model.safetensors or pytorch_model.bin in it, only %s: only safetensors and PyTorch "
+                         "(pytorch_model.bin) checkpoints are read",
+                         dir, found);
+    return base_fail(d, VKF_ERROR_IO,
+                     "%s: no model.safetensors or model.safetensors.index.json in it (nor pytorch_model.bin or "
+                     "pytorch_model.bin.index.json)",
+                     dir);
+}
+
 vkf_status st_open(base_diag *d, const char *path, st_checkpoint *ck)
 {
     memset(ck, 0, sizeof(*ck));
     vkf_status s;
     if (is_dir(path)) {
-        char single[4096], index[4096];
-        snprintf(single, sizeof single, "%s/model.safetensors", path);
-        snprintf(index, sizeof index, "%s/model.safetensors.index.json", path);
-        if (base_exists(single))
-            s = add_file(d, ck, single);
-        else if (base_exists(index))
-            s = open_sharded(d, path, index, ck);
+        /* HF's order: safetensors first, then the PyTorch pickle */
+        static const char *const names[] = {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                                            "pytorch_model.bin.index.json"};
+        char file[4096];
+        size_t k = 0;
+        for (; k < BASE_ARRAY_LEN(names); k++) {
+            snprintf(file, sizeof file, "%s/%s", path, names[k]);
+            if (base_exists(file)) break;
+        }
+        if (k == 0 || k == 2)
+            s = add_file(d, ck, file);
+        else if (k == 1 || k == 3)
+            s = open_sharded(d, path, file, ck);
         else
-            s = base_fail(d, VKF_ERROR_IO, "%s: no model.safetensors or model.safetensors.index.json in it", path);
+            s = no_checkpoint(d, path);
     } else if (base_exists(path)) {
         s = add_file(d, ck, path);
     } else {

@@ -6,6 +6,8 @@
   bert-base BERT-base at 128 tokens, batch 1          (--config bert-base)
   minilm-l6 MiniLM-L6 at batch 32 of 8 to 64 tokens padded to the longest (the
             benchmark's lengths)                      (--config minilm-l6)
+  mpnet-base all-mpnet-base-v2's MPNet at 128 tokens, batch 1 (--config mpnet-base)
+  deberta-v3-base DeBERTa-v3-base at 128 tokens, batch 1 (--config deberta-v3-base)
   clip-b32  CLIP ViT-B/32: the image tower at batch 1 and 8, the text tower on
             100 labels of 9 to 12 tokens padded to 16 (--config clip-b32)
   gpt2      GPT-2 124M: prefill of 128 tokens, and decode tokens/s with the KV
@@ -32,9 +34,9 @@ import sys
 import time
 
 import torch
-from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPConfig, CLIPModel, GPT2Config,
-                          GPT2LMHeadModel, MarianConfig, MarianMTModel, T5Config, T5ForConditionalGeneration, ViTConfig,
-                          ViTModel)
+from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPConfig, CLIPModel, DebertaV2Config,
+                          DebertaV2Model, GPT2Config, GPT2LMHeadModel, MarianConfig, MarianMTModel, MPNetConfig, MPNetModel,
+                          T5Config, T5ForConditionalGeneration, ViTConfig, ViTModel)
 
 
 class Timer:
@@ -70,8 +72,8 @@ def bench_vit(args, timer):
     return out
 
 
-def bench_encoder(args, timer, cfg, batch, lens):
-    model = prepare(BertModel(BertConfig(**cfg, attn_implementation="eager")), args)
+def bench_encoder(args, timer, cfg, batch, lens, model=None):
+    model = prepare(model or BertModel(BertConfig(**cfg, attn_implementation="eager")), args)
     seq = max(lens)
     ids = torch.randint(1000, cfg.get("vocab_size", 30522), (batch, seq), device=args.device)
     mask = torch.zeros(batch, seq, dtype=torch.long, device=args.device)
@@ -149,7 +151,7 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the models")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, this project's machines)")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,clip-b32,gpt2,bart-base,opus-mt,t5-small",
+    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,mpnet-base,deberta-v3-base,clip-b32,gpt2,bart-base,opus-mt,t5-small",
                     help="comma-separated models")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -172,6 +174,15 @@ def main():
         lens = [8 + (i * 2654435761) % (2**32) % 57 for i in range(32)]
         t = bench_encoder(args, timer, minilm, 32, lens)
         res["minilm-l6"] = {"batch32_mixed_ms": t * 1e3, "sentences_per_s": 32 / t}
+    if "mpnet-base" in want:
+        m = MPNetModel(MPNetConfig(attn_implementation="eager"), add_pooling_layer=False)
+        res["mpnet-base"] = {"batch1_128_ms": bench_encoder(args, timer, {"vocab_size": 30527}, 1, [128], m) * 1e3}
+    if "deberta-v3-base" in want:
+        cfg = DebertaV2Config(vocab_size=128100, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                              intermediate_size=3072, relative_attention=True, position_buckets=256, max_relative_positions=-1,
+                              norm_rel_ebd="layer_norm", share_att_key=True, pos_att_type=["p2c", "c2p"],
+                              position_biased_input=False, type_vocab_size=0, attn_implementation="eager")
+        res["deberta-v3-base"] = {"batch1_128_ms": bench_encoder(args, timer, {"vocab_size": 128100}, 1, [128], DebertaV2Model(cfg)) * 1e3}
     if "clip-b32" in want:
         res["clip-b32"] = bench_clip(args, timer)
     if "bart-base" in want:
@@ -197,6 +208,9 @@ def main():
     if "vit-b16" in res:
         v = res["vit-b16"]
         print(f"vit-b16: batch 1 {v['batch1_ms']:.2f} ms, batch 8 {v['batch8_ms']:.2f} ms")
+    for k in ("mpnet-base", "deberta-v3-base"):
+        if k in res:
+            print(f"{k}, batch 1, 128 tokens: {res[k]['batch1_128_ms']:.1f} ms")
     if "bert-base" in res:
         print(f"bert-base, batch 1, 128 tokens: {res['bert-base']['batch1_128_ms']:.1f} ms")
     if "minilm-l6" in res:

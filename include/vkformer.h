@@ -610,12 +610,21 @@ typedef enum vkf_padding {
     VKF_PAD_MAX_LENGTH   /* pad every encoding to max_length */
 } vkf_padding;
 
+/* Which text of a pair loses tokens when it exceeds max_length (HF's truncation=). */
+typedef enum vkf_truncation {
+    VKF_TRUNCATE_LONGEST_FIRST = 0, /* the longer text first (HF's longest_first, truncation=True) */
+    VKF_TRUNCATE_ONLY_FIRST,        /* the first text alone (only_first; a single text too) */
+    VKF_TRUNCATE_ONLY_SECOND        /* the second text alone (only_second) */
+} vkf_truncation;
+
 typedef struct vkf_encode_options {
     int no_special_tokens;  /* 1: no [CLS]/[SEP]/<s>... (HF add_special_tokens=False) */
     uint32_t max_length;    /* > 0: truncate to this many tokens, special tokens included;
-                               pairs lose tokens from the longer text first (HF longest_first) */
+                               pairs lose tokens as `truncation` says */
     vkf_padding padding;
     int pad_left;           /* pad on the left (as for decoder-only models) */
+    vkf_truncation truncation; /* only_first / only_second fail, as HF's fast tokenizers
+                               do, when that text would be left with no token */
 } vkf_encode_options;
 
 typedef struct vkf_encoding {

@@ -39,8 +39,9 @@ vkf_status api_load_tokenizer(vkf_model *m, const char *dir);
 
 /* Sequence classifiers: the raw logits [n, num_labels] of texts (and, when
  * pairs is not NULL, pairs), batched; each truncated to the model's positions
- * (with a warning) as `strategy` says. `what` names the caller in messages. */
-vkf_status api_text_logits(vkf_model *m, const char *what, const char *const *texts, const char *const *pairs, uint32_t n,
+ * (with a warning) as `strategy` says. `what` names the caller in messages,
+ * `noun` the inputs ("text 3: ..."). */
+vkf_status api_text_logits(vkf_model *m, const char *what, const char *noun, const char *const *texts, const char *const *pairs, uint32_t n,
                            vkf_truncation strategy, float *logits);
 
 /* The hypothesis of each label: tmpl with its one "{}" replaced by the label

@@ -9,15 +9,16 @@
 #include "api.h"
 
 /* The pairs' logits: n copies of `first` against each of seconds, in one
- * batched call; *logits is malloc'd n * num_labels floats. */
-static vkf_status pair_logits(vkf_model *m, const char *what, const char *first, const char *const *seconds, uint32_t n,
+ * batched call (messages name pair i "<noun> i"); *logits is malloc'd n *
+ * num_labels floats. */
+static vkf_status pair_logits(vkf_model *m, const char *what, const char *noun, const char *first, const char *const *seconds, uint32_t n,
                               vkf_truncation strategy, float **logits)
 {
     const char **firsts = malloc((size_t)(n ? n : 1) * sizeof *firsts);
     *logits = malloc(((size_t)n * m->m.num_labels + 1) * sizeof(float));
     vkf_status s = firsts && *logits ? VKF_OK : base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     for (uint32_t i = 0; i < n && s == VKF_OK; i++) firsts[i] = first;
-    if (s == VKF_OK) s = api_text_logits(m, what, firsts, seconds, n, strategy, *logits);
+    if (s == VKF_OK) s = api_text_logits(m, what, noun, firsts, seconds, n, strategy, *logits);
     free(firsts);
     if (s != VKF_OK) free(*logits), *logits = NULL;
     return s;
@@ -67,7 +68,7 @@ vkf_status vkf_zero_shot_text(vkf_model *m, const char *text, const char *const 
     /* HF: logits[..., [contradiction_id, entailment_id]] with contradiction_id = -1 if entailment_id == 0 else 0 */
     uint32_t contra = ent == 0 ? L - 1 : 0;
     float *logits = NULL;
-    s = pair_logits(m, "vkf_zero_shot_text", text, (const char *const *)hyp, n, VKF_TRUNCATE_ONLY_FIRST, &logits);
+    s = pair_logits(m, "vkf_zero_shot_text", "hypothesis", text, (const char *const *)hyp, n, VKF_TRUNCATE_ONLY_FIRST, &logits);
     if (s == VKF_OK) {
         double mx = -INFINITY, sum = 0;
         for (uint32_t i = 0; i < n; i++) mx = fmax(mx, logits[(size_t)i * L + ent]);
@@ -120,7 +121,7 @@ vkf_status vkf_rerank(vkf_model *m, const char *query, const char *const *docs, 
     bool tanh_fn;
     vkf_status s = rerank_activation(m, &fn, &tanh_fn);
     float *logits = NULL;
-    if (s == VKF_OK) s = pair_logits(m, "vkf_rerank", query, docs, n, VKF_TRUNCATE_LONGEST_FIRST, &logits);
+    if (s == VKF_OK) s = pair_logits(m, "vkf_rerank", "text", query, docs, n, VKF_TRUNCATE_LONGEST_FIRST, &logits);
     uint32_t L = m->m.num_labels;
     for (uint32_t i = 0; i < n && s == VKF_OK; i++) {
         const float *x = logits + (size_t)i * L;

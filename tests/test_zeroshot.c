@@ -232,3 +232,102 @@ Test(zeroshot, rerank_as_cross_encoder, .timeout = 300)
     tctx_destroy(ctx);
     cJSON_Delete(all);
 }
+
+/* ---- the tools: vkformer-classify --labels and vkformer-rerank ------------------------- */
+
+static cJSON *run_json(const char *bin, const char *args, const char *in)
+{
+    tcli_result *r = tcli_run(bin, args, in, in ? strlen(in) : 0);
+    cr_assert_eq(r->status, 0, "%s: %s", args, r->err);
+    cJSON *j = cJSON_Parse(r->out);
+    cr_assert(cJSON_IsArray(j), "%s: not a JSON array: %s", args, r->out);
+    return j;
+}
+
+static void expect_usage(const char *bin, const char *args, int status, const char *needle)
+{
+    tcli_result *r = tcli_run(bin, args, NULL, 0);
+    cr_expect_eq(r->status, status, "`%s` exited %d (want %d): %s", args, r->status, status, r->err);
+    cr_expect(strstr(r->err, needle), "`%s`: expected '%s' in: %s", args, needle, r->err);
+    cr_expect_str_eq(r->out, "", "`%s`: results on a failure: %s", args, r->out);
+}
+
+Test(zeroshot_tools, classify_labels_as_the_pipeline, .timeout = 300)
+{
+    cJSON *all = refs(), *c = cJSON_GetArrayItem(cJSON_GetObjectItem(all, "bert_nli"), 8); /* custom template, single-label */
+    cr_assert_str_eq(cJSON_GetObjectItem(c, "template")->valuestring, "The topic is {}!");
+    cr_assert(!cJSON_IsTrue(cJSON_GetObjectItem(c, "multi_label")));
+    char args[1024];
+    snprintf(args, sizeof args, "-q -m " ZS "/bert_nli --json --labels 'sports,politics,cooking,space travel' -t 'The topic is {}!' '%s'",
+             cJSON_GetObjectItem(c, "sequence")->valuestring);
+    cJSON *got = run_json(VKF_CLASSIFY_BIN, args, NULL);
+    cr_assert_eq(cJSON_GetArraySize(got), 1);
+    const cJSON *e = got->child;
+    cr_expect_str_eq(cJSON_GetObjectItem(e, "sequence")->valuestring, cJSON_GetObjectItem(c, "sequence")->valuestring);
+    const cJSON *gl = cJSON_GetObjectItem(e, "labels"), *gs = cJSON_GetObjectItem(e, "scores");
+    const cJSON *wl = cJSON_GetObjectItem(c, "labels"), *ws = cJSON_GetObjectItem(c, "scores");
+    cr_assert_eq(cJSON_GetArraySize(gl), 4);
+    for (int j = 0; j < 4; j++) {
+        cr_expect(fabs(cJSON_GetArrayItem(gs, j)->valuedouble - cJSON_GetArrayItem(ws, j)->valuedouble) < TOL, "score %d", j);
+        cr_expect_str_eq(cJSON_GetArrayItem(gl, j)->valuestring, cJSON_GetArrayItem(wl, j)->valuestring);
+    }
+    cJSON_Delete(got);
+    /* texts from a file, --top: the best labels only; plain output names the text */
+    tcli_result *r = tcli_run(VKF_CLASSIFY_BIN, "-q -m " ZS "/bert_nli --labels a,b,c --top 1 --file -", "x y\n\nz\n", 6);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cr_expect(strstr(r->out, "x y:\n  ") && strstr(r->out, "z:\n  "), "%s", r->out);
+    cr_expect_eq(strlen(r->out) - strlen(strchr(r->out, '\n')), 4, "%s", r->out);
+    /* usage errors (2) before the model loads; model errors (1) */
+    expect_usage(VKF_CLASSIFY_BIN, "-m " ZS "/bert_nli --labels a,,b x", 2, "empty label");
+    expect_usage(VKF_CLASSIFY_BIN, "-m " ZS "/bert_nli --labels a -t nohole x", 2, "has no {}");
+    expect_usage(VKF_CLASSIFY_BIN, "-m " ZS "/bert_nli --multi-label x", 2, "give --labels");
+    expect_usage(VKF_CLASSIFY_BIN, "--labels a x", 2, "needs --model");
+    expect_usage(VKF_CLASSIFY_BIN, "-m " ZS "/bert_nli --labels a --labels-file - x", 2, "one of them");
+    expect_usage(VKF_CLASSIFY_BIN, "-m " ZS "/bert_nli --labels a --pair b x", 2, "zero-shot");
+    expect_usage(VKF_CLASSIFY_BIN, "-m " ZS "/bert_nli --labels a -t '{}{}' x", 1, "more than one {}");
+    expect_usage(VKF_CLASSIFY_BIN, "-m " VKF_TEST_DATA "/golden/vit --labels a x", 1, "text-classification");
+    cJSON_Delete(all);
+}
+
+Test(zeroshot_tools, rerank_as_tei, .timeout = 300)
+{
+    cJSON *all = refs(), *ce = cJSON_GetObjectItem(all, "cross_encoder");
+    /* the first 5 documents, one per line of a file */
+    char in[2048] = "";
+    for (int i = 0; i < 5; i++)
+        strcat(strcat(in, cJSON_GetArrayItem(cJSON_GetObjectItem(ce, "documents"), i)->valuestring), "\n");
+    char args[512];
+    snprintf(args, sizeof args, "-q -m " ZS "/cross_encoder --json --return-text --query '%s' --file -",
+             cJSON_GetObjectItem(ce, "query")->valuestring);
+    cJSON *got = run_json(VKF_RERANK_BIN, args, in);
+    cr_assert_eq(cJSON_GetArraySize(got), 5);
+    const cJSON *want = cJSON_GetObjectItem(ce, "scores");
+    double prev = INFINITY;
+    for (const cJSON *e = got->child; e; e = e->next) {
+        int idx = cJSON_GetObjectItem(e, "index")->valueint;
+        double sc = cJSON_GetObjectItem(e, "score")->valuedouble;
+        cr_expect(fabs(sc - cJSON_GetArrayItem(want, idx)->valuedouble) < TOL, "document %d", idx);
+        cr_expect_str_eq(cJSON_GetObjectItem(e, "text")->valuestring,
+                         cJSON_GetArrayItem(cJSON_GetObjectItem(ce, "documents"), idx)->valuestring);
+        cr_expect_leq(sc, prev, "not best first");
+        prev = sc;
+    }
+    cJSON_Delete(got);
+    /* without --return-text, TEI's {index, score}; --top-k */
+    got = run_json(VKF_RERANK_BIN, "-q -m " ZS "/cross_encoder --json -Q q -k 2 a b c", NULL);
+    cr_assert_eq(cJSON_GetArraySize(got), 2);
+    cr_expect_null(cJSON_GetObjectItem(got->child, "text"));
+    cJSON_Delete(got);
+    tcli_result *r = tcli_run(VKF_RERANK_BIN, "-m " ZS "/cross_encoder -Q q a b", NULL, 0);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    cr_expect(strstr(r->out, "  a\n") && strstr(r->out, "  b\n") && strstr(r->err, "2 documents in"), "%s\n%s", r->out, r->err);
+    expect_usage(VKF_RERANK_BIN, "-m " ZS "/cross_encoder a", 2, "--query");
+    expect_usage(VKF_RERANK_BIN, "-m " ZS "/cross_encoder -Q q -f x a", 2, "not both");
+    expect_usage(VKF_RERANK_BIN, "-m " ZS "/cross_encoder -Q q -k 0 a", 2, "--top-k");
+    expect_usage(VKF_RERANK_BIN, "-m " ZS "/cross_encoder -Q q -f /no/such/file", 1, "/no/such/file");
+    expect_usage(VKF_RERANK_BIN, "-m " ZS "/bert_nli -Q q a b", 1, "one-logit");
+    expect_usage(VKF_RERANK_BIN, "-m " VKF_TEST_DATA "/golden/vit -Q q a", 1, "text-classification");
+    r = tcli_run(VKF_RERANK_BIN, "-m " ZS "/cross_encoder -Q q -f -", "\n\n", 2);
+    cr_expect_eq(r->status, 2, "no documents: %s", r->err);
+    cJSON_Delete(all);
+}

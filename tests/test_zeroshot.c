@@ -21,10 +21,7 @@ static cJSON *refs(void) { return tread_json(ZS "/refs.json"); }
 /* A copy of a case's folder (files linked) whose config.json has `key` set to `value` (JSON text). */
 static void with_config(char *dir, size_t cap, const char *src, const char *key, const char *value)
 {
-    ttmpdir_create(dir, cap, "zs-config");
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "w=$(realpath -e %s) && ln -s $w/model.safetensors $w/tokenizer.json $w/tokenizer_config.json %s/", src, dir);
-    cr_assert_eq(system(cmd), 0);
+    tlinked_dir(dir, cap, "zs-config", src, "model.safetensors tokenizer.json tokenizer_config.json");
     char path[600];
     snprintf(path, sizeof path, "%s/config.json", src);
     cJSON *cfg = tread_json(path);

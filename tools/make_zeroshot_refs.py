@@ -125,6 +125,17 @@ def save(name, model, tok):
     return d
 
 
+def bert(seed, vocab_size, **labels):
+    """A BertForSequenceClassification, hidden 36 (3 heads of 12), 2 layers."""
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
+                     intermediate_size=50, max_position_embeddings=POSITIONS, initializer_range=0.2,
+                     attn_implementation="eager", architectures=["BertForSequenceClassification"], **labels)
+    m = BertForSequenceClassification(cfg)
+    perturb(m, seed)
+    return m
+
+
 def zero_shot_cases(d, model=None):
     clf = pipeline("zero-shot-classification", model=model or d, tokenizer=d, device="cpu")
     cases = []
@@ -148,14 +159,8 @@ def main():
     roberta_tok = RobertaTokenizer(*roberta_files(tmp))
     distil_tok = DistilBertTokenizer(os.path.join(tmp, "vocab.txt"), do_lower_case=True)
 
-    torch.manual_seed(21)
-    cfg = BertConfig(vocab_size=len(bert_tok), hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
-                     intermediate_size=50, max_position_embeddings=POSITIONS, initializer_range=0.2,
-                     id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
-                     label2id={"contradiction": 0, "neutral": 1, "entailment": 2},
-                     attn_implementation="eager", architectures=["BertForSequenceClassification"])
-    m = BertForSequenceClassification(cfg)
-    perturb(m, 21)
+    m = bert(21, len(bert_tok), id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
+             label2id={"contradiction": 0, "neutral": 1, "entailment": 2})
     refs["bert_nli"] = zero_shot_cases(save("bert_nli", m, bert_tok))
 
     torch.manual_seed(22)
@@ -182,13 +187,7 @@ def main():
     perturb(m, 23)
     refs["distilbert_nli"] = zero_shot_cases(save("distilbert_nli", m, distil_tok))
 
-    torch.manual_seed(24)
-    cfg = BertConfig(vocab_size=len(bert_tok), hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
-                     intermediate_size=50, max_position_embeddings=POSITIONS, num_labels=1, initializer_range=0.2,
-                     attn_implementation="eager", architectures=["BertForSequenceClassification"])
-    m = BertForSequenceClassification(cfg)
-    perturb(m, 24)
-    d = save("cross_encoder", m, bert_tok)
+    d = save("cross_encoder", bert(24, len(bert_tok), num_labels=1), bert_tok)
     from sentence_transformers import CrossEncoder
     ce = CrossEncoder(d, device="cpu")
     scores = ce.predict([(QUERY, doc) for doc in DOCS], batch_size=32)

@@ -413,6 +413,53 @@ typedef struct vkf_fill_mask_result {
 VKF_API vkf_status vkf_fill_mask(vkf_model *model, const char *text, uint32_t k, vkf_fill_mask_result *out, uint32_t capacity,
                          uint32_t *count);
 
+/* ---- zero-shot text classification (NLI models) --------------------------------
+ *
+ * HF's zero-shot-classification pipeline: a sequence classifier trained on NLI
+ * (BERT, RoBERTa, DistilBERT ...ForSequenceClassification on MNLI) scores
+ * every label as the hypothesis of the text: (text, template with the label)
+ * pairs, all in one batched run. The entailment logit is the label whose
+ * id2label name starts with "entail" in any case (HF's entailment_id; with
+ * none, a warning and the last logit, as HF does); the contradiction logit is
+ * the first, or the last when entailment is the first. */
+
+/* HF's default hypothesis template for texts. */
+#define VKF_ZERO_SHOT_TEXT_TEMPLATE "This example is {}."
+
+/* out receives n_labels scores, best first (index: the label's place in
+ * labels, label points into labels, logit: the entailment logit). Single-label
+ * (multi_label 0): a softmax of the entailment logits over the labels;
+ * multi_label, or a single label: per label, the softmax of [contradiction,
+ * entailment], its entailment share. template_ may be NULL
+ * (VKF_ZERO_SHOT_TEXT_TEMPLATE); a template without one "{}" is an error, as
+ * in HF. Too long pairs lose tokens from the text only (HF's only_first), with
+ * a warning; a hypothesis too long by itself is an error. */
+VKF_API vkf_status vkf_zero_shot_text(vkf_model *model, const char *text, const char *const *labels, uint32_t n_labels,
+                                      const char *template_, int multi_label, vkf_class_score *out);
+
+/* ---- reranking (cross-encoders) --------------------------------------------------
+ *
+ * sentence-transformers' CrossEncoder.predict and .rank on a sequence
+ * classifier: each (query, document) pair in batched runs, truncated
+ * longest-first to the model's positions. Scores go through the activation
+ * config.json names (sentence_transformers.activation_fn: Sigmoid, Identity,
+ * Softmax, Tanh), else CrossEncoder's default: a sigmoid for one-logit models,
+ * the raw logits for more. */
+
+/* scores: n * num_labels floats (n for a one-logit cross-encoder), document by document. */
+VKF_API vkf_status vkf_rerank(vkf_model *model, const char *query, const char *const *docs, uint32_t n, float *scores);
+
+typedef struct vkf_rank_result {
+    uint32_t corpus_id;  /* the document's index in docs */
+    float score;
+} vkf_rank_result;
+
+/* CrossEncoder.rank: the top_k (0: all n) documents by score, best first
+ * (equal scores in document order); out has room for min(top_k, n). One-logit
+ * models only, as in sentence-transformers. */
+VKF_API vkf_status vkf_rank(vkf_model *model, const char *query, const char *const *docs, uint32_t n, uint32_t top_k,
+                            vkf_rank_result *out);
+
 /* ---- zero-shot image classification (CLIP) ------------------------------------
  *
  * A CLIPModel folder (both towers) classifies an image against labels it was
@@ -612,12 +659,21 @@ typedef enum vkf_padding {
     VKF_PAD_MAX_LENGTH   /* pad every encoding to max_length */
 } vkf_padding;
 
+/* Which text of a pair loses tokens when it exceeds max_length (HF's truncation=). */
+typedef enum vkf_truncation {
+    VKF_TRUNCATE_LONGEST_FIRST = 0, /* the longer text first (HF's longest_first, truncation=True) */
+    VKF_TRUNCATE_ONLY_FIRST,        /* the first text alone (only_first; a single text too) */
+    VKF_TRUNCATE_ONLY_SECOND        /* the second text alone (only_second) */
+} vkf_truncation;
+
 typedef struct vkf_encode_options {
     int no_special_tokens;  /* 1: no [CLS]/[SEP]/<s>... (HF add_special_tokens=False) */
     uint32_t max_length;    /* > 0: truncate to this many tokens, special tokens included;
-                               pairs lose tokens from the longer text first (HF longest_first) */
+                               pairs lose tokens as `truncation` says */
     vkf_padding padding;
     int pad_left;           /* pad on the left (as for decoder-only models) */
+    vkf_truncation truncation; /* only_first / only_second fail, as HF's fast tokenizers
+                               do, when that text would be left with no token */
 } vkf_encode_options;
 
 typedef struct vkf_encoding {

@@ -18,22 +18,31 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vkformer-classify [options] [IMAGE... | TEXT...]   ('-': an image on standard input)\n"
+            "       vkformer-classify --model DIR --labels \"a,b,c\" [--multi-label] TEXT...\n"
             "Classifies images with a Hugging Face image classifier (ViT, DeiT), or texts with\n"
             "a text classifier (BertForSequenceClassification, DistilBERT, RoBERTa, ...).\n"
+            "With --labels: zero-shot, as HF's zero-shot-classification pipeline: an NLI\n"
+            "model (...ForSequenceClassification trained on MNLI) scores each label as the\n"
+            "hypothesis of each text.\n"
             "With no argument: the bundled cats photo with the bundled ViT-Tiny; for a text\n"
             "model, one text per line of standard input.\n"
             "\n"
-            "  -k, --top K            classes to print per input (default 5)\n"
+            "  -k, --top K            classes to print per input (default 5; zero-shot: all)\n"
             "  -f, --file F           text models: one text per line of F ('-': standard input),\n"
             "                         read and classified a batch at a time\n"
             "      --pair TEXT        text models: classify each text as a pair with TEXT\n"
             "      --input-tensor FILE  image models: raw little-endian float32 N x C x H x W,\n"
             "                         already preprocessed, instead of images (N from the size)\n"
             "      --dump-logits FILE write the raw float32 N x labels logits\n"
-            "      --profile          print per-node GPU times\n");
+            "      --profile          print per-node GPU times\n"
+            "Zero-shot text classification:\n");
+    tool_labels_usage(f, VKF_ZERO_SHOT_TEXT_TEMPLATE);
+    fprintf(f, "      --multi-label      labels independent: each scored entailment against\n"
+               "                         contradiction (default: a softmax over the labels)\n");
     tool_model_usage(f);
     fprintf(f, "Output: per input, the K best labels with their scores; --json / --jsonl as HF's\n"
-               "pipeline: [{\"label\": ..., \"score\": ...}, ...] per input.\n"
+               "pipeline: [{\"label\": ..., \"score\": ...}, ...] per input; zero-shot:\n"
+               "{\"sequence\": ..., \"labels\": [...], \"scores\": [...]} per text.\n"
                "Images: JPEG, PNG (decoded as PIL does), BMP, GIF (first frame); up to 100\n"
                "megapixels.\n"
                "Exit status: 0 success, 1 a file or the device failed, 2 bad usage.\n");
@@ -143,6 +152,53 @@ static int classify_texts(tool_model_opts *o, vkf_context *ctx, vkf_model *model
     return rc;
 }
 
+/* Zero-shot: each text against the labels (one batched run per text), HF's {sequence, labels, scores}. */
+static int zero_shot_texts(tool_model_opts *o, vkf_context *ctx, vkf_model *model, char **args, int n_args, const char *file,
+                           const tool_texts *labels, const char *tmpl, int multi, unsigned top_k)
+{
+    uint32_t nl = (uint32_t)labels->count, k = top_k && top_k < nl ? top_k : nl;
+    tool_input in;
+    tool_texts texts = {0};
+    int rc = tool_input_open(&in, args, (size_t)n_args, file, 1);
+    vkf_class_score *sc = calloc(nl, sizeof *sc);
+    if (rc == TOOL_OK && !sc) rc = tool_fail("out of memory");
+    size_t done = 0;
+    double t_run = 0;
+    while (rc == TOOL_OK) {
+        rc = tool_input_next(&in, &texts, o->batch ? o->batch : 32);
+        if (rc != TOOL_OK || !texts.count) break;
+        for (size_t i = 0; i < texts.count && rc == TOOL_OK; i++) {
+            double t0 = tool_now();
+            if (vkf_zero_shot_text(model, texts.s[i], (const char *const *)labels->s, nl, tmpl, multi, sc) != VKF_OK) {
+                char name[64];
+                rc = tool_fail("%s: %s", tool_text_name(&texts, i, name, sizeof name), vkf_last_error(ctx));
+                break;
+            }
+            t_run += tool_now() - t0;
+            if (o->out.format != TOOL_TEXT) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "sequence", texts.s[i]);
+                cJSON *ls = cJSON_AddArrayToObject(e, "labels"), *ss = cJSON_AddArrayToObject(e, "scores");
+                for (uint32_t j = 0; j < k; j++) {
+                    cJSON_AddItemToArray(ls, cJSON_CreateString(sc[j].label));
+                    cJSON_AddItemToArray(ss, cJSON_CreateNumber(sc[j].prob));
+                }
+                tool_emit(&o->out, e);
+            } else {
+                print_scores(o, texts.s[i], texts.n[i] > 100 ? 100 : texts.n[i], sc, k, 0);
+            }
+        }
+        done += texts.count;
+        tool_progress_count(o->quiet, "classified", done, "texts");
+    }
+    if (rc == TOOL_OK && !done) rc = tool_usage_error("no texts to classify");
+    if (rc == TOOL_OK) tool_timing(o, t_run, done, "text");
+    free(sc);
+    tool_texts_free(&texts);
+    tool_input_close(&in);
+    return rc;
+}
+
 /* Image classifiers: images (or a raw tensor) a batch at a time. */
 static int classify_images(tool_model_opts *o, vkf_context *ctx, vkf_model *model, const vkf_model_info *info,
                            const char **images, uint32_t n_images, const char *input_tensor, unsigned top_k, FILE *dump,
@@ -224,16 +280,23 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"top", required_argument, 0, 'k'}, {"file", required_argument, 0, 'f'}, {"pair", required_argument, 0, 2000},
         {"input-tensor", required_argument, 0, 2001}, {"dump-logits", required_argument, 0, 2002},
-        {"profile", no_argument, 0, 2003}, TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
+        {"profile", no_argument, 0, 2003}, {"labels", required_argument, 0, 'l'}, {"labels-file", required_argument, 0, 2004},
+        {"template", required_argument, 0, 't'}, {"multi-label", no_argument, 0, 2005}, TOOL_MODEL_LONGOPTS, {0, 0, 0, 0}};
     tool_model_opts mo = {0};
     const char *input_tensor = NULL, *dump_path = NULL, *file = NULL, *pair = NULL;
+    const char *labels_arg = NULL, *labels_file = NULL, *tmpl = NULL;
     unsigned top_k = 5;
-    int profile = 0, c, rc = TOOL_CONTINUE;
-    while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "k:f:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
+    int profile = 0, multi = 0, top_given = 0, c, rc = TOOL_CONTINUE;
+    while (rc == TOOL_CONTINUE && (c = tool_getopt(argc, argv, "k:f:l:t:" TOOL_MODEL_SHORTOPTS, longopts)) != -1) {
         switch (c) {
         case 'k':
             if (!tool_parse_u32(optarg, 1, 100000, &top_k)) rc = tool_usage_error("--top takes a positive number, not '%s'", optarg);
+            top_given = 1;
             break;
+        case 'l': labels_arg = optarg; break;
+        case 2004: labels_file = optarg; break;
+        case 't': tmpl = optarg; break;
+        case 2005: multi = 1; break;
         case 'f': file = optarg; break;
         case 2000: pair = optarg; break;
         case 2001: input_tensor = optarg; break;
@@ -248,6 +311,18 @@ int main(int argc, char **argv)
     if (input_tensor && n_args) return tool_usage_error("give images or --input-tensor, not both");
     if (input_tensor && (file || pair)) return tool_usage_error("--input-tensor is for image models; --file and --pair for text models");
     if (file && n_args) return tool_usage_error("give texts as arguments or with --file, not both");
+    tool_texts labels = {0};
+    int zero_shot = labels_arg || labels_file;
+    if (!zero_shot && (tmpl || multi)) return tool_usage_error("--template and --multi-label are for zero-shot: give --labels");
+    if (zero_shot) {
+        if (input_tensor || pair || dump_path) return tool_usage_error("zero-shot (--labels) takes texts: no --input-tensor, --pair or --dump-logits");
+        if (!mo.model) return tool_usage_error("zero-shot (--labels) needs --model DIR: an NLI text classifier");
+        if (tmpl && !strstr(tmpl, "{}")) return tool_usage_error("the template '%s' has no {} for the label", tmpl);
+        if ((rc = tool_labels(labels_arg, labels_file, &labels)) != TOOL_OK) {
+            tool_texts_free(&labels);
+            return rc;
+        }
+    }
     char default_model[4096], default_image[4096];
     if (!mo.model) {
         if (!tool_bundled_path(TOOL_DEFAULT_MODEL, default_model, sizeof default_model))
@@ -255,7 +330,9 @@ int main(int argc, char **argv)
         mo.model = default_model;
     }
     /* what it can classify is checked before the weights load */
-    mo.task = input_tensor ? "image-classification" : (file || pair) ? "text-classification" : "image-classification,text-classification";
+    mo.task = input_tensor ? "image-classification"
+            : (file || pair || zero_shot) ? "text-classification"
+                                          : "image-classification,text-classification";
     vkf_context *ctx = NULL;
     vkf_model *model = NULL;
     rc = tool_open_model(&mo, &ctx, &model);
@@ -271,7 +348,9 @@ int main(int argc, char **argv)
         }
         if (dump_path && !(dump = fopen(dump_path, "wb"))) rc = tool_fail("%s: %s", dump_path, strerror(errno));
     }
-    if (rc == TOOL_OK && !strcmp(info.task, "text-classification")) {
+    if (rc == TOOL_OK && zero_shot) {
+        rc = zero_shot_texts(&mo, ctx, model, args, n_args, file, &labels, tmpl, multi, top_given ? top_k : 0);
+    } else if (rc == TOOL_OK && !strcmp(info.task, "text-classification")) {
         rc = classify_texts(&mo, ctx, model, &info, args, n_args, file, pair, top_k, dump, dump_path);
     } else if (rc == TOOL_OK) {
         const char *one = default_image;
@@ -290,6 +369,7 @@ int main(int argc, char **argv)
             vkf_free(table);
         }
     }
+    tool_texts_free(&labels);
     vkf_model_destroy(model);
     vkf_context_destroy(ctx);
     return rc;

@@ -270,6 +270,35 @@ int tool_texts_from_file(tool_texts *t, const char *path, int skip_empty)
     return rc;
 }
 
+int tool_labels(const char *arg, const char *file, tool_texts *labels)
+{
+    if (!arg == !file) return tool_usage_error("give the labels with --labels or --labels-file (one of them)");
+    if (file) {
+        int rc = tool_texts_from_file(labels, file, 1);
+        return rc == TOOL_OK && !labels->count ? tool_usage_error("%s: no labels", file) : rc;
+    }
+    for (const char *p = arg;;) {
+        size_t n = strcspn(p, ",");
+        const char *end = p + n;
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        size_t len = (size_t)(end - p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (!len) return tool_usage_error("--labels has an empty label: '%s'", arg);
+        int rc = tool_texts_add(labels, p, len, labels->count + 1);
+        if (rc != TOOL_OK || !*end) return rc;
+        p = end + 1;
+    }
+}
+
+void tool_labels_usage(FILE *f, const char *default_template)
+{
+    fprintf(f, "  -l, --labels L         comma-separated labels\n"
+               "      --labels-file F    one label per line ('-': standard input)\n"
+               "  -t, --template T       hypothesis template with {} for the label\n"
+               "                         (default \"%s\")\n",
+            default_template);
+}
+
 /* ---- output ------------------------------------------------------------------------------ */
 
 void tool_results_begin(void)

@@ -78,6 +78,14 @@ const char *tool_text_name(const tool_texts *t, size_t i, char *buf, size_t size
  * kept unless skip_empty. For small inputs (labels); returns an exit code. */
 int tool_texts_from_file(tool_texts *t, const char *path, int skip_empty);
 
+/* The labels of a zero-shot tool: --labels "a,b,c" (comma-separated, spaces
+ * around each dropped, as HF's pipeline parses a string of labels), or one
+ * per line of --labels-file ("-": standard input); exactly one of arg and
+ * file. An empty label, or none, is a usage error. Returns an exit code. */
+int tool_labels(const char *arg, const char *file, tool_texts *labels);
+/* Their help lines, with the template's default. */
+void tool_labels_usage(FILE *f, const char *default_template);
+
 /* Texts from the arguments, or one per line of a file or standard input,
  * read a batch at a time (a 100k-line file is never in memory at once). */
 typedef struct tool_input {

@@ -16,13 +16,9 @@ static void usage(FILE *f)
                "goes into the hypothesis template, and the probabilities are the softmax over\n"
                "the labels of the image-text similarities. The labels are embedded once for all\n"
                "the images.\n"
-               "\n"
-               "  -l, --labels L         comma-separated labels\n"
-               "      --labels-file F    one label per line ('-': standard input)\n"
-               "  -t, --template T       hypothesis template with {} for the label\n"
-               "                         (default \"%s\")\n"
-               "  -k, --top K            labels printed per image (default: all)\n",
-            VKF_ZERO_SHOT_TEMPLATE);
+               "\n");
+    tool_labels_usage(f, VKF_ZERO_SHOT_TEMPLATE);
+    fprintf(f, "  -k, --top K            labels printed per image (default: all)\n");
     tool_model_usage(f);
     fprintf(f, "Exit status: 0 success, 1 a file or the model failed, 2 bad usage.\n");
 }
@@ -37,23 +33,6 @@ static int by_prob(const void *a, const void *b)
     const ranked *x = a, *y = b;
     if (x->prob != y->prob) return x->prob < y->prob ? 1 : -1;
     return x->index < y->index ? -1 : 1;
-}
-
-/* "a,b,c" into labels (every label non-empty). */
-static int split_labels(const char *arg, tool_texts *labels, char **copy)
-{
-    *copy = malloc(strlen(arg) + 1);
-    if (!*copy) return tool_fail("out of memory");
-    strcpy(*copy, arg);
-    for (char *p = *copy;;) {
-        char *comma = strchr(p, ',');
-        if (comma) *comma = 0;
-        if (!*p) return tool_usage_error("--labels has an empty label: '%s'", arg);
-        int rc = tool_texts_add(labels, p, strlen(p), labels->count + 1);
-        if (rc != TOOL_OK) return rc;
-        if (!comma) return TOOL_OK;
-        p = comma + 1;
-    }
 }
 
 int main(int argc, char **argv)
@@ -74,13 +53,10 @@ int main(int argc, char **argv)
         } else rc = tool_model_option(c, optarg, &mo, usage);
     }
     if (rc != TOOL_CONTINUE) return rc;
-    if (!labels_arg == !labels_file) return tool_usage_error("give the labels with --labels or --labels-file (one of them)");
     if (!strstr(tmpl, "{}")) return tool_usage_error("the template '%s' has no {} for the label", tmpl);
     if (optind == argc) return tool_usage_error("give at least one IMAGE");
     tool_texts labels = {0};
-    char *copy = NULL;
-    rc = labels_arg ? split_labels(labels_arg, &labels, &copy) : tool_texts_from_file(&labels, labels_file, 1);
-    if (rc == TOOL_OK && !labels.count) rc = tool_usage_error("no labels");
+    rc = tool_labels(labels_arg, labels_file, &labels);
     vkf_context *ctx = NULL;
     vkf_model *model = NULL;
     mo.task = "zero-shot-image-classification";
@@ -140,7 +116,7 @@ int main(int argc, char **argv)
     if (mo.out.format == TOOL_JSON && (rc == TOOL_OK || mo.out.items)) tool_emit_end(&mo.out);
     if (rc == TOOL_OK) tool_timing(&mo, tool_now() - t0, ni, "image");
     for (uint32_t i = 0; texts && i < nl; i++) free(texts[i]);
-    free(texts), free(temb), free(iemb), free(probs), free(order), free(copy);
+    free(texts), free(temb), free(iemb), free(probs), free(order);
     tool_texts_free(&labels);
     vkf_model_destroy(model);
     vkf_context_destroy(ctx);

@@ -243,12 +243,17 @@ tcli_result *tcli_run_tty(const char *cmd, const char *args)
     return tcli_run(script, "", NULL, 0);
 }
 
+void tlinked_dir(char *dir, size_t cap, const char *tag, const char *src, const char *files)
+{
+    ttmpdir_create(dir, cap, tag);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd $(realpath -e %s) && ln -s $(for f in %s; do echo $PWD/$f; done) %s/", src, files, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 void tvocab_model(char *dir, size_t cap, const char *weights_dir, uint32_t n)
 {
-    ttmpdir_create(dir, cap, "vocab");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "w=$(realpath -e %s) && ln -s $w/config.json $w/model.safetensors %s/", weights_dir, dir);
-    cr_assert_eq(system(cmd), 0);
+    tlinked_dir(dir, cap, "vocab", weights_dir, "config.json model.safetensors");
     char path[600];
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     FILE *f = fopen(path, "w");

@@ -83,7 +83,7 @@ Test(cli, option_conventions_and_stdin, .timeout = 300)
 Test(cli, every_tool_has_version_and_help)
 {
     static const char *const tools[] = {VKF_INFO_BIN, VKF_CLASSIFY_BIN, VKF_TOKENIZE_BIN, VKF_EMBED_BIN, VKF_FILL_MASK_BIN,
-                                        VKF_RUN_BIN, VKF_GENERATE_BIN, VKF_ZERO_SHOT_BIN};
+                                        VKF_RUN_BIN, VKF_GENERATE_BIN, VKF_ZERO_SHOT_BIN, VKF_RERANK_BIN};
     char want[64];
     snprintf(want, sizeof want, "(vkformer) %d.%d.%d\n", VKF_VERSION_MAJOR, VKF_VERSION_MINOR, VKF_VERSION_PATCH);
     for (size_t i = 0; i < BASE_ARRAY_LEN(tools); i++) {

@@ -49,7 +49,7 @@ static size_t count_str(const char *s, const char *needle)
 
 /* ---- one JSON shape per task ------------------------------------------------------------ */
 
-typedef enum shape { SCORES, VECTOR, MASKS, GENERATED, ENCODING, OUTPUT } shape;
+typedef enum shape { SCORES, VECTOR, MASKS, GENERATED, ENCODING, OUTPUT, ZERO_SHOT, RERANKED } shape;
 
 static void check_element(const cJSON *e, shape k, const char *what)
 {
@@ -75,6 +75,14 @@ static void check_element(const cJSON *e, shape k, const char *what)
     case ENCODING:
         cr_assert(cJSON_IsArray(cJSON_GetObjectItem(e, "input_ids")) && cJSON_IsArray(cJSON_GetObjectItem(e, "offset_mapping")), "%s",
                   what);
+        break;
+    case ZERO_SHOT: /* HF's zero-shot-classification: {sequence, labels, scores} */
+        cr_assert(cJSON_IsString(cJSON_GetObjectItem(e, "sequence")) && cJSON_IsArray(cJSON_GetObjectItem(e, "labels")) &&
+                      cJSON_GetArraySize(cJSON_GetObjectItem(e, "labels")) == cJSON_GetArraySize(cJSON_GetObjectItem(e, "scores")),
+                  "%s", what);
+        break;
+    case RERANKED: /* text-embeddings-inference's /rerank: {index, score[, text]} per document */
+        cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(e, "index")) && cJSON_IsNumber(cJSON_GetObjectItem(e, "score")), "%s", what);
         break;
     case OUTPUT:
         cr_assert(cJSON_IsString(cJSON_GetObjectItem(e, "name")) && cJSON_IsArray(cJSON_GetObjectItem(e, "shape")), "%s", what);
@@ -149,6 +157,11 @@ Test(tools, one_json_shape_per_task, .timeout = 900)
     check_tool(VKF_FILL_MASK_BIN, args, "a [MASK]\n", 1, MASKS);
     check_tool(VKF_ZERO_SHOT_BIN, "-m " CLIP " --labels cat,dog " CLIP "/photo0.png " CLIP "/photo1.png", NULL, 2, SCORES);
     check_tool(VKF_ZERO_SHOT_BIN, "-m " CLIP " --labels cat,dog " CLIP "/photo0.png", NULL, 1, SCORES);
+    check_tool(VKF_CLASSIFY_BIN, "-m " VKF_TEST_DATA "/zeroshot/bert_nli --labels 'sports, politics' 'The team won.' 'A vote'", NULL, 2,
+               ZERO_SHOT);
+    check_tool(VKF_CLASSIFY_BIN, "-m " VKF_TEST_DATA "/zeroshot/roberta_nli --labels-file - --multi-label the", "a\nb c\n", 1, ZERO_SHOT);
+    check_tool(VKF_RERANK_BIN, "-m " VKF_TEST_DATA "/zeroshot/cross_encoder -Q q a 'b c' d", NULL, 3, RERANKED);
+    check_tool(VKF_RERANK_BIN, "-m " VKF_TEST_DATA "/zeroshot/cross_encoder -Q q --top-k 1 --return-text", "a\nb\n", 1, RERANKED);
     check_tool(VKF_GENERATE_BIN, "-m " GPT2_TEXT " -n 3 --ignore-eos -p 'The café' -p Hello", NULL, 2, GENERATED);
     check_tool(VKF_GENERATE_BIN, "-m " GPT2_TEXT " -n 3 --ignore-eos", "The café\n", 1, GENERATED);
     check_tool(VKF_TOKENIZE_BIN, "-m " TOKBERT " 'Hello world' café", NULL, 2, ENCODING);
@@ -406,7 +419,7 @@ Test(tools, bugs_found_using_them, .timeout = 600)
     cr_assert(strstr(r->err, "bert.pooler.dense.bias") && strstr(r->err, "I32"), "%s", r->err);
     /* an unknown option or a missing value: one message and the hint, nothing else */
     static const char *const tools[] = {VKF_INFO_BIN, VKF_CLASSIFY_BIN, VKF_TOKENIZE_BIN, VKF_EMBED_BIN, VKF_FILL_MASK_BIN,
-                                        VKF_RUN_BIN, VKF_GENERATE_BIN, VKF_ZERO_SHOT_BIN};
+                                        VKF_RUN_BIN, VKF_GENERATE_BIN, VKF_ZERO_SHOT_BIN, VKF_RERANK_BIN};
     for (size_t i = 0; i < BASE_ARRAY_LEN(tools); i++) {
         const char *name = tool_of(tools[i]);
         char want[256];

@@ -37,6 +37,19 @@ void api_clip_logits(const model *mm, const float *img, uint32_t ni, const float
  * that its ids fit the model's embedding table. */
 vkf_status api_load_tokenizer(vkf_model *m, const char *dir);
 
+/* Sequence classifiers: the raw logits [n, num_labels] of texts (and, when
+ * pairs is not NULL, pairs), batched; each truncated to the model's positions
+ * (with a warning) as `strategy` says. `what` names the caller in messages,
+ * `noun` the inputs ("text 3: ..."). */
+vkf_status api_text_logits(vkf_model *m, const char *what, const char *noun, const char *const *texts, const char *const *pairs, uint32_t n,
+                           vkf_truncation strategy, float *logits);
+
+/* The hypothesis of each label: tmpl with its one "{}" replaced by the label
+ * (HF's hypothesis_template.format(label)). *texts: n malloc'd strings in a
+ * malloc'd array; free with api_free_texts. */
+vkf_status api_fill_template(base_diag *d, const char *tmpl, const char *const *labels, uint32_t n, char ***texts);
+void api_free_texts(char **texts, uint32_t n);
+
 /* A vkf_model around an already loaded internal model (benchmarks: presets
  * with random weights); takes ownership of *mm's contents. */
 vkf_status api_model_wrap(vkf_context *ctx, model *mm, vkf_model **out);

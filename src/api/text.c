@@ -52,8 +52,8 @@ static void id_batch_free(id_batch *b)
 
 /* Tokenizes texts (and pairs), truncating to max_len tokens with a warning.
  * Messages number the texts from `base` (their index in the caller's array). */
-static vkf_status encode(vkf_model *m, const char *const *texts, const char *const *pairs, uint32_t n, uint32_t base,
-                         uint32_t max_len, id_batch *out)
+static vkf_status encode(vkf_model *m, const char *noun, const char *const *texts, const char *const *pairs, uint32_t n,
+                         uint32_t base, uint32_t max_len, vkf_truncation strategy, id_batch *out)
 {
     base_diag *d = m->dev->diag;
     memset(out, 0, sizeof *out);
@@ -64,24 +64,24 @@ static vkf_status encode(vkf_model *m, const char *const *texts, const char *con
     for (; done < n && s == VKF_OK; done++) {
         const char *t = texts[done], *p = pairs ? pairs[done] : NULL;
         if (!t) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u is NULL", base + done);
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s %u is NULL", noun, base + done);
             break;
         }
         if (vkf_tokenizer_encode(m->tok, t, VKF_TEXT_NUL, p, VKF_TEXT_NUL, NULL, &e[done]) != VKF_OK) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u: %s", base + done, base_thread_diag()->error);
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s %u: %s", noun, base + done, base_thread_diag()->error);
             break;
         }
         if (e[done].length > max_len) {
-            base_log(d, VKF_LOG_WARN, "text %u: %u tokens truncated to %u", base + done, e[done].length, max_len);
+            base_log(d, VKF_LOG_WARN, "%s %u: %u tokens truncated to %u", noun, base + done, e[done].length, max_len);
             vkf_encoding_free(&e[done]);
-            vkf_encode_options o = {.max_length = max_len};
+            vkf_encode_options o = {.max_length = max_len, .truncation = strategy};
             if (vkf_tokenizer_encode(m->tok, t, VKF_TEXT_NUL, p, VKF_TEXT_NUL, &o, &e[done]) != VKF_OK) {
-                s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u: %s", base + done, base_thread_diag()->error);
+                s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s %u: %s", noun, base + done, base_thread_diag()->error);
                 break;
             }
         }
         if (e[done].length == 0) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "text %u has no tokens (an empty text, and a tokenizer that adds none)", base + done);
+            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "%s %u has no tokens (an empty text, and a tokenizer that adds none)", noun, base + done);
             done++;
             break;
         }
@@ -103,8 +103,8 @@ static vkf_status encode(vkf_model *m, const char *const *texts, const char *con
                     out->tt[o] = real && m->m.type_vocab ? e[i].type_ids[j] : 0;
                     if (out->tt[o] < 0 || (m->m.type_vocab && (uint32_t)out->tt[o] >= m->m.type_vocab)) {
                         /* it was clamped: a silently different input; torch fails on it */
-                        s = base_fail(d, VKF_ERROR_FORMAT, "text %u: the tokenizer gives token type id %d, and the model has %u token "
-                                      "types (type_vocab_size)", base + i, out->tt[o], m->m.type_vocab);
+                        s = base_fail(d, VKF_ERROR_FORMAT, "%s %u: the tokenizer gives token type id %d, and the model has %u token "
+                                      "types (type_vocab_size)", noun, base + i, out->tt[o], m->m.type_vocab);
                         break;
                     }
                 }
@@ -124,27 +124,34 @@ static vkf_status run_rows(vkf_model *m, const id_batch *b, uint32_t first, uint
     return rt_run_text(&m->run, &t, &o, 1);
 }
 
+vkf_status api_text_logits(vkf_model *m, const char *what, const char *noun, const char *const *texts, const char *const *pairs, uint32_t n,
+                           vkf_truncation strategy, float *logits)
+{
+    vkf_status s = need_text_model(m, what);
+    if (s != VKF_OK) return s;
+    if (m->m.task != MODEL_TASK_TEXT_CLASSIFICATION)
+        return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "%s: this %s model has no sequence classification head (%s)", what,
+                         m->m.model_type, model_task_name(m->m.task));
+    for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
+        uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
+        id_batch b;
+        s = encode(m, noun, texts + first, pairs ? pairs + first : NULL, c, first, m->m.max_positions, strategy, &b);
+        if (s == VKF_OK) s = run_rows(m, &b, 0, c, "logits", logits + (size_t)first * m->m.num_labels);
+        id_batch_free(&b);
+    }
+    return s;
+}
+
 vkf_status vkf_classify_texts(vkf_model *m, const char *const *texts, const char *const *pairs, uint32_t n,
                               vkf_class_score *top, uint32_t k)
 {
     if (!m || (n && (!texts || (k && !top))))
         return base_fail(base_thread_diag(), VKF_ERROR_INVALID_ARGUMENT, "vkf_classify_texts: NULL argument");
-    vkf_status s = need_text_model(m, "vkf_classify_texts");
-    if (s != VKF_OK) return s;
-    if (m->m.task != MODEL_TASK_TEXT_CLASSIFICATION)
-        return base_fail(m->dev->diag, VKF_ERROR_UNSUPPORTED, "this %s model has no sequence classification head (%s)",
-                         m->m.model_type, model_task_name(m->m.task));
     uint32_t L = m->m.num_labels;
-    float *logits = malloc((size_t)TEXTS_PER_RUN * L * sizeof(float));
-    if (!logits) return base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
-        uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
-        id_batch b;
-        s = encode(m, texts + first, pairs ? pairs + first : NULL, c, first, m->m.max_positions, &b);
-        if (s == VKF_OK) s = run_rows(m, &b, 0, c, "logits", logits);
-        for (uint32_t i = 0; i < c && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * L, top + (size_t)(first + i) * k, k);
-        id_batch_free(&b);
-    }
+    float *logits = malloc(((size_t)n * L + 1) * sizeof(float));
+    vkf_status s = logits ? VKF_OK : base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    if (s == VKF_OK) s = api_text_logits(m, "vkf_classify_texts", "text", texts, pairs, n, VKF_TRUNCATE_LONGEST_FIRST, logits);
+    for (uint32_t i = 0; i < n && s == VKF_OK; i++) s = vkf_top_k(m, logits + (size_t)i * L, top + (size_t)i * k, k);
     free(logits);
     return s;
 }
@@ -173,7 +180,7 @@ static vkf_status embed_at_eos(vkf_model *m, const char *const *texts, uint32_t 
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
         id_batch b;
-        s = encode(m, texts + first, NULL, c, first, max_len, &b);
+        s = encode(m, "text", texts + first, NULL, c, first, max_len, VKF_TRUNCATE_LONGEST_FIRST, &b);
         if (s == VKF_OK) s = run_rows(m, &b, 0, c, output, out + (size_t)first * E);
         if (s == VKF_OK && normalize) api_l2_rows(out + (size_t)first * E, c, E);
         id_batch_free(&b);
@@ -197,7 +204,7 @@ vkf_status vkf_embed(vkf_model *m, const char *const *texts, uint32_t n, const v
     for (uint32_t first = 0; first < n && s == VKF_OK; first += TEXTS_PER_RUN) {
         uint32_t c = BASE_MIN((uint32_t)TEXTS_PER_RUN, n - first);
         id_batch b;
-        s = encode(m, texts + first, NULL, c, first, max_len, &b);
+        s = encode(m, "text", texts + first, NULL, c, first, max_len, VKF_TRUNCATE_LONGEST_FIRST, &b);
         float *h = s == VKF_OK ? malloc((size_t)c * b.S * H * sizeof(float)) : NULL;
         if (s == VKF_OK && !h) s = base_fail(m->dev->diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
         if (s == VKF_OK) s = run_rows(m, &b, 0, c, "last_hidden_state", h);
@@ -242,7 +249,7 @@ vkf_status vkf_fill_mask(vkf_model *m, const char *text, uint32_t k, vkf_fill_ma
     vkf_tokenizer_get_info(m->tok, &ti);
     if (ti.mask_id < 0) return base_fail(d, VKF_ERROR_UNSUPPORTED, "the tokenizer has no mask token");
     id_batch b;
-    s = encode(m, &text, NULL, 1, 0, m->m.max_positions, &b);
+    s = encode(m, "text", &text, NULL, 1, 0, m->m.max_positions, VKF_TRUNCATE_LONGEST_FIRST, &b);
     if (s != VKF_OK) return s;
     uint32_t masks = 0;
     for (uint32_t j = 0; j < b.S; j++) masks += b.ids[j] == ti.mask_id;

@@ -119,7 +119,7 @@ static vkf_status encode_one(const vkf_tokenizer *tok, const char *text, size_t 
     tok_enc a = {0}, b = {0};
     vkf_status s = tok_encode_text(D(), t, text, text_len(text, len), &a);
     if (s == VKF_OK && pair) s = tok_encode_text(D(), t, pair, text_len(pair, pair_len), &b);
-    if (s == VKF_OK) s = tok_finish(D(), t, &a, pair ? &b : NULL, !o->no_special_tokens, o->max_length, out);
+    if (s == VKF_OK) s = tok_finish(D(), t, &a, pair ? &b : NULL, !o->no_special_tokens, o->max_length, o->truncation, out);
     tok_enc_free(&a);
     tok_enc_free(&b);
     return s;

@@ -54,6 +54,43 @@ static int by_prob_desc(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+vkf_status api_fill_template(base_diag *d, const char *tmpl, const char *const *labels, uint32_t n, char ***out)
+{
+    *out = NULL;
+    const char *hole = strstr(tmpl, "{}");
+    if (!hole) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has no {} for the label", tmpl);
+    /* Python's str.format, as HF calls it, fails on a second {} (one label to fill it) */
+    if (strstr(hole + 2, "{}"))
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has more than one {} (HF's format(label) "
+                         "fills one)", tmpl);
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    if (!texts) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    size_t pre = (size_t)(hole - tmpl), post = strlen(hole + 2);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!labels[i]) {
+            api_free_texts(texts, n);
+            return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "label %u is NULL", i);
+        }
+        size_t len = strlen(labels[i]);
+        texts[i] = malloc(pre + len + post + 1);
+        if (!texts[i]) {
+            api_free_texts(texts, n);
+            return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        }
+        memcpy(texts[i], tmpl, pre);
+        memcpy(texts[i] + pre, labels[i], len);
+        memcpy(texts[i] + pre + len, hole + 2, post + 1);
+    }
+    *out = texts;
+    return VKF_OK;
+}
+
+void api_free_texts(char **texts, uint32_t n)
+{
+    for (uint32_t i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+}
+
 vkf_status vkf_zero_shot(vkf_model *m, const char *image_path, const char *const *labels, uint32_t n, const char *tmpl,
                          vkf_class_score *out)
 {
@@ -65,32 +102,11 @@ vkf_status vkf_zero_shot(vkf_model *m, const char *image_path, const char *const
         return base_fail(d, VKF_ERROR_UNSUPPORTED, "zero-shot classification needs a CLIPModel with both towers, not %s (%s)",
                          mm->model_type, model_task_name(mm->task));
     if (!n) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "no candidate labels");
-    if (!tmpl) tmpl = VKF_ZERO_SHOT_TEMPLATE;
-    const char *hole = strstr(tmpl, "{}");
-    if (!hole) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has no {} for the label", tmpl);
-    /* Python's str.format, as HF calls it, fails on a second {} (one label to fill it) */
-    if (strstr(hole + 2, "{}"))
-        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the hypothesis template \"%s\" has more than one {} (HF's format(label) "
-                         "fills one)", tmpl);
-    char **texts = calloc(n, sizeof *texts);
+    char **texts = NULL;
+    vkf_status s = api_fill_template(d, tmpl ? tmpl : VKF_ZERO_SHOT_TEMPLATE, labels, n, &texts);
+    if (s != VKF_OK) return s;
     float *emb = malloc(((size_t)n + 1) * mm->embed_dim * sizeof(float)), *probs = malloc((size_t)n * sizeof(float));
-    vkf_status s = texts && emb && probs ? VKF_OK : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-    size_t pre = (size_t)(hole - tmpl), post = strlen(hole + 2);
-    for (uint32_t i = 0; i < n && s == VKF_OK; i++) {
-        if (!labels[i]) {
-            s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "label %u is NULL", i);
-            break;
-        }
-        size_t len = strlen(labels[i]);
-        texts[i] = malloc(pre + len + post + 1);
-        if (!texts[i]) {
-            s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
-            break;
-        }
-        memcpy(texts[i], tmpl, pre);
-        memcpy(texts[i] + pre, labels[i], len);
-        memcpy(texts[i] + pre + len, hole + 2, post + 1);
-    }
+    if (!emb || !probs) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     if (s == VKF_OK) s = vkf_embed_image_files(m, &image_path, 1, emb);
     if (s == VKF_OK) s = vkf_embed(m, (const char *const *)texts, n, NULL, emb + mm->embed_dim);
     if (s == VKF_OK) s = vkf_zero_shot_scores(m, emb, 1, emb + mm->embed_dim, n, probs);
@@ -104,8 +120,7 @@ vkf_status vkf_zero_shot(vkf_model *m, const char *image_path, const char *const
             free(logits);
         }
     }
-    for (uint32_t i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
+    api_free_texts(texts, n);
     free(emb);
     free(probs);
     return s;

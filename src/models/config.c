@@ -88,6 +88,19 @@ void model_free_labels(uint32_t n, char **labels)
     free(labels);
 }
 
+vkf_status model_rerank_activation(base_diag *d, const char *file, const cJSON *root, model *m)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "sentence_transformers");
+    const char *act = NULL;
+    vkf_status s = VKF_OK;
+    if (st && !cJSON_IsNull(st) && !cJSON_IsObject(st))
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: \"sentence_transformers\" must be an object", file);
+    if (cJSON_IsObject(st)) s = io_json_str(d, file, st, "activation_fn", NULL, &act);
+    if (s == VKF_OK && !act) s = io_json_str(d, file, root, "sbert_ce_default_activation_function", NULL, &act);
+    if (s == VKF_OK && act) snprintf(m->rerank_act, sizeof m->rerank_act, "%s", act);
+    return s;
+}
+
 vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out)
 {
     memset(out, 0, sizeof *out);

@@ -76,6 +76,7 @@ vkf_status model_open(base_diag *d, const char *dir, model *m)
         s = adopt_config(m, cfg, s);
     }
     if (s == VKF_OK) s = model_sentence_load(d, dir, &m->sentence);
+    if (s == VKF_OK && m->num_labels) s = model_rerank_activation(d, path, root, m);
     if (s == VKF_OK && m->vocab_size) s = model_generation_config(d, dir, root, m);
     io_json_free(root);
     if (s != VKF_OK) model_close(m); /* releases an adopted config (a failing modules.json came after it) */

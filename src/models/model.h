@@ -83,6 +83,7 @@ typedef struct model {
     uint32_t pad_id;
     bool position_ids;        /* takes position_ids (RoBERTa: padding_idx + 1 + count of real tokens) */
     model_score score;        /* classification scores from logits, as HF's pipelines choose */
+    char rerank_act[96];      /* CrossEncoder's activation_fn as config.json names it ("" : none named) */
     model_sentence sentence;
     /* causal LMs and encoder-decoders (sessions hold the state the family declares) */
     int32_t bos_id, eos_id;
@@ -207,6 +208,10 @@ vkf_status model_parse_act(base_diag *d, const char *file, const char *name, op_
 vkf_status model_parse_labels(base_diag *d, const char *file, const cJSON *root, uint32_t *num_labels, char ***labels,
                               model_score *score);
 void model_free_labels(uint32_t n, char **labels);
+/* sentence-transformers' CrossEncoder activation as config.json names it
+ * (sentence_transformers.activation_fn, or the older
+ * sbert_ce_default_activation_function) into m->rerank_act. */
+vkf_status model_rerank_activation(base_diag *d, const char *file, const cJSON *root, model *m);
 /* Reads the sentence-transformers files of dir when present (absent: not present, no error). */
 vkf_status model_sentence_load(base_diag *d, const char *dir, model_sentence *out);
 

@@ -290,10 +290,26 @@ static bool append(tok_enc *out, const tok_enc *in, uint32_t type_id, uint32_t s
 }
 
 vkf_status tok_finish(base_diag *d, const tok_tokenizer *t, tok_enc *a, tok_enc *b, bool add_special, uint32_t max_len,
-                      tok_enc *out)
+                      vkf_truncation strategy, tok_enc *out)
 {
     bool tmpl = add_special && t->post == TOK_POST_TEMPLATE;
-    if (max_len) {
+    if ((unsigned)strategy > VKF_TRUNCATE_ONLY_SECOND)
+        return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "truncation strategy %d is not one of vkf_truncation's", (int)strategy);
+    if (max_len && strategy != VKF_TRUNCATE_LONGEST_FIRST) {
+        /* HF's only_first / only_second (tokenizers' truncate_encodings): the
+         * one text loses what the pair has too many, and must keep a token */
+        uint32_t added = tmpl ? tok_added_count(t, b != NULL) : 0;
+        size_t total = a->n + (b ? b->n : 0) + added;
+        tok_enc *target = strategy == VKF_TRUNCATE_ONLY_FIRST ? a : b;
+        if (!target) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "truncation only_second needs a pair of texts");
+        if (total > max_len) {
+            size_t remove = total - max_len;
+            if (target->n <= remove)
+                return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "the %s text has %zu tokens: too short to lose the %zu tokens that "
+                                 "%zu exceed max_length %u", target == a ? "first" : "second", target->n, remove, total, max_len);
+            target->n -= remove;
+        }
+    } else if (max_len) {
         uint32_t added = tmpl ? tok_added_count(t, b != NULL) : 0;
         size_t budget = max_len > added ? max_len - added : 0;
         if (!b) {

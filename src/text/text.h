@@ -437,10 +437,10 @@ void tok_enc_free(tok_enc *e);
 
 /* The tokens of a text, without post-processing. */
 vkf_status tok_encode_text(base_diag *d, const tok_tokenizer *t, const char *text, size_t n, tok_enc *out);
-/* Truncates (longest first, to max_len including the special tokens that
- * post-processing adds) and post-processes a and optional b into out. */
+/* Truncates (as `strategy` says, to max_len including the special tokens
+ * that post-processing adds) and post-processes a and optional b into out. */
 vkf_status tok_finish(base_diag *d, const tok_tokenizer *t, tok_enc *a, tok_enc *b, bool add_special,
-                      uint32_t max_len, tok_enc *out);
+                      uint32_t max_len, vkf_truncation strategy, tok_enc *out);
 /* Number of special tokens post-processing adds. */
 uint32_t tok_added_count(const tok_tokenizer *t, bool pair);
 

@@ -77,6 +77,9 @@ static void check_zero_shot(const char *dir, const char *name)
 Test(zeroshot, bert_entailment_last, .timeout = 300) { check_zero_shot(ZS "/bert_nli", "bert_nli"); }
 Test(zeroshot, roberta_entailment_first_in_capitals, .timeout = 300) { check_zero_shot(ZS "/roberta_nli", "roberta_nli"); }
 Test(zeroshot, distilbert_two_labels, .timeout = 300) { check_zero_shot(ZS "/distilbert_nli", "distilbert_nli"); }
+/* DeBERTa-v3-style and MPNet NLI heads, entailment in the middle (nli-deberta-base's order) */
+Test(zeroshot, deberta_entailment_middle, .timeout = 300) { check_zero_shot(ZS "/deberta_nli", "deberta_nli"); }
+Test(zeroshot, mpnet_entailment_middle, .timeout = 300) { check_zero_shot(ZS "/mpnet_nli", "mpnet_nli"); }
 
 /* No label starts with "entail": HF warns and takes the last logit; so do we. */
 Test(zeroshot, no_entailment_label_as_hf, .timeout = 300)

@@ -17,6 +17,12 @@ truncation and ours cut at the same place. Writes tests/data/zeroshot/:
                   id2label {0: ENTAILMENT, 1: NEUTRAL, 2: CONTRADICTION}
   distilbert_nli  DistilBertForSequenceClassification, hidden 24 (2 heads), two
                   labels {0: not_entailment, 1: entailment} (QNLI/RTE style)
+  deberta_nli     DebertaV2ForSequenceClassification (v3-style: log buckets,
+                  share_att_key, norm_rel_ebd, no absolute positions), hidden 48
+                  (12 heads of 4), id2label as cross-encoder/nli-deberta-base's
+                  {0: contradiction, 1: entailment, 2: neutral}, the WordPiece tokenizer
+  mpnet_nli       MPNetForSequenceClassification, hidden 48 (12 heads of 4), the
+                  WordPiece tokenizer
   cross_encoder   BertForSequenceClassification with one label
   refs.json       the pipeline's {sequence, labels, scores} per model, text,
                   label set, template and multi_label (a premise longer than
@@ -36,7 +42,8 @@ import shutil
 import tempfile
 
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, BertTokenizer, DistilBertConfig,
+from transformers import (BertConfig, BertForSequenceClassification, BertTokenizer, DebertaV2Config,
+                          DebertaV2ForSequenceClassification, DistilBertConfig, MPNetConfig, MPNetForSequenceClassification,
                           DistilBertForSequenceClassification, DistilBertTokenizer, RobertaConfig,
                           RobertaForSequenceClassification, RobertaTokenizer, pipeline)
 
@@ -186,6 +193,26 @@ def main():
     m = DistilBertForSequenceClassification(cfg)
     perturb(m, 23)
     refs["distilbert_nli"] = zero_shot_cases(save("distilbert_nli", m, distil_tok))
+
+    nli = {"id2label": {0: "contradiction", 1: "entailment", 2: "neutral"},
+           "label2id": {"contradiction": 0, "entailment": 1, "neutral": 2}}
+    torch.manual_seed(25)
+    cfg = DebertaV2Config(vocab_size=len(bert_tok), hidden_size=48, num_hidden_layers=2, num_attention_heads=12,
+                          intermediate_size=60, max_position_embeddings=POSITIONS, type_vocab_size=0, relative_attention=True,
+                          position_buckets=16, max_relative_positions=POSITIONS, norm_rel_ebd="layer_norm", share_att_key=True,
+                          pos_att_type=["p2c", "c2p"], position_biased_input=False, initializer_range=0.2,
+                          attn_implementation="eager", architectures=["DebertaV2ForSequenceClassification"], **nli)
+    m = DebertaV2ForSequenceClassification(cfg)
+    perturb(m, 25)
+    refs["deberta_nli"] = zero_shot_cases(save("deberta_nli", m, bert_tok))
+
+    torch.manual_seed(26)
+    cfg = MPNetConfig(vocab_size=len(bert_tok), hidden_size=48, num_hidden_layers=2, num_attention_heads=12, intermediate_size=60,
+                      max_position_embeddings=POSITIONS + 2, pad_token_id=0, initializer_range=0.2,
+                      attn_implementation="eager", architectures=["MPNetForSequenceClassification"], **nli)
+    m = MPNetForSequenceClassification(cfg)
+    perturb(m, 26)
+    refs["mpnet_nli"] = zero_shot_cases(save("mpnet_nli", m, bert_tok))
 
     d = save("cross_encoder", bert(24, len(bert_tok), num_labels=1), bert_tok)
     from sentence_transformers import CrossEncoder

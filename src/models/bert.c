@@ -108,6 +108,7 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
                       c->max_pos, c->pad_id);
     c->eps = (float)eps;
     if (c->kind != ELECTRA) c->embed = c->hidden;
+    if (c->kind == MPNET) c->pad_id = 1; /* MPNetEmbeddings' padding_idx, whatever pad_token_id says */
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next) {
         if (!cJSON_IsString(a)) continue;

@@ -318,6 +318,22 @@ static int bench_misc(vk_device *dev, const bench_opts *o, bench_table *t, op_dt
         }
     }
     {
+        bench_row r = {.op = "unfold", .variant = "auto", .shape = "deberta 128x1536 k3"}; /* deberta-v2-xlarge's convolution */
+        snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));
+        if (bench_selected(o, &r)) {
+            bufs bs = {0};
+            op_ref x, out;
+            op_list l = {0};
+            vkf_status st = make_buf(dev, &bs, 128 * 1536, dt, &x);
+            if (st == VKF_OK) st = make_buf(dev, &bs, 3 * 128 * 1536, dt, &out);
+            op_unfold_params p = {1, 128, 1536, 3, 1, 1, dt};
+            if (st == VKF_OK) st = op_unfold(dev, &p, x, (op_ref){0}, out, &l);
+            r.bytes = 4.0 * 128 * 1536 * es;
+            rc |= finish(dev, o, t, &r, &l, st);
+            free_bufs(dev, &bs);
+        }
+    }
+    {
         bench_row r = {.op = "embed", .variant = "auto", .shape = "bert 128 tokens"};
         snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));
         if (bench_selected(o, &r)) {

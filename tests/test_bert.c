@@ -255,6 +255,9 @@ Test(deberta, v1_masked_lm_padded_batch, .timeout = 300) { check_case("deberta_m
  * pos_key_proj, c2p only, an embedding projection (24 heads) */
 Test(deberta, v2_masked_lm_padded_batch, .timeout = 300) { check_case("debertav2_mlm", 1e-4); }
 Test(deberta, v2_classifier_padded_batch, .timeout = 300) { check_case("debertav2_cls", 1e-4); }
+/* deberta-v2-xlarge's convolution layer after the first layer: kernel 3
+ * over the embeddings with padding read as zeros (13, 6 and 9 tokens) */
+Test(deberta, v2_convolution_layer, .timeout = 300) { check_case("debertav2_conv", 1e-4); }
 /* fp16 weights and activations (bucket ids exact in fp16) */
 Test(deberta, v2_masked_lm_fp16, .timeout = 300) { check_case_as("debertav2_mlm", 2e-2, VKF_FP16); }
 Test(deberta, v1_classifier_fp16, .timeout = 300) { check_case_as("deberta_cls", 2e-2, VKF_FP16); }

@@ -137,6 +137,57 @@ Test(patchify, matches_conv_weight_order)
     tctx_destroy(ctx);
 }
 
+/* Unfold against the gather written out on the host (exact: a copy), with
+ * padding, stride, a key mask with holes, in either storage type. */
+static void check_unfold(vkf_context *ctx, uint32_t B, uint32_t L, uint32_t C, uint32_t K, uint32_t stride, uint32_t pad, bool masked,
+                         op_dtype dt)
+{
+    vk_device *dev = tctx_dev(ctx);
+    op_unfold_params p = {.batch = B, .len = L, .channels = C, .kernel = K, .stride = stride, .pad = pad, .dtype = dt};
+    uint32_t Lout = op_unfold_len(&p);
+    cr_assert_gt(Lout, 0);
+    size_t nx = (size_t)B * L * C, ny = (size_t)B * Lout * C * K;
+    float *x = malloc(nx * 4), *y = malloc(ny * 4);
+    int32_t *mask = malloc((size_t)B * L * 4);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)(i % 1000) + 1; /* exact in fp16 */
+    for (uint32_t i = 0; i < B * L; i++) mask[i] = !masked || (i % 5 != 2 && i % L < L - 2);
+    vk_buf bx = tbuf_upload(dev, x, nx, dt), by = tbuf_alloc(dev, ny, dt), bm = tbuf_upload_i32(dev, mask, B * L);
+    op_list l = {0};
+    cr_assert_eq(op_unfold(dev, &p, op_ref_of(&bx), masked ? op_ref_of(&bm) : (op_ref){0}, op_ref_of(&by), &l), VKF_OK, "%s",
+                 vkf_last_error(ctx));
+    trun(ctx, &l);
+    tbuf_download(dev, &by, y, ny, dt);
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t o = 0; o < Lout; o++)
+            for (uint32_t c = 0; c < C; c++)
+                for (uint32_t k = 0; k < K; k++) {
+                    int64_t li = (int64_t)o * stride + k - pad;
+                    bool in = li >= 0 && li < L && mask[b * L + li];
+                    float want = in ? x[((size_t)b * L + li) * C + c] : 0.0f;
+                    size_t at = (((size_t)b * Lout + o) * C + c) * K + k;
+                    cr_assert_eq(y[at], want, "b%u out %u c%u k%u: %g, want %g", b, o, c, k, y[at], want);
+                }
+    p.kernel = L + 2 * pad + 1; /* longer than the padded sequence */
+    cr_assert_eq(op_unfold(dev, &p, op_ref_of(&bx), (op_ref){0}, op_ref_of(&by), &l), VKF_ERROR_SHAPE);
+    vk_buf_free(dev, &bx), vk_buf_free(dev, &by), vk_buf_free(dev, &bm);
+    op_list_free(&l);
+    free(x), free(y), free(mask);
+}
+
+Test(unfold, matches_conv1d_weight_order)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        check_unfold(ctx, 2, 13, 7, 3, 1, 1, false, dt);  /* DeBERTa's kernel 3, padding 1 */
+        check_unfold(ctx, 3, 11, 5, 3, 1, 1, true, dt);   /* padding and holes read as zeros */
+        check_unfold(ctx, 1, 40, 1, 10, 5, 0, false, dt); /* wav2vec's first layer: kernel 10, stride 5 */
+        check_unfold(ctx, 2, 9, 4, 4, 2, 2, true, dt);    /* an even kernel, stride 2 */
+    }
+    tctx_destroy(ctx);
+}
+
 /* Runs one row op over x [B, S, D] (with c, pos and meta) and compares with ref. */
 static void run_rows(vkf_context *ctx, op_rows_params p, const float *x, size_t nx, const float *c, const float *pos,
                      size_t npos, const int32_t *meta, size_t nmeta, float *y_init, size_t ny, const double *ref)

@@ -16,6 +16,8 @@ checkpoints of odd sizes, padded batches, heads of 12 and 24:
   deberta_mlm      DeBERTa v1 DebertaForMaskedLM (legacy head), p2c|c2p order
   debertav2_mlm    DeBERTa-v2/v3 style: log position buckets, share_att_key,
                    norm_rel_ebd layer_norm, no absolute positions, 12 heads
+  debertav2_conv   DeBERTa-v2 with the convolution layer of deberta-v2-xlarge
+                   (kernel 3, conv_act gelu), the base model
   debertav2_cls    DeBERTa-v2 without buckets or shared keys (pos_key_proj /
                    pos_query_proj), c2p only, an embedding projection, 24 heads
 The DeBERTa cases set compare_real_tokens: HF masks padded queries' rows
@@ -30,7 +32,7 @@ import sys
 import numpy as np
 import torch
 from transformers import (DebertaConfig, DebertaForMaskedLM, DebertaForSequenceClassification, DebertaV2Config,
-                          DebertaV2ForMaskedLM, DebertaV2ForSequenceClassification, ElectraConfig,
+                          DebertaV2ForMaskedLM, DebertaV2ForSequenceClassification, DebertaV2Model, ElectraConfig,
                           ElectraForMaskedLM, ElectraForPreTraining, ElectraForSequenceClassification, MPNetConfig,
                           MPNetForMaskedLM, MPNetForSequenceClassification, XLMRobertaConfig,
                           XLMRobertaForSequenceClassification)
@@ -132,7 +134,7 @@ def electra_gen():
     electra_case("electra_gen", ElectraForMaskedLM, "ElectraForMaskedLM", 26)
 
 
-def deberta_case(name, model, seed, S, lens, vocab, token_types=True):
+def deberta_case(name, model, seed, S, lens, vocab, token_types=True, head=True):
     perturb(model, seed)
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -143,7 +145,7 @@ def deberta_case(name, model, seed, S, lens, vocab, token_types=True):
     inp = {"input_ids": ids, "attention_mask": mask}
     if token_types:
         inp["token_type_ids"] = (np.arange(S)[None] >= S // 2).astype(np.int64).repeat(len(lens), 0)
-    write(name, model, inp, outs(run(model, inp)), {"compare_real_tokens": True})
+    write(name, model, inp, outs(run(model, inp), head), {"compare_real_tokens": True})
 
 
 def deberta_cls():
@@ -203,7 +205,18 @@ def mpnet_real():
     print(f"mpnet_real: cos(food, bread) = {e[0] @ e[1]:.4f}, cos(food, horse) = {e[0] @ e[2]:.4f}")
 
 
-CASES = [mpnet_real, mpnet_mlm, mpnet_cls, xlmr_cls, electra_cls, electra_disc, electra_gen, deberta_cls, deberta_mlm, debertav2_mlm,
+def debertav2_conv():
+    """deberta-v2-xlarge's layout: the convolution layer after the first layer (kernel 3, tanh)."""
+    torch.manual_seed(31)
+    cfg = DebertaV2Config(vocab_size=170, hidden_size=48, num_hidden_layers=2, num_attention_heads=12, intermediate_size=56,
+                          max_position_embeddings=32, type_vocab_size=0, relative_attention=True, position_buckets=16,
+                          max_relative_positions=32, norm_rel_ebd="layer_norm", share_att_key=True, pos_att_type=["p2c", "c2p"],
+                          position_biased_input=False, conv_kernel_size=3, conv_act="gelu", initializer_range=0.1,
+                          attn_implementation="eager", architectures=["DebertaV2Model"])
+    deberta_case("debertav2_conv", DebertaV2Model(cfg), 31, 13, [13, 6, 9], 170, token_types=False, head=False)
+
+
+CASES = [debertav2_conv, mpnet_real, mpnet_mlm, mpnet_cls, xlmr_cls, electra_cls, electra_disc, electra_gen, deberta_cls, deberta_mlm, debertav2_mlm,
          debertav2_cls]
 
 if __name__ == "__main__":

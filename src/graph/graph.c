@@ -20,7 +20,7 @@ const char *graph_dtype_name(graph_dtype t)
 const char *graph_op_name(graph_op op)
 {
     static const char *const names[] = {"matmul", "layernorm", "softmax", "attention",
-                                        "eltwise", "embed", "patchify", "rows", "store", "attention_split", "topk"};
+                                        "eltwise", "embed", "patchify", "rows", "store", "attention_split", "topk", "unfold"};
     return op < GRAPH_OP_COUNT ? names[op] : "?";
 }
 
@@ -501,6 +501,25 @@ int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint
     n->in[0] = image;
     n->n_in = 1;
     uint32_t shape[3] = {t->shape[0], (t->shape[2] / patch_h) * (t->shape[3] / patch_w), t->shape[1] * patch_h * patch_w};
+    return result(g, n, 0, g->dtype, 3, shape);
+}
+
+int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, uint32_t stride, uint32_t pad)
+{
+    graph_node *n = add_node(g, name, GRAPH_OP_UNFOLD);
+    if (!n) return -1;
+    if (!operand(g, name, "x", x, true, g->dtype) || !operand(g, name, "mask", mask, false, GRAPH_I32)) return -1;
+    const graph_tensor *t = &g->t[x];
+    char b1[96];
+    if (t->rank != 3) return fail(g, VKF_ERROR_SHAPE, "node %s: x %s is not [B, L, C]", name, desc(g, x, b1));
+    n->p.uf = (op_unfold_params){t->shape[0], t->shape[1], t->shape[2], kernel, stride, pad, (op_dtype)g->dtype};
+    uint32_t Lout = op_unfold_len(&n->p.uf);
+    if (!Lout) return fail(g, VKF_ERROR_SHAPE, "node %s: a kernel of %u does not fit %s padded by %u", name, kernel, desc(g, x, b1), pad);
+    if (mask >= 0 && graph_numel(&g->t[mask]) != (uint64_t)t->shape[0] * t->shape[1])
+        return fail(g, VKF_ERROR_SHAPE, "node %s: the mask is not [%u, %u]", name, t->shape[0], t->shape[1]);
+    n->in[0] = x, n->in[1] = mask;
+    n->n_in = 2;
+    uint32_t shape[3] = {t->shape[0], Lout, t->shape[2] * kernel};
     return result(g, n, 0, g->dtype, 3, shape);
 }
 

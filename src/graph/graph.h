@@ -61,6 +61,7 @@ typedef enum graph_op {
     GRAPH_OP_STORE,           /* rows COPY into a state tensor */
     GRAPH_OP_ATTENTION_SPLIT, /* one query per sequence over a state cache */
     GRAPH_OP_TOPK,
+    GRAPH_OP_UNFOLD,
     GRAPH_OP_COUNT
 } graph_op;
 
@@ -79,6 +80,7 @@ typedef struct graph_node {
         op_patchify_params pf;
         op_rows_params rw;
         op_topk_params tk;
+        op_unfold_params uf;
     } p;
     /* Operand tensor ids in the op's order; -1 where the op takes none. An
      * operand may start in_off elements into its tensor (attention reads Q, K
@@ -156,6 +158,8 @@ int graph_attention_masked(graph *g, const char *name, int q, uint64_t q_off, in
 int graph_eltwise(graph *g, const char *name, op_eltwise_kind kind, op_act act, int a, int b, float value);
 int graph_embed(graph *g, const char *name, int ids, int tt_ids, int wte, int wpe, int wtt, const op_embed_params *p);
 int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint32_t patch_w);
+/* x [B, L, C] -> [B, Lout, C*kernel] (op_unfold); mask: an int32 [B, L] input or -1. */
+int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, uint32_t stride, uint32_t pad);
 /* Row ops: PREPEND (c: the row, pos: optional position table [seq, dim]),
  * GATHER, MEAN, L2. COPY writes persistent state and is not a graph op. */
 int graph_rows(graph *g, const char *name, int x, int c, int pos, const op_rows_params *p);

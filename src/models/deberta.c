@@ -20,8 +20,12 @@
  * reaches (the bucketing is monotonic), once per layer, and hands them to the
  * attention kernel's disentangled variant with the bucket table of i - j.
  * Unlike HF, padded queries keep their own rows (HF masks them entirely and
- * zeroes their embeddings): real tokens' outputs are the same. Refused: the
- * v2 convolution layer (conv_kernel_size > 0) and v1's talking heads. */
+ * zeroes their embeddings): real tokens' outputs are the same. The v2
+ * convolution layer (conv_kernel_size > 0: deberta-v2-xlarge and larger)
+ * runs after the first layer over the embeddings, as an unfold whose padding
+ * reads as zeros and one matmul with act (conv_act), then LayerNorm with the
+ * layer's output. Refused: grouped convolutions, even kernels and v1's
+ * talking heads. */
 #include "model.h"
 
 #include <cjson/cJSON.h>
@@ -42,6 +46,8 @@ typedef struct deberta_config {
     bool pos_input;           /* position_biased_input */
     bool share_key, norm_rel;
     bool legacy;              /* the MLM head's names */
+    uint32_t conv;            /* conv_kernel_size (0: no convolution layer) */
+    op_act conv_act;
     model_score score;
     uint32_t num_labels;
     char **labels;
@@ -77,8 +83,9 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     deberta_config *c = cfg;
     memset(c, 0, sizeof *c);
     c->v2 = !strcmp(type, "deberta-v2");
-    double eps = 1e-7, maxrel = -1, buckets = -1, conv = 0;
-    const char *act = NULL, *pact = NULL, *norm = NULL;
+    double eps = 1e-7, maxrel = -1, buckets = -1;
+    uint32_t groups = 1;
+    const char *act = NULL, *pact = NULL, *norm = NULL, *cact = NULL;
     bool talking = false;
     /* omitted keys: the config classes' defaults */
     vkf_status s = io_json_u32(d, path, root, "vocab_size", c->v2 ? 128100 : 50265, 1, 1u << 24, &c->vocab);
@@ -100,14 +107,20 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
     if (s == VKF_OK) s = io_json_bool(d, path, root, "share_att_key", false, &c->share_key);
     if (s == VKF_OK) s = io_json_str(d, path, root, "norm_rel_ebd", "none", &norm);
     if (s == VKF_OK) s = io_json_bool(d, path, root, "legacy", true, &c->legacy);
-    if (s == VKF_OK) s = io_json_f64(d, path, root, "conv_kernel_size", 0, &conv);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "conv_kernel_size", 0, 0, 64, &c->conv);
+    if (s == VKF_OK) s = io_json_u32(d, path, root, "conv_groups", 1, 1, 65536, &groups);
+    if (s == VKF_OK) s = io_json_str(d, path, root, "conv_act", "tanh", &cact);
+    if (s == VKF_OK) s = model_parse_act(d, path, cact, &c->conv_act);
     if (s == VKF_OK) s = io_json_bool(d, path, root, "talking_head", false, &talking);
     if (s == VKF_OK) s = parse_att_type(d, path, cJSON_GetObjectItemCaseSensitive(root, "pos_att_type"), c);
     if (s == VKF_OK) s = model_parse_act(d, path, act, &c->act);
     if (s == VKF_OK) s = model_parse_act(d, path, pact, &c->pooler_act);
     if (s == VKF_OK) s = model_parse_labels(d, path, root, &c->num_labels, &c->labels, &c->score);
-    if (s == VKF_OK && conv > 0)
-        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: conv_kernel_size %g: DeBERTa-v2's convolution layer is not supported", path, conv);
+    if (s == VKF_OK && c->conv && !c->v2) c->conv = 0; /* v1 has no convolution layer */
+    if (s == VKF_OK && c->conv && groups != 1)
+        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: conv_groups %u: only ungrouped convolutions are supported", path, groups);
+    if (s == VKF_OK && c->conv && c->conv % 2 == 0) /* HF's own layer cannot add an even kernel's output to the residual */
+        s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: conv_kernel_size %u is even (an odd kernel keeps the length)", path, c->conv);
     if (s == VKF_OK && talking) s = base_fail(d, VKF_ERROR_UNSUPPORTED, "%s: talking_head is not supported", path);
     if (s == VKF_OK && (!(eps > 0) || eps > 1)) s = base_fail(d, VKF_ERROR_FORMAT, "%s: layer_norm_eps %g is not in (0, 1]", path, eps);
     if (s == VKF_OK && c->hidden % c->heads)
@@ -191,6 +204,12 @@ static void declare_all(const deberta_config *c, model_decl *t)
         model_weight *bw = model_decl_add(t, "rel_buckets", "(computed) relative positions", MODEL_INIT_DEBERTA_BUCKETS, 1,
                                           (uint64_t[]){2ull * c->max_pos + 1});
         if (bw) bw->optional = true, bw->init_arg[0] = c->buckets, bw->init_arg[1] = c->max_rel;
+    }
+    if (c->conv) {
+        model_weight *w = model_decl_add(t, "conv.weight", "encoder.conv.conv.weight", MODEL_INIT_SMALL, 3, (uint64_t[]){H, H, c->conv});
+        if (w) model_weight_reshape(w, 2, (uint32_t[]){(uint32_t)H, (uint32_t)H * c->conv}); /* [H, H*K]: the unfold's (c, k) order */
+        model_decl_add(t, "conv.bias", "encoder.conv.conv.bias", MODEL_INIT_SMALL, 1, (uint64_t[]){H});
+        model_decl_layernorm(t, "conv_ln", "encoder.conv.LayerNorm", H);
     }
     for (uint32_t l = 0; l < c->layers; l++) {
         char n[64], h[3][160];
@@ -297,6 +316,7 @@ static graph *build(const model *m, const graph_key *key)
     graph_matmul_desc nt = {.layout = OP_W_NT};
     if (c->embed != H) h = graph_matmul(g, "embed_proj", h, W("emb_proj.weight"), -1, -1, &nt);
     h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
+    int emb = h;
     /* the relative rows this length reaches: [span + r(-(S-1)), span + r(S-1)], clamped */
     int rel = -1, buckets = -1;
     int32_t lo = 0, hi = 0;
@@ -319,11 +339,19 @@ static graph *build(const model *m, const graph_key *key)
             pqk = graph_matmul(g, pn, rel, W(pw), W(pb), -1, &nt);
         }
         model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
-                           .out_name = l + 1 == c->layers ? "last_hidden_state" : NULL, .rel_table = pqk, .rel_buckets = buckets,
+                           .out_name = l + 1 == c->layers && !(c->conv && l == 0) ? "last_hidden_state" : NULL,
+                           .rel_table = pqk, .rel_buckets = buckets,
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd, .scale = scale,
                                   .dis = c->relative ? c->c2p | c->p2c << 1 : 0, .rel_center = c->max_pos,
                                   .dis_off = (int32_t)c->span - lo, .dis_rows = (uint32_t)(hi - lo + 1)}};
         h = model_block_build(g, t, &blk, h);
+        if (l == 0 && c->conv) { /* ConvLayer over the embeddings (padding read as zeros), added to layer 0's output */
+            int x = graph_unfold(g, "conv_unfold", emb, mask, c->conv, 1, (c->conv - 1) / 2);
+            graph_matmul_desc cd = {.layout = OP_W_NT, .act = c->conv_act};
+            x = graph_matmul(g, "conv", x, W("conv.weight"), W("conv.bias"), -1, &cd);
+            h = graph_layernorm(g, c->layers == 1 ? "last_hidden_state" : "conv_norm", x, h, W("conv_ln.weight"), W("conv_ln.bias"),
+                                c->eps, NULL);
+        }
     }
     graph_output(g, h);
     if (c->classifier) {

@@ -87,3 +87,42 @@ vkf_status op_patchify(vk_device *dev, const op_patchify_params *p, op_ref image
     d->groups[0] = (uint32_t)BASE_MIN(BASE_DIV_UP(vec4 ? n / 4 : n, 256u), 65535u);
     return VKF_OK;
 }
+
+/* ---- unfold (shaders/unfold.comp) ------------------------------------------------ */
+
+typedef struct unfold_push {
+    uint32_t B, L, C, K, stride, pad, Lout;
+    uint32_t x_off, y_off, m_off;
+} unfold_push;
+
+uint32_t op_unfold_len(const op_unfold_params *p)
+{
+    uint64_t span = (uint64_t)p->len + 2ull * p->pad;
+    return p->stride && p->kernel && span >= p->kernel ? (uint32_t)((span - p->kernel) / p->stride + 1) : 0;
+}
+
+vkf_status op_unfold(vk_device *dev, const op_unfold_params *p, op_ref x, op_ref mask, op_ref y, op_list *out)
+{
+    uint32_t es = op_dtype_size(p->dtype), Lout = op_unfold_len(p);
+    if (!p->batch || !p->len || !p->channels || !Lout)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "unfold: empty shape, or a kernel of %u longer than %u positions padded by %u",
+                         p->kernel, p->len, p->pad);
+    uint64_t nx = (uint64_t)p->batch * p->len * p->channels, ny = (uint64_t)p->batch * Lout * p->channels * p->kernel;
+    if (x.size < nx * es || y.size < ny * es || (mask.buffer && mask.size < (uint64_t)p->batch * p->len * 4))
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "unfold: a tensor is smaller than its shape");
+    if (ny > UINT32_MAX) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "unfold: more than 2^32 elements");
+    vk_dispatch *d;
+    vkf_status st = op_add_dispatch(dev, out, "unfold", "", p->dtype, "unfold", &d);
+    if (st != VKF_OK) return st;
+    unfold_push push = {p->batch, p->len, p->channels, p->kernel, p->stride, p->pad, Lout, 0, 0, 0};
+    bool ok = op_bind(dev, x, 0, nx, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.x_off) &&
+              op_bind(dev, y, 0, ny, es, VK_ARG_STORAGE, 0, true, &d->args[1], &push.y_off) &&
+              op_bind_all(dev, op_ref_or(mask, x), mask.buffer ? 4 : es, false, &d->args[2], &push.m_off);
+    if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "unfold: a tensor exceeds the binding range");
+    d->n_args = 3;
+    d->spec[0] = 256;
+    d->spec[3] = mask.buffer != VK_NULL_HANDLE;
+    op_set_push(d, &push, sizeof push);
+    d->groups[0] = (uint32_t)BASE_MIN(BASE_DIV_UP(ny, 256u), 65535u);
+    return VKF_OK;
+}

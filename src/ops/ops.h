@@ -255,6 +255,19 @@ typedef struct op_patchify_params {
 
 vkf_status op_patchify(vk_device *dev, const op_patchify_params *p, op_ref image, op_ref patches, op_list *out);
 
+/* 1-D unfold (im2col along the sequence): x [B, len, C] -> y [B, out_len,
+ * C*kernel] in Conv1d weight order (c, k), out_len = (len + 2 pad - kernel) /
+ * stride + 1: a Conv1d (groups 1) is then a matmul with its weight as [Cout,
+ * C*kernel]. Positions outside the sequence, and with a mask (int32 [B, len])
+ * those whose entry is 0, read as zeros. */
+typedef struct op_unfold_params {
+    uint32_t batch, len, channels, kernel, stride, pad;
+    op_dtype dtype;
+} op_unfold_params;
+
+uint32_t op_unfold_len(const op_unfold_params *p);
+vkf_status op_unfold(vk_device *dev, const op_unfold_params *p, op_ref x, op_ref mask, op_ref y, op_list *out);
+
 typedef enum op_rows_mode { OP_ROWS_PREPEND = 0, OP_ROWS_GATHER, OP_ROWS_MEAN, OP_ROWS_L2, OP_ROWS_COPY } op_rows_mode;
 
 /* Row operations; a "row" is `dim` consecutive elements, tensors are

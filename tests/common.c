@@ -448,3 +448,17 @@ void texpect_st_error(base_diag *d, const char *path, vkf_status want, const cha
     cr_assert(strstr(d->error, needle), "expected '%s' in: %s", needle, d->error);
     cr_assert_eq(ck.n_t, 0);
 }
+
+void twith_config(char *dir, size_t cap, const char *src, const char *files, const char *key, const char *value)
+{
+    tlinked_dir(dir, cap, "config", src, files);
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", src);
+    cJSON *cfg = tread_json(path);
+    cJSON_DeleteItemFromObject(cfg, key);
+    cJSON_AddItemToObject(cfg, key, cJSON_Parse(value));
+    char *text = cJSON_Print(cfg);
+    twrite_file(dir, "config.json", text, strlen(text));
+    free(text);
+    cJSON_Delete(cfg);
+}

@@ -73,6 +73,8 @@ vkf_model *tload_model(vkf_context *ctx, const char *dir, vkf_precision p);
 /* A fresh directory (/tmp/vkf-TAG-XXXXXX) with links to the space-separated
  * files of src (ttmpdir_remove it). */
 void tlinked_dir(char *dir, size_t cap, const char *tag, const char *src, const char *files);
+/* The same with src's config.json copied and its `key` set to `value` (JSON text). */
+void twith_config(char *dir, size_t cap, const char *src, const char *files, const char *key, const char *value);
 /* A text model in a fresh directory: links to weights_dir's config.json and
  * model.safetensors, and a WordPiece vocab.txt of n tokens: [PAD] [UNK] [CLS]
  * [SEP] [MASK], a..z, then w31, w32... (ttmpdir_remove it). */

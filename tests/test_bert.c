@@ -258,6 +258,37 @@ Test(deberta, v2_classifier_padded_batch, .timeout = 300) { check_case("debertav
 /* deberta-v2-xlarge's convolution layer after the first layer: kernel 3
  * over the embeddings with padding read as zeros (13, 6 and 9 tokens) */
 Test(deberta, v2_convolution_layer, .timeout = 300) { check_case("debertav2_conv", 1e-4); }
+/* Configs DeBERTa cannot run are refused by name, never run wrong */
+Test(deberta, refuses_what_it_cannot_run, .timeout = 300)
+{
+    static const struct {
+        const char *key, *value, *want;
+    } bad[] = {
+        {"position_buckets", "16", "position_buckets 16 need max_relative_positions (9) - 1 above half"},
+        {"conv_groups", "2", "conv_groups 2: only ungrouped convolutions"},
+        {"conv_kernel_size", "2", "conv_kernel_size 2 is even"},
+        {"pos_att_type", "[\"p2p\"]", "pos_att_type \"p2p\" is not supported"},
+    };
+    vkf_context *ctx = tctx_create(tcaps());
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char dir[256];
+        const char *src = i == 0 ? TEXT "/debertav2_mlm" : TEXT "/debertav2_conv";
+        twith_config(dir, sizeof dir, src, "model.safetensors", i == 0 ? "max_relative_positions" : bad[i].key, i == 0 ? "9" : bad[i].value);
+        if (i == 0) { /* both keys: the one above and the buckets */
+            char again[256];
+            twith_config(again, sizeof again, dir, "model.safetensors", bad[i].key, bad[i].value);
+            ttmpdir_remove(dir);
+            snprintf(dir, sizeof dir, "%s", again);
+        }
+        vkf_model *m = NULL;
+        cr_expect_neq(vkf_model_load(ctx, dir, NULL, &m), VKF_OK, "%s loaded", bad[i].key);
+        cr_expect(strstr(vkf_last_error(ctx), bad[i].want), "%s: %s", bad[i].key, vkf_last_error(ctx));
+        vkf_model_destroy(m);
+        ttmpdir_remove(dir);
+    }
+    tctx_destroy(ctx);
+}
+
 /* fp16 weights and activations (bucket ids exact in fp16) */
 Test(deberta, v2_masked_lm_fp16, .timeout = 300) { check_case_as("debertav2_mlm", 2e-2, VKF_FP16); }
 Test(deberta, v1_classifier_fp16, .timeout = 300) { check_case_as("deberta_cls", 2e-2, VKF_FP16); }

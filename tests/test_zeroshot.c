@@ -21,16 +21,7 @@ static cJSON *refs(void) { return tread_json(ZS "/refs.json"); }
 /* A copy of a case's folder (files linked) whose config.json has `key` set to `value` (JSON text). */
 static void with_config(char *dir, size_t cap, const char *src, const char *key, const char *value)
 {
-    tlinked_dir(dir, cap, "zs-config", src, "model.safetensors tokenizer.json tokenizer_config.json");
-    char path[600];
-    snprintf(path, sizeof path, "%s/config.json", src);
-    cJSON *cfg = tread_json(path);
-    cJSON_DeleteItemFromObject(cfg, key);
-    cJSON_AddItemToObject(cfg, key, cJSON_Parse(value));
-    char *text = cJSON_Print(cfg);
-    twrite_file(dir, "config.json", text, strlen(text));
-    free(text);
-    cJSON_Delete(cfg);
+    twith_config(dir, cap, src, "model.safetensors tokenizer.json tokenizer_config.json", key, value);
 }
 
 /* Every pipeline call of `name` in refs.json against vkf_zero_shot_text. */

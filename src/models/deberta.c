@@ -139,8 +139,10 @@ static vkf_status parse_config(base_diag *d, const char *path, const cJSON *root
         c->norm_rel = c->v2 && strstr(norm, "layer_norm");
         if (!c->v2) c->share_key = false;
         if (!c->c2p && !c->p2c) c->relative = false; /* HF adds no relative term then */
-        if (c->buckets && c->max_rel < 2)
-            s = base_fail(d, VKF_ERROR_FORMAT, "%s: position_buckets need max_relative_positions > 1", path);
+        /* the log buckets divide by log((max_relative_positions - 1) / (position_buckets / 2)) */
+        if (c->buckets && (c->buckets < 2 || c->max_rel - 1 <= c->buckets / 2))
+            s = base_fail(d, VKF_ERROR_FORMAT, "%s: position_buckets %u need max_relative_positions (%u) - 1 above half of them", path,
+                          c->buckets, c->max_rel);
     }
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     for (const cJSON *a = cJSON_IsArray(arch) ? arch->child : NULL; a; a = a->next)

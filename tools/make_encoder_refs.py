@@ -24,6 +24,9 @@ The DeBERTa cases set compare_real_tokens: HF masks padded queries' rows
 entirely (their outputs are those of a uniform attention over every key and of
 zeroed embeddings), vkformer only their keys; only real tokens are compared.
 
+Checkpoints are saved in fp16 (weights rounded to fp16 before HF runs them
+in fp32): half the bytes, the same comparison.
+
 Usage: tools/.venv/bin/python tools/make_encoder_refs.py [CASE...]
 """
 import os
@@ -38,7 +41,13 @@ from transformers import (DebertaConfig, DebertaForMaskedLM, DebertaForSequenceC
                           XLMRobertaForSequenceClassification)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_text_refs import perturb, run, write  # noqa: E402
+from make_text_refs import halve, perturb, run  # noqa: E402
+from make_text_refs import write as write_fp32  # noqa: E402
+
+
+def write(case, model, inputs, outputs, extra=None):
+    """Every case's checkpoint in fp16 (its weights rounded before HF ran)."""
+    write_fp32(case, model, inputs, outputs, extra, half=True)
 
 
 def padded(rng, B, S, lens, vocab, pad, bos=0, eos=2):
@@ -70,6 +79,7 @@ def mpnet_mlm():
     rng = np.random.default_rng(21)
     ids, mask = padded(rng, 2, 40, [40, 23], 230, 1)
     inp = {"input_ids": ids, "attention_mask": mask}
+    halve(model)
     write("mpnet_mlm", model, inp, outs(run(model, inp)))
 
 
@@ -85,6 +95,7 @@ def mpnet_cls():
     rng = np.random.default_rng(22)
     ids, mask = padded(rng, 3, 17, [17, 12, 4], 210, 1)
     inp = {"input_ids": ids, "attention_mask": mask}
+    halve(model)
     write("mpnet_cls", model, inp, outs(run(model, inp)))
 
 
@@ -99,6 +110,7 @@ def xlmr_cls():
     rng = np.random.default_rng(23)
     ids, mask = padded(rng, 2, 11, [11, 6], 270, 1)
     inp = {"input_ids": ids, "attention_mask": mask}
+    halve(model)
     write("xlmr_cls", model, inp, outs(run(model, inp)))
 
 
@@ -115,6 +127,7 @@ def electra_case(name, cls, arch, seed, **kw):
     rng = np.random.default_rng(seed)
     ids, mask = padded(rng, 2, 13, [13, 7], 190, 0, bos=101 % 190, eos=102 % 190)
     inp = {"input_ids": ids, "attention_mask": mask, "token_type_ids": (np.arange(13)[None] >= 5).astype(np.int64).repeat(2, 0)}
+    halve(model)
     o = run(model, inp)
     d = outs(o)
     if name == "electra_disc":
@@ -145,6 +158,7 @@ def deberta_case(name, model, seed, S, lens, vocab, token_types=True, head=True)
     inp = {"input_ids": ids, "attention_mask": mask}
     if token_types:
         inp["token_type_ids"] = (np.arange(S)[None] >= S // 2).astype(np.int64).repeat(len(lens), 0)
+    halve(model)
     write(name, model, inp, outs(run(model, inp), head), {"compare_real_tokens": True})
 
 

@@ -61,10 +61,18 @@ def masks(B, S):
     return m
 
 
-def write(case, model, inputs, outputs, extra=None):
+def halve(model):
+    """Weights rounded to fp16 (run in fp32): the checkpoint can then be saved
+    as fp16, half the bytes a clone and a device call carry (write(half=True))."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+
+
+def write(case, model, inputs, outputs, extra=None, half=False):
     d = os.path.join(OUT, case)
     os.makedirs(d, exist_ok=True)
-    model.save_pretrained(d, safe_serialization=True)
+    (model.half() if half else model).save_pretrained(d, safe_serialization=True)
     meta = {"inputs": {}, "outputs": {}}
     for k, v in inputs.items():
         v.astype(np.int32).tofile(os.path.join(d, k + ".bin"))

@@ -15,39 +15,26 @@
 #define AUDIO VKF_TEST_DATA "/audio"
 
 static base_diag diag;
-static char tmpdir[64];
+static char tmpdir[256];
 
 static void init_diag(void) { base_diag_init(&diag, NULL, NULL, VKF_LOG_ERROR + 1); }
 
 static void make_tmp(void)
 {
     init_diag();
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkf-audio-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
+    ttmpdir_create(tmpdir, sizeof tmpdir, "audio-test");
 }
 
-static void rm_tmp(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+static void rm_tmp(void) { ttmpdir_remove(tmpdir); }
 
+/* tmpdir/name (one of four buffers, so a few can be live at once). */
 static const char *tmp(const char *name)
 {
-    static char path[4][256];
+    static char path[4][512];
     static int k;
     k = (k + 1) % 4;
     snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
     return path[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "%s", path);
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
 }
 
 static io_audio load_ok(const char *path, uint32_t rate)
@@ -225,10 +212,9 @@ static const char *wav_file(const char *name, uint16_t channels, uint32_t rate, 
     cr_assert_not_null(buf);
     wav_header(buf, channels, rate, bits, format, data_bytes);
     for (size_t i = 0; i < data_present; i++) buf[44 + i] = (uint8_t)(i % 7);
-    const char *path = tmp(name);
-    write_bytes(path, buf, 44 + data_present);
+    twrite_file(tmpdir, name, buf, 44 + data_present);
     free(buf);
-    return path;
+    return tmp(name);
 }
 
 static void expect_error(const char *path, double max_seconds, const char *needle)
@@ -252,22 +238,22 @@ Test(audio, hostile_files_each_get_their_own_message, .init = make_tmp, .fini = 
 {
     expect_error(tmp("missing.wav"), 0, "cannot open");
     expect_error(tmpdir, 0, "is a directory");
-    write_bytes(tmp("empty.wav"), "", 0);
+    twrite_file(tmpdir, "empty.wav", "", 0);
     expect_error(tmp("empty.wav"), 0, "empty file, not audio");
     uint8_t junk[3000];
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)(i * 37 + 11);
-    write_bytes(tmp("random.wav"), junk, sizeof junk);
+    twrite_file(tmpdir, "random.wav", junk, sizeof junk);
     expect_error(tmp("random.wav"), 0, "not a WAV, FLAC or Ogg file");
     /* a PNG named .wav */
     void *png;
     size_t n;
     cr_assert_eq(base_read_file(&diag, VKF_TEST_DATA "/preprocess/src_rgb.png", &png, &n), VKF_OK);
-    write_bytes(tmp("image.wav"), png, n);
+    twrite_file(tmpdir, "image.wav", png, n);
     free(png);
     expect_error(tmp("image.wav"), 0, "not a WAV, FLAC or Ogg file");
     /* RIFF/WAVE, then garbage: libsndfile's own reason appended */
     memcpy(junk, "RIFF\x10\x00\x00\x00WAVEjunk", 16);
-    write_bytes(tmp("riffjunk.wav"), junk, sizeof junk);
+    twrite_file(tmpdir, "riffjunk.wav", junk, sizeof junk);
     expect_error(tmp("riffjunk.wav"), 0, "not a readable WAV file (libsndfile: ");
     /* the header promises 1 s, the file holds 1000 bytes: refused, not shortened */
     expect_error(wav_file("truncated.wav", 1, 16000, 16, 1, 32000, 1000), 0,
@@ -289,7 +275,7 @@ Test(audio, hostile_files_each_get_their_own_message, .init = make_tmp, .fini = 
     /* a FLAC cut in half: fewer frames than STREAMINFO promises */
     void *flac;
     cr_assert_eq(base_read_file(&diag, AUDIO "/tones44k.flac", &flac, &n), VKF_OK);
-    write_bytes(tmp("half.flac"), flac, n / 2);
+    twrite_file(tmpdir, "half.flac", flac, n / 2);
     free(flac);
     expect_error(tmp("half.flac"), 0, "corrupt or truncated FLAC: ");
     /* float32 data with a NaN */
@@ -297,6 +283,6 @@ Test(audio, hostile_files_each_get_their_own_message, .init = make_tmp, .fini = 
     wav_header(f32, 1, 16000, 32, 3, 16);
     float vals[4] = {0.25f, NAN, 0.5f, 0};
     memcpy(f32 + 44, vals, sizeof vals);
-    write_bytes(tmp("nan.wav"), f32, sizeof f32);
+    twrite_file(tmpdir, "nan.wav", f32, sizeof f32);
     expect_error(tmp("nan.wav"), 0, "sample 1 is not a finite number");
 }

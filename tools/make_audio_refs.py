@@ -21,6 +21,17 @@ Writes tests/data/audio/:
                       16000, quality='VHQ') (float32 in, float32 out)
 All .bin files are raw little-endian float32; everything stays under 400 KB.
 
+With --vs-ffmpeg it compares them with HF's pipeline path instead
+(transformers.pipelines.audio_utils.ffmpeg_read: ffmpeg -ac 1 -ar RATE -f
+f32le, here the static ffmpeg of the `imageio-ffmpeg` package) and writes
+nothing. Measured with ffmpeg 9.0.2 (imageio-ffmpeg 0.8.1): WAV decoding
+identical; stereo mixed down to (L + R) / sqrt(2), not the mean (swresample's
+stereo-to-mono matrix has 1/sqrt(2) per channel and is normalised only for
+integer output); resampling by swresample differs from soxr VHQ by at most
+2.9e-5 (44.1 kHz to 16 kHz), 3.0e-4 (8 kHz up) and 3.4e-4 (48 kHz Vorbis),
+at signal RMS 0.28 to 0.33; ffmpeg's Vorbis decoder ends 64 samples later
+(the last page's end trim ignored).
+
 usage: /work/main/tools/.venv/bin/python tools/make_audio_refs.py
 """
 import os
@@ -59,7 +70,36 @@ def refs(name, native):
     print(f"{name}: {rate} Hz, {x.shape[1]} channel(s), {len(mono)} frames -> {len(y)} at 16 kHz")
 
 
+def vs_ffmpeg():
+    import subprocess
+
+    import imageio_ffmpeg
+
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+
+    def hf(path, rate):
+        cmd = [ff, "-i", "pipe:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-hide_banner", "-loglevel", "quiet", "pipe:1"]
+        with open(path, "rb") as f:
+            return np.frombuffer(subprocess.run(cmd, input=f.read(), capture_output=True, check=True).stdout, np.float32)
+
+    for name in ["tones16k.wav", "tones44k.flac", "tones48k.ogg", "tones8k.wav"]:
+        path = os.path.join(OUT, name)
+        x, rate = sf.read(path, dtype="float32", always_2d=True)
+        mean = x.astype(np.float64).mean(axis=1).astype(np.float32)
+        native = hf(path, rate)[: len(mean)]
+        print(f"{name}: max |ffmpeg - mean| {np.abs(native - mean).max():.3g}, "
+              f"max |ffmpeg - sqrt(2) * mean| {np.abs(native - np.float32(np.sqrt(2)) * mean).max():.3g}")
+        if rate != 16000:
+            ref = np.fromfile(path + ".16k.bin", np.float32) * np.float32(np.sqrt(2) if x.shape[1] == 2 else 1)
+            y = hf(path, 16000)
+            n = min(len(y), len(ref))
+            print(f"  16 kHz: {len(y)} samples (soxr {len(ref)}), max |ffmpeg - soxr| {np.abs(y[:n] - ref[:n]).max():.3g} "
+                  f"(the stereo mixdown scaled as ffmpeg's), RMS {np.sqrt(np.mean(ref ** 2)):.3g}")
+
+
 def main():
+    if "--vs-ffmpeg" in sys.argv:
+        return vs_ffmpeg()
     os.makedirs(OUT, exist_ok=True)
     x16 = tones(16000, 1.5, [440, 1000, 3000])
     sf.write(os.path.join(OUT, "tones16k.wav"), x16, 16000, subtype="PCM_16")

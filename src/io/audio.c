@@ -1,9 +1,19 @@
-/* Audio: WAV, FLAC and Ogg (Vorbis, Opus, FLAC) files decoded by libsndfile
+/* Audio: WAV, FLAC and Ogg (Vorbis, Opus) files decoded by libsndfile
  * as float, mixed down to mono by averaging the channels and resampled with
  * libsoxr at very high quality. Files and memory go through one path (the
  * same virtual I/O), every bound is checked from the header before anything
  * is allocated, and a file that holds fewer frames than its header promises
- * is refused as truncated. */
+ * is refused as truncated.
+ *
+ * Against HF's pipelines, which decode a file with ffmpeg (`-ac 1 -ar RATE -f
+ * f32le`; tools/make_audio_refs.py --vs-ffmpeg measures it): PCM decodes to
+ * the same floats; the mixdown is the mean of the channels, as librosa,
+ * torchaudio and `datasets` make mono, while ffmpeg's default stereo-to-mono
+ * matrix gives (L + R) / sqrt(2) for float output (swresample normalises it
+ * only for integer formats): stereo comes out 1/sqrt(2) as loud as through
+ * ffmpeg; resampling (soxr VHQ against swresample's default filter) differs
+ * by up to about 3e-4 on full-scale tones. A model whose feature extractor
+ * normalises the waveform (wav2vec2's do_normalize) sees neither. */
 #include "io.h"
 
 #include <errno.h>
@@ -200,6 +210,8 @@ static vkf_status decode_src(base_diag *d, audio_src *src, const char *name, uin
     if (src->size == 0) return base_fail(d, VKF_ERROR_FORMAT, "%s: empty file, not audio", name);
     uint8_t head[12];
     audio_kind kind = sniff(head, src_pread(src, head, sizeof head, 0));
+    if (kind == AUDIO_NONE && src->size >= 3 && (memcmp(head, "ID3", 3) == 0 || (head[0] == 0xFF && (head[1] & 0xE0) == 0xE0)))
+        return base_fail(d, VKF_ERROR_FORMAT, "%s: looks like MP3, which is not read: convert it to WAV or FLAC", name);
     if (kind == AUDIO_NONE)
         return base_fail(d, VKF_ERROR_FORMAT, "%s: not a WAV, FLAC or Ogg file (those are the audio formats read)", name);
     SF_VIRTUAL_IO vio = {src_len, src_seek, src_read, src_write, src_tell};

@@ -192,7 +192,8 @@ typedef struct io_audio {
  * non-zero and at most max_seconds (0: IO_AUDIO_MAX_SECONDS_DEFAULT). A file
  * holding fewer frames than its header says (a WAV data chunk cut short, a
  * FLAC stream ending early), non-finite samples and every other format are
- * refused with a message naming the file. */
+ * refused with a message naming the file. The mixdown is the mean (librosa's
+ * and `datasets`' mono), not ffmpeg's (L + R) / sqrt(2): see audio.c. */
 vkf_status io_audio_load(base_diag *d, const char *path, uint32_t rate, double max_seconds, io_audio *out);
 vkf_status io_audio_decode(base_diag *d, const void *data, size_t size, const char *name, uint32_t rate, double max_seconds,
                            io_audio *out);

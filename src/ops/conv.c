@@ -21,19 +21,19 @@ vkf_status op_groupnorm(vk_device *dev, const op_groupnorm_params *p, op_ref x, 
     if (n > UINT32_MAX) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "groupnorm: more than 2^32 elements");
     uint32_t cpg = p->channels / p->groups;
     /* Columns layout for groups of few channels: LANES channels (whole groups)
-     * side by side, the rest of the workgroup down the sequence. CPU drivers:
-     * one subgroup, each lane a channel over the whole sequence. */
+     * side by side, the rest of the workgroup down the sequence. */
     uint64_t n_group = (uint64_t)p->len * cpg;
     uint32_t max_nt = BASE_MIN(256u, dev->caps.max_workgroup_invocations);
     uint32_t nt = op_row_workgroup(dev, (uint32_t)BASE_MIN(n_group, UINT32_MAX));
-    uint32_t want = dev->caps.cpu_kernels ? nt : 16;
+    /* CPU drivers: 64 channels side by side (whole cache lines of a row). */
+    uint32_t want = dev->caps.cpu_kernels ? 64 : 16;
     uint32_t lanes = cpg * BASE_MAX(1u, want / cpg);
-    if (cpg > want || lanes > nt) lanes = 0;
+    if (cpg > want || lanes > (dev->caps.cpu_kernels ? max_nt : nt)) lanes = 0;
     /* Each thread runs three loops over its share: lavapipe stops a thread
      * after 65535 loop iterations in all, so long groups take more threads. */
     uint64_t iters;
     if (lanes) {
-        uint32_t rows = dev->caps.cpu_kernels ? nt / lanes : max_nt / lanes;
+        uint32_t rows = dev->caps.cpu_kernels ? 1 : max_nt / lanes;
         while ((rows * 2) * lanes <= max_nt && p->len / rows > 8192) rows *= 2;
         nt = dev->caps.cpu_kernels ? rows * lanes : max_nt;
         iters = BASE_DIV_UP(p->len, rows);

@@ -333,6 +333,57 @@ static int bench_misc(vk_device *dev, const bench_opts *o, bench_table *t, op_dt
             free_bufs(dev, &bs);
         }
     }
+    /* wav2vec2-base on 10 s of 16 kHz audio: conv0 (1 -> 512, k10 s5) gives
+     * 31999 frames, GroupNorm(512 groups), and the encoder's positional
+     * convolution over the 499 frames the feature encoder ends with. */
+    static const struct {
+        const char *shape;
+        op_conv1d_params p;
+    } convs[] = {
+        {"wav2vec2 pos_conv 500x768 k128 g16", {1, 499, 768, 768, 128, 1, 64, 16, 499, OP_ACT_GELU, OP_F32}},
+        {"wav2vec2 conv0 160000x1 k10 s5 ->512", {1, 160000, 1, 512, 10, 5, 0, 1, 0, OP_ACT_NONE, OP_F32}},
+    };
+    for (size_t i = 0; i < BASE_ARRAY_LEN(convs); i++) {
+        bench_row r = {.op = "conv1d", .variant = "auto"};
+        snprintf(r.shape, sizeof r.shape, "%s", convs[i].shape);
+        snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));
+        if (!bench_selected(o, &r)) continue;
+        op_conv1d_params p = convs[i].p;
+        p.dtype = dt;
+        uint32_t Lout = op_conv1d_len(&p);
+        uint64_t nx = (uint64_t)p.len * p.in_ch, nw = (uint64_t)p.out_ch * (p.in_ch / p.groups) * p.kernel;
+        uint64_t ny = (uint64_t)Lout * p.out_ch;
+        bufs bs = {0};
+        op_ref x, w, b, y;
+        op_list l = {0};
+        vkf_status st = make_buf(dev, &bs, nx, dt, &x);
+        if (st == VKF_OK) st = make_buf(dev, &bs, nw, dt, &w);
+        if (st == VKF_OK) st = make_buf(dev, &bs, p.out_ch, dt, &b);
+        if (st == VKF_OK) st = make_buf(dev, &bs, ny, dt, &y);
+        if (st == VKF_OK) st = op_conv1d(dev, &p, x, w, b, y, &l);
+        r.flops = 2.0 * ny * (p.in_ch / p.groups) * p.kernel;
+        r.bytes = (double)(nx + nw + ny) * es;
+        rc |= finish(dev, o, t, &r, &l, st);
+        free_bufs(dev, &bs);
+    }
+    {
+        bench_row r = {.op = "groupnorm", .variant = "auto", .shape = "31999x512 g512"};
+        snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));
+        if (bench_selected(o, &r)) {
+            bufs bs = {0};
+            op_ref x, w, b, y;
+            op_list l = {0};
+            vkf_status st = make_buf(dev, &bs, 31999ull * 512, dt, &x);
+            if (st == VKF_OK) st = make_buf(dev, &bs, 512, dt, &w);
+            if (st == VKF_OK) st = make_buf(dev, &bs, 512, dt, &b);
+            if (st == VKF_OK) st = make_buf(dev, &bs, 31999ull * 512, dt, &y);
+            op_groupnorm_params p = {1, 31999, 512, 512, 1e-5f, OP_ACT_GELU, dt};
+            if (st == VKF_OK) st = op_groupnorm(dev, &p, x, w, b, y, &l);
+            r.bytes = 4.0 * 31999 * 512 * es; /* three reads, one write */
+            rc |= finish(dev, o, t, &r, &l, st);
+            free_bufs(dev, &bs);
+        }
+    }
     {
         bench_row r = {.op = "embed", .variant = "auto", .shape = "bert 128 tokens"};
         snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));

@@ -20,7 +20,8 @@ const char *graph_dtype_name(graph_dtype t)
 const char *graph_op_name(graph_op op)
 {
     static const char *const names[] = {"matmul", "layernorm", "softmax", "attention",
-                                        "eltwise", "embed", "patchify", "rows", "store", "attention_split", "topk", "unfold"};
+                                        "eltwise", "embed", "patchify", "rows", "store", "attention_split", "topk", "unfold",
+                                        "groupnorm", "conv1d"};
     return op < GRAPH_OP_COUNT ? names[op] : "?";
 }
 
@@ -521,6 +522,61 @@ int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, u
     n->n_in = 2;
     uint32_t shape[3] = {t->shape[0], Lout, t->shape[2] * kernel};
     return result(g, n, 0, g->dtype, 3, shape);
+}
+
+int graph_groupnorm(graph *g, const char *name, int x, int w, int b, uint32_t groups, float eps, op_act act)
+{
+    graph_node *n = add_node(g, name, GRAPH_OP_GROUPNORM);
+    if (!n) return -1;
+    graph_dtype ft = g->dtype;
+    if (!operand(g, name, "x", x, true, ft) || !operand(g, name, "weight", w, true, ft) || !operand(g, name, "bias", b, true, ft))
+        return -1;
+    const graph_tensor *t = &g->t[x];
+    char b1[96], b2[96];
+    if (t->rank != 3) return fail(g, VKF_ERROR_SHAPE, "node %s: x %s is not [B, L, C]", name, desc(g, x, b1));
+    uint32_t C = t->shape[2];
+    if (!groups || C % groups)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: %u groups do not divide the %u channels of %s", name, groups, C, desc(g, x, b1));
+    if (graph_numel(&g->t[w]) != C || graph_numel(&g->t[b]) != C)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: weight %s / bias %s do not match %u channels", name, desc(g, w, b1),
+                    desc(g, b, b2), C);
+    n->p.gn = (op_groupnorm_params){t->shape[0], t->shape[1], C, groups, eps, act, (op_dtype)ft};
+    n->in[0] = x, n->in[1] = w, n->in[2] = b;
+    n->n_in = 3;
+    uint32_t shape[3] = {t->shape[0], t->shape[1], C};
+    return result(g, n, 0, ft, 3, shape);
+}
+
+int graph_conv1d(graph *g, const char *name, int x, int w, int bias, const op_conv1d_params *shape)
+{
+    graph_node *n = add_node(g, name, GRAPH_OP_CONV1D);
+    if (!n) return -1;
+    graph_dtype ft = g->dtype;
+    if (!operand(g, name, "x", x, true, ft) || !operand(g, name, "weight", w, true, ft) ||
+        !operand(g, name, "bias", bias, false, ft))
+        return -1;
+    const graph_tensor *t = &g->t[x], *tw = &g->t[w];
+    char b1[96], b2[96];
+    if (t->rank != 3) return fail(g, VKF_ERROR_SHAPE, "node %s: x %s is not [B, L, C]", name, desc(g, x, b1));
+    op_conv1d_params p = *shape;
+    p.batch = t->shape[0], p.len = t->shape[1], p.in_ch = t->shape[2];
+    p.out_ch = tw->shape[0];
+    p.dtype = (op_dtype)ft;
+    if (!p.groups || p.in_ch % p.groups || tw->rank != 3 || p.out_ch % p.groups || tw->shape[1] != p.in_ch / p.groups ||
+        tw->shape[2] != p.kernel)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: weight %s is not [Cout, %u / %u groups, kernel %u] for x %s", name,
+                    desc(g, w, b1), p.in_ch, p.groups, p.kernel, desc(g, x, b2));
+    if (bias >= 0 && graph_numel(&g->t[bias]) != p.out_ch)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: bias %s does not match %u channels", name, desc(g, bias, b1), p.out_ch);
+    uint32_t Lout = op_conv1d_len(&p);
+    if (!Lout)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: a kernel of %u does not fit %s padded by %u", name, p.kernel, desc(g, x, b1),
+                    p.pad);
+    n->p.cv = p;
+    n->in[0] = x, n->in[1] = w, n->in[2] = bias;
+    n->n_in = 3;
+    uint32_t oshape[3] = {p.batch, Lout, p.out_ch};
+    return result(g, n, 0, ft, 3, oshape);
 }
 
 int graph_rows(graph *g, const char *name, int x, int c, int pos, const op_rows_params *p)

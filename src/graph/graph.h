@@ -62,6 +62,8 @@ typedef enum graph_op {
     GRAPH_OP_ATTENTION_SPLIT, /* one query per sequence over a state cache */
     GRAPH_OP_TOPK,
     GRAPH_OP_UNFOLD,
+    GRAPH_OP_GROUPNORM,
+    GRAPH_OP_CONV1D,
     GRAPH_OP_COUNT
 } graph_op;
 
@@ -81,6 +83,8 @@ typedef struct graph_node {
         op_rows_params rw;
         op_topk_params tk;
         op_unfold_params uf;
+        op_groupnorm_params gn;
+        op_conv1d_params cv;
     } p;
     /* Operand tensor ids in the op's order; -1 where the op takes none. An
      * operand may start in_off elements into its tensor (attention reads Q, K
@@ -160,6 +164,12 @@ int graph_embed(graph *g, const char *name, int ids, int tt_ids, int wte, int wp
 int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint32_t patch_w);
 /* x [B, L, C] -> [B, Lout, C*kernel] (op_unfold); mask: an int32 [B, L] input or -1. */
 int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, uint32_t stride, uint32_t pad);
+/* GroupNorm (op_groupnorm) of x [B, L, C] with w, b [C]; output the same shape. */
+int graph_groupnorm(graph *g, const char *name, int x, int w, int b, uint32_t groups, float eps, op_act act);
+/* Conv1d (op_conv1d) of x [B, L, Cin] with w [Cout, Cin/groups, kernel] and
+ * bias [Cout] (or -1): shape gives kernel, stride, pad, groups, out_len and
+ * act (batch, len, in_ch from x, out_ch from w). Output [B, Lout, Cout]. */
+int graph_conv1d(graph *g, const char *name, int x, int w, int bias, const op_conv1d_params *shape);
 /* Row ops: PREPEND (c: the row, pos: optional position table [seq, dim]),
  * GATHER, MEAN, L2. COPY writes persistent state and is not a graph op. */
 int graph_rows(graph *g, const char *name, int x, int c, int pos, const op_rows_params *p);

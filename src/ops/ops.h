@@ -299,4 +299,32 @@ typedef struct op_rows_params {
 vkf_status op_rows(vk_device *dev, const op_rows_params *p, op_ref x, op_ref c, op_ref pos, op_ref meta, op_ref y,
                    op_list *out);
 
+/* ---- speech: group norm, 1-D convolution (channels-last) ------------------------------ */
+
+/* x, y [batch, len, channels]: for each (batch, group) the mean and biased
+ * variance over len x channels/groups elements (torch GroupNorm on [B, C, L]),
+ * y = act((x - mean) / sqrt(var + eps) * w[c] + b[c]); fp32 two-pass statistics. */
+typedef struct op_groupnorm_params {
+    uint32_t batch, len, channels, groups;
+    float eps;
+    op_act act;
+    op_dtype dtype;
+} op_groupnorm_params;
+
+vkf_status op_groupnorm(vk_device *dev, const op_groupnorm_params *p, op_ref x, op_ref w, op_ref b, op_ref y, op_list *out);
+
+/* Direct grouped Conv1d: x [batch, len, in_ch], w [out_ch, in_ch/groups,
+ * kernel] (torch's layout), bias [out_ch] (may be empty), y [batch, out_len,
+ * out_ch]; zero padding, act after the bias. out_len: (len + 2 pad - kernel) /
+ * stride + 1, or p->out_len when set and not larger (wav2vec2's SamePad drops
+ * the last output of its even-kernel positional convolution). */
+typedef struct op_conv1d_params {
+    uint32_t batch, len, in_ch, out_ch, kernel, stride, pad, groups, out_len;
+    op_act act;
+    op_dtype dtype;
+} op_conv1d_params;
+
+uint32_t op_conv1d_len(const op_conv1d_params *p);
+vkf_status op_conv1d(vk_device *dev, const op_conv1d_params *p, op_ref x, op_ref w, op_ref bias, op_ref y, op_list *out);
+
 #endif

@@ -224,8 +224,8 @@ class Model:
             keep.append(ffi.new("char[]", k.encode()))
             t.name, t.data, t.capacity = keep[-1], ffi.cast("void *", ffi.from_buffer(bufs[-1])), bufs[-1].nbytes
         self._check(lib.vkf_model_run(self._ptr, cin, len(arrays), cout, len(names)))
-        return {k: b[:int(np.prod(t.shape[0:t.rank]))].reshape(tuple(t.shape[0:t.rank]))
-                for k, b, t in zip(names, bufs, cout)}
+        shapes = [tuple(t.shape)[:t.rank] for t in cout]
+        return {k: b[:int(np.prod(s))].reshape(s) for k, b, s in zip(names, bufs, shapes)}
 
     def close(self) -> None:
         """Frees the model now; it must not be in use by another thread."""
@@ -283,7 +283,7 @@ class Tokenizer:
         p = lib.vkf_tokenizer_id_to_token(self._ptr, id)
         return None if p == ffi.NULL else _str(p)
 
-    def _encode(self, texts: Sequence[str], pairs: Sequence[str] | None, add_special_tokens: bool,
+    def _encode(self, texts: Sequence[str | bytes], pairs: Sequence[str | bytes] | None, add_special_tokens: bool,
                 max_length: int | None, padding: bool | str, truncation: bool | str) -> list[dict[str, np.ndarray]]:
         opt = ffi.new("vkf_encode_options *")
         opt.no_special_tokens = not add_special_tokens
@@ -294,9 +294,11 @@ class Tokenizer:
         opt.padding = {False: 0, "do_not_pad": 0, True: lib.VKF_PAD_LONGEST, "longest": lib.VKF_PAD_LONGEST,
                        "max_length": lib.VKF_PAD_MAX_LENGTH}[padding]
         ctexts, k1 = cstrings(texts)
+        lens = ffi.new("size_t[]", [len(k) - 1 for k in k1])  # texts may hold NUL characters
         cpairs, k2 = cstrings(pairs) if pairs is not None else (ffi.NULL, [])
+        plens = ffi.new("size_t[]", [len(k) - 1 for k in k2]) if pairs is not None else ffi.NULL
         encs = ffi.new("vkf_encoding[]", len(texts))
-        check(lib.vkf_tokenizer_encode_batch(self._ptr, ctexts, ffi.NULL, cpairs, ffi.NULL, len(texts), opt, encs))
+        check(lib.vkf_tokenizer_encode_batch(self._ptr, ctexts, lens, cpairs, plens, len(texts), opt, encs))
         out = []
         try:
             for e in encs:
@@ -307,18 +309,18 @@ class Tokenizer:
                             "attention_mask": arr(e.attention_mask), "special_tokens_mask": arr(e.special_mask),
                             "offset_mapping": off})
         finally:
-            for e in encs:
-                lib.vkf_encoding_free(e)
+            for i in range(len(texts)):
+                lib.vkf_encoding_free(encs + i)
         return out
 
-    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True,
+    def encode(self, text: str | bytes, text_pair: str | bytes | None = None, add_special_tokens: bool = True,
                max_length: int | None = None, truncation: bool | str = False) -> list[int]:
         """The ids of one text (or pair), as HF's ``tokenizer.encode``."""
         e = self._encode([text], None if text_pair is None else [text_pair], add_special_tokens, max_length, False,
                          truncation)
         return e[0]["input_ids"].tolist()
 
-    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
+    def __call__(self, text: str | bytes | Sequence[str], text_pair: str | bytes | Sequence[str] | None = None, *,
                  add_special_tokens: bool = True, padding: bool | str = False, truncation: bool | str = False,
                  max_length: int | None = None, return_offsets_mapping: bool = False,
                  return_special_tokens_mask: bool = False) -> dict[str, np.ndarray]:
@@ -326,9 +328,9 @@ class Tokenizer:
         (``input_ids``, ``token_type_ids``, ``attention_mask``; ``offset_mapping`` in bytes of
         the UTF-8 text ``[batch, tokens, 2]``), ready for ``Model.run``. Texts of different
         lengths need ``padding=True`` (``"longest"``) or ``"max_length"``."""
-        single = isinstance(text, str)
+        single = isinstance(text, (str, bytes))
         texts = [text] if single else list(text)
-        pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, str) else list(text_pair))
+        pairs = None if text_pair is None else ([text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair))
         encs = self._encode(texts, pairs, add_special_tokens, max_length, padding, truncation)
         if len({len(e["input_ids"]) for e in encs}) > 1:
             raise ValueError("texts of different lengths: pass padding=True to make one array of them")

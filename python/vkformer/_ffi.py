@@ -3,7 +3,7 @@
 The header is read at import time and cut down to what cffi's parser takes:
 comments, preprocessor lines, conditional blocks other than the include guard
 (``extern "C"``, the ``VKF_API`` definitions) and the ``VKF_API`` marker go;
-``#define NAME <integer>`` constants stay. So the declarations cannot drift
+``#define NAME <integer>`` and ``(1u << N)`` constants stay. So the declarations cannot drift
 from the library they load. cffi calls every C function with the GIL released.
 """
 from __future__ import annotations
@@ -30,24 +30,27 @@ def cdef_source(header: str) -> str:
                 blocks.append(s != "#ifndef VKFORMER_H")
             elif word == "endif":
                 blocks.pop()
-            elif word == "define" and not any(blocks) and re.fullmatch(r"#define\s+\w+\s+\d+", s):
-                out.append(s)
+            elif word == "define" and not any(blocks):
+                m = re.fullmatch(r"#define\s+(\w+)\s+\(?(\d+)u?(?:\s*<<\s*(\d+))?\)?", s)
+                if m:  # integer constants, and bit flags written (1u << N)
+                    out.append(f"#define {m[1]} {int(m[2]) << int(m[3] or 0)}")
             continue
         if not any(blocks):
             out.append(line.replace("VKF_API ", ""))
     return "\n".join(out)
 
 
-def _load() -> tuple[cffi.FFI, object]:
+def _paths() -> tuple[Path, str]:
     header = _HERE / "vkformer.h"
     if not header.exists():  # a source tree: python/vkformer beside include/
         header = _HERE.parent.parent / "include" / "vkformer.h"
-    ffi = cffi.FFI()
-    ffi.cdef(cdef_source(header.read_text(encoding="utf-8")))
-    lib_path = os.environ.get("VKFORMER_LIBRARY") or str(next(iter(sorted(_HERE.glob("libvkformer.so*"))), ""))
-    if not lib_path:
+    library = os.environ.get("VKFORMER_LIBRARY") or str(next(iter(sorted(_HERE.glob("libvkformer.so*"))), ""))
+    if not library:
         raise ImportError(f"vkformer: no libvkformer.so in {_HERE} (set VKFORMER_LIBRARY to use another)")
-    return ffi, ffi.dlopen(lib_path)
+    return header, library
 
 
-ffi, lib = _load()
+HEADER, LIBRARY = _paths()
+ffi = cffi.FFI()
+ffi.cdef(cdef_source(HEADER.read_text(encoding="utf-8")))
+lib = ffi.dlopen(LIBRARY)

@@ -136,7 +136,7 @@ class FeatureExtractionPipeline(Pipeline):
         if images is not None:
             out = np.empty((len(images), dim), np.float32)
             paths, keep = cstrings(fspath(p) for p in images)
-            self.model._check(lib.vkf_embed_image_files(self.model._ptr, paths, len(images), ffi.from_buffer(out)))
+            self.model._check(lib.vkf_embed_image_files(self.model._ptr, paths, len(images), ffi.from_buffer("float[]", out)))
             return out
         texts, single = self._texts(inputs or [])
         opt = ffi.new("vkf_embed_options *")
@@ -145,7 +145,7 @@ class FeatureExtractionPipeline(Pipeline):
         opt.max_tokens = max_tokens
         out = np.empty((len(texts), dim), np.float32)
         ctexts, keep = cstrings(texts)
-        self.model._check(lib.vkf_embed(self.model._ptr, ctexts, len(texts), opt, ffi.from_buffer(out)))
+        self.model._check(lib.vkf_embed(self.model._ptr, ctexts, len(texts), opt, ffi.from_buffer("float[]", out)))
         return out[0] if single else out
 
 
@@ -250,7 +250,7 @@ class RerankingPipeline(Pipeline):
         labels = max(1, self.model.info.num_labels)
         out = np.empty((len(documents), labels), np.float32)
         docs, keep = cstrings(documents)
-        self.model._check(lib.vkf_rerank(self.model._ptr, query.encode(), docs, len(documents), ffi.from_buffer(out)))
+        self.model._check(lib.vkf_rerank(self.model._ptr, query.encode(), docs, len(documents), ffi.from_buffer("float[]", out)))
         return out[:, 0] if labels == 1 else out
 
 

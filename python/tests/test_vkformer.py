@@ -9,6 +9,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -254,22 +255,42 @@ def test_the_gil_is_released_during_inference() -> None:
     assert ticks[0] > 10000  # this thread kept running Python while the library worked
 
 
-def rss_kib() -> int:
-    return int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+LEAK_CHECK = """
+import re, sys
+from pathlib import Path
+import numpy as np, vkformer
+m = vkformer.Context().load(sys.argv[1])
+pipe, tok = vkformer.pipeline("text-classification", model=m), m.tokenizer
+def calls(n):
+    for i in range(n):
+        pipe(f"call {i}", top_k=2)
+        tok.decode(tok(f"call {i}")["input_ids"][0])
+        m.run({"input_ids": np.array([[101, 102]])}, outputs=["logits"])
+def rss():
+    return int(re.search(r"VmRSS:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
+calls(300)  # warm: buckets recorded, allocator pools grown
+r = [rss()]
+for _ in range(4):
+    calls(250)
+    r.append(rss())
+print(*[b - a for a, b in zip(r, r[1:])])
+"""
 
 
-def test_no_leak_over_1000_calls(ctx: vkformer.Context) -> None:
+def test_no_leak_over_1000_calls() -> None:
+    # in a process of its own, so that pytest's own allocations do not count
+    out = subprocess.run([sys.executable, "-c", LEAK_CHECK, str(DATA / "zeroshot/bert_nli")], capture_output=True,
+                         text=True, check=True).stdout
+    growth = [int(x) for x in out.split()]
+    # a leak grows every window; the allocator grows now and then by a step
+    assert sorted(growth)[1] < 256 and sum(growth) < 4096, f"RSS grew {growth} KiB per 250 calls"
+
+
+def test_a_context_outlives_its_models() -> None:
+    ctx = vkformer.Context()
     m = ctx.load(DATA / "zeroshot/bert_nli")
-    pipe = vkformer.pipeline("text-classification", model=m)
-    tok = m.tokenizer
-
-    def calls(n: int) -> None:
-        for i in range(n):
-            pipe(f"call {i}", top_k=2)
-            tok.decode(tok(f"call {i}")["input_ids"][0])
-            m.run({"input_ids": np.array([[101, 102]])}, outputs=["logits"])
-
-    calls(200)
-    before = rss_kib()
-    calls(1000)
-    assert rss_kib() - before < 2048, f"RSS grew by {rss_kib() - before} KiB over 1,000 calls"
+    ctx.close()  # freed with its last model
+    assert m.info.num_labels == 3
+    # at exit the collector meets model and context in a cycle (globals, a lambda): no crash
+    code = f"import vkformer\nctx = vkformer.Context()\nm = ctx.load({str(DATA / 'zeroshot/bert_nli')!r})\nf = lambda: (ctx, m)\n"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence, Union
 
@@ -46,6 +47,29 @@ def cstrings(texts: Iterable[str]) -> tuple[Any, list[Any]]:
 
 def fspath(path: PathLike) -> bytes:
     return os.fsencode(os.fspath(path))
+
+
+class _Owner:
+    """A C object, destroyed once its Python object and everything loaded from it are gone
+    (a context outlives its models, whatever order the garbage collector finds them in)."""
+
+    def __init__(self, ptr: Any, destroy: Any, parent: "_Owner | None" = None):
+        self.ptr, self.destroy, self.parent, self.users = ptr, destroy, parent, 1
+        if parent:
+            parent.users += 1
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            self.destroy(self.ptr)
+            if self.parent:
+                self.parent.release()
+
+
+def _own(obj: Any, ptr: Any, destroy: Any, parent: _Owner | None = None) -> _Owner:
+    owner = _Owner(ptr, destroy, parent)
+    obj._ptr, obj._close = ptr, weakref.finalize(obj, owner.release)  # also run at exit, newest first
+    return owner
 
 
 @dataclass(frozen=True)
@@ -96,7 +120,7 @@ class Context:
             desc.use_device_index, desc.device_index = 1, int(device)
         out = ffi.new("vkf_context **")
         check(lib.vkf_context_create(desc, out))
-        self._ptr = ffi.gc(out[0], lib.vkf_context_destroy)
+        self._owner = _own(self, out[0], lib.vkf_context_destroy)
 
     @staticmethod
     def _find(name: str) -> int:
@@ -122,8 +146,9 @@ class Context:
         return Model(self, path, precision, task)
 
     def close(self) -> None:
-        """Frees the context now (models still using it keep it alive)."""
-        ffi.release(self._ptr)
+        """Frees the context now, or when the last model loaded on it is freed."""
+        self._close()
+        self._ptr = ffi.NULL
 
     def __enter__(self) -> "Context":
         return self
@@ -159,7 +184,7 @@ class Model:
         desc.task = task_c
         out = ffi.new("vkf_model **")
         check(lib.vkf_model_load(ctx._ptr, fspath(path), desc, out), ctx._ptr)
-        self._ptr = ffi.gc(out[0], lib.vkf_model_destroy)
+        _own(self, out[0], lib.vkf_model_destroy, ctx._owner)
         self._ctx = ctx._ptr
 
     def _check(self, status: int) -> None:
@@ -229,7 +254,8 @@ class Model:
 
     def close(self) -> None:
         """Frees the model now; it must not be in use by another thread."""
-        ffi.release(self._ptr)
+        self._close()
+        self._ptr = ffi.NULL
 
     def __enter__(self) -> "Model":
         return self
@@ -256,7 +282,7 @@ class Tokenizer:
     def __init__(self, path: PathLike):
         out = ffi.new("vkf_tokenizer **")
         check(lib.vkf_tokenizer_load(fspath(path), out))
-        self._ptr = ffi.gc(out[0], lib.vkf_tokenizer_destroy)
+        _own(self, out[0], lib.vkf_tokenizer_destroy)
         self._owner: Any = None
 
     @classmethod

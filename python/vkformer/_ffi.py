@@ -53,4 +53,5 @@ def _paths() -> tuple[Path, str]:
 HEADER, LIBRARY = _paths()
 ffi = cffi.FFI()
 ffi.cdef(cdef_source(HEADER.read_text(encoding="utf-8")))
-lib = ffi.dlopen(LIBRARY)
+# Never unloaded: objects freed late at interpreter exit still call their destroy functions.
+lib = ffi.dlopen(LIBRARY, ffi.RTLD_NOW | ffi.RTLD_NODELETE)

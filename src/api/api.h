@@ -19,6 +19,7 @@ struct vkf_model {
     rt_variants run;     /* the compiled variants */
     vkf_precision precision;
     vkf_tokenizer *tok;  /* text models: the directory's tokenizer (NULL when it has none) */
+    struct api_speech *speech; /* audio models: the feature extractor and the CTC vocabulary */
     struct {             /* inputs and outputs, read once at load (vkf_model_get_info) */
         uint32_t n_inputs, n_outputs;
         vkf_tensor_info inputs[8], outputs[8];
@@ -49,6 +50,13 @@ vkf_status api_text_logits(vkf_model *m, const char *what, const char *noun, con
  * malloc'd array; free with api_free_texts. */
 vkf_status api_fill_template(base_diag *d, const char *tmpl, const char *const *labels, uint32_t n, char ***texts);
 void api_free_texts(char **texts, uint32_t n);
+
+/* Audio models: preprocessor_config.json (Wav2Vec2FeatureExtractor: rate,
+ * do_normalize, return_attention_mask) and, for CTC heads, vocab.json and
+ * tokenizer_config.json (Wav2Vec2CTCTokenizer: word_delimiter_token,
+ * pad_token, do_lower_case) into m->speech. */
+vkf_status api_load_speech(vkf_model *m, const char *dir);
+void api_free_speech(struct api_speech *s);
 
 /* A vkf_model around an already loaded internal model (benchmarks: presets
  * with random weights); takes ownership of *mm's contents. */

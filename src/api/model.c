@@ -98,10 +98,12 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
         s = model_load(dev, &m->m, dir, desc->task, dt, 0, desc->progress ? relay_progress : NULL, &relay);
     }
     if (s == VKF_OK && m->m.vocab_size) s = api_load_tokenizer(m, dir);
+    if (s == VKF_OK && m->m.sampling_rate) s = api_load_speech(m, dir);
     if (s == VKF_OK) s = read_signature(m);
     if (s != VKF_OK) {
         model_close(&m->m);
         vkf_tokenizer_destroy(m->tok);
+        api_free_speech(m->speech);
         free(m);
         return s;
     }
@@ -109,6 +111,7 @@ vkf_status vkf_model_load(vkf_context *ctx, const char *dir, const vkf_model_des
     if (opts.slots > GRAPH_MAX_SLOTS) {
         model_close(&m->m);
         vkf_tokenizer_destroy(m->tok);
+        api_free_speech(m->speech);
         free(m);
         return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "max_in_flight %u is more than the %u inferences a variant can have in flight",
                          desc->max_in_flight, GRAPH_MAX_SLOTS);
@@ -145,6 +148,7 @@ void vkf_model_destroy(vkf_model *m)
     rt_variants_destroy(&m->run);
     model_close(&m->m);
     vkf_tokenizer_destroy(m->tok);
+    api_free_speech(m->speech);
     free(m);
 }
 
@@ -336,6 +340,49 @@ static vkf_status run_image(vkf_model *m, const vkf_tensor *in, vkf_tensor *outp
     return rt_run_images(&m->run, batch, in->data, out, n_outputs);
 }
 
+/* Speech through the tensor API: "input_values" [N, samples] float32 and,
+ * optionally, HF's "attention_mask" [N, samples]: each clip's frames are the
+ * feature encoder's of its mask's sum, as HF counts them. */
+static vkf_status run_audio(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inputs, vkf_tensor *outputs, uint32_t n_outputs)
+{
+    base_diag *d = m->dev->diag;
+    const model *mm = &m->m;
+    const vkf_tensor *x = NULL, *am = NULL;
+    for (uint32_t i = 0; i < n_inputs; i++) {
+        const char *n = inputs[i].name;
+        if (n && !strcmp(n, "input_values")) x = &inputs[i];
+        else if (n && !strcmp(n, "attention_mask")) am = &inputs[i];
+        else return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "input \"%s\" is not one of input_values, attention_mask", n ? n : "(null)");
+    }
+    if (!x || !x->data) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "this model takes \"input_values\" [N, samples] (float32)");
+    if (x->dtype != VKF_F32 || x->rank != 2 || x->shape[0] == 0 || x->shape[0] > 4096 || x->shape[1] == 0 || x->shape[1] > UINT32_MAX / 2)
+        return base_fail(d, VKF_ERROR_SHAPE, "input_values must be float32 [N, samples] with 1 <= N <= 4096");
+    uint32_t B = x->shape[0], L = (uint32_t)x->shape[1], T = model_audio_frames(mm, L);
+    if (!T) return base_fail(d, VKF_ERROR_SHAPE, "%u samples are too few for the model's feature encoder", L);
+    if (n_outputs > 8) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
+    graph_key key = {.kind = MODEL_GRAPH_AUDIO, .batch = B, .seq = L};
+    vkf_status s = output_shapes(m, &key, 0, 0, outputs, n_outputs);
+    int32_t *mask = malloc(((size_t)B * T + B + (am ? (size_t)B * L : 0)) * sizeof(int32_t));
+    if (s == VKF_OK && !mask) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    int32_t *frames = mask + (size_t)B * T, *samples = frames + B;
+    if (s == VKF_OK && am) s = int_input(d, am, B, L, 0, 2, samples);
+    for (uint32_t b = 0; s == VKF_OK && b < B; b++) {
+        uint64_t n = L;
+        if (am) {
+            n = 0;
+            for (uint32_t j = 0; j < L; j++) n += (uint64_t)samples[(size_t)b * L + j];
+        }
+        frames[b] = (int32_t)model_audio_frames(mm, n);
+        if (!frames[b]) s = base_fail(d, VKF_ERROR_SHAPE, "clip %u: its attention_mask keeps %llu samples, too few for one frame", b, (unsigned long long)n);
+        for (uint32_t j = 0; j < T; j++) mask[(size_t)b * T + j] = (int32_t)j < frames[b];
+    }
+    rt_output out[8];
+    for (uint32_t i = 0; i < n_outputs; i++) out[i] = (rt_output){outputs[i].name, outputs[i].data};
+    if (s == VKF_OK) s = rt_run_audio(&m->run, B, L, x->data, mask, frames, out, n_outputs);
+    free(mask);
+    return s;
+}
+
 void api_clip_logits(const model *mm, const float *img, uint32_t ni, const float *txt, uint32_t nt, float *per_image,
                      float *per_text)
 {
@@ -441,6 +488,7 @@ vkf_status vkf_model_run(vkf_model *m, const vkf_tensor *inputs, uint32_t n_inpu
         for (uint32_t j = 0; j < i && outputs[i].name; j++)
             if (outputs[j].name && !strcmp(outputs[i].name, outputs[j].name))
                 return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "output \"%s\" is asked for twice", outputs[i].name);
+    if (mm->sampling_rate) return run_audio(m, inputs, n_inputs, outputs, n_outputs);
     if (mm->image_size && mm->vocab_size) return run_dual(m, inputs, n_inputs, outputs, n_outputs);
     if (!mm->image_size) return run_text(m, inputs, n_inputs, outputs, n_outputs);
     if (n_inputs != 1 || !inputs[0].name || strcmp(inputs[0].name, "pixel_values") != 0)

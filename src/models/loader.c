@@ -73,7 +73,7 @@ uint64_t model_decl_params(const model_decl *t)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < t->n; i++)
-        if (!t->v[i].alias_of) n += part_elems(&t->v[i]) * t->v[i].n_parts;
+        if (!t->v[i].alias_of) n += part_elems(&t->v[i]) * (t->v[i].weight_norm ? 1 : t->v[i].n_parts);
     return n;
 }
 
@@ -199,6 +199,7 @@ static vkf_status upload_range(upload_state *u, const model_weight *mw, const st
                 float v = mw->init == MODEL_INIT_SINUSOIDAL        ? sinusoid(first + i, mw->shape[mw->rank - 1])
                           : mw->init == MODEL_INIT_REL_BUCKETS     ? rel_bucket((int64_t)(first + i) - centre, mw->init_arg)
                           : mw->init == MODEL_INIT_DEBERTA_BUCKETS ? model_deberta_bucket((int64_t)(first + i) - centre, mw->init_arg[0], mw->init_arg[1])
+                          : mw->init == MODEL_INIT_MASK_ROWS       ? (float)((first + i) >= mw->shape[1])
                           : zeros                                  ? 0.0f
                                                                    : random_value(rng, mw->init);
                 if (f16) ((uint16_t *)u->bounce)[i] = base_f32_to_f16(v);
@@ -230,6 +231,45 @@ static vkf_status upload_part(upload_state *u, const model_weight *mw, const st_
     return s;
 }
 
+/* A weight-normed convolution (wav2vec 2.0's positional conv): v [O, I, K]
+ * and g [1, 1, K] read whole, w = v * g[k] / |v[:, :, k]| (the norm over
+ * every dim but 2, in double), uploaded as one tensor. */
+static vkf_status upload_weight_norm(upload_state *u, const model_weight *mw)
+{
+    base_diag *d = u->d;
+    const st_checkpoint *ck = u->o->ck;
+    const st_tensor *v = lookup(ck, u->o->prefix, mw->hf[0]), *g = lookup(ck, u->o->prefix, mw->hf[1]);
+    if (!v || !g)
+        return base_fail(d, VKF_ERROR_NOT_FOUND, "%s: missing tensor %s%s", ck->files[0].path, u->o->prefix ? u->o->prefix : "",
+                         v ? mw->hf[1] : mw->hf[0]);
+    uint64_t O = mw->shape[0], I = mw->shape[1], K = mw->shape[2], n = O * I * K;
+    if (v->rank != 3 || v->shape[0] != O || v->shape[1] != I || v->shape[2] != K || st_numel(g) != K)
+        return base_fail(d, VKF_ERROR_SHAPE, "%s: %s must be [%llu, %llu, %llu] and %s [1, 1, %llu]", ck->files[v->file].path, v->name,
+                         (unsigned long long)O, (unsigned long long)I, (unsigned long long)K, g->name, (unsigned long long)K);
+    float *vv = malloc(n * sizeof(float)), *gg = malloc(K * sizeof(float));
+    double *norm = calloc(K, sizeof(double));
+    vkf_status s = vv && gg && norm ? VKF_OK : base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    if (s == VKF_OK) s = st_convert(d, v, 0, n, false, vv);
+    if (s == VKF_OK) s = st_convert(d, g, 0, K, false, gg);
+    for (uint64_t i = 0; s == VKF_OK && i < n; i++) norm[i % K] += (double)vv[i] * vv[i];
+    for (uint64_t i = 0; s == VKF_OK && i < n; i++) vv[i] = (float)((double)vv[i] * gg[i % K] / sqrt(norm[i % K]));
+    uint32_t es = graph_dtype_size(u->o->dtype);
+    int buf = -1;
+    if (s == VKF_OK) s = graph_weights_alloc(u->w, n * es, mw->name, &buf);
+    for (uint64_t first = 0; s == VKF_OK && first < n; first += CHUNK_ELEMS) {
+        uint64_t count = BASE_MIN((uint64_t)CHUNK_ELEMS, n - first);
+        for (uint64_t i = 0; i < count; i++)
+            if (es == 2) ((uint16_t *)u->bounce)[i] = base_f32_to_f16(vv[first + i]);
+            else ((float *)u->bounce)[i] = vv[first + i];
+        s = graph_weights_write(u->w, buf, first * es, u->bounce, count * es);
+        u->done += count;
+        if (s == VKF_OK && u->o->progress) u->o->progress(u->o->progress_user, u->done, u->total);
+    }
+    if (s == VKF_OK) s = graph_weights_add(u->w, mw->name, u->o->dtype, mw->grank, mw->gshape, buf, 0);
+    free(vv), free(gg), free(norm);
+    return s;
+}
+
 vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *t, const model_load_opts *o)
 {
     if (t->failed) return base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory declaring weights");
@@ -244,10 +284,15 @@ vkf_status model_load_weights(base_diag *d, graph_weights *w, const model_decl *
             else s = graph_weights_add(w, mw->name, o->dtype, mw->grank, mw->gshape, src->buf, src->offset);
             continue;
         }
+        if (mw->weight_norm && o->ck) {
+            s = upload_weight_norm(&u, mw);
+            continue;
+        }
         uint64_t per = part_elems(mw) * graph_dtype_size(o->dtype);
+        uint32_t parts = mw->weight_norm ? 1 : mw->n_parts; /* random weights: one part */
         int buf;
-        s = graph_weights_alloc(w, per * mw->n_parts, mw->name, &buf);
-        for (uint32_t k = 0; k < mw->n_parts && s == VKF_OK; k++) {
+        s = graph_weights_alloc(w, per * parts, mw->name, &buf);
+        for (uint32_t k = 0; k < parts && s == VKF_OK; k++) {
             const st_tensor *ct = NULL;
             bool zeros = false;
             if (!mw->hf[k][0]) {

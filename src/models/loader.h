@@ -17,6 +17,7 @@ typedef enum model_init {
                            * its checkpoints: computed, sines in the first half, cosines after) */
     MODEL_INIT_REL_BUCKETS, /* [2P + 1]: T5's relative position bucket of j - i = index - P, computed
                            * as torch computes it (init_arg: num_buckets, max_distance, bidirectional) */
+    MODEL_INIT_MASK_ROWS,  /* [2, n]: a row of zeros, then a row of ones (a 0/1 mask looked up as rows) */
     MODEL_INIT_DEBERTA_BUCKETS /* [2P + 1]: DeBERTa's relative position of i - j = index - P, log-bucketed
                            * as torch computes it when init_arg[0] (position_buckets) > 0
                            * (init_arg[1]: max_relative_positions) */
@@ -39,6 +40,8 @@ typedef struct model_weight {
     uint32_t init_arg[3];          /* parameters of a computed init */
     uint32_t deinterleave;         /* h > 0: dim 0 is stored [h][3][n] (DeBERTa's in_proj, Q K V per
                                     * head) and loaded [3][h][n] (Q, K, V of all heads) */
+    bool weight_norm;              /* torch's weight_norm(dim=2) folded at load: parts {v, g} of a
+                                    * [O, I, K] weight (g [1, 1, K]) load as one v * g[k] / |v[:, :, k]| */
 } model_weight;
 
 typedef struct model_decl {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family, t5_family, deberta_family;
+extern const model_family vit_family, bert_family, gpt2_family, clip_family, bart_family, t5_family, deberta_family, wav2vec2_family;
 
-static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family, &t5_family, &deberta_family};
+static const model_family *const FAMILIES[] = {&vit_family, &bert_family, &gpt2_family, &clip_family, &bart_family, &t5_family, &deberta_family, &wav2vec2_family};
 
 const model_family *const *model_families(size_t *n)
 {
@@ -20,7 +20,8 @@ const model_family *const *model_families(size_t *n)
 const char *model_task_name(model_task t)
 {
     static const char *const names[] = {"feature-extraction", "image-classification", "text-classification", "fill-mask", "text-generation",
-                                        "zero-shot-image-classification", "text2text-generation"};
+                                        "zero-shot-image-classification", "text2text-generation", "automatic-speech-recognition",
+                                        "audio-classification"};
     return (unsigned)t < BASE_ARRAY_LEN(names) ? names[t] : "?";
 }
 
@@ -169,6 +170,7 @@ void model_graph_label(const graph_key *key, char *buf, size_t size)
     case MODEL_GRAPH_DECODE: snprintf(buf, size, "decode %u", key->seq); break;
     case MODEL_GRAPH_ENCODE: snprintf(buf, size, "encode %u", key->seq); break;
     case MODEL_GRAPH_REORDER: snprintf(buf, size, "reorder beams %u", key->batch); break;
+    case MODEL_GRAPH_AUDIO: snprintf(buf, size, "audio %u x %u samples", key->batch, key->seq); break;
     default: snprintf(buf, size, "graph %u, batch %u, seq %u", key->kind, key->batch, key->seq); break;
     }
 }

@@ -17,6 +17,8 @@ typedef enum model_task {
     MODEL_TASK_TEXT_GENERATION,       /* a causal LM: generation sessions */
     MODEL_TASK_ZERO_SHOT_IMAGE,       /* a dual encoder (CLIP): images against texts */
     MODEL_TASK_TEXT2TEXT,             /* an encoder-decoder with an LM head: translation, summarization */
+    MODEL_TASK_SPEECH_RECOGNITION,    /* a CTC head over audio frames */
+    MODEL_TASK_AUDIO_CLASSIFICATION,  /* a classifier over a clip's pooled frames */
     MODEL_TASK_COUNT
 } model_task;
 
@@ -102,7 +104,17 @@ typedef struct model {
     uint32_t embed_dim;
     bool text_pooled;
     float logit_scale;
+    /* audio models: the feature extractor's rate, whether it gives an
+     * attention mask, the feature encoder's convolutions (frames of a clip),
+     * the CTC blank (the tokenizer's pad id) */
+    uint32_t sampling_rate;
+    bool audio_mask;
+    uint32_t audio_convs, audio_kernel[16], audio_stride[16];
+    uint32_t ctc_pad, ctc_vocab;
 } model;
+
+/* Frames an audio model's feature encoder makes of n samples (0: too few). */
+uint32_t model_audio_frames(const model *m, uint64_t n);
 
 /* Which graph of a model a variant is (graph_key.kind); the batch, the
  * sequence bucket and the candidates k complete the key. */
@@ -115,6 +127,8 @@ typedef enum model_graph_kind {
                              * decoder's cross-attention keys and values into the session's state */
     MODEL_GRAPH_REORDER,    /* beam search: every state that follows the beams gathered by
                              * row (meta "beam_rows"): built by the runtime, not the family */
+    MODEL_GRAPH_AUDIO,      /* speech in (input_values [batch, seq samples]; a frame_mask
+                             * [batch, frames] when the model takes one, meta "frames") */
     MODEL_GRAPH_KINDS
 } model_graph_kind;
 

@@ -226,6 +226,16 @@ vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, u
     return s;
 }
 
+vkf_status rt_run_audio(rt_variants *v, uint32_t B, uint32_t L, const float *samples, const int32_t *frame_mask, const int32_t *frames,
+                        const rt_output *out, uint32_t n_out)
+{
+    rt_input in[2] = {{"input_values", samples}, {"frame_mask", frame_mask}};
+    rt_meta meta = {"frames", frames};
+    rt_run_desc d = {.key = {.kind = MODEL_GRAPH_AUDIO, .batch = B, .seq = L}, .in = in, .n_in = 2, .meta = &meta, .n_meta = 1,
+                     .out = out, .n_out = n_out};
+    return rt_run(v, &d);
+}
+
 vkf_status rt_run_images(rt_variants *v, uint32_t batch, const float *pixels, const rt_output *out, uint32_t n_out)
 {
     rt_input in = {"pixel_values", pixels};
@@ -236,9 +246,10 @@ vkf_status rt_run_images(rt_variants *v, uint32_t batch, const float *pixels, co
 vkf_status rt_signature(const model *m, vkf_tensor_info *in, uint32_t *n_in, vkf_tensor_info *out, uint32_t *n_out, uint32_t max)
 {
     /* image models: the vision graph; text models: a text graph; CLIP: both */
-    graph_key probes[2];
+    graph_key probes[3];
     uint32_t n_probes = 0;
     if (m->image_size) probes[n_probes++] = (graph_key){.kind = MODEL_GRAPH_VISION, .batch = 1};
+    if (m->sampling_rate) probes[n_probes++] = (graph_key){.kind = MODEL_GRAPH_AUDIO, .batch = 1, .seq = m->sampling_rate};
     if (m->vocab_size)
         probes[n_probes++] = (graph_key){.kind = MODEL_GRAPH_TEXT, .batch = 1, .seq = BASE_MIN(8u, m->max_positions), .tgt = m->encoder_decoder ? BASE_MIN(8u, m->max_target) : 0};
     *n_in = *n_out = 0;

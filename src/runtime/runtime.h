@@ -85,6 +85,11 @@ typedef struct rt_text {
 } rt_text;
 
 vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, uint32_t n_out);
+/* A batch of clips through the AUDIO graph: samples [B, L] (each clip's
+ * real samples first, then padding), frame_mask [B, frames] and each clip's
+ * frame count (meta "frames"). */
+vkf_status rt_run_audio(rt_variants *v, uint32_t B, uint32_t L, const float *samples, const int32_t *frame_mask, const int32_t *frames,
+                        const rt_output *out, uint32_t n_out);
 /* A batch of images through the VISION graph. */
 vkf_status rt_run_images(rt_variants *v, uint32_t batch, const float *pixels, const rt_output *out, uint32_t n_out);
 

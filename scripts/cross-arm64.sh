@@ -23,7 +23,8 @@ cmake --build "$build" -j"$(nproc)"
 # GCC 12 for aarch64 has crashed on test code the host compiler takes: compile
 # every suite at -O2 and -O3 (Criterion's headers are architecture-independent).
 defs=(-D_POSIX_C_SOURCE=200809L -DVKF_TEST_DATA='"tests/data"' -DVKF_REPO_DIR='"."')
-for b in INFO CLASSIFY TOKENIZE EMBED FILL_MASK RUN GENERATE ZERO_SHOT; do defs+=("-DVKF_${b}_BIN=\"vkformer\""); done
+# every tool path the suites name (CMake defines them per tool)
+for m in $(grep -ho 'VKF_[A-Z_]*_BIN' tests/*.c tests/*.h | sort -u); do defs+=("-D$m=\"vkformer\""); done
 for t in tests/*.c; do
   for o in -O2 -O3; do
     aarch64-linux-gnu-gcc -std=c11 $o -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format-truncation -Werror "${defs[@]}" \

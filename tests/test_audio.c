@@ -56,13 +56,6 @@ static float *read_f32(const char *path, size_t *n)
     return data;
 }
 
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 /* The 16 kHz files: int16 decoded as soundfile decodes it (value / 32768),
  * the float32 copy decoded to the same floats, and at rate 16000 nothing is
  * resampled: the samples come out bit-identical. */
@@ -125,7 +118,7 @@ Test(audio, resampled_to_16k_matches_soxr, .init = init_diag)
         float *want = read_f32(ref, &n);
         cr_assert_eq(a.rate, 16000);
         cr_assert_eq(a.frames, n, "%s: %llu samples, soxr gives %zu", path, (unsigned long long)a.frames, n);
-        double m = max_diff(a.samples, want, n);
+        double m = max_abs_diff_f32(a.samples, want, n);
         cr_log_info("%s -> 16 kHz: max |vkformer - soxr| = %.3g", cases[c].file, m);
         cr_assert(m <= cases[c].tol, "%s: max difference %.3g over %.0e", path, m, cases[c].tol);
         /* the raw-PCM path: the file's own samples through io_audio_resample give the same */

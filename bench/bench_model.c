@@ -2,7 +2,8 @@
  * (ViT images; BERT-style texts at a fixed length for batch 1 and mixed
  * lengths of 8 to 64 tokens for larger batches; causal LMs: prefill and
  * decode through a generation session, against the device's measured
- * memory bandwidth), from a checkpoint or a preset with random weights. */
+ * memory bandwidth; audio models: one clip of 10 and 60 s, the real-time
+ * factor), from a checkpoint or a preset with random weights. */
 #include "bench.h"
 
 #include <cjson/cJSON.h>
@@ -389,6 +390,87 @@ static int bench_clip_texts(vk_device *dev, const bench_opts *o, const model *m,
     return 0;
 }
 
+/* ---- audio models: real-time factor per clip length ----------------------------------- */
+
+/* One clip of `seconds` at batch 1 (a speech-like signal: tones and noise),
+ * per length: latency, GPU time and the real-time factor. */
+static int bench_audio(vk_device *dev, const bench_opts *o, const model *m, graph_cache *cache, const char *name, const char *pname,
+                       double t_weights, cJSON *jrows)
+{
+    uint32_t lengths[2] = {10, 60}, n_len = 2;
+    if (o->seq) lengths[0] = o->seq, n_len = 1;
+    if (!o->json)
+        printf("\n%s %s: hidden %u, %u layers, %llu parameters, %s; one clip at %u Hz (load: weights %.0f ms)\n%-8s %8s %11s %11s %11s %8s %12s\n",
+               m->model_type, name, m->hidden, m->layers, (unsigned long long)m->params, pname, m->sampling_rate, t_weights * 1e3, "seconds",
+               "frames", "latency ms", "min ms", "gpu ms", "RTF", "x real time");
+    for (uint32_t li = 0; li < n_len; li++) {
+        uint32_t sec = lengths[li], L = sec * m->sampling_rate, T = model_audio_frames(m, L);
+        float *x = malloc((size_t)L * sizeof(float));
+        int32_t *mask = malloc((size_t)T * sizeof(int32_t));
+        vkf_status s = x && mask && T ? VKF_OK : VKF_ERROR_OUT_OF_MEMORY;
+        for (uint32_t i = 0; x && i < L; i++)
+            x[i] = (float)(0.5 * sin(i * 0.0863) + 0.3 * sin(i * 0.2117 + 0.001 * i) + 0.05 * (double)((i * 2654435761u) % 2001) / 1000.0);
+        for (uint32_t j = 0; mask && j < T; j++) mask[j] = 1;
+        graph_exec *e = NULL;
+        double tc = base_now();
+        if (s == VKF_OK) s = graph_cache_get(cache, &(graph_key){.kind = MODEL_GRAPH_AUDIO, .batch = 1, .seq = L}, &e);
+        double t_record = base_now() - tc;
+        bench_in in[2];
+        int n_in = 0;
+        if (s == VKF_OK) {
+            const graph *g = graph_exec_graph(e);
+            in[n_in++] = (bench_in){graph_find(g, "input_values"), x, (size_t)L * 4};
+            if (graph_find(g, "frame_mask") >= 0) in[n_in++] = (bench_in){graph_find(g, "frame_mask"), mask, (size_t)T * 4};
+            uint32_t count = 0;
+            int first = graph_find_meta(g, "frames", &count);
+            for (uint32_t k = 0; k < 1 && first >= 0 && s == VKF_OK; k++) { /* a classifier's mean: every frame (one slot) */
+                uint32_t slot;
+                graph_exec_acquire(e, &slot);
+                s = graph_exec_set_meta(e, slot, (uint32_t)first, (int32_t)T);
+                graph_exec_release(e, slot);
+            }
+        }
+        vit_row r = {.precision = pname, .batch = 1};
+        int runs = BASE_MAX(1, o->repeat * 10 / (int)BASE_MAX(10u, sec));
+        if (s == VKF_OK) s = measure(e, in, n_in, o, runs, &r);
+        char *prof = NULL;
+        if (s == VKF_OK && !o->json && graph_exec_profile_table(e, &prof) == VKF_OK) printf("%s", prof);
+        free(prof);
+        if (e) graph_cache_release(cache, e);
+        free(x), free(mask);
+        if (s == VKF_ERROR_UNSUPPORTED || s == VKF_ERROR_OUT_OF_MEMORY) { /* a device limit, not a failure */
+            fprintf(stderr, "vkformer-bench: %u s of audio in one run does not fit this device: %s\n", sec, base_diag_error(dev->diag));
+            continue;
+        }
+        if (s != VKF_OK) {
+            fprintf(stderr, "vkformer-bench: %u s of audio: %s\n", sec, base_diag_error(dev->diag));
+            return 1;
+        }
+        double rtf = r.wall_ms * 1e-3 / sec;
+        if (!o->json) {
+            printf("%-8u %8u %11.1f %11.1f %11.1f %8.4f %12.1f   (%d runs, recording %.0f ms)\n", sec, T, r.wall_ms, r.wall_min_ms, r.gpu_ms, rtf,
+                   1 / rtf, r.runs, t_record * 1e3);
+        } else {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "model", name);
+            cJSON_AddStringToObject(j, "model_type", m->model_type);
+            cJSON_AddStringToObject(j, "precision", pname);
+            cJSON_AddNumberToObject(j, "batch", 1);
+            cJSON_AddNumberToObject(j, "audio_seconds", sec);
+            cJSON_AddNumberToObject(j, "frames", T);
+            cJSON_AddNumberToObject(j, "latency_ms", r.wall_ms);
+            cJSON_AddNumberToObject(j, "min_ms", r.wall_min_ms);
+            cJSON_AddNumberToObject(j, "gpu_ms", r.gpu_ms);
+            cJSON_AddNumberToObject(j, "real_time_factor", rtf);
+            cJSON_AddNumberToObject(j, "load_weights_ms", t_weights * 1e3);
+            cJSON_AddNumberToObject(j, "record_ms", t_record * 1e3);
+            cJSON_AddNumberToObject(j, "runs", r.runs);
+            cJSON_AddItemToArray(jrows, j);
+        }
+    }
+    return 0;
+}
+
 int bench_model(vkf_context *ctx, const bench_opts *o)
 {
     vk_device *dev = ctx->dev;
@@ -412,6 +494,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
                              : !strncmp(preset, "bart", 4) || !strcmp(preset, "opus-mt")   ? "bart"
                              : strstr(preset, "t5")                                       ? "t5"
                              : !strncmp(preset, "deberta", 7)                             ? "deberta"
+                             : !strncmp(preset, "wav2vec2", 8)                            ? "wav2vec2"
                                                                                           : "vit";
         vkf_status s = o->model ? model_open(d, o->model, m) : model_open_preset(d, family, preset, &(model_preset_opts){o->image_size, o->patch_size}, m);
         if (s != VKF_OK) {
@@ -439,7 +522,16 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             continue;
         }
         graph_cache cache;
-        graph_cache_init(&cache, dev, &m->w, &(graph_compile_opts){.slots = 2}, 8, build, m);
+        /* audio: clip lengths instead of batches, one at a time (one slot: a
+         * minute of audio's activations are most of a CPU driver's heap) */
+        graph_cache_init(&cache, dev, &m->w, &(graph_compile_opts){.slots = m->sampling_rate ? 1 : 2}, m->sampling_rate ? 1 : 8, build, m);
+        if (m->sampling_rate) {
+            rc = bench_audio(dev, o, m, &cache, o->model ? o->model : preset, pname, t_weights, jrows);
+            graph_cache_destroy(&cache);
+            model_close(m);
+            dev->alloc.peak = dev->alloc.in_use;
+            continue;
+        }
         const char *unit = text ? "sent/s" : "img/s";
         if (!o->json && !text)
             printf("\n%s %s: hidden %u, %u layers, %ux%u image, patch %u (%u tokens), %llu parameters, %s\n",

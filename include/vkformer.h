@@ -282,6 +282,8 @@ typedef struct vkf_model_info {
     vkf_tensor_info inputs[8], outputs[8];
     uint32_t embedding_size;  /* floats per vkf_embed / vkf_embed_image_files vector
                                  (hidden_size for encoders, projection_dim for CLIP) */
+    uint32_t sampling_rate;   /* audio models: the rate their input is at (Hz); else 0 */
+    uint32_t frame_samples;   /* audio models: samples per output frame (inputs_to_logits_ratio) */
 } vkf_model_info;
 
 VKF_API vkf_status vkf_model_get_info(const vkf_model *model, vkf_model_info *info);
@@ -486,15 +488,83 @@ VKF_API vkf_status vkf_embed_image_files(vkf_model *model, const char *const *pa
 VKF_API vkf_status vkf_zero_shot_scores(const vkf_model *model, const float *image_embeds, uint32_t n_images, const float *text_embeds,
                                 uint32_t n_texts, float *probs);
 
-/* ---- speech recognition (wav2vec 2.0, HuBERT with a CTC head) -----------------
+/* ---- audio (wav2vec 2.0, HuBERT) ---------------------------------------------------
  *
- * HF's automatic-speech-recognition pipeline on one clip: mono float samples
- * at the model's rate (preprocessor_config.json's sampling_rate, 16 kHz),
- * normalised as its feature extractor does (do_normalize), one run, the
- * frames' argmax decoded as Wav2Vec2CTCTokenizer does (vocab.json: repeats
- * collapsed, the pad token dropped as the CTC blank, the word delimiter "|"
- * a space). *text: malloc'd, NUL-terminated (vkf_free). */
+ *   vkf_audio a;
+ *   vkf_model_info info;
+ *   vkf_model_get_info(model, &info);
+ *   if (vkf_audio_load("speech.flac", info.sampling_rate, &a) == VKF_OK) {
+ *       vkf_transcription t;
+ *       if (vkf_transcribe_audio(model, a.samples, a.frames, a.rate, &(vkf_transcribe_desc){.chunk_length_s = 30}, &t) == VKF_OK)
+ *           puts(t.text);
+ *       vkf_transcription_free(&t);
+ *       vkf_audio_free(&a);
+ *   }
+ */
+
+/* Mono float32 samples at `rate` Hz. */
+typedef struct vkf_audio {
+    float *samples;
+    uint64_t frames;
+    uint32_t rate;
+} vkf_audio;
+
+/* Decodes WAV (PCM, float, RF64), FLAC or Ogg (Vorbis, Opus, FLAC) with
+ * libsndfile, averages the channels to mono (as HF's examples and `datasets`
+ * do) and, when rate is not 0 and differs from the file's, resamples with
+ * libsoxr at very high quality. HF's pipeline reads files with ffmpeg instead:
+ * audio already at the model's rate is bit-identical; resampled audio differs
+ * from soxr's by under 1e-6 and from ffmpeg's by the two resamplers' own
+ * difference (see README, "Speech"). Files must be 1,000 to 768,000 Hz, 1 to 64
+ * channels and at most 4 hours long; a truncated or malformed file is refused. */
+VKF_API vkf_status vkf_audio_load(const char *path, uint32_t rate, vkf_audio *out);
+/* The same from an encoded file in memory (name is for messages; may be NULL). */
+VKF_API vkf_status vkf_audio_load_memory(const void *data, size_t size, const char *name, uint32_t rate, vkf_audio *out);
+VKF_API void vkf_audio_free(vkf_audio *audio);
+
+/* HF's automatic-speech-recognition pipeline with a CTC head: the clip (mono
+ * samples at the model's rate, vkf_model_info.sampling_rate) normalised as
+ * Wav2Vec2FeatureExtractor does (do_normalize), run, each frame's argmax
+ * decoded as Wav2Vec2CTCTokenizer does (vocab.json: repeats collapsed, the pad
+ * token dropped as the CTC blank, the word delimiter "|" a space). */
+typedef struct vkf_transcribe_desc {
+    /* 0: the whole clip in one run (the pipeline's default; attention grows
+     * with the square of its length). Else chunks of this many seconds, each
+     * normalised and run alone, overlapping by the strides, whose frames are
+     * dropped before the argmax ids are joined: the pipeline's chunk_length_s
+     * and stride_length_s, rounded to whole frames as it rounds them. */
+    double chunk_length_s;
+    double stride_left_s, stride_right_s; /* 0: chunk_length_s / 6 (HF's default); negative: none */
+    int word_timestamps;                  /* fill words (return_timestamps="word") */
+    vkf_progress_fn progress;             /* samples done of the clip's, after each chunk (may be NULL) */
+    void *progress_user;
+} vkf_transcribe_desc;
+
+typedef struct vkf_word {
+    const char *text;     /* the word's characters as the tokenizer's offsets give them (not lower-cased) */
+    double start, end;    /* seconds: its first and past its last frame, times the frame's samples */
+} vkf_word;
+
+typedef struct vkf_transcription {
+    char *text;           /* the pipeline's "text" */
+    vkf_word *words;      /* with word_timestamps: its "chunks" */
+    uint32_t n_words;
+} vkf_transcription;
+
+/* desc may be NULL (the whole clip, no timestamps). out is zeroed first; free
+ * it with vkf_transcription_free, also after a failure. */
+VKF_API vkf_status vkf_transcribe_audio(vkf_model *model, const float *samples, uint64_t n, uint32_t rate,
+                                        const vkf_transcribe_desc *desc, vkf_transcription *out);
+VKF_API void vkf_transcription_free(vkf_transcription *t);
+/* The whole clip in one run, the text only. *text: malloc'd (vkf_free). */
 VKF_API vkf_status vkf_transcribe(vkf_model *model, const float *samples, uint64_t n, uint32_t rate, char **text);
+
+/* HF's audio-classification pipeline (Wav2Vec2ForSequenceClassification,
+ * HubertForSequenceClassification): the normalised clip run once, the scores
+ * as vkf_top_k gives them (softmax; sigmoid for multi-label problem types);
+ * top receives min(k, num_labels) scores, best first. */
+VKF_API vkf_status vkf_classify_audio(vkf_model *model, const float *samples, uint64_t n, uint32_t rate, vkf_class_score *top,
+                                      uint32_t k);
 
 /* ---- text generation (causal LMs: GPT-2) ---------------------------------------
  *

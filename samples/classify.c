@@ -1,6 +1,7 @@
 /* vkformer-classify: image classification with a Hugging Face ViT checkpoint,
- * or text classification with a BERT-style sequence classifier, as HF's
- * image-classification and text-classification pipelines give them.
+ * text classification with a BERT-style sequence classifier, or audio
+ * classification with a wav2vec 2.0 / HuBERT one, as HF's image-, text- and
+ * audio-classification pipelines give them.
  * Uses only the public API (include/vkformer.h). */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,10 +18,12 @@ const char *tool_name = "vkformer-classify";
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: vkformer-classify [options] [IMAGE... | TEXT...]   ('-': an image on standard input)\n"
+            "usage: vkformer-classify [options] [IMAGE... | TEXT... | AUDIO...]   ('-': a file on standard input)\n"
             "       vkformer-classify --model DIR --labels \"a,b,c\" [--multi-label] TEXT...\n"
             "Classifies images with a Hugging Face image classifier (ViT, DeiT), or texts with\n"
-            "a text classifier (BertForSequenceClassification, DistilBERT, RoBERTa, ...).\n"
+            "a text classifier (BertForSequenceClassification, DistilBERT, RoBERTa, ...), or\n"
+            "audio files with an audio classifier (Wav2Vec2ForSequenceClassification,\n"
+            "HubertForSequenceClassification: WAV, FLAC, Ogg, resampled to the model's rate).\n"
             "With --labels: zero-shot, as HF's zero-shot-classification pipeline: an NLI\n"
             "model (...ForSequenceClassification trained on MNLI) scores each label as the\n"
             "hypothesis of each text.\n"
@@ -275,6 +278,32 @@ static int classify_images(tool_model_opts *o, vkf_context *ctx, vkf_model *mode
     return rc;
 }
 
+/* Audio classifiers: each file decoded at the model's rate and run alone, as the pipeline runs it. */
+static int classify_audio(tool_model_opts *o, vkf_context *ctx, vkf_model *model, const vkf_model_info *info, char **files, int n,
+                          unsigned top_k)
+{
+    uint32_t L = info->num_labels, k = top_k < L ? top_k : L;
+    if (!n) return tool_usage_error("give audio files for an audio classifier ('-': standard input)");
+    vkf_class_score *sc = calloc(L, sizeof *sc);
+    if (!sc) return tool_fail("out of memory");
+    int rc = TOOL_OK;
+    double t_run = 0;
+    for (int i = 0; i < n && rc == TOOL_OK; i++) {
+        const char *name = strcmp(files[i], "-") ? files[i] : "standard input";
+        vkf_audio a;
+        if ((rc = tool_load_audio(files[i], info->sampling_rate, &a)) != TOOL_OK) break;
+        double t0 = tool_now();
+        if (vkf_classify_audio(model, a.samples, a.frames, a.rate, sc, k) != VKF_OK) rc = tool_fail("%s: %s", name, vkf_last_error(ctx));
+        t_run += tool_now() - t0;
+        if (rc == TOOL_OK) print_scores(o, name, strlen(name), sc, k, 1);
+        vkf_audio_free(&a);
+        tool_progress_count(o->quiet, "classified", (size_t)i + 1, "files");
+    }
+    if (rc == TOOL_OK) tool_timing(o, t_run, (size_t)n, "file");
+    free(sc);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -332,7 +361,7 @@ int main(int argc, char **argv)
     /* what it can classify is checked before the weights load */
     mo.task = input_tensor ? "image-classification"
             : (file || pair || zero_shot) ? "text-classification"
-                                          : "image-classification,text-classification";
+                                          : "image-classification,text-classification,audio-classification";
     vkf_context *ctx = NULL;
     vkf_model *model = NULL;
     rc = tool_open_model(&mo, &ctx, &model);
@@ -340,16 +369,14 @@ int main(int argc, char **argv)
     FILE *dump = NULL;
     if (rc == TOOL_OK) {
         vkf_model_get_info(model, &info);
-        if (!mo.quiet) {
-            vkf_device_info dev;
-            vkf_context_device(ctx, &dev);
-            fprintf(stderr, "%s: %s: %s (%s), %llu parameters, %s on %s\n", tool_name, mo.model, info.type, info.task,
-                    (unsigned long long)info.parameters, info.precision == VKF_FP16 ? "fp16" : "fp32", dev.name);
-        }
+        tool_model_line(&mo, ctx, &info);
         if (dump_path && !(dump = fopen(dump_path, "wb"))) rc = tool_fail("%s: %s", dump_path, strerror(errno));
     }
     if (rc == TOOL_OK && zero_shot) {
         rc = zero_shot_texts(&mo, ctx, model, args, n_args, file, &labels, tmpl, multi, top_given ? top_k : 0);
+    } else if (rc == TOOL_OK && info.sampling_rate) {
+        rc = dump_path ? tool_usage_error("--dump-logits is for image and text models")
+                       : classify_audio(&mo, ctx, model, &info, args, n_args, top_k);
     } else if (rc == TOOL_OK && !strcmp(info.task, "text-classification")) {
         rc = classify_texts(&mo, ctx, model, &info, args, n_args, file, pair, top_k, dump, dump_path);
     } else if (rc == TOOL_OK) {

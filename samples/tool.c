@@ -454,3 +454,27 @@ int tool_open_model(tool_model_opts *o, vkf_context **ctx, vkf_model **model)
     o->load_s = tool_now() - t0;
     return TOOL_OK;
 }
+
+void tool_model_line(const tool_model_opts *o, vkf_context *ctx, const vkf_model_info *info)
+{
+    if (o->quiet) return;
+    vkf_device_info dev;
+    vkf_context_device(ctx, &dev);
+    fprintf(stderr, "%s: %s: %s (%s), %llu parameters, %s on %s\n", tool_name, o->model, info->type, info->task,
+            (unsigned long long)info->parameters, info->precision == VKF_FP16 ? "fp16" : "fp32", dev.name);
+}
+
+int tool_load_audio(const char *path, uint32_t rate, vkf_audio *out)
+{
+    vkf_status st;
+    if (!strcmp(path, "-")) {
+        size_t size;
+        char *bytes = tool_read_all("-", &size);
+        if (!bytes) return TOOL_FAIL;
+        st = vkf_audio_load_memory(bytes, size, "standard input", rate, out);
+        free(bytes);
+    } else {
+        st = vkf_audio_load(path, rate, out);
+    }
+    return st == VKF_OK ? TOOL_OK : tool_fail("%s", vkf_last_error(NULL));
+}

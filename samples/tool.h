@@ -162,6 +162,11 @@ void tool_model_usage(FILE *f);
  * loads the model (o->task checked first), with a progress line on a
  * terminal. Returns an exit code. */
 int tool_open_model(tool_model_opts *o, vkf_context **ctx, vkf_model **model);
+/* "NAME: DIR: type (task), N parameters, fp16 on DEVICE" on stderr unless quiet. */
+void tool_model_line(const tool_model_opts *o, vkf_context *ctx, const vkf_model_info *info);
+/* An audio file ("-": standard input) decoded at `rate` (vkf_audio_load).
+ * Returns an exit code, with a message on failure. */
+int tool_load_audio(const char *path, uint32_t rate, vkf_audio *out);
 /* The texts of the library call in progress: its messages about "text N"
  * then name the input ("line 35"). NULL: none. */
 void tool_set_batch(const tool_texts *t);

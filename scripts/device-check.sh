@@ -92,7 +92,7 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,lib,tests,tools,share/vulkan/explicit_layer.d}
-for t in info classify tokenize embed fill-mask run generate zero-shot rerank bench; do cp "$build/vkformer-$t" "$stage/bin/"; done
+for t in info classify tokenize embed fill-mask run generate zero-shot rerank transcribe bench; do cp "$build/vkformer-$t" "$stage/bin/"; done
 find "$build/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x -exec cp {} "$stage/tests/" \;
 strip --strip-unneeded "$stage"/bin/* "$stage"/tests/*
 

@@ -24,6 +24,8 @@
 #define GPT2_TEXT VKF_TEST_DATA "/gpt2/text"
 #define CLIP VKF_TEST_DATA "/clip/zero_shot"
 #define TOKBERT VKF_TEST_DATA "/tokenizers/bert-base-uncased"
+#define SPEECH VKF_TEST_DATA "/speech"
+#define AUDIO VKF_TEST_DATA "/audio"
 
 
 /* "vkformer-embed" of a tool's path (the bundle's tests name bare tools on PATH). */
@@ -49,7 +51,7 @@ static size_t count_str(const char *s, const char *needle)
 
 /* ---- one JSON shape per task ------------------------------------------------------------ */
 
-typedef enum shape { SCORES, VECTOR, MASKS, GENERATED, ENCODING, OUTPUT, ZERO_SHOT, RERANKED } shape;
+typedef enum shape { SCORES, VECTOR, MASKS, GENERATED, ENCODING, OUTPUT, ZERO_SHOT, RERANKED, TRANSCRIBED } shape;
 
 static void check_element(const cJSON *e, shape k, const char *what)
 {
@@ -83,6 +85,11 @@ static void check_element(const cJSON *e, shape k, const char *what)
         break;
     case RERANKED: /* text-embeddings-inference's /rerank: {index, score[, text]} per document */
         cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(e, "index")) && cJSON_IsNumber(cJSON_GetObjectItem(e, "score")), "%s", what);
+        break;
+    case TRANSCRIBED: /* HF's automatic-speech-recognition: {text[, chunks: [{text, timestamp: [start, end]}]]} */
+        cr_assert(cJSON_IsString(cJSON_GetObjectItem(e, "text")), "%s", what);
+        for (const cJSON *c = cJSON_GetObjectItem(e, "chunks") ? cJSON_GetObjectItem(e, "chunks")->child : NULL; c; c = c->next)
+            cr_assert(cJSON_IsString(cJSON_GetObjectItem(c, "text")) && cJSON_GetArraySize(cJSON_GetObjectItem(c, "timestamp")) == 2, "%s", what);
         break;
     case OUTPUT:
         cr_assert(cJSON_IsString(cJSON_GetObjectItem(e, "name")) && cJSON_IsArray(cJSON_GetObjectItem(e, "shape")), "%s", what);
@@ -166,6 +173,9 @@ Test(tools, one_json_shape_per_task, .timeout = 900)
     check_tool(VKF_GENERATE_BIN, "-m " GPT2_TEXT " -n 3 --ignore-eos", "The café\n", 1, GENERATED);
     check_tool(VKF_TOKENIZE_BIN, "-m " TOKBERT " 'Hello world' café", NULL, 2, ENCODING);
     check_tool(VKF_TOKENIZE_BIN, "-m " TOKBERT " --file -", "one\ntwo\n\nthree\n", 4, ENCODING);
+    check_tool(VKF_TRANSCRIBE_BIN, "-m " SPEECH "/w2v_base_ctc " AUDIO "/tones16k.wav " AUDIO "/tones44k.flac", NULL, 2, TRANSCRIBED);
+    check_tool(VKF_TRANSCRIBE_BIN, "-m " SPEECH "/w2v_base_ctc -c 0.4 --timestamps " AUDIO "/tones16k.wav", NULL, 1, TRANSCRIBED);
+    check_tool(VKF_CLASSIFY_BIN, "-m " SPEECH "/hubert_cls -k 2 " AUDIO "/tones16k.wav " AUDIO "/tones48k.ogg", NULL, 2, SCORES);
     snprintf(args, sizeof args, "-m " VIT " -i pixel_values=" VKF_TEST_DATA "/npy/vit_pixel_values.npy -o logits=%s/l.npy -o pooled=%s/p.npy",
              tmp, tmp);
     check_tool(VKF_RUN_BIN, args, NULL, 2, OUTPUT);

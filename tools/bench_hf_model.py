@@ -17,6 +17,9 @@
   opus-mt   tokens with the first decoder step, then greedy decode tokens/s
   t5-small  with the self- and cross-attention caches (--config bart-base,
             --config opus-mt, --config t5-small)
+  wav2vec2-base Wav2Vec2ForCTC base (facebook/wav2vec2-base-960h's shape): one
+            clip of 10 s and one of 60 s at 16 kHz, the real-time factor
+            (--config wav2vec2-base)
 
 Median of --runs after a warm-up. On the CPU (the default: 2 threads, float32)
 as the README's lavapipe tables compare; with --device cuda on a GPU (CUDA
@@ -36,7 +39,7 @@ import time
 import torch
 from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPConfig, CLIPModel, DebertaV2Config,
                           DebertaV2Model, GPT2Config, GPT2LMHeadModel, MarianConfig, MarianMTModel, MPNetConfig, MPNetModel,
-                          T5Config, T5ForConditionalGeneration, ViTConfig, ViTModel)
+                          T5Config, T5ForConditionalGeneration, ViTConfig, ViTModel, Wav2Vec2Config, Wav2Vec2ForCTC)
 
 
 class Timer:
@@ -81,6 +84,22 @@ def bench_encoder(args, timer, cfg, batch, lens, model=None):
         mask[i, :n] = 1
     with torch.inference_mode():
         return timer(lambda: model(input_ids=ids, attention_mask=mask), args.runs)
+
+
+def bench_wav2vec2(args, timer):
+    """Wav2Vec2ForCTC base (group norm, post-LN, 32 outputs) on one clip per length, the lengths vkformer-bench takes."""
+    cfg = Wav2Vec2Config(vocab_size=32, feat_extract_norm="group", conv_bias=False, do_stable_layer_norm=False,
+                         attn_implementation="eager")
+    model = prepare(Wav2Vec2ForCTC(cfg), args)
+    out = {}
+    with torch.inference_mode():
+        for sec in (10, 60):
+            i = torch.arange(sec * 16000, dtype=torch.float64)
+            x = (0.5 * torch.sin(i * 0.0863) + 0.3 * torch.sin(i * 0.2117 + 0.001 * i)).to(args.torch_dtype)[None].to(args.device)
+            t = timer(lambda: model(x), max(1, args.runs * 10 // sec))
+            out[f"clip{sec}s_ms"] = t * 1e3
+            out[f"clip{sec}s_rtf"] = t / sec
+    return out
 
 
 def bench_gpt2(args, timer, prompt=128, far=991, steps=32):
@@ -151,7 +170,8 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the models")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2, this project's machines)")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,mpnet-base,deberta-v3-base,clip-b32,gpt2,bart-base,opus-mt,t5-small",
+    ap.add_argument("--only", default="vit-b16,bert-base,minilm-l6,mpnet-base,deberta-v3-base,clip-b32,gpt2,bart-base,opus-mt,t5-small,"
+                    "wav2vec2-base",
                     help="comma-separated models")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -200,6 +220,8 @@ def main():
         res["t5-small"] = bench_encdec(args, timer, T5ForConditionalGeneration(cfg))
     if "gpt2" in want:
         res["gpt2"] = bench_gpt2(args, timer)
+    if "wav2vec2-base" in want:
+        res["wav2vec2-base"] = bench_wav2vec2(args, timer)
     if args.json:
         json.dump(res, sys.stdout, indent=1)
         print()
@@ -220,6 +242,10 @@ def main():
         c = res["clip-b32"]
         print(f"clip-b32, image tower: batch 1 {c['image_batch1_ms']:.1f} ms, batch 8 {c['image_batch8_ms']:.1f} ms; "
               f"text tower, 100 labels: {c['text_100_labels_ms']:.1f} ms")
+    if "wav2vec2-base" in res:
+        w = res["wav2vec2-base"]
+        print(f"wav2vec2-base, one clip: 10 s {w['clip10s_ms']:.1f} ms (RTF {w['clip10s_rtf']:.4f}), "
+              f"60 s {w['clip60s_ms']:.1f} ms (RTF {w['clip60s_rtf']:.4f})")
     if "gpt2" in res:
         g = res["gpt2"]
         print(f"gpt2, prefill 128 tokens: {g['prefill_ms']:.1f} ms ({g['prefill_tokens_per_s']:.1f} tokens/s); "

@@ -20,6 +20,16 @@ case.json with the shapes. Cases:
   hubert_cls      HubertForSequenceClassification (mean over the frames,
                   projector, classifier), group norm, no mask
 
+Beside the tensors, case.json's "pipeline" holds HF's pipelines on the
+committed tests/data/audio/tones16k.wav (1.5 s at 16 kHz, read with soundfile
+as vkformer reads it: bit-identical, so the pipeline's ffmpeg is not needed):
+automatic-speech-recognition on w2v_base_ctc whole and in chunks
+(chunk_length_s, stride_length_s), with and without return_timestamps="word";
+audio-classification on hubert_cls. w2v_base_ctc's CTC head has its bias
+centred on that clip's logits (the blank and the word delimiter a little
+favoured), so that a random model's frames spread over the vocabulary and
+its words are many and short.
+
 Usage: tools/.venv/bin/python tools/make_speech_refs.py [CASE...]
 """
 import json
@@ -53,6 +63,56 @@ from make_text_refs import halve, perturb  # noqa: E402
 SMALL = dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=12, intermediate_size=64, conv_dim=(16, 24, 16),
              conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
              vocab_size=32, initializer_range=0.2, attn_implementation="eager")
+
+
+CLIP = os.path.join(ROOT, "tests", "data", "audio", "tones16k.wav")
+
+
+def tones():
+    import soundfile
+    x, rate = soundfile.read(CLIP, dtype="float32")
+    assert rate == 16000 and x.ndim == 1
+    return x
+
+
+def centre_ctc_head(model):
+    """lm_head.bias minus its logits' mean over the clip's frames, the blank and "|" raised by half a deviation."""
+    model.eval()
+    x = tones()
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    with torch.no_grad():
+        lg = model(torch.tensor(x)[None]).logits[0]
+        b = model.lm_head.bias
+        b -= lg.mean(0)
+        sd = lg.std(0)
+        for t in (VOCAB.index("<pad>"), VOCAB.index("|")):
+            b[t] += 0.5 * sd[t]
+
+
+def smallest_margin(model, x):
+    """The smallest gap between a frame's two best logits: a near tie could flip an argmax."""
+    with torch.no_grad():
+        top = model.float()(torch.tensor(x)[None]).logits[0].topk(2, -1).values
+    return float((top[:, 0] - top[:, 1]).min())
+
+
+def pipelines(d, task, runs, case_model):
+    """HF's pipeline on tones16k.wav with each run's arguments, into case.json's "pipeline"."""
+    pipe = pipeline(task, model=d, device="cpu", dtype=torch.float32)  # the checkpoint is fp16: "auto" would run in fp16
+    x = tones()
+    out = []
+    for args in runs:
+        with torch.no_grad():
+            r = pipe(x.copy(), **args)
+        if isinstance(r, dict) and "chunks" in r:
+            r["chunks"] = [{"text": c["text"], "timestamp": list(c["timestamp"])} for c in r["chunks"]]
+        out.append({"args": args, "output": r})
+        print(f"  {task} {args}: {str(r)[:100]}")
+    meta = json.load(open(os.path.join(d, "case.json")))
+    meta["pipeline"] = {"audio": "tones16k.wav", "runs": out}
+    json.dump(meta, open(os.path.join(d, "case.json"), "w"), indent=1)
+    if case_model is not None:
+        print(f"  smallest top-2 logit margin on the clip: {smallest_margin(case_model, (x - x.mean()) / np.sqrt(x.var() + 1e-7)):.2e}")
 
 
 def clips(rng, lens):
@@ -107,6 +167,7 @@ def w2v_base_ctc():
     torch.manual_seed(41)
     model = Wav2Vec2ForCTC(Wav2Vec2Config(feat_extract_norm="group", conv_bias=False, **SMALL))
     perturb(model, 41)
+    centre_ctc_head(model)
     x, _ = clips(np.random.default_rng(41), [4000, 2911])
     inp = {"input_values": x}
     o = run(model, inp)
@@ -114,7 +175,7 @@ def w2v_base_ctc():
           old_weight_norm=True)
     d = os.path.join(OUT, "w2v_base_ctc")
     asr_files(d, False)
-    asr = pipeline("automatic-speech-recognition", model=d, device="cpu")
+    asr = pipeline("automatic-speech-recognition", model=d, device="cpu", dtype=torch.float32)
     clip = x[0, :4000].copy()
     with torch.no_grad():  # the model's own argmax text too, to see the clip is not silence to it
         text = asr(clip)["text"]
@@ -122,6 +183,13 @@ def w2v_base_ctc():
     meta["transcription"] = {"clip": 0, "samples": 4000, "text": text}
     json.dump(meta, open(os.path.join(d, "case.json"), "w"), indent=1)
     print("w2v_base_ctc: pipeline text", repr(text))
+    pipelines(d, "automatic-speech-recognition", [
+        {},
+        {"return_timestamps": "word"},
+        {"chunk_length_s": 0.4, "return_timestamps": "word"},  # strides chunk_length_s / 6, a short last chunk
+        {"chunk_length_s": 0.25, "stride_length_s": [0.1, 0.05]},
+        {"chunk_length_s": 0.3, "stride_length_s": 0.0},  # no overlap
+    ], model)
 
 
 def w2v_stable_ctc():
@@ -144,6 +212,10 @@ def hubert_cls():
     inp = {"input_values": x}
     o = run(model, inp)
     write("hubert_cls", model, inp, {"logits": o.logits.numpy(), "last_hidden_state": o.hidden_states[-1].numpy()})
+    d = os.path.join(OUT, "hubert_cls")
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=False).save_pretrained(d)
+    pipelines(d, "audio-classification", [{}, {"top_k": 2}], None)
 
 
 if __name__ == "__main__":

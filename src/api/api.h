@@ -57,6 +57,8 @@ void api_free_texts(char **texts, uint32_t n);
  * pad_token, do_lower_case) into m->speech. */
 vkf_status api_load_speech(vkf_model *m, const char *dir);
 void api_free_speech(struct api_speech *s);
+/* The rate an audio model's input is at (preprocessor_config.json's sampling_rate). */
+uint32_t api_speech_rate(const vkf_model *m);
 
 /* A vkf_model around an already loaded internal model (benchmarks: presets
  * with random weights); takes ownership of *mm's contents. */

@@ -31,13 +31,17 @@ vkf_status op_groupnorm(vk_device *dev, const op_groupnorm_params *p, op_ref x, 
     if (cpg > want || lanes > (dev->caps.cpu_kernels ? max_nt : nt)) lanes = 0;
     /* Each thread runs three loops over its share: lavapipe stops a thread
      * after 65535 loop iterations in all, so long groups take more threads. */
-    uint64_t iters;
+    uint64_t iters = 0;
     if (lanes) {
         uint32_t rows = dev->caps.cpu_kernels ? 1 : max_nt / lanes;
         while ((rows * 2) * lanes <= max_nt && p->len / rows > 8192) rows *= 2;
         nt = dev->caps.cpu_kernels ? rows * lanes : max_nt;
         iters = BASE_DIV_UP(p->len, rows);
-    } else {
+        /* too long for columns (a minute of wav2vec2's first conv: 192k
+         * frames): a workgroup per group, every thread down its length */
+        if (3 * iters > 60000) lanes = 0, nt = op_row_workgroup(dev, (uint32_t)BASE_MIN(n_group, UINT32_MAX));
+    }
+    if (!lanes) {
         if (n_group / nt > 8192) nt = max_nt;
         iters = BASE_DIV_UP(n_group, nt);
     }

@@ -421,10 +421,9 @@ static int bench_audio(vk_device *dev, const bench_opts *o, const model *m, grap
             const graph *g = graph_exec_graph(e);
             in[n_in++] = (bench_in){graph_find(g, "input_values"), x, (size_t)L * 4};
             if (graph_find(g, "frame_mask") >= 0) in[n_in++] = (bench_in){graph_find(g, "frame_mask"), mask, (size_t)T * 4};
-            uint32_t count = 0;
+            uint32_t count = 0, slot;
             int first = graph_find_meta(g, "frames", &count);
-            for (uint32_t k = 0; k < 1 && first >= 0 && s == VKF_OK; k++) { /* a classifier's mean: every frame (one slot) */
-                uint32_t slot;
+            if (first >= 0) { /* a classifier's mean: every frame (the cache's one slot) */
                 graph_exec_acquire(e, &slot);
                 s = graph_exec_set_meta(e, slot, (uint32_t)first, (int32_t)T);
                 graph_exec_release(e, slot);

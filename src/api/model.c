@@ -165,8 +165,7 @@ vkf_status vkf_model_get_info(const vkf_model *m, vkf_model_info *info)
     };
     if (mm->sampling_rate) {
         info->sampling_rate = api_speech_rate(m);
-        info->frame_samples = 1;
-        for (uint32_t i = 0; i < mm->audio_convs; i++) info->frame_samples *= mm->audio_stride[i];
+        info->frame_samples = model_audio_hop(mm);
     }
     info->n_inputs = m->sig.n_inputs, info->n_outputs = m->sig.n_outputs;
     memcpy(info->inputs, m->sig.inputs, sizeof info->inputs);

@@ -207,9 +207,7 @@ static int64_t py_round(double x) { return (int64_t)rint(x); }
 static vkf_status chunked_ids(vkf_model *m, const float *samples, uint64_t n, uint64_t chunk, uint64_t left, uint64_t right,
                               const vkf_transcribe_desc *desc, id_list *ids)
 {
-    double ratio = 1.0;
-    for (uint32_t i = 0; i < m->m.audio_convs; i++) ratio *= m->m.audio_stride[i];
-    ratio = 1.0 / ratio;
+    double ratio = 1.0 / model_audio_hop(&m->m);
     vkf_status s = VKF_OK;
     for (uint64_t start = 0; start < n && s == VKF_OK; start += chunk - left - right) {
         uint64_t end = start + chunk, len = BASE_MIN(end, n) - start;
@@ -244,13 +242,12 @@ static const char *token_of(const api_speech *sp, int32_t id)
 static vkf_status ctc_decode(base_diag *d, const api_speech *sp, const int32_t *ids, uint64_t n, uint32_t frame, uint32_t rate,
                              vkf_transcription *out)
 {
+    /* runs of one token: the text is within their characters, the words at most one a run */
     size_t cap = 1;
-    for (uint64_t i = 0; i < n; i++)
-        if (!i || strcmp(token_of(sp, ids[i]), token_of(sp, ids[i - 1]))) cap += strlen(token_of(sp, ids[i]));
-    char *text = malloc(cap), *w = text;
-    /* words: at most one per run, their characters within cap + one NUL each */
     uint64_t runs = 0;
-    for (uint64_t i = 0; i < n; i++) runs += !i || strcmp(token_of(sp, ids[i]), token_of(sp, ids[i - 1]));
+    for (uint64_t i = 0; i < n; i++)
+        if (!i || strcmp(token_of(sp, ids[i]), token_of(sp, ids[i - 1]))) cap += strlen(token_of(sp, ids[i])), runs++;
+    char *text = malloc(cap), *w = text;
     vkf_word *words = out->words = NULL;
     char *chars = NULL, *cw = NULL;
     if (frame && runs) {
@@ -316,8 +313,7 @@ vkf_status vkf_transcribe_audio(vkf_model *m, const float *samples, uint64_t n, 
     uint32_t T;
     vkf_status s = check_clip(m, "vkf_transcribe", samples, n, rate, &T);
     if (s != VKF_OK) return s;
-    double frame = 1; /* samples per frame: the pipeline's align_to (inputs_to_logits_ratio) */
-    for (uint32_t i = 0; i < mm->audio_convs; i++) frame *= mm->audio_stride[i];
+    double frame = model_audio_hop(mm); /* samples per frame: the pipeline's align_to */
     double chunk_s = desc ? desc->chunk_length_s : 0;
     if (!(chunk_s >= 0) || chunk_s > 86400) return base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "vkf_transcribe: chunk_length_s %g is out of range", chunk_s);
     id_list ids = {0};

@@ -115,6 +115,8 @@ typedef struct model {
 
 /* Frames an audio model's feature encoder makes of n samples (0: too few). */
 uint32_t model_audio_frames(const model *m, uint64_t n);
+/* Samples per frame: the product of its strides (HF's inputs_to_logits_ratio). */
+uint32_t model_audio_hop(const model *m);
 
 /* Which graph of a model a variant is (graph_key.kind); the batch, the
  * sequence bucket and the candidates k complete the key. */

@@ -245,6 +245,13 @@ uint32_t model_audio_frames(const model *m, uint64_t n)
     return n > UINT32_MAX ? 0 : (uint32_t)n;
 }
 
+uint32_t model_audio_hop(const model *m)
+{
+    uint32_t hop = 1;
+    for (uint32_t i = 0; i < m->audio_convs; i++) hop *= m->audio_stride[i];
+    return hop;
+}
+
 static graph *build(const model *m, const graph_key *key)
 {
     const w2v_config *c = m->cfg;

@@ -32,14 +32,6 @@ void api_free_speech(api_speech *s)
     free(s);
 }
 
-/* A special token of tokenizer_config.json: a string, or an AddedToken's content. */
-static const char *special(const cJSON *cfg, const char *key, const char *dflt)
-{
-    const cJSON *p = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
-    if (cJSON_IsObject(p)) p = cJSON_GetObjectItemCaseSensitive(p, "content");
-    return cJSON_IsString(p) ? p->valuestring : dflt;
-}
-
 static vkf_status load_vocab(base_diag *d, const char *dir, uint32_t vocab, api_speech *sp)
 {
     char path[4200];
@@ -68,8 +60,8 @@ static vkf_status load_vocab(base_diag *d, const char *dir, uint32_t vocab, api_
         s = io_json_load(d, path, &cfg);
         if (s == VKF_OK) s = io_json_str(d, path, cfg, "word_delimiter_token", "|", &delim);
         if (s == VKF_OK) s = io_json_bool(d, path, cfg, "do_lower_case", false, &sp->lower);
-        pad = special(cfg, "pad_token", pad);
-        unk = special(cfg, "unk_token", unk);
+        if (io_json_token(cfg, "pad_token")) pad = io_json_token(cfg, "pad_token");
+        if (io_json_token(cfg, "unk_token")) unk = io_json_token(cfg, "unk_token");
     }
     if (s == VKF_OK && !(sp->unk = strdup(unk))) s = base_fail(d, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     sp->pad = sp->delim = -1;

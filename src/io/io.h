@@ -92,6 +92,9 @@ vkf_status io_json_bool(base_diag *d, const char *file, const cJSON *obj, const 
 /* A string value or dflt (not copied). */
 vkf_status io_json_str(base_diag *d, const char *file, const cJSON *obj, const char *key, const char *dflt,
                        const char **out);
+/* A token setting of tokenizer_config.json: a string, or an AddedToken
+ * object's "content"; NULL when neither (not copied). */
+const char *io_json_token(const cJSON *obj, const char *key);
 /* A list of exactly n numbers (or a single number, repeated). */
 vkf_status io_json_f32n(base_diag *d, const char *file, const cJSON *obj, const char *key, const float *dflt,
                         uint32_t n, float *out);

@@ -96,6 +96,13 @@ vkf_status io_json_bool(base_diag *d, const char *file, const cJSON *obj, const 
     return VKF_OK;
 }
 
+const char *io_json_token(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 vkf_status io_json_str(base_diag *d, const char *file, const cJSON *obj, const char *key, const char *dflt,
                        const char **out)
 {

@@ -88,14 +88,8 @@ static bool get_bool(const cJSON *o, const char *k, bool dflt)
     if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v) && !bad_bool) bad_bool = k;
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
-static const char *get_str(const cJSON *o, const char *k)
-{
-    const cJSON *v = get(o, k);
-    if (cJSON_IsString(v)) return v->valuestring;
-    /* special tokens in tokenizer_config.json may be AddedToken objects */
-    if (cJSON_IsObject(v) && cJSON_IsString(get(v, "content"))) return get(v, "content")->valuestring;
-    return NULL;
-}
+/* special tokens in tokenizer_config.json may be AddedToken objects */
+static const char *get_str(const cJSON *o, const char *k) { return io_json_token(o, k); }
 
 /* ---- vocabulary and merges -------------------------------------------------------------- */
 

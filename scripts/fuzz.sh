@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(image audio safetensors torchbin config npy tokenizer spm)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(image audio safetensors torchbin config npy tokenizer spm triton)
 
 command -v clang >/dev/null || bash scripts/apt-install.sh clang
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKF_FUZZ=ON \
@@ -52,6 +52,12 @@ for f in tests/data/tokenizers/spm/{t5/spiece,albert/spiece,llama/tokenizer,xlmr
   { printf "\\$(printf %03o $k)"; cat "$f"; } >build-fuzz/corpus/spm/$k.model
   k=$((k + 1))
 done
+# triton: a role byte (0: a BYTES tensor after a 2-byte element count, 1: a model config as JSON)
+mkdir -p build-fuzz/corpus/triton && rm -f build-fuzz/corpus/triton/*
+printf '\000\002\000\005\000\000\000hello\000\000\000\000' >build-fuzz/corpus/triton/bytes
+printf '\001{"max_batch_size": 8, "parameters": {"task": {"string_value": "zero-shot-classification"}, "top_k": {"string_value": "3"}, '\
+'"template": {"string_value": "about {}."}, "device": {"string_value": "0"}, "multi_label": {"string_value": "true"}}}' \
+  >build-fuzz/corpus/triton/config
 
 mkdir -p build-fuzz/findings
 failed=0

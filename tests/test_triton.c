@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
+
 #define VIT VKF_REPO_DIR "/models/vit-tiny-patch16-224"
 #define CATS VKF_REPO_DIR "/models/images/000000039769.png"
 #define DOG VKF_REPO_DIR "/models/images/dog.jpg"
@@ -583,7 +585,114 @@ static void good_request_answers(const char *mname, const char *after)
     cr_assert_eq(c.k, 3, "after %s", after);
 }
 
+/* The server's top k of each text equal the library's (ref: n rows of stride scores). */
+static void texts_equal_library(const char *mname, const char *const *texts, int n, int k, const vkf_class_score *ref, int stride)
+{
+    int st;
+    cJSON *r = infer(mname, request(bytes_input("text", texts, n, 1), NULL), &st);
+    cr_assert_eq(st, 200, "%s: %s", mname, text_of(r));
+    for (int i = 0; i < n; i++) {
+        cls c = want_cls(r, i, n, k);
+        same_scores(&c, ref + i * stride, k, 1e-5, texts[i]);
+    }
+    cJSON_Delete(r);
+}
+
 TestSuite(triton, .init = setup, .fini = teardown);
+
+/* ---- 0. the backend's readers, without a server (triton/parse.c) ---------------------------- */
+
+static uint64_t split(const char *buf, size_t size, uint64_t count, char ***items, size_t **lens, int *rc)
+{
+    uint64_t bad = ~0ull;
+    *rc = vkft_split_bytes((const unsigned char *)buf, size, count, items, lens, &bad);
+    return bad;
+}
+
+Test(triton_parse, bytes_elements)
+{
+    /* "ab", "", "x\0y" */
+    static const char buf[] = "\x02\0\0\0ab\0\0\0\0\x03\0\0\0x\0y";
+    char **items;
+    size_t *lens;
+    int rc;
+    split(buf, sizeof buf - 1, 3, &items, &lens, &rc);
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(items[0], "ab");
+    cr_assert_eq(lens[0], 2);
+    cr_assert_str_eq(items[1], "");
+    cr_assert_eq(lens[1], 0);
+    cr_assert_eq(lens[2], 3);
+    cr_assert(!memcmp(items[2], "x\0y", 4));
+    vkft_free_items(items, 3);
+    free(lens);
+    /* cut short: in the third element's bytes, in its length, and a count past the buffer */
+    cr_assert_eq(split(buf, sizeof buf - 2, 3, &items, &lens, &rc), 2);
+    cr_assert_eq(rc, 1);
+    cr_assert(!items && !lens);
+    cr_assert_eq(split(buf, 12, 3, &items, &lens, &rc), 2);
+    cr_assert_eq(rc, 1);
+    cr_assert_eq(split(buf, sizeof buf - 1, 5, &items, &lens, &rc), 4);
+    cr_assert_eq(rc, 1);
+    cr_assert_eq(split(buf, 0, 1, &items, &lens, &rc), 0);
+    cr_assert_eq(rc, 1);
+    /* bytes after the last element */
+    cr_assert_eq(split(buf, sizeof buf - 1, 2, &items, &lens, &rc), 2);
+    cr_assert_eq(rc, 1);
+    /* a length of 4 GiB - 1 in a short buffer */
+    cr_assert_eq(split("\xff\xff\xff\xff" "abc", 7, 1, &items, &lens, &rc), 0);
+    cr_assert_eq(rc, 1);
+}
+
+static const char *settings(const char *params, vkft_settings *s)
+{
+    static char msg[1024];
+    char json[1024];
+    snprintf(json, sizeof json, "{\"max_batch_size\": 4, \"parameters\": {%s}}", params);
+    cJSON *cfg = cJSON_Parse(json);
+    cr_assert(cfg, "%s", json);
+    const char *e = vkft_read_settings(cfg, s, msg, sizeof msg);
+    cJSON_Delete(cfg);
+    return e;
+}
+
+#define P(k, v) "\"" k "\": {\"string_value\": \"" v "\"}"
+
+Test(triton_parse, model_settings)
+{
+    vkft_settings s;
+    cr_assert_null(settings(P("task", "fill-mask"), &s));
+    cr_assert_str_eq(s.task->name, "fill-mask");
+    cr_assert_eq(s.task->kind, T_FILL_MASK);
+    cr_assert_eq(s.top_k, 5);
+    cr_assert_eq(s.device, -1);
+    cr_assert(!s.multi_label);
+    cr_assert_str_eq(s.template_, VKF_ZERO_SHOT_TEXT_TEMPLATE);
+    cr_assert_str_eq(vkft_data_input(s.task), "text");
+    cr_assert_null(settings(P("task", "zero-shot-image-classification"), &s));
+    cr_assert_str_eq(s.template_, VKF_ZERO_SHOT_TEMPLATE);
+    cr_assert_str_eq(vkft_data_input(s.task), "image");
+    cr_assert(s.task->labels);
+    cr_assert_null(settings(P("task", "zero-shot-classification") "," P("top_k", "3") "," P("device", "2") "," P("multi_label", "true") ","
+                            P("template", "It is {}."), &s));
+    cr_assert_str_eq(s.task->check, "text-classification");
+    cr_assert_eq(s.top_k, 3);
+    cr_assert_eq(s.device, 2);
+    cr_assert(s.multi_label);
+    cr_assert_str_eq(s.template_, "It is {}.");
+    /* refused */
+    const char *e = settings(P("task", "summarization"), &s);
+    cr_assert(e && strstr(e, "not summarization"), "%s", e ? e : "accepted");
+    cr_assert(settings("", &s) && strstr(settings("", &s), "needs parameters"));
+    const char *bad[] = {P("top_k", "0"), P("top_k", "5x"), P("top_k", ""), P("top_k", "100001"), P("device", "16"), P("device", "-1"),
+                         P("device", ""), P("multi_label", "yes"), P("template", "no slot")};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char p[256];
+        snprintf(p, sizeof p, P("task", "text-classification") ",%s", bad[i]);
+        e = settings(p, &s);
+        cr_assert(e && strstr(e, "parameters:"), "%s accepted", bad[i]);
+    }
+}
 
 /* ---- 1. the same numbers as the library ---------------------------------------------------- */
 
@@ -629,20 +738,8 @@ Test(triton, answers_equal_the_library, .timeout = 900)
     m = lib_model(ctx, tc);
     vkf_class_score tt[4 * 3];
     cr_assert_eq(vkf_classify_texts(m, texts, NULL, 4, tt, 3), VKF_OK, "%s", vkf_last_error(ctx));
-    r = infer("bert", request(bytes_input("text", texts, 4, 1), NULL), &st);
-    cr_assert_eq(st, 200, "bert: %s", text_of(r));
-    for (int i = 0; i < 4; i++) {
-        c = want_cls(r, i, 4, 3);
-        same_scores(&c, tt + i * 3, 3, 1e-5, texts[i]);
-    }
-    cJSON_Delete(r);
-    r = infer("bert_top1", request(bytes_input("text", texts, 4, 1), NULL), &st);
-    cr_assert_eq(st, 200, "bert_top1: %s", text_of(r));
-    for (int i = 0; i < 4; i++) {
-        c = want_cls(r, i, 4, 1);
-        same_scores(&c, tt + i * 3, 1, 1e-5, texts[i]);
-    }
-    cJSON_Delete(r);
+    texts_equal_library("bert", texts, 4, 3, tt, 3);
+    texts_equal_library("bert_top1", texts, 4, 1, tt, 3);
     vkf_model_destroy(m);
 
     /* feature-extraction: sentence-transformers' pooling and normalisation */
@@ -917,10 +1014,16 @@ Test(triton, bad_requests_unload_load_and_metrics, .timeout = 600)
     cr_assert(st >= 400, "a request to the unloaded model: status %d: %s", st, text_of(r));
     cr_log_info("unloaded: %d %s", st, error_of(r));
     cJSON_Delete(r);
-    http("POST", S.port, "/v2/repository/index", "{}", &st, &resp);
-    cr_assert_eq(st, 200, "index: %s", resp);
-    cr_assert(strstr(resp, "\"name\":\"bert\""), "%s", resp);
-    cr_assert(strstr(resp, "\"state\":\"UNAVAILABLE\""), "%s", resp);
+    /* not ready comes before the end of the unload (the index says UNLOADING until then) */
+    for (int i = 0; i < 100; i++) {
+        http("POST", S.port, "/v2/repository/index", "{}", &st, &resp);
+        cr_assert_eq(st, 200, "index: %s", resp);
+        cr_assert(strstr(resp, "\"name\":\"bert\""), "%s", resp);
+        if (strstr(resp, "\"state\":\"UNAVAILABLE\"") || i == 99) break;
+        free(resp);
+        sleep_s(0.1);
+    }
+    cr_assert(strstr(resp, "\"state\":\"UNAVAILABLE\""), "the unload did not end in 10 s: %s", resp);
     free(resp);
     http("GET", S.port, "/v2/models/vit/ready", NULL, &st, &resp);
     cr_assert_eq(st, 200, "the other model went too: %s", resp);

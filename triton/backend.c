@@ -26,28 +26,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "parse.h"
 #include "triton_api.h"
 #include "vkformer.h"
 
-#define MAX_DEVICES 16
+#define MAX_DEVICES VKFT_MAX_DEVICES
 #define DEFAULT_DEVICE MAX_DEVICES /* the slot of "VKF_DEVICE or the best device" */
-
-typedef enum task_kind { T_EMBED, T_TEXT_CLS, T_FILL_MASK, T_IMAGE_CLS, T_ZS_TEXT, T_ZS_IMAGE } task_kind;
-
-static const struct task_def {
-    const char *name, *check; /* the HF task, and the one vkf_model_load checks */
-    task_kind kind;
-    bool image, labels;
-} TASKS[] = {
-    {"feature-extraction", "feature-extraction", T_EMBED, false, false},
-    {"text-classification", "text-classification", T_TEXT_CLS, false, false},
-    {"fill-mask", "fill-mask", T_FILL_MASK, false, false},
-    {"image-classification", "image-classification", T_IMAGE_CLS, true, false},
-    {"zero-shot-classification", "text-classification", T_ZS_TEXT, false, true},
-    {"zero-shot-image-classification", "zero-shot-image-classification", T_ZS_IMAGE, true, true},
-};
-
-static const char *data_input(const struct task_def *t) { return t->image ? "image" : "text"; }
 
 /* ---- errors and logging ------------------------------------------------------------- */
 
@@ -123,12 +107,8 @@ static void context_put(uint32_t dev)
 /* ---- models ------------------------------------------------------------------------- */
 
 typedef struct model_state {
-    const struct task_def *task;
+    vkft_settings set; /* the task and the parameters */
     char name[256], dir[4096];
-    uint32_t top_k;
-    int device; /* the "device" parameter: a Vulkan device index for instances not of KIND_GPU (-1: the default) */
-    int multi_label;
-    char template_[512];
     pthread_mutex_t lock;
     struct {
         vkf_model *m;
@@ -144,14 +124,6 @@ typedef struct instance_state {
     vkf_model_info info;
 } instance_state;
 
-/* A string parameter of config.json's "parameters" (NULL when absent). */
-static const char *param(const cJSON *cfg, const char *key)
-{
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "parameters"), key);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "string_value");
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static cJSON *tensor_config(const char *name, const char *type, int64_t dim)
 {
     cJSON *t = cJSON_CreateObject();
@@ -164,7 +136,7 @@ static cJSON *tensor_config(const char *name, const char *type, int64_t dim)
 
 /* Triton's auto-complete: the task's inputs and outputs where the config
  * has none, and a batch size where it says none. */
-static TRITONSERVER_Error *auto_complete(TRITONBACKEND_Model *model, cJSON *cfg, const struct task_def *t)
+static TRITONSERVER_Error *auto_complete(TRITONBACKEND_Model *model, cJSON *cfg, const vkft_task *t)
 {
     bool changed = false;
     const cJSON *mbs = cJSON_GetObjectItemCaseSensitive(cfg, "max_batch_size");
@@ -176,7 +148,7 @@ static TRITONSERVER_Error *auto_complete(TRITONBACKEND_Model *model, cJSON *cfg,
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cfg, "input")) == 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(cfg, "input");
         cJSON *in = cJSON_AddArrayToObject(cfg, "input");
-        cJSON_AddItemToArray(in, tensor_config(data_input(t), "TYPE_STRING", 1));
+        cJSON_AddItemToArray(in, tensor_config(vkft_data_input(t), "TYPE_STRING", 1));
         if (t->labels) cJSON_AddItemToArray(in, tensor_config("labels", "TYPE_STRING", -1));
         changed = true;
     }
@@ -224,36 +196,14 @@ static TRITONSERVER_Error *read_config(TRITONBACKEND_Model *model, model_state *
     TRITONSERVER_MessageDelete(msg);
     if (err) return err;
     if (!cfg) return error(TRITONSERVER_ERROR_INTERNAL, "vkformer: model %s: the server's config is not JSON", name);
-    const char *task = param(cfg, "task");
-    for (size_t i = 0; task && i < sizeof TASKS / sizeof TASKS[0]; i++)
-        if (!strcmp(task, TASKS[i].name)) ms->task = &TASKS[i];
-    if (!ms->task) {
+    char why[1024];
+    if (vkft_read_settings(cfg, &ms->set, why, sizeof why)) {
         cJSON_Delete(cfg);
-        return error(TRITONSERVER_ERROR_INVALID_ARG,
-                     "vkformer: model %s: config.pbtxt needs parameters { key: \"task\" value { string_value: ... } } with one of "
-                     "feature-extraction, text-classification, fill-mask, image-classification, zero-shot-classification, "
-                     "zero-shot-image-classification%s%s",
-                     name, task ? "; not " : "", task ? task : "");
+        return error(TRITONSERVER_ERROR_INVALID_ARG, "vkformer: model %s: %s", name, why);
     }
-    const char *k = param(cfg, "top_k"), *ml = param(cfg, "multi_label"), *tmpl = param(cfg, "template"), *dv = param(cfg, "device");
-    char *end = NULL, *dend = NULL;
-    long kv = k ? strtol(k, &end, 10) : 5, dev = dv ? strtol(dv, &dend, 10) : -1;
-    if ((k && (*end || kv < 1 || kv > 100000)) || (ml && strcmp(ml, "true") && strcmp(ml, "false")) || (tmpl && !strstr(tmpl, "{}")) ||
-        (dv && (*dend || dev < 0 || dev >= MAX_DEVICES))) {
-        cJSON_Delete(cfg);
-        return error(TRITONSERVER_ERROR_INVALID_ARG,
-                     "vkformer: model %s: parameters: top_k takes a positive number, multi_label true or false, template a text with {}, "
-                     "device a Vulkan device index below %d",
-                     name, MAX_DEVICES);
-    }
-    ms->device = (int)dev;
-    ms->top_k = (uint32_t)kv;
-    ms->multi_label = ml && !strcmp(ml, "true");
-    snprintf(ms->template_, sizeof ms->template_, "%s",
-             tmpl ? tmpl : ms->task->kind == T_ZS_IMAGE ? VKF_ZERO_SHOT_TEMPLATE : VKF_ZERO_SHOT_TEXT_TEMPLATE);
     bool complete = false;
     err = TRITONBACKEND_ModelAutoCompleteConfig(model, &complete);
-    if (!err && complete) err = auto_complete(model, cfg, ms->task);
+    if (!err && complete) err = auto_complete(model, cfg, ms->set.task);
     if (!err) {
         const cJSON *mbs = cJSON_GetObjectItemCaseSensitive(cfg, "max_batch_size");
         if (!complete && (!cJSON_IsNumber(mbs) || mbs->valuedouble < 1))
@@ -294,7 +244,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model)
         free(ms);
         return err;
     }
-    log_info("vkformer: model %s: %s from %s", ms->name, ms->task->name, ms->dir);
+    log_info("vkformer: model %s: %s from %s", ms->name, ms->set.task->name, ms->dir);
     return NULL;
 }
 
@@ -325,7 +275,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
     instance_state *is = calloc(1, sizeof *is);
     if (!is) return error(TRITONSERVER_ERROR_INTERNAL, "vkformer: out of memory");
     is->ms = ms;
-    is->dev = kind == TRITONSERVER_INSTANCEGROUPKIND_GPU ? (uint32_t)id : ms->device >= 0 ? (uint32_t)ms->device : DEFAULT_DEVICE;
+    is->dev = kind == TRITONSERVER_INSTANCEGROUPKIND_GPU ? (uint32_t)id : ms->set.device >= 0 ? (uint32_t)ms->set.device : DEFAULT_DEVICE;
     TRITONSERVER_Error *err = context_get(is->dev, &is->ctx);
     if (err) {
         free(is);
@@ -334,14 +284,14 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelIns
     /* one model per device, shared by the device's instances (vkf_model is thread-safe) */
     pthread_mutex_lock(&ms->lock);
     if (!ms->dev[is->dev].m) {
-        vkf_model_desc d = {.task = ms->task->check, .max_in_flight = 4};
+        vkf_model_desc d = {.task = ms->set.task->check, .max_in_flight = 4};
         if (vkf_model_load(is->ctx, ms->dir, &d, &ms->dev[is->dev].m) != VKF_OK)
             err = error(TRITONSERVER_ERROR_INVALID_ARG, "vkformer: model %s: %s", ms->name, vkf_last_error(is->ctx));
     }
     if (!err) ms->dev[is->dev].refs++, is->m = ms->dev[is->dev].m;
     pthread_mutex_unlock(&ms->lock);
     if (!err) vkf_model_get_info(is->m, &is->info);
-    if (!err && ms->task->kind == T_ZS_TEXT && is->info.num_labels < 2)
+    if (!err && ms->set.task->kind == T_ZS_TEXT && is->info.num_labels < 2)
         err = error(TRITONSERVER_ERROR_INVALID_ARG, "vkformer: model %s: zero-shot-classification needs an NLI classifier", ms->name);
     if (!err) err = TRITONBACKEND_ModelInstanceSetState(instance, is);
     if (err) {
@@ -429,33 +379,16 @@ static TRITONSERVER_Error *read_bytes(TRITONBACKEND_Request *r, const char *name
         }
         memcpy(w, buf, bs), w += bs;
     }
-    char **items = calloc(count, sizeof *items);
-    size_t *ls = calloc(count, sizeof *ls);
-    TRITONSERVER_Error *err = items && ls ? NULL : error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
-    const unsigned char *p = (const unsigned char *)all, *end = (const unsigned char *)w;
-    for (uint64_t i = 0; !err && i < count; i++) {
-        if (end - p < 4) {
-            err = error(TRITONSERVER_ERROR_INVALID_ARG, "input \"%s\": element %llu is cut short", name, (unsigned long long)i);
-            break;
-        }
-        uint32_t l = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-        p += 4;
-        if ((uint64_t)(end - p) < l) {
-            err = error(TRITONSERVER_ERROR_INVALID_ARG, "input \"%s\": element %llu is cut short", name, (unsigned long long)i);
-            break;
-        }
-        if (!(items[i] = malloc(l + 1))) err = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
-        else memcpy(items[i], p, l), items[i][l] = 0, ls[i] = l;
-        p += l;
-    }
+    char **items;
+    size_t *ls;
+    uint64_t bad = 0;
+    int rc = vkft_split_bytes((const unsigned char *)all, (size_t)(w - all), count, &items, &ls, &bad);
     free(all);
+    if (rc < 0) return error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
+    if (rc > 0 && bad == count) return error(TRITONSERVER_ERROR_INVALID_ARG, "input \"%s\": bytes follow its %llu elements", name, (unsigned long long)count);
+    if (rc > 0) return error(TRITONSERVER_ERROR_INVALID_ARG, "input \"%s\": element %llu is cut short", name, (unsigned long long)bad);
     if (n) *n = (uint32_t)shape[0];
     if (per) *per = (uint32_t)shape[1];
-    if (err) {
-        for (uint64_t i = 0; items && i < count; i++) free(items[i]);
-        free(items), free(ls);
-        return err;
-    }
     *out = items;
     if (lens) *lens = ls;
     else free(ls);
@@ -466,20 +399,20 @@ static TRITONSERVER_Error *read_request(const model_state *ms, req *q)
 {
     uint32_t count;
     TRY(TRITONBACKEND_RequestInputCount(q->r, &count));
-    const struct task_def *t = ms->task;
+    const vkft_task *t = ms->set.task;
     uint32_t want = t->labels ? 2 : 1, one = 1;
     for (uint32_t i = 0; i < count; i++) {
         TRITONBACKEND_Input *in;
         const char *name;
         TRY(TRITONBACKEND_RequestInputByIndex(q->r, i, &in));
         TRY(TRITONBACKEND_InputProperties(in, &name, NULL, NULL, NULL, NULL, NULL));
-        if (strcmp(name, data_input(t)) && !(t->labels && !strcmp(name, "labels")))
-            return error(TRITONSERVER_ERROR_INVALID_ARG, "unexpected input \"%s\": %s takes \"%s\"%s", name, t->name, data_input(t),
+        if (strcmp(name, vkft_data_input(t)) && !(t->labels && !strcmp(name, "labels")))
+            return error(TRITONSERVER_ERROR_INVALID_ARG, "unexpected input \"%s\": %s takes \"%s\"%s", name, t->name, vkft_data_input(t),
                          t->labels ? " and \"labels\"" : "");
     }
     if (count != want)
-        return error(TRITONSERVER_ERROR_INVALID_ARG, "%s takes \"%s\"%s", t->name, data_input(t), t->labels ? " and \"labels\"" : "");
-    TRY(read_bytes(q->r, data_input(t), &q->n, &one, &q->items, &q->lens));
+        return error(TRITONSERVER_ERROR_INVALID_ARG, "%s takes \"%s\"%s", t->name, vkft_data_input(t), t->labels ? " and \"labels\"" : "");
+    TRY(read_bytes(q->r, vkft_data_input(t), &q->n, &one, &q->items, &q->lens));
     if (t->labels) {
         uint32_t n = q->n;
         TRY(read_bytes(q->r, "labels", &n, &q->n_labels, &q->labels, NULL));
@@ -498,7 +431,7 @@ static TRITONSERVER_Error *lib_error(const instance_state *is, const char *what)
     return error(TRITONSERVER_ERROR_INVALID_ARG, "%s: %s", what, vkf_last_error(is->ctx));
 }
 
-static uint32_t top_k(const instance_state *is) { return is->ms->top_k < is->info.num_labels ? is->ms->top_k : is->info.num_labels; }
+static uint32_t top_k(const instance_state *is) { return is->ms->set.top_k < is->info.num_labels ? is->ms->set.top_k : is->info.num_labels; }
 
 /* Scores and names from class scores, k per item. */
 static TRITONSERVER_Error *take_scores(req *q, const vkf_class_score *s, uint32_t k)
@@ -524,7 +457,7 @@ static void run_texts(instance_state *is, req *qs, uint32_t nq, TRITONSERVER_Err
         for (uint32_t i = 0; i < n; i++) {
             req *q = all[i]; /* what the failed call gave it, dropped */
             free(q->scores), free((void *)q->names), q->scores = NULL, q->names = NULL;
-            if (is->ms->task->kind == T_FILL_MASK) {
+            if (is->ms->set.task->kind == T_FILL_MASK) {
                 for (uint32_t j = 0; q->labels && j < q->n * q->n_labels; j++) free(q->labels[j]);
                 free(q->labels), q->labels = NULL, q->n_labels = 0;
             }
@@ -579,7 +512,7 @@ static TRITONSERVER_Error *do_text_cls(instance_state *is, req **qs, uint32_t n)
 
 static TRITONSERVER_Error *do_fill_mask(instance_state *is, req **qs, uint32_t n)
 {
-    uint32_t k = is->ms->top_k, cap = k * 64;
+    uint32_t k = is->ms->set.top_k, cap = k * 64;
     vkf_fill_mask_result *r = malloc(cap * sizeof *r);
     TRITONSERVER_Error *e = r ? NULL : error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
     for (uint32_t i = 0; !e && i < n; i++) {
@@ -617,7 +550,7 @@ static TRITONSERVER_Error *do_zs_text(instance_state *is, req **qs, uint32_t n)
         if (!s || !q->scores || !q->names) e = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
         for (uint32_t j = 0; !e && j < q->n; j++) {
             char *const *labels = q->labels + (size_t)j * L;
-            if (vkf_zero_shot_text(is->m, q->items[j], (const char *const *)labels, L, is->ms->template_, is->ms->multi_label, s) != VKF_OK)
+            if (vkf_zero_shot_text(is->m, q->items[j], (const char *const *)labels, L, is->ms->set.template_, is->ms->set.multi_label, s) != VKF_OK)
                 e = lib_error(is, "zero-shot-classification");
             for (uint32_t c = 0; !e && c < L; c++) /* back into the labels' order */
                 for (uint32_t l = 0; l < L; l++)
@@ -653,7 +586,7 @@ static void do_images(instance_state *is, req *qs, uint32_t nq)
     float *pixels = decode_images(is, qs, nq, &total);
     size_t px = (size_t)is->info.channels * is->info.image_height * is->info.image_width;
     uint32_t k = top_k(is), L = is->info.num_labels, E = is->info.embedding_size;
-    bool zs = is->ms->task->kind == T_ZS_IMAGE;
+    bool zs = is->ms->set.task->kind == T_ZS_IMAGE;
     uint32_t width = zs ? E : L;
     float *out = malloc((size_t)total * width * sizeof(float) + 1);
     TRITONSERVER_Error *e = pixels && out ? NULL : error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
@@ -662,7 +595,7 @@ static void do_images(instance_state *is, req *qs, uint32_t nq)
         vkf_tensor in = {.name = "pixel_values", .rank = 4, .shape = {b, is->info.channels, is->info.image_height, is->info.image_width},
                          .data = pixels + px * first, .dtype = VKF_F32};
         vkf_tensor o = {.name = zs ? "image_embeds" : "logits", .data = out + (size_t)first * width, .capacity = (uint64_t)b * width * 4};
-        if (vkf_model_run(is->m, &in, 1, &o, 1) != VKF_OK) e = lib_error(is, is->ms->task->name);
+        if (vkf_model_run(is->m, &in, 1, &o, 1) != VKF_OK) e = lib_error(is, is->ms->set.task->name);
     }
     vkf_class_score *s = malloc(((size_t)total * L + 1) * sizeof *s);
     if (!e && !s) e = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
@@ -682,11 +615,11 @@ static void do_images(instance_state *is, req *qs, uint32_t nq)
             for (uint32_t j = 0; !q->err && j < q->n; j++) {
                 char *const *labels = q->labels + (size_t)j * nl;
                 for (uint32_t l = 0; !q->err && l < nl; l++) { /* the template's {} replaced by the label */
-                    const char *at = strstr(is->ms->template_, "{}");
-                    size_t len = strlen(is->ms->template_) + strlen(labels[l]);
+                    const char *at = strstr(is->ms->set.template_, "{}");
+                    size_t len = strlen(is->ms->set.template_) + strlen(labels[l]);
                     free(texts[l]);
                     if (!(texts[l] = malloc(len))) q->err = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
-                    else snprintf(texts[l], len, "%.*s%s%s", (int)(at - is->ms->template_), is->ms->template_, labels[l], at + 2);
+                    else snprintf(texts[l], len, "%.*s%s%s", (int)(at - is->ms->set.template_), is->ms->set.template_, labels[l], at + 2);
                 }
                 if (!q->err && vkf_embed(is->m, (const char *const *)texts, nl, NULL, temb) != VKF_OK) q->err = lib_error(is, "labels");
                 if (!q->err && vkf_zero_shot_scores(is->m, out + (size_t)(t + j) * E, 1, temb, nl, q->scores + (size_t)j * nl) != VKF_OK)
@@ -743,12 +676,12 @@ static TRITONSERVER_Error *add_strings(TRITONBACKEND_Response *resp, const char 
 
 static TRITONSERVER_Error *respond(const instance_state *is, req *q, TRITONBACKEND_Response *resp)
 {
-    const struct task_def *t = is->ms->task;
+    const vkft_task *t = is->ms->set.task;
     int64_t n = q->n;
     if (t->kind == T_EMBED)
         return add_output(resp, "embeddings", TRITONSERVER_TYPE_FP32, n, is->info.embedding_size, q->scores,
                           (size_t)n * is->info.embedding_size * sizeof(float));
-    int64_t k = t->labels ? q->n_labels : t->kind == T_FILL_MASK ? is->ms->top_k : top_k(is);
+    int64_t k = t->labels ? q->n_labels : t->kind == T_FILL_MASK ? is->ms->set.top_k : top_k(is);
     TRY(add_output(resp, "scores", TRITONSERVER_TYPE_FP32, n, k, q->scores, (size_t)(n * k) * sizeof(float)));
     return add_strings(resp, "label", n, t->labels ? 1 : k, q->names);
 }
@@ -769,7 +702,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceExecute(TRITONBACKEND_ModelInstan
         if (!qs[i].err) items += qs[i].n;
     }
     uint64_t compute_start = now_ns();
-    switch (is->ms->task->kind) {
+    switch (is->ms->set.task->kind) {
     case T_EMBED: run_texts(is, qs, request_count, do_embed); break;
     case T_TEXT_CLS: run_texts(is, qs, request_count, do_text_cls); break;
     case T_FILL_MASK: run_texts(is, qs, request_count, do_fill_mask); break;

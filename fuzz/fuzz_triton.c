@@ -30,7 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *cfg = cJSON_ParseWithLength((const char *)data + 1, size - 1);
         vkft_settings s;
         char msg[1024];
-        if (!vkft_read_settings(cfg, &s, msg, sizeof msg) && (!s.task || !strstr(s.template_, "{}") || s.top_k < 1)) abort();
+        if (!vkft_read_settings(cfg, &s, msg, sizeof msg)) {
+            if (!s.task || !strstr(s.template_, "{}") || s.top_k < 1) abort();
+            char *h = vkft_fill_template(s.template_, "a label");
+            if (h && strlen(h) != strlen(s.template_) + 5) abort();
+            free(h);
+        }
         cJSON_Delete(cfg);
     }
     return 0;

@@ -958,7 +958,10 @@ static double metric(const char *text, const char *name, const char *mname)
 
 Test(triton, bad_requests_unload_load_and_metrics, .timeout = 600)
 {
-    repo_add("bert", vocab_model(BERT, 500), "text-classification", NULL);
+    const char *tc = vocab_model(BERT, 500);
+    repo_add("bert", tc, "text-classification", NULL);
+    repo_add("bert_cut", tc, "text-classification", "parameters { key: \"truncation\" value { string_value: \"true\" } }\n");
+    repo_add("nli_strict", NLI, "zero-shot-classification", "parameters { key: \"truncation\" value { string_value: \"false\" } }\n");
     repo_add("vit", VIT, "image-classification", NULL);
     serve();
     good_request_answers("bert", "the start");
@@ -983,19 +986,34 @@ Test(triton, bad_requests_unload_load_and_metrics, .timeout = 600)
     cr_log_info("an image that is not one: %d %s", st, error_of(r));
     cJSON_Delete(r);
     good_request_answers("bert", "the image that was not one");
-    /* past the 64 positions: truncated (HF's truncation=True) or refused, clearly either way */
+    /* past the 64 positions: refused by default (as HF's pipelines fail), cut with truncation "true" */
     char long_text[2048] = "";
     for (int i = 0; i < 300; i++) strcat(long_text, i ? " a" : "a");
     const char *lt = long_text;
     r = infer("bert", request(bytes_input("text", &lt, 1, 1), NULL), &st);
-    cls c;
-    if (st == 200) cr_assert(parse_cls(r, 0, 1, 3, &c), "a text past the positions: %s", text_of(r));
-    else cr_assert(st >= 400 && st < 500 && strlen(error_of(r)) > 0, "a text past the positions: %d %s", st, text_of(r));
-    cr_log_info("a text of 300 words (64 positions): %d %s", st, st == 200 ? "answered" : error_of(r));
+    cr_assert(st >= 400 && st < 500 && strstr(error_of(r), "302 tokens, past the model's 64 positions"), "a text past the positions: %d %s", st,
+              text_of(r));
+    cr_log_info("a text of 300 words (64 positions): %d %s", st, error_of(r));
+    cJSON_Delete(r);
+    vkf_context *ctx = lib_context();
+    vkf_model *m = lib_model(ctx, tc);
+    vkf_class_score want[3];
+    cr_assert_eq(vkf_classify_texts(m, &lt, NULL, 1, want, 3), VKF_OK, "%s", vkf_last_error(ctx));
+    texts_equal_library("bert_cut", &lt, 1, 3, want, 3); /* (the labels are the model's) */
+    vkf_model_destroy(m);
+    vkf_context_destroy(ctx);
+    /* a zero-shot pair past the positions, without truncation; a short one answers */
+    const char *labels[2] = {"sports", "politics"};
+    r = infer("nli_strict", request(bytes_input("text", &lt, 1, 1), bytes_input("labels", labels, 1, 2)), &st);
+    cr_assert(st >= 400 && st < 500 && strstr(error_of(r), "with a label is"), "a pair past the positions: %d %s", st, text_of(r));
+    cr_log_info("a zero-shot pair past the positions: %d %s", st, error_of(r));
+    cJSON_Delete(r);
+    r = infer("nli_strict", request(bytes_input("text", one, 1, 1), bytes_input("labels", labels, 1, 2)), &st);
+    cr_assert_eq(st, 200, "a short pair: %s", text_of(r));
     cJSON_Delete(r);
     good_request_answers("bert", "a text past the positions");
     /* an answer to compare with after the reload */
-    cls before;
+    cls before, c;
     cr_assert(classify_one(S.port, "bert", "w40 q", &st, &before), "status %d", st);
 
     /* explicit model control: unload, a request in between, load */
@@ -1057,6 +1075,7 @@ Test(triton, bad_requests_unload_load_and_metrics, .timeout = 600)
     double ok = metric(resp, "nv_inference_request_success", "bert");
     cr_assert_gt(ok, 0, "nv_inference_request_success{model=\"bert\"...} %g in:\n%.3000s", ok, resp);
     double failed = metric(resp, "nv_inference_request_failure", "vit");
+    cr_assert_geq(failed, 1, "nv_inference_request_failure{model=\"vit\"...} %g (an image that is not one failed)", failed);
     cr_log_info("metrics: bert succeeded %g since its load, vit failed %g", ok, failed);
     free(resp);
     S.done = true;

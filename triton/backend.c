@@ -16,7 +16,9 @@
  *   zero-shot-classification         text BYTES [B,1], labels BYTES [B,L] -> scores FP32 [B,L], label BYTES [B,1]
  *   zero-shot-image-classification   image BYTES [B,1], labels BYTES [B,L] -> scores [B,L], label [B,1]
  * K: the "top_k" parameter (default 5), at most the model's labels; scores
- * of the zero-shot tasks in the labels' order. */
+ * of the zero-shot tasks in the labels' order. A text past the model's
+ * positions is its request's error unless the "truncation" parameter is
+ * "true" (the default of zero-shot-classification, as in HF). */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -108,6 +110,7 @@ static void context_put(uint32_t dev)
 
 typedef struct model_state {
     vkft_settings set; /* the task and the parameters */
+    vkf_tokenizer *tok; /* text tasks without truncation: to refuse texts past the positions */
     char name[256], dir[4096];
     pthread_mutex_t lock;
     struct {
@@ -238,8 +241,11 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model *model)
     if (!ms) return error(TRITONSERVER_ERROR_INTERNAL, "vkformer: out of memory");
     pthread_mutex_init(&ms->lock, NULL);
     TRITONSERVER_Error *err = read_config(model, ms);
+    if (!err && !ms->set.truncation && !ms->set.task->image && vkf_tokenizer_load(ms->dir, &ms->tok) != VKF_OK)
+        err = error(TRITONSERVER_ERROR_INVALID_ARG, "vkformer: model %s: %s", ms->name, vkf_last_error(NULL));
     if (!err) err = TRITONBACKEND_ModelSetState(model, ms);
     if (err) {
+        vkf_tokenizer_destroy(ms->tok);
         pthread_mutex_destroy(&ms->lock);
         free(ms);
         return err;
@@ -254,6 +260,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelFinalize(TRITONBACKEND_Model *model)
     TRY(TRITONBACKEND_ModelState(model, &p));
     model_state *ms = p;
     if (!ms) return NULL; /* Triton finalizes a model whose initialize failed too */
+    vkf_tokenizer_destroy(ms->tok);
     pthread_mutex_destroy(&ms->lock);
     free(ms);
     return NULL;
@@ -421,6 +428,30 @@ static TRITONSERVER_Error *read_request(const model_state *ms, req *q)
     }
     for (uint32_t i = 0; !t->image && i < q->n; i++)
         if (strlen(q->items[i]) != q->lens[i]) return error(TRITONSERVER_ERROR_INVALID_ARG, "text %u holds a NUL byte", i);
+    return NULL;
+}
+
+/* Without truncation: a text whose tokens (or a zero-shot pair's) pass the
+ * model's positions is the request's error, as HF's pipelines fail on it. */
+static TRITONSERVER_Error *check_lengths(const instance_state *is, const req *q)
+{
+    const model_state *ms = is->ms;
+    uint32_t pairs = ms->set.task->kind == T_ZS_TEXT ? q->n_labels : 1;
+    for (uint32_t i = 0; ms->tok && i < q->n; i++)
+        for (uint32_t l = 0; l < pairs; l++) {
+            char *pair = ms->set.task->kind == T_ZS_TEXT ? vkft_fill_template(ms->set.template_, q->labels[(size_t)i * pairs + l]) : NULL;
+            if (ms->set.task->kind == T_ZS_TEXT && !pair) return error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
+            vkf_encoding enc;
+            vkf_status st = vkf_tokenizer_encode(ms->tok, q->items[i], q->lens[i], pair, pair ? strlen(pair) : 0, NULL, &enc);
+            free(pair);
+            if (st != VKF_OK) return error(TRITONSERVER_ERROR_INVALID_ARG, "text %u: %s", i, vkf_last_error(NULL));
+            uint32_t len = enc.length;
+            vkf_encoding_free(&enc);
+            if (len > is->info.max_positions)
+                return error(TRITONSERVER_ERROR_INVALID_ARG,
+                             "text %u%s is %u tokens, past the model's %u positions (the model's parameter truncation \"true\" cuts it)", i,
+                             pairs > 1 ? " with a label" : "", len, is->info.max_positions);
+        }
     return NULL;
 }
 
@@ -614,12 +645,10 @@ static void do_images(instance_state *is, req *qs, uint32_t nq)
             if (!texts || !temb || !q->scores || !q->names) q->err = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
             for (uint32_t j = 0; !q->err && j < q->n; j++) {
                 char *const *labels = q->labels + (size_t)j * nl;
-                for (uint32_t l = 0; !q->err && l < nl; l++) { /* the template's {} replaced by the label */
-                    const char *at = strstr(is->ms->set.template_, "{}");
-                    size_t len = strlen(is->ms->set.template_) + strlen(labels[l]);
+                for (uint32_t l = 0; !q->err && l < nl; l++) {
                     free(texts[l]);
-                    if (!(texts[l] = malloc(len))) q->err = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
-                    else snprintf(texts[l], len, "%.*s%s%s", (int)(at - is->ms->set.template_), is->ms->set.template_, labels[l], at + 2);
+                    if (!(texts[l] = vkft_fill_template(is->ms->set.template_, labels[l])))
+                        q->err = error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
                 }
                 if (!q->err && vkf_embed(is->m, (const char *const *)texts, nl, NULL, temb) != VKF_OK) q->err = lib_error(is, "labels");
                 if (!q->err && vkf_zero_shot_scores(is->m, out + (size_t)(t + j) * E, 1, temb, nl, q->scores + (size_t)j * nl) != VKF_OK)
@@ -699,6 +728,7 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceExecute(TRITONBACKEND_ModelInstan
     for (uint32_t i = 0; i < request_count; i++) {
         qs[i].r = requests[i];
         qs[i].err = read_request(is->ms, &qs[i]);
+        if (!qs[i].err) qs[i].err = check_lengths(is, &qs[i]);
         if (!qs[i].err) items += qs[i].n;
     }
     uint64_t compute_start = now_ns();

@@ -39,13 +39,15 @@ const char *vkft_read_settings(const cJSON *cfg, vkft_settings *s, char *msg, si
                  task ? "; not " : "", task ? task : "");
         return msg;
     }
-    const char *k = param(cfg, "top_k"), *ml = param(cfg, "multi_label"), *tmpl = param(cfg, "template"), *dv = param(cfg, "device");
+    const char *k = param(cfg, "top_k"), *ml = param(cfg, "multi_label"), *tmpl = param(cfg, "template"), *dv = param(cfg, "device"),
+               *tr = param(cfg, "truncation");
     char *end = NULL, *dend = NULL;
     long kv = k ? strtol(k, &end, 10) : 5, dev = dv ? strtol(dv, &dend, 10) : -1;
     if ((k && (!*k || *end || kv < 1 || kv > 100000)) || (ml && strcmp(ml, "true") && strcmp(ml, "false")) ||
+        (tr && strcmp(tr, "true") && strcmp(tr, "false")) ||
         (tmpl && (!strstr(tmpl, "{}") || strlen(tmpl) >= sizeof s->template_)) || (dv && (!*dv || *dend || dev < 0 || dev >= VKFT_MAX_DEVICES))) {
         snprintf(msg, msg_size,
-                 "parameters: top_k takes a positive number, multi_label true or false, template a text with {} (under %zu bytes), "
+                 "parameters: top_k takes a positive number, multi_label and truncation true or false, template a text with {} (under %zu bytes), "
                  "device a Vulkan device index below %d",
                  sizeof s->template_, VKFT_MAX_DEVICES);
         return msg;
@@ -53,9 +55,20 @@ const char *vkft_read_settings(const cJSON *cfg, vkft_settings *s, char *msg, si
     s->device = (int)dev;
     s->top_k = (uint32_t)kv;
     s->multi_label = ml && !strcmp(ml, "true");
+    s->truncation = tr ? !strcmp(tr, "true") : s->task->kind == T_ZS_TEXT;
     snprintf(s->template_, sizeof s->template_, "%s",
              tmpl ? tmpl : s->task->kind == T_ZS_IMAGE ? VKF_ZERO_SHOT_TEMPLATE : VKF_ZERO_SHOT_TEXT_TEMPLATE);
     return NULL;
+}
+
+char *vkft_fill_template(const char *tmpl, const char *label)
+{
+    const char *at = strstr(tmpl, "{}");
+    size_t len = strlen(tmpl) + strlen(label) + 1;
+    char *t = malloc(len);
+    if (t && at) snprintf(t, len, "%.*s%s%s", (int)(at - tmpl), tmpl, label, at + 2);
+    else if (t) snprintf(t, len, "%s", tmpl);
+    return t;
 }
 
 void vkft_free_items(char **items, uint64_t count)

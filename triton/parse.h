@@ -25,6 +25,8 @@ typedef struct vkft_settings {
     uint32_t top_k;   /* default 5 */
     int device;       /* a Vulkan device index for instances not of KIND_GPU, -1: the default */
     bool multi_label; /* default false */
+    bool truncation;  /* texts past the model's positions cut (true) or refused (false); the
+                         default false as HF's pipelines, true for zero-shot-classification */
     char template_[512];
 } vkft_settings;
 
@@ -41,6 +43,9 @@ const char *vkft_data_input(const vkft_task *t);
  * short or bytes follow the last element (*bad = count); -1 when out of
  * memory. On failure nothing is left allocated. */
 int vkft_split_bytes(const unsigned char *p, size_t size, uint64_t count, char ***items, size_t **lens, uint64_t *bad);
+
+/* The zero-shot hypothesis: the template's first {} replaced by label (malloc'd; NULL when out of memory). */
+char *vkft_fill_template(const char *tmpl, const char *label);
 
 void vkft_free_items(char **items, uint64_t count);
 

@@ -31,10 +31,15 @@ void vk_pipeline_cache_default_path(const vk_caps *caps, char *buf, size_t size)
 {
     const char *xdg = base_getenv("XDG_CACHE_HOME");
     const char *home = base_getenv("HOME");
+    /* per driver build too (the first 8 bytes of its pipelineCacheUUID; lavapipe reports
+       driverVersion 1 in every release): two drivers of one device, Debian's lavapipe and a
+       newer one beside it, would otherwise throw away each other's cache at every switch */
+    char id[17];
+    for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", caps->cache_uuid[i]);
     if (xdg)
-        snprintf(buf, size, "%s/vkformer/pipelines-%04x-%04x.bin", xdg, caps->vendor_id, caps->device_id);
+        snprintf(buf, size, "%s/vkformer/pipelines-%04x-%04x-%s.bin", xdg, caps->vendor_id, caps->device_id, id);
     else if (home)
-        snprintf(buf, size, "%s/.cache/vkformer/pipelines-%04x-%04x.bin", home, caps->vendor_id, caps->device_id);
+        snprintf(buf, size, "%s/.cache/vkformer/pipelines-%04x-%04x-%s.bin", home, caps->vendor_id, caps->device_id, id);
     else
         buf[0] = 0;
 }

@@ -267,6 +267,39 @@ static int bench_attention(vk_device *dev, const bench_opts *o, bench_table *t, 
         rc |= finish(dev, o, t, &r, &l, st);
         free_bufs(dev, &bs);
     }
+    /* a MiniLM batch of 32 texts of 8 to 64 tokens: padded to 64 (key lengths), and
+       packed into one token dimension (segments); GFLOP/s count the texts' own work */
+    uint32_t lens[32], total = 0;
+    double pairs = 0;
+    for (uint32_t i = 0; i < 32; i++) lens[i] = 8 + (i * 37) % 57, total += lens[i], pairs += (double)lens[i] * lens[i];
+    for (int packed = 0; packed < 2; packed++) {
+        const uint32_t H = 12, D = 32, HD = H * D, B = packed ? 1 : 32, S = packed ? total : 64;
+        bench_row r = {.op = "attention", .variant = "auto"};
+        snprintf(r.shape, sizeof r.shape, "minilm 32x8..64 h12 %s", packed ? "packed" : "padded");
+        snprintf(r.dtype, sizeof r.dtype, "%s", dtype_name(dt));
+        if (!bench_selected(o, &r)) continue;
+        uint32_t n_meta = packed ? 2 * total : 32;
+        int32_t *meta_v = malloc(n_meta * sizeof *meta_v);
+        for (uint32_t i = 0, at = 0; meta_v && i < 32; at += lens[i], i++)
+            for (uint32_t j = 0; packed && j < lens[i]; j++) meta_v[2 * (at + j)] = (int32_t)at, meta_v[2 * (at + j) + 1] = (int32_t)(at + lens[i]);
+        for (uint32_t i = 0; meta_v && !packed && i < 32; i++) meta_v[i] = (int32_t)lens[i];
+        bufs bs = {0};
+        op_ref q, k, v, meta, out;
+        op_list l = {0};
+        vkf_status st = meta_v ? make_buf(dev, &bs, (uint64_t)B * S * HD, dt, &q) : VKF_ERROR_OUT_OF_MEMORY;
+        if (st == VKF_OK) st = make_buf(dev, &bs, (uint64_t)B * S * HD, dt, &k);
+        if (st == VKF_OK) st = make_buf(dev, &bs, (uint64_t)B * S * HD, dt, &v);
+        if (st == VKF_OK) st = make_buf(dev, &bs, (uint64_t)B * S * HD, dt, &out);
+        if (st == VKF_OK) st = make_buf(dev, &bs, n_meta, OP_F32, &meta);
+        if (st == VKF_OK) st = vk_upload(dev, &bs.b[bs.n - 1], 0, meta_v, n_meta * sizeof *meta_v);
+        op_attention_params p = {.batch = B, .q_len = S, .kv_len = S, .heads = H, .head_dim = D, .key_lengths = !packed,
+                                 .segments = packed != 0, .dtype = dt};
+        if (st == VKF_OK) st = op_attention(dev, &p, q, k, v, meta, (op_ref){0}, out, &l);
+        r.flops = 4.0 * H * D * pairs;
+        rc |= finish(dev, o, t, &r, &l, st);
+        free_bufs(dev, &bs);
+        free(meta_v);
+    }
     /* decode attention split over keys, over GPT-2's cache layout ([P, K|V]) */
     static const uint32_t contexts[] = {128, 1024};
     for (size_t i = 0; i < BASE_ARRAY_LEN(contexts); i++) {

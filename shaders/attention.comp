@@ -18,6 +18,9 @@
 //   c = clamp(rel_b[i - j + rel_center] + dis_off, 0, rows - 1), rel_b the
 //   (log-)bucketed relative position (odd in i - j, so one index serves both
 //   terms) and dis_off the span minus the first row the graph projected.
+//   SEG: packed sequences (texts of different lengths in one token dimension):
+//   query i of batch b attends only to keys [meta[seg_index + 2(b Sq + i)], +1),
+//   its own sequence; relative terms depend on i - j and hold unchanged.
 //   TILE > 0: keys and values go through shared memory TILE at a time (GPUs);
 //   TILE == 0 reads them directly (CPU drivers, where shared memory costs).
 #extension GL_GOOGLE_include_directive : require
@@ -33,6 +36,7 @@ layout(constant_id = 8) const uint TILE = 0;
 layout(constant_id = 9) const uint USE_MASK = 0;
 layout(constant_id = 10) const uint REL = 0;
 layout(constant_id = 11) const uint DIS = 0;
+layout(constant_id = 12) const uint SEG = 0;
 
 layout(push_constant) uniform Push {
     uint B, Sq, Skv, H;
@@ -46,6 +50,7 @@ layout(push_constant) uniform Push {
     uint rel_center, rt_off, rb_off; // relative bias: bucket table centre, offsets
     int dis_off;                   // disentangled: span - first projected row
     uint dis_rows;                 //   rows of pqk
+    uint seg_index;                // SEG: query i's keys [meta[seg_index + 2i], meta[.. + 1])
 } p;
 
 layout(binding = 0) readonly buffer Q { STYPE4 q4[]; };
@@ -78,6 +83,7 @@ uint dis_row(uint j, uint ipos, uint h)
 vec4 pqk4(uint at) { return vec4(float(rel_t[at]), float(rel_t[at + 1]), float(rel_t[at + 2]), float(rel_t[at + 3])); }
 shared vec4 ks[TILE > 0 ? TILE * D4 : 1];
 shared vec4 vs[TILE > 0 ? TILE * D4 : 1];
+shared uint seg_lo, seg_hi;
 
 void main()
 {
@@ -89,6 +95,13 @@ void main()
     bool live = i < p.Sq;
     uint qi = min(i, p.Sq - 1);
     uint limit = CAUSAL != 0 ? min(nkv, qpos0 + qi + 1) : nkv;
+    // SEG: packed sequences, each query's keys only those of its own sequence
+    uint jstart = 0;
+    if (SEG != 0) {
+        uint at = p.seg_index + 2 * (b * p.Sq + qi);
+        jstart = uint(max(meta[at], 0));
+        limit = min(limit, uint(max(meta[at + 1], 0)));
+    }
     if (!live) limit = 0;
 
     vec4 q[D4], acc[D4];
@@ -103,7 +116,7 @@ void main()
 
     uint mb = p.m_off + b * p.m_bs;
     if (TILE == 0) {
-        for (uint j = 0; j < limit; j++) {
+        for (uint j = jstart; j < limit; j++) {
             if (USE_MASK != 0 && mask[mb + j] == 0) continue;
             float s = 0.0;
             for (uint d = 0; d < D4; d++) s += dot(q[d], vec4(k4[kb + j * krs + d]));
@@ -127,8 +140,15 @@ void main()
         // Every invocation walks the same tiles (barriers); the workgroup's
         // last query has the largest causal limit.
         uint last = min(gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_WorkGroupSize.x, p.Sq) - 1;
-        uint wg_limit = CAUSAL != 0 ? min(nkv, qpos0 + last + 1) : nkv;
-        for (uint j0 = 0; j0 < wg_limit; j0 += TILE) {
+        uint wg_limit = CAUSAL != 0 ? min(nkv, qpos0 + last + 1) : nkv, wg_start = 0;
+        if (SEG != 0) { // the union of the workgroup's key ranges
+            if (gl_LocalInvocationID.x == 0) seg_lo = 0xffffffffu, seg_hi = 0u;
+            barrier();
+            if (limit > jstart) atomicMin(seg_lo, jstart), atomicMax(seg_hi, limit);
+            barrier();
+            wg_start = seg_lo, wg_limit = seg_hi;
+        }
+        for (uint j0 = wg_start; j0 < wg_limit; j0 += TILE) {
             uint n = min(TILE, wg_limit - j0);
             for (uint e = gl_LocalInvocationID.x; e < n * D4; e += gl_WorkGroupSize.x) {
                 uint jj = e / D4, d = e % D4;
@@ -139,6 +159,7 @@ void main()
             uint jn = min(n, limit > j0 ? limit - j0 : 0);
             for (uint jj = 0; jj < jn; jj++) {
                 if (USE_MASK != 0 && mask[mb + j0 + jj] == 0) continue;
+                if (SEG != 0 && j0 + jj < jstart) continue;
                 float s = 0.0;
                 for (uint d = 0; d < D4; d++) s += dot(q[d], ks[jj * D4 + d]);
                 if (REL != 0) s += rel_bias(j0 + jj, qpos0 + qi, h);

@@ -4,12 +4,14 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct att_case {
     uint32_t B, S, H, D;
     bool causal, lengths;
     const int32_t *lens;
     const int32_t *mask;   /* [B, S] 0/1 key mask, or NULL */
+    const int32_t *segs;   /* [B, S, 2] packed sequences: each query's key range, or NULL */
 } att_case;
 
 /* T5's relative position bias for the reference (NULL: none): score + table[buckets[clamp(j - i + center)] * H + h]. */
@@ -18,6 +20,8 @@ typedef struct rel_ref {
     uint32_t center;
 } rel_ref;
 static const rel_ref *g_rel;
+/* Packed sequences for the reference (NULL: none): query i of batch b sees keys [g_seg[2(b Sq + i)], g_seg[.. + 1]). */
+static const int32_t *g_seg;
 
 static double rel_of(uint32_t j, uint32_t ipos, uint32_t h, uint32_t H)
 {
@@ -37,12 +41,13 @@ static void ref_attention(const float *q, const float *k, const float *v, uint32
     for (uint32_t b = 0; b < B; b++)
         for (uint32_t h = 0; h < H; h++)
             for (uint32_t i = 0; i < Sq; i++) {
-                uint32_t n = Skv;
+                uint32_t n = Skv, j0 = 0;
                 if (causal) n = BASE_MIN(n, qpos + i + 1);
                 if (lens) n = BASE_MIN(n, (uint32_t)BASE_MAX(lens[b], 0));
+                if (g_seg) j0 = (uint32_t)g_seg[2 * (b * Sq + i)], n = BASE_MIN(n, (uint32_t)g_seg[2 * (b * Sq + i) + 1]);
                 double m = -INFINITY, sum = 0;
                 for (uint32_t j = 0; j < n; j++) {
-                    if (mask && !mask[b * Skv + j]) {
+                    if (j < j0 || (mask && !mask[b * Skv + j])) {
                         s[j] = -INFINITY;
                         continue;
                     }
@@ -73,16 +78,19 @@ static void check_packed(vkf_context *ctx, att_case c, op_dtype dt)
     double *ref = malloc(no * 8);
     trand_fill(&rng, qkv, nqkv, -2, 2);
     tround(qkv, nqkv, dt);
+    g_seg = c.segs;
     ref_attention(qkv, qkv + HD, qkv + 2 * HD, c.B, c.S, c.S, c.H, c.D, rs, rs, 0, c.causal, c.lengths ? c.lens : NULL, c.mask,
                   ref);
+    g_seg = NULL;
     vk_buf bqkv = tbuf_upload(dev, qkv, nqkv, dt), bo = tbuf_alloc(dev, no, dt);
-    vk_buf bm = tbuf_upload_i32(dev, c.lens ? c.lens : (int32_t[]){0}, c.lens ? c.B : 1);
+    /* meta: the key lengths, or the segments */
+    vk_buf bm = c.segs ? tbuf_upload_i32(dev, c.segs, 2 * c.B * c.S) : tbuf_upload_i32(dev, c.lens ? c.lens : (int32_t[]){0}, c.lens ? c.B : 1);
     vk_buf bk = tbuf_upload_i32(dev, c.mask ? c.mask : (int32_t[]){0}, c.mask ? c.B * c.S : 1);
     op_ref all = op_ref_of(&bqkv);
     uint32_t es = op_dtype_size(dt);
     op_attention_params p = {
         .batch = c.B, .q_len = c.S, .kv_len = c.S, .heads = c.H, .head_dim = c.D,
-        .q_rs = rs, .k_rs = rs, .v_rs = rs, .causal = c.causal, .key_lengths = c.lengths, .dtype = dt,
+        .q_rs = rs, .k_rs = rs, .v_rs = rs, .causal = c.causal, .key_lengths = c.lengths, .segments = c.segs != NULL, .dtype = dt,
     };
     op_list l = {0};
     vkf_status s = op_attention(dev, &p, all, op_ref_sub(all, HD * es, all.size - HD * es),
@@ -92,8 +100,8 @@ static void check_packed(vkf_context *ctx, att_case c, op_dtype dt)
     trun(ctx, &l);
     tbuf_download(dev, &bo, o, no, dt);
     double e = nmse_f32(o, ref, no);
-    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "attention B%u S%u H%u D%u causal %d lengths %d %s: nmse %g",
-                  c.B, c.S, c.H, c.D, c.causal, c.lengths, dt == OP_F16 ? "f16" : "f32", e);
+    cr_assert_leq(e, dt == OP_F16 ? NMSE_F16 : NMSE_F32, "attention B%u S%u H%u D%u causal %d lengths %d segments %d %s: nmse %g",
+                  c.B, c.S, c.H, c.D, c.causal, c.lengths, c.segs != NULL, dt == OP_F16 ? "f16" : "f32", e);
     vk_buf_free(dev, &bqkv);
     vk_buf_free(dev, &bo);
     vk_buf_free(dev, &bm);
@@ -139,6 +147,47 @@ Test(attention, masks)
         int32_t none[17] = {0};
         check_packed(ctx, (att_case){.B = 1, .S = 17, .H = 1, .D = 32, .mask = none}, dt);
     }
+    tctx_destroy(ctx);
+}
+
+/* Sequences of the given lengths packed into one token dimension of S (the
+ * rest, if any, a tail of padding queries with no keys): segs [B, S, 2]. */
+static int32_t *pack_segments(uint32_t B, uint32_t S, const uint32_t *lens, uint32_t n)
+{
+    int32_t *segs = malloc(2 * sizeof *segs * B * S);
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t i = 0, k = 0, start = 0; i < S; i++) {
+            while (k < n && i >= start + lens[k]) start += lens[k++];
+            int32_t *s = segs + 2 * ((size_t)b * S + i);
+            s[0] = k < n ? (int32_t)start : (int32_t)S;
+            s[1] = k < n ? (int32_t)(start + lens[k]) : (int32_t)S;
+        }
+    return segs;
+}
+
+Test(attention, packed_sequences)
+{
+    vkf_context *ctx = tctx_create(tcaps());
+    /* MiniLM-like: texts of 8 to 64 tokens, and a sequence of one token, packed without padding */
+    static const uint32_t lens[] = {13, 1, 64, 8, 37, 22};
+    uint32_t S = 0;
+    for (size_t i = 0; i < BASE_ARRAY_LEN(lens); i++) S += lens[i];
+    int32_t *segs = pack_segments(1, S, lens, BASE_ARRAY_LEN(lens));
+    /* two batches, each packed differently, with padding queries at the end of the second */
+    static const uint32_t lens2[] = {5, 17, 3};
+    int32_t *segs2 = pack_segments(2, 29, lens2, BASE_ARRAY_LEN(lens2));
+    int32_t *first = pack_segments(1, 29, (const uint32_t[]){29}, 1);
+    memcpy(segs2, first, 2 * 29 * sizeof *segs2); /* batch 0: one sequence of all 29 */
+    for (int t = 0; t < 2; t++) {
+        op_dtype dt = (op_dtype)t;
+        if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
+        check_packed(ctx, (att_case){.B = 1, .S = S, .H = 12, .D = 32, .segs = segs}, dt);
+        check_packed(ctx, (att_case){.B = 1, .S = S, .H = 2, .D = 64, .segs = segs}, dt);
+        /* CLIP's text tower: causal within each sequence */
+        check_packed(ctx, (att_case){.B = 1, .S = S, .H = 3, .D = 64, .causal = true, .segs = segs}, dt);
+        check_packed(ctx, (att_case){.B = 2, .S = 29, .H = 2, .D = 32, .segs = segs2}, dt);
+    }
+    free(segs), free(segs2), free(first);
     tctx_destroy(ctx);
 }
 

@@ -399,7 +399,7 @@ int graph_attention_masked(graph *g, const char *name, int q, uint64_t q_off, in
     n->in[0] = q, n->in[1] = k, n->in[2] = v, n->in[3] = mask;
     n->in_off[0] = q_off, n->in_off[1] = k_off, n->in_off[2] = v_off;
     n->n_in = 4;
-    n->uses_meta = p->dyn_pos || p->key_lengths;
+    n->uses_meta = p->dyn_pos || p->key_lengths || p->segments;
     uint32_t shape[3] = {p->batch, p->q_len, hd};
     return result(g, n, 0, ft, 3, shape);
 }

@@ -15,6 +15,7 @@ typedef struct attention_push {
     uint32_t rel_center, rt_off, rb_off;
     int32_t dis_off;
     uint32_t dis_rows;
+    uint32_t seg_index;
 } attention_push;
 
 _Static_assert(sizeof(attention_push) <= 128, "push constants beyond the guaranteed 128 bytes");
@@ -86,8 +87,12 @@ vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_re
     if (mask.buffer && mask.size < (uint64_t)p.batch * p.kv_len * 4)
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: the key mask holds %llu bytes, [%u, %u] int32 needs %llu",
                          (unsigned long long)mask.size, p.batch, p.kv_len, (unsigned long long)p.batch * p.kv_len * 4);
-    if ((p.dyn_pos || p.key_lengths) && !meta.buffer)
-        return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "attention: dynamic position or key lengths need meta");
+    if ((p.dyn_pos || p.key_lengths || p.segments) && !meta.buffer)
+        return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "attention: dynamic position, key lengths or segments need meta");
+    if (p.segments && meta.size < ((uint64_t)p.seg_index + 2ull * p.batch * p.q_len) * 4)
+        return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: meta holds %llu bytes, the segments of %u x %u queries need %llu",
+                         (unsigned long long)meta.size, p.batch, p.q_len,
+                         (unsigned long long)(((uint64_t)p.seg_index + 2ull * p.batch * p.q_len) * 4));
     if (p.kv_cache && !p.dyn_pos && p.q_pos + p.q_len > p.kv_len)
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "attention: %u cached + %u new keys exceed the cache of %u",
                          p.q_pos, p.q_len, p.kv_len);
@@ -117,7 +122,7 @@ vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_re
         .q_hs = p.q_hs, .k_hs = p.k_hs, .v_hs = p.v_hs, .o_hs = p.o_hs,
         .scale = p.scale != 0 ? p.scale : 1.0f / sqrtf((float)D),
         .q_pos = p.q_pos, .pos_index = p.pos_index, .len_index = p.len_index, .m_bs = p.kv_len, .rel_center = p.rel_center,
-        .dis_off = p.dis_off, .dis_rows = p.dis_rows,
+        .dis_off = p.dis_off, .dis_rows = p.dis_rows, .seg_index = p.seg_index,
     };
     uint32_t meta_off = 0;
     bool ok = op_bind(dev, q, 0, views[0].end, es, VK_ARG_STORAGE, 0, false, &d->args[0], &push.q_off) &&
@@ -133,6 +138,7 @@ vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_re
     if (meta.buffer) {
         push.pos_index += meta_off;
         push.len_index += meta_off;
+        push.seg_index += meta_off;
     }
     d->n_args = 8;
     /* GPUs: a workgroup of queries shares K/V tiles through shared memory.
@@ -158,6 +164,7 @@ vkf_status op_attention_rel(vk_device *dev, const op_attention_params *in, op_re
     d->spec[9] = mask.buffer != VK_NULL_HANDLE;
     d->spec[10] = p.rel_bias;
     d->spec[11] = p.dis;
+    d->spec[12] = p.segments;
     op_set_push(d, &push, sizeof push);
     d->groups[0] = BASE_DIV_UP(p.q_len, wg);
     d->groups[1] = p.heads;

@@ -193,6 +193,13 @@ typedef struct op_attention_params {
     uint32_t dis;
     int32_t dis_off;
     uint32_t dis_rows;
+    /* Packed sequences (texts of different lengths in one token dimension, no
+     * padding): query i of batch b attends to keys [meta[seg_index + 2 * (b *
+     * q_len + i)], meta[... + 1]) only (intersected with the other limits).
+     * Relative terms use i - j, so they hold within a packed sequence as they
+     * do in a padded one. */
+    bool segments;
+    uint32_t seg_index;
     op_dtype dtype;
 } op_attention_params;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "models/model.h"
+#include "runtime/runtime.h"
 
 typedef struct bench_in {
     int tensor;
@@ -150,6 +151,49 @@ static vkf_status make_inputs(const model *m, const graph *g, uint32_t b, uint32
     return VKF_OK;
 }
 
+/* The same texts packed into one token dimension (the family's packed graph):
+ * input_ids, position_ids (0.. per text) and token_type_ids [1, T], and the
+ * meta "segments" and "starts" written into every slot. */
+static vkf_status make_packed_inputs(const model *m, graph_exec *e, uint32_t b, uint32_t T, uint32_t NB, const uint32_t *lens, bench_in *in,
+                                     int *n_in, void **bufs)
+{
+    const graph *g = graph_exec_graph(e);
+    int32_t *ids = calloc(5 * (size_t)T + NB, sizeof(int32_t));
+    if (!ids) return VKF_ERROR_OUT_OF_MEMORY;
+    int32_t *pos = ids + T, *tt = ids + 2 * (size_t)T, *segs = ids + 3 * (size_t)T, *starts = ids + 5 * (size_t)T;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < b; i++) {
+        starts[i] = (int32_t)at + 1;
+        for (uint32_t j = 0; j < lens[i]; j++, at++) {
+            ids[at] = (int32_t)(1000 + ((size_t)i * 64 + j) * 7919 % (m->vocab_size - 1000));
+            pos[at] = m->position_ids ? (int32_t)(m->pad_id + 1 + j) : (int32_t)j;
+            segs[2 * at] = (int32_t)(at - j), segs[2 * at + 1] = (int32_t)(at - j + lens[i]);
+        }
+    }
+    for (uint32_t i = b; i < NB; i++) starts[i] = 1;
+    for (; at < T; at++) ids[at] = (int32_t)m->pad_id, pos[at] = m->position_ids ? (int32_t)m->pad_id : 0, segs[2 * at] = segs[2 * at + 1] = (int32_t)T;
+    const char *names[3] = {"input_ids", "position_ids", "token_type_ids"};
+    int32_t *data[3] = {ids, pos, tt};
+    *n_in = 0;
+    for (int i = 0; i < 3; i++) {
+        int t = graph_find(g, names[i]);
+        if (t >= 0) in[(*n_in)++] = (bench_in){t, data[i], (size_t)T * 4};
+    }
+    *bufs = ids;
+    vkf_status s = VKF_OK;
+    struct {
+        const char *name;
+        const int32_t *v;
+    } metas[2] = {{"segments", segs}, {"starts", starts}};
+    for (uint32_t slot = 0; slot < 2; slot++)
+        for (int k = 0; k < 2; k++) {
+            uint32_t count = 0;
+            int first = graph_find_meta(g, metas[k].name, &count);
+            if (first < 0) return VKF_ERROR_NOT_FOUND;
+            for (uint32_t i = 0; i < count && s == VKF_OK; i++) s = graph_exec_set_meta(e, slot, (uint32_t)first + i, metas[k].v[i]);
+        }
+    return s;
+}
 
 /* ---- causal LMs: a generation session ------------------------------------------------ */
 
@@ -537,9 +581,10 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
                    !strcmp(m->family->name, "clip") ? "CLIP (image tower)" : "ViT", o->model ? o->model : preset, m->hidden, m->layers, img, img, patch, tokens, (unsigned long long)m->params, pname);
         if (!o->json && text)
             printf("\n%s %s: hidden %u, %u layers, %llu parameters, %s; batch 1 at %u tokens, larger batches of mixed\n"
-                   "lengths (8 to 64 tokens, padded to the longest)\n",
+                   "lengths (8 to 64 tokens, padded to the longest; \"packed\": in one token dimension, no padding)\n",
                    m->model_type, o->model ? o->model : preset, m->hidden, m->layers, (unsigned long long)m->params, pname, seq1);
-        for (uint32_t bi = 0; bi < o->n_batches && rc == 0; bi++) {
+        for (uint32_t bi = 0, packed = 0; bi < o->n_batches && rc == 0; packed = !packed && text && o->batches[bi] > 1 && m->family->packed_text,
+                      bi += !packed) {
             uint32_t b = o->batches[bi];
             vit_row r = {.precision = pname, .batch = b};
             /* texts: batch 1 at seq1 tokens; larger batches of 8..64 tokens */
@@ -548,18 +593,23 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
                 lens[i] = b == 1 ? seq1 : 8 + (uint32_t)((i * 2654435761u) % 57);
                 seq = BASE_MAX(seq, lens[i]);
             }
-            uint32_t bucket = 8;
+            uint32_t bucket = 8, total = 0;
             while (bucket < seq) bucket *= 2;
             if (text) seq = BASE_MIN(bucket, m->max_positions);
+            for (uint32_t i = 0; lens && i < b; i++) total += lens[i];
+            uint32_t NB = 8;
+            while (NB < b) NB *= 2;
             double tc = base_now();
             graph_exec *e;
             graph_key key = {.kind = text ? MODEL_GRAPH_TEXT : MODEL_GRAPH_VISION, .batch = b, .seq = text ? seq : 0};
+            if (packed) key = (graph_key){.kind = MODEL_GRAPH_TEXT, .batch = 1, .seq = rt_packed_bucket(total), .packed = NB};
             s = lens ? graph_cache_get(&cache, &key, &e) : VKF_ERROR_OUT_OF_MEMORY;
             double t_record = base_now() - tc;
             bench_in in[4];
             int n_in = 0;
             void *buf = NULL;
-            if (s == VKF_OK) s = make_inputs(m, graph_exec_graph(e), b, seq, lens, in, &n_in, &buf);
+            if (s == VKF_OK && packed) s = make_packed_inputs(m, e, b, key.seq, NB, lens, in, &n_in, &buf);
+            else if (s == VKF_OK) s = make_inputs(m, graph_exec_graph(e), b, seq, lens, in, &n_in, &buf);
             /* Fewer timed runs as batches grow: the work per run grows too. */
             int runs = BASE_MAX(1, o->repeat / (int)BASE_MAX(1u, b / 4));
             if (s == VKF_OK) s = measure(e, in, n_in, o, runs, &r);
@@ -577,7 +627,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             }
             graph_exec_stats st;
             graph_exec_get_stats(e, &st);
-            if (bi == 0 && !o->json) {
+            if (bi == 0 && !packed && !o->json) {
                 char b1[32], b2[32];
                 printf("load: weights %.0f ms, recording batch %u %.0f ms; arena %s (naive sum %s), %u dispatches, %u barriers\n",
                        t_weights * 1e3, b, t_record * 1e3, base_fmt_bytes(st.arena_bytes, b1), base_fmt_bytes(st.naive_bytes, b2),
@@ -589,13 +639,17 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             if (!o->json) {
                 char ov[32] = "-";
                 if (r.img_s_overlap > 0) snprintf(ov, sizeof ov, "%.2f", r.img_s_overlap);
-                printf("%-6u %11.1f %11.1f %11.1f %11.2f %10.2f %14s   (%d runs)\n", b, r.wall_ms, r.wall_min_ms, r.gpu_ms,
-                       r.host_ms, r.img_s, ov, r.runs);
+                char bl[24], note[64] = "";
+                snprintf(bl, sizeof bl, packed ? "%u packed" : "%u", b);
+                if (packed) snprintf(note, sizeof note, "; %u tokens in a bucket of %u", total, key.seq);
+                printf("%-6s %11.1f %11.1f %11.1f %11.2f %10.2f %14s   (%d runs%s)\n", bl, r.wall_ms, r.wall_min_ms, r.gpu_ms,
+                       r.host_ms, r.img_s, ov, r.runs, note);
             } else {
                 cJSON *j = cJSON_CreateObject();
                 cJSON_AddStringToObject(j, "model", o->model ? o->model : preset);
                 cJSON_AddStringToObject(j, "model_type", m->model_type);
-                if (text) cJSON_AddNumberToObject(j, "tokens", seq);
+                if (text) cJSON_AddNumberToObject(j, "tokens", packed ? key.seq : seq);
+                if (packed) cJSON_AddBoolToObject(j, "packed", true);
                 else cJSON_AddNumberToObject(j, "image_size", img), cJSON_AddNumberToObject(j, "patch_size", patch);
                 cJSON_AddStringToObject(j, "precision", pname);
                 cJSON_AddNumberToObject(j, "batch", b);

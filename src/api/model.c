@@ -310,7 +310,7 @@ static vkf_status run_text(vkf_model *m, const vkf_tensor *inputs, uint32_t n_in
     if (s == VKF_OK && dids) s = int_input(d, dids, B, T, 0, mm->vocab_size, dec);
     if (s == VKF_OK && dm) s = int_input(d, dm, B, T, 0, 2, dec + (size_t)B * T);
     if (s == VKF_OK && n_outputs > 8) s = base_fail(d, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
-    graph_key key = {MODEL_GRAPH_TEXT, B, rt_seq_bucket(mm, S), 0, T ? rt_seq_bucket_target(mm, T) : 0};
+    graph_key key = {MODEL_GRAPH_TEXT, B, rt_seq_bucket(mm, S), 0, T ? rt_seq_bucket_target(mm, T) : 0, 0};
     if (s == VKF_OK) s = output_shapes(m, &key, S, T, outputs, n_outputs);
     if (s == VKF_OK) {
         rt_output out[8];

@@ -120,7 +120,8 @@ static vkf_status run_rows(vkf_model *m, const id_batch *b, uint32_t first, uint
 {
     size_t off = (size_t)first * b->S;
     rt_output o = {output, out};
-    rt_text t = {.B = count, .S = b->S, .ids = b->ids + off, .mask = b->mask + off, .tt = m->m.type_vocab ? b->tt + off : NULL};
+    rt_text t = {.B = count, .S = b->S, .ids = b->ids + off, .mask = b->mask + off, .tt = m->m.type_vocab ? b->tt + off : NULL,
+                 .packed = true};
     return rt_run_text(&m->run, &t, &o, 1);
 }
 

@@ -8,7 +8,7 @@
 
 bool graph_key_eq(const graph_key *a, const graph_key *b)
 {
-    return a->kind == b->kind && a->batch == b->batch && a->seq == b->seq && a->k == b->k && a->tgt == b->tgt;
+    return a->kind == b->kind && a->batch == b->batch && a->seq == b->seq && a->k == b->k && a->tgt == b->tgt && a->packed == b->packed;
 }
 
 void graph_cache_init(graph_cache *c, vk_device *dev, const graph_weights *w, const graph_compile_opts *opts,

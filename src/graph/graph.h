@@ -308,6 +308,7 @@ vkf_status graph_exec_profile_table(graph_exec *e, char **text);
 typedef struct graph_key {
     uint32_t kind, batch, seq, k;
     uint32_t tgt;  /* a second token count (an encoder-decoder's forward: the decoder's bucket) */
+    uint32_t packed; /* texts packed into one token dimension of seq (batch 1): the count of text slots; 0 padded */
 } graph_key;
 
 bool graph_key_eq(const graph_key *a, const graph_key *b);

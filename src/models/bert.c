@@ -312,17 +312,20 @@ static graph *bert_build(const model *m, const graph_key *key)
     const bert_config *c = m->cfg;
     const model_decl *t = &m->decl;
     if (key->kind != MODEL_GRAPH_TEXT) return model_no_graph(m, key);
-    uint32_t B = key->batch, S = key->seq;
+    /* packed: the texts in one token dimension (batch 1), NB text slots */
+    uint32_t NB = key->packed ? key->packed : key->batch, B = key->packed ? 1 : key->batch, S = key->seq;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
     uint32_t H = c->hidden, hd = H / c->heads;
     uint32_t shape[2] = {B, S};
     int ids = graph_input(g, "input_ids", GRAPH_I32, 2, shape);
-    int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
+    int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
     int tt = c->kind != DISTILBERT && c->kind != MPNET ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
+    uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * S) : 0, starts = key->packed ? graph_meta_named(g, "starts", NB) : 0;
     int h;
-    if (ROBERTA_LIKE(c->kind)) {
-        /* positions skip padding: looked up from position_ids, then added */
+    if (ROBERTA_LIKE(c->kind) || key->packed) {
+        /* positions skip padding (RoBERTa), or restart at each packed text:
+           looked up from position_ids, then added */
         int pos = graph_input(g, "position_ids", GRAPH_I32, 2, shape);
         op_embed_params wp = {.token_type = tt >= 0};
         int words = graph_embed(g, "word_embeddings", ids, tt, W("wte"), -1, tt >= 0 ? W("wtt") : -1, &wp);
@@ -345,11 +348,13 @@ static graph *bert_build(const model *m, const graph_key *key)
                            .out_name = l + 1 == c->layers ? "last_hidden_state" : NULL, /* [B, S, H] under its HF name */
                            .rel_table = rel_table, .rel_buckets = rel_buckets,
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd, .rel_bias = rel,
-                                  .rel_center = c->max_pos}};
+                                  .rel_center = c->max_pos, .segments = key->packed > 0, .seg_index = segs}};
         h = model_block_build(g, t, &blk, h);
     }
     graph_output(g, h);
     op_rows_params first = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = H, .index = 0};
+    if (key->packed) /* each text's first token, at meta "starts" */
+        first = (op_rows_params){.mode = OP_ROWS_GATHER, .batch = NB, .seq = S, .dim = H, .use_meta = true, .meta_index = starts, .x_shared = true};
     if (c->pooler || c->classifier) {
         int cls = graph_rows(g, "cls_token", h, -1, -1, &first);
         int pooled = -1;
@@ -415,4 +420,5 @@ const model_family bert_family = {
     .declare = family_declare,
     .build = bert_build,
     .prepare_text = prepare_text,
+    .packed_text = true,
 };

@@ -165,7 +165,10 @@ void model_graph_label(const graph_key *key, char *buf, size_t size)
 {
     switch ((model_graph_kind)key->kind) {
     case MODEL_GRAPH_VISION: snprintf(buf, size, "batch %u", key->batch); break;
-    case MODEL_GRAPH_TEXT: snprintf(buf, size, "batch %u x %u tokens", key->batch, key->seq); break;
+    case MODEL_GRAPH_TEXT:
+        if (key->packed) snprintf(buf, size, "%u texts packed in %u tokens", key->packed, key->seq);
+        else snprintf(buf, size, "batch %u x %u tokens", key->batch, key->seq);
+        break;
     case MODEL_GRAPH_PREFILL: snprintf(buf, size, "prefill %u", key->seq); break;
     case MODEL_GRAPH_DECODE: snprintf(buf, size, "decode %u", key->seq); break;
     case MODEL_GRAPH_ENCODE: snprintf(buf, size, "encode %u", key->seq); break;

@@ -191,6 +191,13 @@ struct model_family {
      * text batch. declare_state: the session state of a batch of `batch`
      * sequences (the first max entries written); returns how many there are. */
     vkf_status (*prepare_text)(const model *m, model_text_batch *b);
+    /* The TEXT graph also comes packed (key.packed > 0): the texts of a batch in
+     * one token dimension of key.seq without padding, inputs input_ids,
+     * token_type_ids and position_ids [1, seq] (positions within each text),
+     * meta "segments" (each token's text as [start, end), op_attention's
+     * segments) and "starts" (key.packed values: each text's first token + 1);
+     * per-token outputs [1, seq, X], pooled ones [key.packed, X]. */
+    bool packed_text;
     uint32_t (*declare_state)(const model *m, uint32_t batch, model_state *out, uint32_t max);
     /* Encoder-decoders instead of build and declare_state: what the shared
      * skeleton (encdec.c) needs to build every graph and declare the state. */

@@ -179,9 +179,121 @@ vkf_status rt_output_shape(rt_variants *v, const graph_key *key, uint32_t keep, 
     return s;
 }
 
+uint32_t rt_packed_bucket(uint32_t n)
+{
+    if (n <= 16) return 16;
+    uint32_t p = 16;
+    while (p * 2 < n) p *= 2; /* p < n <= 2p */
+    uint32_t step = p / 16;
+    return (n + step - 1) / step * step;
+}
+
+/* Each text's tokens: its mask's leading ones; false when a mask has a one
+ * after a zero (holes, left padding: the padded path takes those). */
+static bool text_lengths(const rt_text *t, uint32_t *len)
+{
+    for (uint32_t b = 0; b < t->B; b++) {
+        const int32_t *m = t->mask ? t->mask + (size_t)b * t->S : NULL;
+        uint32_t n = 0;
+        while (n < t->S && (!m || m[n])) n++;
+        for (uint32_t j = n; m && j < t->S; j++)
+            if (m[j]) return false;
+        len[b] = n;
+    }
+    return true;
+}
+
+/* The packed run (rt_text.packed): the texts' tokens back to back, the rest of
+ * the bucket padding tokens that attend to nothing; per-token outputs
+ * unpacked to [B, S, X] (zeros at padding), pooled ones cut to B rows. */
+static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32_t *len, const rt_output *out, uint32_t n_out)
+{
+    const model *mm = v->m;
+    base_diag *diag = diag_of(v);
+    uint32_t B = t->B, S = t->S, total = 0;
+    for (uint32_t b = 0; b < B; b++) total += len[b];
+    uint32_t T = rt_packed_bucket(BASE_MAX(total, 1u)), NB = rt_seq_bucket(mm, B);
+    NB = BASE_MAX(NB, B);
+    size_t pad_n = (size_t)B * S;
+    int32_t *buf = calloc(5 * (size_t)T + NB + pad_n + B, sizeof *buf);
+    if (!buf) return base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    int32_t *ids = buf, *tt = buf + T, *pos = buf + 2 * (size_t)T, *segs = buf + 3 * (size_t)T, *starts = buf + 5 * (size_t)T;
+    int32_t *pad_pos = starts + NB, *meta = pad_pos + pad_n;
+    /* positions as the padded path has them: the family's (RoBERTa: from
+       padding_idx, skipping padding), the caller's, or 0, 1, ... per text */
+    model_text_batch tb = {.B = B, .S = S, .Sb = S, .ids = t->ids, .raw_ids = t->ids, .positions = pad_pos,
+                           .positions_given = t->pos != NULL, .meta = meta};
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t j = 0; j < S; j++) pad_pos[(size_t)b * S + j] = t->pos ? t->pos[(size_t)b * S + j] : (int32_t)j;
+    vkf_status s = model_prepare_text(mm, &tb);
+    if (s == VKF_OK && tb.meta_name) s = base_fail(diag, VKF_ERROR_UNSUPPORTED, "packed texts: the family's batch has meta values");
+    uint32_t at = 0;
+    for (uint32_t b = 0; b < B; b++) {
+        starts[b] = (int32_t)at + 1;
+        for (uint32_t j = 0; j < len[b]; j++, at++) {
+            size_t i = (size_t)b * S + j;
+            ids[at] = t->ids[i], tt[at] = t->tt ? t->tt[i] : 0, pos[at] = pad_pos[i];
+            segs[2 * at] = (int32_t)(at - j), segs[2 * at + 1] = (int32_t)(at - j + len[b]);
+        }
+    }
+    for (uint32_t b = B; b < NB; b++) starts[b] = 1;
+    for (; at < T; at++) /* the bucket's tail: padding that attends to nothing */
+        ids[at] = (int32_t)mm->pad_id, pos[at] = mm->position_ids ? (int32_t)mm->pad_id : 0, segs[2 * at] = segs[2 * at + 1] = (int32_t)T;
+    rt_input in[3] = {{"input_ids", ids}, {"position_ids", pos}};
+    uint32_t n_in = 2;
+    if (mm->type_vocab) in[n_in++] = (rt_input){"token_type_ids", tt};
+    rt_meta metas[2] = {{"segments", segs}, {"starts", starts}};
+    graph_key key = {.kind = MODEL_GRAPH_TEXT, .batch = 1, .seq = T, .packed = NB};
+    /* outputs into temporaries of the packed shapes, then unpacked */
+    rt_output tmp[8];
+    uint32_t shapes[8][4], ranks[8];
+    if (s == VKF_OK && n_out > 8) s = base_fail(diag, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
+    for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
+        s = rt_output_shape(v, &key, 0, 0, out[i].name, &ranks[i], shapes[i]);
+        uint64_t n = 1;
+        for (uint32_t k = 0; k < ranks[i]; k++) n *= shapes[i][k];
+        tmp[i] = (rt_output){out[i].name, NULL};
+        if (s == VKF_OK && out[i].data && !(tmp[i].data = malloc(n * 4))) s = base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    }
+    rt_run_desc d = {.key = key, .in = in, .n_in = n_in, .meta = metas, .n_meta = 2, .out = tmp, .n_out = n_out};
+    if (s == VKF_OK) s = rt_run(v, &d);
+    for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
+        if (!out[i].data) continue;
+        const float *x = tmp[i].data;
+        float *y = out[i].data;
+        if (ranks[i] == 3 && shapes[i][0] == 1 && shapes[i][1] == T) { /* per token: [1, T, X] to [B, S, X] */
+            size_t X = shapes[i][2];
+            memset(y, 0, (size_t)B * S * X * 4);
+            for (uint32_t b = 0, a = 0; b < B; a += len[b], b++) memcpy(y + (size_t)b * S * X, x + (size_t)a * X, (size_t)len[b] * X * 4);
+        } else if (shapes[i][0] == NB) { /* pooled: [NB, ...] to [B, ...] */
+            size_t row = 1;
+            for (uint32_t k = 1; k < ranks[i]; k++) row *= shapes[i][k];
+            memcpy(y, x, (size_t)B * row * 4);
+        } else {
+            s = base_fail(diag, VKF_ERROR_SHAPE, "packed texts: output %s has an unexpected shape", out[i].name);
+        }
+    }
+    for (uint32_t i = 0; i < n_out; i++) free(tmp[i].data);
+    free(buf);
+    return s;
+}
+
+static bool packing_off(void)
+{
+    const char *e = base_getenv("VKF_TEXT_PACKING");
+    return e && (!strcmp(e, "off") || !strcmp(e, "0"));
+}
+
 vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, uint32_t n_out)
 {
     const model *mm = v->m;
+    if (t->packed && !t->T && mm->family->packed_text && t->B && !packing_off()) {
+        uint32_t *len = malloc(t->B * sizeof *len);
+        if (!len) return base_fail(diag_of(v), VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+        vkf_status s = text_lengths(t, len) ? run_text_packed(v, t, len, out, n_out) : VKF_ERROR_UNSUPPORTED;
+        free(len);
+        if (s != VKF_ERROR_UNSUPPORTED) return s;
+    }
     uint32_t B = t->B, S = t->S, Sb = rt_seq_bucket(mm, S);
     size_t n = (size_t)B * Sb;
     int32_t *buf = calloc(4 * n + B, sizeof *buf);

@@ -82,7 +82,16 @@ typedef struct rt_text {
     const int32_t *ids, *mask, *tt, *pos;
     uint32_t T;
     const int32_t *dec_ids, *dec_mask;
+    /* Pack the texts into one token dimension (no compute on padding) where the
+     * family's graph comes packed and each mask is ones then zeros; outputs are
+     * the padded path's, with zeros at padding tokens. VKF_TEXT_PACKING=off turns
+     * it off. */
+    bool packed;
 } rt_text;
+
+/* The token count a packed batch of n tokens runs at: n rounded up to a
+ * sixteenth of its power of two (at most 6.25% more), from 16. */
+uint32_t rt_packed_bucket(uint32_t n);
 
 vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, uint32_t n_out);
 /* A batch of clips through the AUDIO graph: samples [B, L] (each clip's

@@ -245,15 +245,16 @@ static vkf_status family_declare(model *m, const st_checkpoint *ck, const char *
 
 #define W(name) model_graph_weight(g, t, name)
 
+/* seg: 0, or 1 + the meta index of packed texts' attention segments */
 static int blocks(const model_decl *t, graph *g, const char *tower, const clip_tower *tw, uint32_t B, uint32_t S, bool causal,
-                  int mask, int h)
+                  int mask, uint32_t seg, int h)
 {
     for (uint32_t l = 0; l < tw->layers; l++) {
         char w[32], node[48];
         snprintf(w, sizeof w, "%s.l%u", tower, l), snprintf(node, sizeof node, "%s.layer%u", tower, l);
         model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = tw->act, .eps = tw->eps, .mask = mask,
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = tw->heads, .head_dim = tw->hidden / tw->heads,
-                                  .causal = causal}};
+                                  .causal = causal, .segments = seg > 0, .seg_index = seg ? seg - 1 : 0}};
         h = model_block_build(g, t, &blk, h);
     }
     return h;
@@ -291,7 +292,7 @@ static graph *clip_build(const model *m, const graph_key *key)
         op_rows_params prepend = {.mode = OP_ROWS_PREPEND, .batch = B, .seq = S, .dim = H};
         int h = graph_rows(g, "embeddings", pe, W("v.cls"), W("v.pos"), &prepend);
         h = graph_layernorm(g, "pre_layrnorm", h, -1, W("v.pre_ln.weight"), W("v.pre_ln.bias"), tw->eps, NULL);
-        h = blocks(t, g, "v", tw, B, S, false, -1, h);
+        h = blocks(t, g, "v", tw, B, S, false, -1, 0, h);
         /* HF's last_hidden_state is the encoder's output; post_layernorm is on the class token only */
         int last = graph_eltwise(g, "vision_last_hidden_state", OP_SCALE, OP_ACT_NONE, h, -1, 1.0f);
         graph_output(g, last);
@@ -304,15 +305,30 @@ static graph *clip_build(const model *m, const graph_key *key)
     }
     const clip_tower *tw = &c->text;
     uint32_t H = tw->hidden;
+    /* packed (key->packed texts in one token dimension): positions per text, attention
+       causal within each text's segment, each text pooled at its EOS in the packed rows */
+    uint32_t NB = key->packed ? key->packed : B;
+    if (key->packed) B = 1;
     int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, seq});
-    int mask = graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, seq});
-    uint32_t eos = graph_meta_named(g, "pool_rows", B); /* per text: the EOS position + 1 (prepare_text) */
-    op_embed_params ep = {.pos = true};
-    int h = graph_embed(g, "embeddings", ids, -1, W("t.wte"), W("t.wpe"), -1, &ep);
-    h = blocks(t, g, "t", tw, B, seq, true, mask, h);
+    int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, seq});
+    uint32_t eos = graph_meta_named(g, "pool_rows", NB); /* per text: the EOS position + 1 (prepare_text) */
+    uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * seq) : 0;
+    if (key->packed) graph_meta_named(g, "starts", NB); /* the packed contract's; pooling reads pool_rows */
+    int h;
+    if (key->packed) {
+        int pos = graph_input(g, "position_ids", GRAPH_I32, 2, (uint32_t[]){B, seq});
+        int words = graph_embed(g, "token_embeddings", ids, -1, W("t.wte"), -1, -1, &(op_embed_params){0});
+        int posv = graph_embed(g, "position_embeddings", pos, -1, W("t.wpe"), -1, -1, &(op_embed_params){0});
+        h = graph_eltwise(g, "embeddings", OP_ADD, OP_ACT_NONE, words, posv, 0);
+    } else {
+        op_embed_params ep = {.pos = true};
+        h = graph_embed(g, "embeddings", ids, -1, W("t.wte"), W("t.wpe"), -1, &ep);
+    }
+    h = blocks(t, g, "t", tw, B, seq, true, mask, key->packed ? segs + 1 : 0, h);
     int last = graph_layernorm(g, "text_last_hidden_state", h, -1, W("t.ln_f.weight"), W("t.ln_f.bias"), tw->eps, NULL);
     graph_output(g, last);
-    op_rows_params at_eos = {.mode = OP_ROWS_GATHER, .batch = B, .seq = seq, .dim = H, .use_meta = true, .meta_index = eos};
+    op_rows_params at_eos = {.mode = OP_ROWS_GATHER, .batch = NB, .seq = seq, .dim = H, .use_meta = true, .meta_index = eos,
+                             .x_shared = key->packed > 0};
     int pooled = graph_rows(g, "text_pooled", last, -1, -1, &at_eos);
     graph_output(g, pooled);
     project(g, t, c, pooled, "t.proj.weight", c->text_proj, "text_embeds");
@@ -355,4 +371,5 @@ const model_family clip_family = {
     .declare = family_declare,
     .build = clip_build,
     .prepare_text = prepare_text,
+    .packed_text = true,
 };

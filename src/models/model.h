@@ -196,7 +196,8 @@ struct model_family {
      * token_type_ids and position_ids [1, seq] (positions within each text),
      * meta "segments" (each token's text as [start, end), op_attention's
      * segments) and "starts" (key.packed values: each text's first token + 1);
-     * per-token outputs [1, seq, X], pooled ones [key.packed, X]. */
+     * a meta slot prepare_text fills (a token of each text + 1) holds the packed
+     * row + 1 instead; per-token outputs [1, seq, X], pooled ones [key.packed, X]. */
     bool packed_text;
     uint32_t (*declare_state)(const model *m, uint32_t batch, model_state *out, uint32_t max);
     /* Encoder-decoders instead of build and declare_state: what the shared

@@ -226,10 +226,11 @@ static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32
     for (uint32_t b = 0; b < B; b++)
         for (uint32_t j = 0; j < S; j++) pad_pos[(size_t)b * S + j] = t->pos ? t->pos[(size_t)b * S + j] : (int32_t)j;
     vkf_status s = model_prepare_text(mm, &tb);
-    if (s == VKF_OK && tb.meta_name) s = base_fail(diag, VKF_ERROR_UNSUPPORTED, "packed texts: the family's batch has meta values");
     uint32_t at = 0;
     for (uint32_t b = 0; b < B; b++) {
         starts[b] = (int32_t)at + 1;
+        /* the family's per-text meta (a token of the text + 1) to the packed rows */
+        if (tb.meta_name) meta[b] = (int32_t)at + BASE_MIN(BASE_MAX(meta[b], 1), (int32_t)BASE_MAX(len[b], 1u));
         for (uint32_t j = 0; j < len[b]; j++, at++) {
             size_t i = (size_t)b * S + j;
             ids[at] = t->ids[i], tt[at] = t->tt ? t->tt[i] : 0, pos[at] = pad_pos[i];
@@ -237,12 +238,15 @@ static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32
         }
     }
     for (uint32_t b = B; b < NB; b++) starts[b] = 1;
+    int32_t *fmeta = NULL;
+    if (tb.meta_name && !(fmeta = calloc(NB, sizeof *fmeta))) s = base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t b = 0; fmeta && b < NB; b++) fmeta[b] = b < B ? meta[b] : 1;
     for (; at < T; at++) /* the bucket's tail: padding that attends to nothing */
         ids[at] = (int32_t)mm->pad_id, pos[at] = mm->position_ids ? (int32_t)mm->pad_id : 0, segs[2 * at] = segs[2 * at + 1] = (int32_t)T;
     rt_input in[3] = {{"input_ids", ids}, {"position_ids", pos}};
     uint32_t n_in = 2;
     if (mm->type_vocab) in[n_in++] = (rt_input){"token_type_ids", tt};
-    rt_meta metas[2] = {{"segments", segs}, {"starts", starts}};
+    rt_meta metas[3] = {{"segments", segs}, {"starts", starts}, {tb.meta_name, fmeta}};
     graph_key key = {.kind = MODEL_GRAPH_TEXT, .batch = 1, .seq = T, .packed = NB};
     /* outputs into temporaries of the packed shapes, then unpacked */
     rt_output tmp[8];
@@ -255,7 +259,7 @@ static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32
         tmp[i] = (rt_output){out[i].name, NULL};
         if (s == VKF_OK && out[i].data && !(tmp[i].data = malloc(n * 4))) s = base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     }
-    rt_run_desc d = {.key = key, .in = in, .n_in = n_in, .meta = metas, .n_meta = 2, .out = tmp, .n_out = n_out};
+    rt_run_desc d = {.key = key, .in = in, .n_in = n_in, .meta = metas, .n_meta = tb.meta_name ? 3 : 2, .out = tmp, .n_out = n_out};
     if (s == VKF_OK) s = rt_run(v, &d);
     for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
         if (!out[i].data) continue;
@@ -274,6 +278,7 @@ static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32
         }
     }
     for (uint32_t i = 0; i < n_out; i++) free(tmp[i].data);
+    free(fmeta);
     free(buf);
     return s;
 }

@@ -270,7 +270,7 @@ def rss():
     return int(re.search(r"VmRSS:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
 calls(300)  # warm: buckets recorded, allocator pools grown
 r = [rss()]
-for _ in range(4):
+for _ in range(8):
     calls(250)
     r.append(rss())
 print(*[b - a for a, b in zip(r, r[1:])])
@@ -282,8 +282,9 @@ def test_no_leak_over_1000_calls() -> None:
     out = subprocess.run([sys.executable, "-c", LEAK_CHECK, str(DATA / "zeroshot/bert_nli")], capture_output=True,
                          text=True, check=True).stdout
     growth = [int(x) for x in out.split()]
-    # a leak grows every window; the allocator grows now and then by a step
-    assert sorted(growth)[1] < 256 and sum(growth) < 4096, f"RSS grew {growth} KiB per 250 calls"
+    # a leak grows every window; the allocator grows now and then by a step of about
+    # 1 MiB, bounded (seen: three such steps over the first 4,000 calls, then none)
+    assert sorted(growth)[3] < 256 and sum(growth) < 6144, f"RSS grew {growth} KiB per 250 calls"
 
 
 def test_a_context_outlives_its_models() -> None:

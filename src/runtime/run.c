@@ -249,7 +249,7 @@ static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32
     rt_meta metas[3] = {{"segments", segs}, {"starts", starts}, {tb.meta_name, fmeta}};
     graph_key key = {.kind = MODEL_GRAPH_TEXT, .batch = 1, .seq = T, .packed = NB};
     /* outputs into temporaries of the packed shapes, then unpacked */
-    rt_output tmp[8];
+    rt_output tmp[8] = {{0}};
     uint32_t shapes[8][4], ranks[8];
     if (s == VKF_OK && n_out > 8) s = base_fail(diag, VKF_ERROR_INVALID_ARGUMENT, "at most 8 outputs per run");
     for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {

@@ -594,7 +594,7 @@ int bench_model(vkf_context *ctx, const bench_opts *o)
             printf("\n%s %s: hidden %u, %u layers, %llu parameters, %s; batch 1 at %u tokens, larger batches of mixed\n"
                    "lengths (8 to 64 tokens, padded to the longest; \"packed\": in one token dimension, no padding)\n",
                    m->model_type, o->model ? o->model : preset, m->hidden, m->layers, (unsigned long long)m->params, pname, seq1);
-        for (uint32_t bi = 0, packed = 0; bi < o->n_batches && rc == 0; packed = !packed && text && o->batches[bi] > 1 && m->family->packed_text,
+        for (uint32_t bi = 0, packed = 0; bi < o->n_batches && rc == 0; packed = !packed && text && o->batches[bi] > 1 && m->family->packed_text && !m->encoder_decoder,
                       bi += !packed) {
             uint32_t b = o->batches[bi];
             vit_row r = {.precision = pname, .batch = b};

@@ -359,7 +359,7 @@ static int bench_misc(vk_device *dev, const bench_opts *o, bench_table *t, op_dt
             op_list l = {0};
             vkf_status st = make_buf(dev, &bs, 128 * 1536, dt, &x);
             if (st == VKF_OK) st = make_buf(dev, &bs, 3 * 128 * 1536, dt, &out);
-            op_unfold_params p = {1, 128, 1536, 3, 1, 1, dt};
+            op_unfold_params p = {.batch = 1, .len = 128, .channels = 1536, .kernel = 3, .stride = 1, .pad = 1, .dtype = dt};
             if (st == VKF_OK) st = op_unfold(dev, &p, x, (op_ref){0}, out, &l);
             r.bytes = 4.0 * 128 * 1536 * es;
             rc |= finish(dev, o, t, &r, &l, st);

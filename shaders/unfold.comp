@@ -5,6 +5,8 @@
 // Output row l reads input positions l*stride + k - pad; positions outside
 // [0, L), and those whose key-mask entry (int32 [B, L]) is 0, read as zeros
 // (HF multiplies padding by its mask before DeBERTa's convolution).
+// USE_MASK 2 (packed texts, stride 1): Mask is the meta buffer, and output row
+// l reads only positions in [mask[m_off + 2(b L + l)], +1), its own text's.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -29,7 +31,11 @@ void main()
         uint b = row / p.Lout, l = row % p.Lout, c = col / p.K, k = col % p.K;
         int li = int(l * p.stride + k) - int(p.pad);
         bool in_range = li >= 0 && li < int(p.L);
-        if (USE_MASK != 0 && in_range) in_range = mask[p.m_off + b * p.L + uint(li)] != 0;
+        if (USE_MASK == 1 && in_range) in_range = mask[p.m_off + b * p.L + uint(li)] != 0;
+        if (USE_MASK == 2) {
+            uint at = p.m_off + 2 * (b * p.L + l);
+            in_range = in_range && li >= mask[at] && li < mask[at + 1];
+        }
         // through float: a half constant would need Float16 arithmetic
         float v = in_range ? float(x[p.x_off + (b * p.L + uint(max(li, 0))) * p.C + c]) : 0.0;
         y[p.y_off + e] = STYPE(v);

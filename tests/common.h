@@ -133,4 +133,11 @@ void ttmpdir_remove(const char *dir);
 #define NMSE_F32 1e-10
 #define NMSE_F16 1e-5
 
+/* A model's text inputs (in) and HF's outputs (want, counts values each) again
+ * as the text API runs them, packed without padding: equal within tol at the
+ * real tokens; a family that packs must have run a packed graph when every
+ * mask is right-padded. */
+void tcheck_packed_run(vkf_model *m, const char *name, const vkf_tensor *in, uint32_t n_in, const vkf_tensor *out, float *const *want,
+                       const uint64_t *counts, uint32_t n_out, double tol);
+
 #endif

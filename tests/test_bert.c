@@ -166,49 +166,6 @@ static uint64_t numel(const cJSON *shape, uint32_t *dims, uint32_t *rank)
     return n;
 }
 
-static const vkf_tensor *find_input(const vkf_tensor *in, uint32_t n, const char *name)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (!strcmp(in[i].name, name)) return &in[i];
-    return NULL;
-}
-
-/* The case again as the text API runs it, packed without padding (rt_text.packed;
- * texts whose masks are not ones then zeros take the padded path): per-token
- * outputs at the real tokens and pooled outputs equal HF's. Families that pack
- * must have run a packed graph when every mask is right-padded. */
-static void check_packed_run(vkf_model *m, const char *name, const vkf_tensor *in, uint32_t n_in, const vkf_tensor *out, float *const *want,
-                             const uint64_t *counts, uint32_t n_out, double tol)
-{
-    const vkf_tensor *ids = find_input(in, n_in, "input_ids"), *mask = find_input(in, n_in, "attention_mask");
-    const vkf_tensor *tt = find_input(in, n_in, "token_type_ids"), *pos = find_input(in, n_in, "position_ids");
-    uint32_t B = ids->shape[0], S = ids->shape[1];
-    bool right_padded = true;
-    for (uint32_t b = 0; mask && b < B; b++)
-        for (uint32_t j = 1; j < S; j++)
-            if (((const int32_t *)mask->data)[b * S + j] && !((const int32_t *)mask->data)[b * S + j - 1]) right_padded = false;
-    rt_text t = {.B = B, .S = S, .ids = ids->data, .mask = mask ? mask->data : NULL, .tt = tt ? tt->data : NULL,
-                 .pos = pos ? pos->data : NULL, .packed = true};
-    rt_output o[4];
-    for (uint32_t i = 0; i < n_out; i++) o[i] = (rt_output){out[i].name, malloc(counts[i] * 4)};
-    cr_assert_eq(rt_run_text(&m->run, &t, o, n_out), VKF_OK, "%s packed: %s", name, vkf_last_error(m->ctx));
-    bool packed = false;
-    for (uint32_t i = 0; i < m->run.cache.n; i++) packed |= m->run.cache.e[i].key.packed > 0;
-    cr_assert_eq(packed, right_padded && m->m.family->packed_text, "%s: a packed graph ran: %d", name, packed);
-    for (uint32_t i = 0; i < n_out; i++) {
-        float *got = o[i].data;
-        uint64_t per = counts[i] % ((uint64_t)B * S) == 0 ? counts[i] / ((uint64_t)B * S) : 0; /* per token, else pooled */
-        double d = 0;
-        for (uint64_t k = 0; k < counts[i]; k++) {
-            uint64_t tk = per ? k / per : 0;
-            if (per && mask && !((const int32_t *)mask->data)[tk]) continue;
-            d = fmax(d, fabs((double)got[k] - want[i][k]));
-        }
-        cr_expect_leq(d, tol, "%s packed: %s differs from HF by %g at real tokens", name, out[i].name, d);
-        free(got);
-    }
-}
-
 /* Runs a case's inputs through the model and compares every output with HF's. */
 static void check_case_as(const char *name, double tol, vkf_precision dtype)
 {
@@ -254,7 +211,7 @@ static void check_case_as(const char *name, double tol, vkf_precision dtype)
         double d = max_abs_diff_f32(out[i].data, want[i], counts[i]);
         cr_expect_leq(d, tol, "%s: %s differs from HF by %g", name, out[i].name, d);
     }
-    check_packed_run(m, name, in, n_in, out, want, counts, n_out, tol);
+    tcheck_packed_run(m, name, in, n_in, out, want, counts, n_out, tol);
     for (uint32_t i = 0; i < n_out; i++) free(out[i].data), free(want[i]);
     for (uint32_t i = 0; i < n_in; i++) free(in[i].data);
     cJSON_Delete(c);

@@ -138,20 +138,29 @@ Test(patchify, matches_conv_weight_order)
 }
 
 /* Unfold against the gather written out on the host (exact: a copy), with
- * padding, stride, a key mask with holes, in either storage type. */
-static void check_unfold(vkf_context *ctx, uint32_t B, uint32_t L, uint32_t C, uint32_t K, uint32_t stride, uint32_t pad, bool masked,
+ * padding, stride, a key mask with holes (masked 1), or packed texts' segments
+ * at a meta offset (masked 2: texts of 4, 1 and the rest but 2 tokens, a tail
+ * in no text), in either storage type. */
+static void check_unfold(vkf_context *ctx, uint32_t B, uint32_t L, uint32_t C, uint32_t K, uint32_t stride, uint32_t pad, int masked,
                          op_dtype dt)
 {
     vk_device *dev = tctx_dev(ctx);
-    op_unfold_params p = {.batch = B, .len = L, .channels = C, .kernel = K, .stride = stride, .pad = pad, .dtype = dt};
+    const uint32_t seg_at = 3;
+    op_unfold_params p = {.batch = B, .len = L, .channels = C, .kernel = K, .stride = stride, .pad = pad, .dtype = dt,
+                          .segments = masked == 2, .seg_index = masked == 2 ? seg_at : 0};
     uint32_t Lout = op_unfold_len(&p);
     cr_assert_gt(Lout, 0);
-    size_t nx = (size_t)B * L * C, ny = (size_t)B * Lout * C * K;
+    size_t nx = (size_t)B * L * C, ny = (size_t)B * Lout * C * K, nm = seg_at + 2 * (size_t)B * L;
     float *x = malloc(nx * 4), *y = malloc(ny * 4);
-    int32_t *mask = malloc((size_t)B * L * 4);
+    int32_t *mask = calloc(nm, 4);
     for (size_t i = 0; i < nx; i++) x[i] = (float)(i % 1000) + 1; /* exact in fp16 */
-    for (uint32_t i = 0; i < B * L; i++) mask[i] = !masked || (i % 5 != 2 && i % L < L - 2);
-    vk_buf bx = tbuf_upload(dev, x, nx, dt), by = tbuf_alloc(dev, ny, dt), bm = tbuf_upload_i32(dev, mask, B * L);
+    for (uint32_t i = 0; i < B * L; i++) mask[i] = masked != 1 || (i % 5 != 2 && i % L < L - 2);
+    for (uint32_t b = 0; masked == 2 && b < B; b++)
+        for (uint32_t l = 0; l < L; l++) {
+            int32_t lo = l < 4 ? 0 : l < 5 ? 4 : l < L - 2 ? 5 : (int32_t)L, hi = l < 4 ? 4 : l < 5 ? 5 : l < L - 2 ? (int32_t)L - 2 : (int32_t)L;
+            mask[seg_at + 2 * (b * L + l)] = lo, mask[seg_at + 2 * (b * L + l) + 1] = hi;
+        }
+    vk_buf bx = tbuf_upload(dev, x, nx, dt), by = tbuf_alloc(dev, ny, dt), bm = tbuf_upload_i32(dev, mask, nm);
     op_list l = {0};
     cr_assert_eq(op_unfold(dev, &p, op_ref_of(&bx), masked ? op_ref_of(&bm) : (op_ref){0}, op_ref_of(&by), &l), VKF_OK, "%s",
                  vkf_last_error(ctx));
@@ -162,13 +171,21 @@ static void check_unfold(vkf_context *ctx, uint32_t B, uint32_t L, uint32_t C, u
             for (uint32_t c = 0; c < C; c++)
                 for (uint32_t k = 0; k < K; k++) {
                     int64_t li = (int64_t)o * stride + k - pad;
-                    bool in = li >= 0 && li < L && mask[b * L + li];
+                    bool in = li >= 0 && li < L;
+                    if (masked == 1) in = in && mask[b * L + li];
+                    if (masked == 2) in = in && li >= mask[seg_at + 2 * (b * L + o)] && li < mask[seg_at + 2 * (b * L + o) + 1];
                     float want = in ? x[((size_t)b * L + li) * C + c] : 0.0f;
                     size_t at = (((size_t)b * Lout + o) * C + c) * K + k;
                     cr_assert_eq(y[at], want, "b%u out %u c%u k%u: %g, want %g", b, o, c, k, y[at], want);
                 }
     p.kernel = L + 2 * pad + 1; /* longer than the padded sequence */
     cr_assert_eq(op_unfold(dev, &p, op_ref_of(&bx), (op_ref){0}, op_ref_of(&by), &l), VKF_ERROR_SHAPE);
+    if (masked == 2) { /* segments without meta, or with a stride */
+        p.kernel = K;
+        cr_assert_eq(op_unfold(dev, &p, op_ref_of(&bx), (op_ref){0}, op_ref_of(&by), &l), VKF_ERROR_INVALID_ARGUMENT);
+        p.stride = 2;
+        cr_assert_eq(op_unfold(dev, &p, op_ref_of(&bx), op_ref_of(&bm), op_ref_of(&by), &l), VKF_ERROR_INVALID_ARGUMENT);
+    }
     vk_buf_free(dev, &bx), vk_buf_free(dev, &by), vk_buf_free(dev, &bm);
     op_list_free(&l);
     free(x), free(y), free(mask);
@@ -180,10 +197,12 @@ Test(unfold, matches_conv1d_weight_order)
     for (int t = 0; t < 2; t++) {
         op_dtype dt = (op_dtype)t;
         if (dt == OP_F16 && !ctx->dev->caps.storage16) continue;
-        check_unfold(ctx, 2, 13, 7, 3, 1, 1, false, dt);  /* DeBERTa's kernel 3, padding 1 */
-        check_unfold(ctx, 3, 11, 5, 3, 1, 1, true, dt);   /* padding and holes read as zeros */
-        check_unfold(ctx, 1, 40, 1, 10, 5, 0, false, dt); /* wav2vec's first layer: kernel 10, stride 5 */
-        check_unfold(ctx, 2, 9, 4, 4, 2, 2, true, dt);    /* an even kernel, stride 2 */
+        check_unfold(ctx, 2, 13, 7, 3, 1, 1, 0, dt);  /* DeBERTa's kernel 3, padding 1 */
+        check_unfold(ctx, 3, 11, 5, 3, 1, 1, 1, dt);   /* padding and holes read as zeros */
+        check_unfold(ctx, 1, 40, 1, 10, 5, 0, 0, dt); /* wav2vec's first layer: kernel 10, stride 5 */
+        check_unfold(ctx, 2, 9, 4, 4, 2, 2, 1, dt);    /* an even kernel, stride 2 */
+        check_unfold(ctx, 2, 12, 6, 3, 1, 1, 2, dt);      /* packed texts: taps within each text */
+        check_unfold(ctx, 1, 16, 5, 5, 1, 2, 2, dt);      /* kernel 5 over a text of one token */
     }
     tctx_destroy(ctx);
 }

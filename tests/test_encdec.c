@@ -568,7 +568,7 @@ Test(encdec, bad_words_and_eos_lists)
 }
 
 /* T5EncoderModel: the encoder alone through the tensor API, a padded batch of
- * two, last_hidden_state against transformers 5. */
+ * two, last_hidden_state against transformers 5; then packed. */
 Test(encdec, t5_encoder_model)
 {
     char dir[512], path[600];
@@ -596,6 +596,9 @@ Test(encdec, t5_encoder_model)
     float *want = tread_file(path, (size_t)2 * S * D * 4);
     double e = max_abs_diff_f32(h, want, (size_t)2 * S * D); /* padded positions too: HF computes them the same way */
     cr_assert_leq(e, 1e-4, "last_hidden_state differs by %g", e);
+    /* packed as the text API runs it (33 and 7 tokens in one dimension): the relative bias of i - j within each */
+    uint64_t count = (uint64_t)2 * S * D;
+    tcheck_packed_run(m, "t5-encoder", in, 2, &out, &want, &count, 1, 1e-4);
     /* no decoder: no decoder inputs, no generation */
     vkf_session *s;
     cr_assert_eq(vkf_session_create(m, 1, &s), VKF_ERROR_UNSUPPORTED);

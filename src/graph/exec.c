@@ -101,7 +101,7 @@ static vkf_status node_ops(graph_exec *e, exec_slot *s, const graph_node *n, op_
     case GRAPH_OP_ELTWISE: return op_eltwise(dev, &n->p.el, in[0], in[1], out, l);
     case GRAPH_OP_EMBED: return op_embed(dev, &n->p.em, in[0], in[1], in[2], in[3], in[4], meta, out, l);
     case GRAPH_OP_PATCHIFY: return op_patchify(dev, &n->p.pf, in[0], out, l);
-    case GRAPH_OP_UNFOLD: return op_unfold(dev, &n->p.uf, in[0], in[1], out, l);
+    case GRAPH_OP_UNFOLD: return op_unfold(dev, &n->p.uf, in[0], n->p.uf.segments ? meta : in[1], out, l);
     case GRAPH_OP_GROUPNORM: return op_groupnorm(dev, &n->p.gn, in[0], in[1], in[2], out, l);
     case GRAPH_OP_CONV1D: return op_conv1d(dev, &n->p.cv, in[0], in[1], in[2], out, l);
     case GRAPH_OP_ROWS: return op_rows(dev, &n->p.rw, in[0], in[1], in[2], meta, out, l);

@@ -505,7 +505,8 @@ int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint
     return result(g, n, 0, g->dtype, 3, shape);
 }
 
-int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, uint32_t stride, uint32_t pad)
+/* seg: 0, or 1 + the meta index of packed texts' segments */
+static int unfold(graph *g, const char *name, int x, int mask, uint32_t seg, uint32_t kernel, uint32_t stride, uint32_t pad)
 {
     graph_node *n = add_node(g, name, GRAPH_OP_UNFOLD);
     if (!n) return -1;
@@ -513,15 +514,30 @@ int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, u
     const graph_tensor *t = &g->t[x];
     char b1[96];
     if (t->rank != 3) return fail(g, VKF_ERROR_SHAPE, "node %s: x %s is not [B, L, C]", name, desc(g, x, b1));
-    n->p.uf = (op_unfold_params){t->shape[0], t->shape[1], t->shape[2], kernel, stride, pad, (op_dtype)g->dtype};
+    n->p.uf = (op_unfold_params){t->shape[0], t->shape[1], t->shape[2], kernel, stride, pad, (op_dtype)g->dtype, seg > 0, seg ? seg - 1 : 0};
     uint32_t Lout = op_unfold_len(&n->p.uf);
     if (!Lout) return fail(g, VKF_ERROR_SHAPE, "node %s: a kernel of %u does not fit %s padded by %u", name, kernel, desc(g, x, b1), pad);
+    if (seg && (stride != 1 || Lout != t->shape[1]))
+        return fail(g, VKF_ERROR_INVALID_ARGUMENT, "node %s: segments need stride 1 and one output per position", name);
+    if (seg && seg - 1 + 2ull * t->shape[0] * t->shape[1] > g->n_meta)
+        return fail(g, VKF_ERROR_SHAPE, "node %s: the segments reach past the graph's run-time values", name);
+    n->uses_meta = seg > 0;
     if (mask >= 0 && graph_numel(&g->t[mask]) != (uint64_t)t->shape[0] * t->shape[1])
         return fail(g, VKF_ERROR_SHAPE, "node %s: the mask is not [%u, %u]", name, t->shape[0], t->shape[1]);
     n->in[0] = x, n->in[1] = mask;
     n->n_in = 2;
     uint32_t shape[3] = {t->shape[0], Lout, t->shape[2] * kernel};
     return result(g, n, 0, g->dtype, 3, shape);
+}
+
+int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, uint32_t stride, uint32_t pad)
+{
+    return unfold(g, name, x, mask, 0, kernel, stride, pad);
+}
+
+int graph_unfold_segments(graph *g, const char *name, int x, uint32_t seg_index, uint32_t kernel)
+{
+    return unfold(g, name, x, -1, seg_index + 1, kernel, 1, (kernel - 1) / 2);
 }
 
 int graph_groupnorm(graph *g, const char *name, int x, int w, int b, uint32_t groups, float eps, op_act act)

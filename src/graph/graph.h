@@ -164,6 +164,10 @@ int graph_embed(graph *g, const char *name, int ids, int tt_ids, int wte, int wp
 int graph_patchify(graph *g, const char *name, int image, uint32_t patch_h, uint32_t patch_w);
 /* x [B, L, C] -> [B, Lout, C*kernel] (op_unfold); mask: an int32 [B, L] input or -1. */
 int graph_unfold(graph *g, const char *name, int x, int mask, uint32_t kernel, uint32_t stride, uint32_t pad);
+/* The same at stride 1 over packed texts (odd kernel, pad (kernel - 1) / 2):
+ * each position's taps only within its own text, per the segments (2 per
+ * token, as op_attention's) at meta seg_index. */
+int graph_unfold_segments(graph *g, const char *name, int x, uint32_t seg_index, uint32_t kernel);
 /* GroupNorm (op_groupnorm) of x [B, L, C] with w, b [C]; output the same shape. */
 int graph_groupnorm(graph *g, const char *name, int x, int w, int b, uint32_t groups, float eps, op_act act);
 /* Conv1d (op_conv1d) of x [B, L, Cin] with w [Cout, Cin/groups, kernel] and

@@ -322,19 +322,9 @@ static graph *bert_build(const model *m, const graph_key *key)
     int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
     int tt = c->kind != DISTILBERT && c->kind != MPNET ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
     uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * S) : 0, starts = key->packed ? graph_meta_named(g, "starts", NB) : 0;
-    int h;
-    if (ROBERTA_LIKE(c->kind) || key->packed) {
-        /* positions skip padding (RoBERTa), or restart at each packed text:
-           looked up from position_ids, then added */
-        int pos = graph_input(g, "position_ids", GRAPH_I32, 2, shape);
-        op_embed_params wp = {.token_type = tt >= 0};
-        int words = graph_embed(g, "word_embeddings", ids, tt, W("wte"), -1, tt >= 0 ? W("wtt") : -1, &wp);
-        int posv = graph_embed(g, "position_embeddings", pos, -1, W("wpe"), -1, -1, &(op_embed_params){0});
-        h = graph_eltwise(g, "embeddings_sum", OP_ADD, OP_ACT_NONE, words, posv, 0);
-    } else {
-        op_embed_params ep = {.pos = true, .token_type = tt >= 0};
-        h = graph_embed(g, "embeddings_sum", ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, &ep);
-    }
+    /* positions skip padding (RoBERTa), or restart at each packed text: from position_ids */
+    int pos = ROBERTA_LIKE(c->kind) || key->packed ? graph_input(g, "position_ids", GRAPH_I32, 2, shape) : -1;
+    int h = model_embed_tokens(g, "embeddings_sum", ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, pos);
     h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
     if (c->embed != H) /* ELECTRA: embedding_size to hidden_size */
         h = graph_matmul(g, "embeddings_project", h, W("emb_proj.weight"), W("emb_proj.bias"), -1, &(graph_matmul_desc){.layout = OP_W_NT});

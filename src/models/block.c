@@ -68,6 +68,19 @@ static int cross_attention(graph *g, const model_decl *t, const model_block *b, 
     return b->cross(b->user, g, q, b->node);
 }
 
+int model_embed_tokens(graph *g, const char *name, int ids, int tt, int wte, int wpe, int wtt, int pos_ids)
+{
+    if (pos_ids < 0) {
+        op_embed_params ep = {.pos = wpe >= 0, .token_type = tt >= 0};
+        return graph_embed(g, name, ids, tt, wte, wpe, wtt, &ep);
+    }
+    char n[2][96];
+    snprintf(n[0], sizeof n[0], "%s.tokens", name), snprintf(n[1], sizeof n[1], "%s.positions", name);
+    int words = graph_embed(g, n[0], ids, tt, wte, -1, wtt, &(op_embed_params){.token_type = tt >= 0});
+    int posv = graph_embed(g, n[1], pos_ids, -1, wpe, -1, -1, &(op_embed_params){0});
+    return graph_eltwise(g, name, OP_ADD, OP_ACT_NONE, words, posv, 0);
+}
+
 int model_block_build(graph *g, const model_decl *t, const model_block *b, int h)
 {
     char n[8][96];

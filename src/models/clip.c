@@ -314,16 +314,8 @@ static graph *clip_build(const model *m, const graph_key *key)
     uint32_t eos = graph_meta_named(g, "pool_rows", NB); /* per text: the EOS position + 1 (prepare_text) */
     uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * seq) : 0;
     if (key->packed) graph_meta_named(g, "starts", NB); /* the packed contract's; pooling reads pool_rows */
-    int h;
-    if (key->packed) {
-        int pos = graph_input(g, "position_ids", GRAPH_I32, 2, (uint32_t[]){B, seq});
-        int words = graph_embed(g, "token_embeddings", ids, -1, W("t.wte"), -1, -1, &(op_embed_params){0});
-        int posv = graph_embed(g, "position_embeddings", pos, -1, W("t.wpe"), -1, -1, &(op_embed_params){0});
-        h = graph_eltwise(g, "embeddings", OP_ADD, OP_ACT_NONE, words, posv, 0);
-    } else {
-        op_embed_params ep = {.pos = true};
-        h = graph_embed(g, "embeddings", ids, -1, W("t.wte"), W("t.wpe"), -1, &ep);
-    }
+    int pos = key->packed ? graph_input(g, "position_ids", GRAPH_I32, 2, (uint32_t[]){B, seq}) : -1;
+    int h = model_embed_tokens(g, "embeddings", ids, -1, W("t.wte"), W("t.wpe"), -1, pos);
     h = blocks(t, g, "t", tw, B, seq, true, mask, key->packed ? segs + 1 : 0, h);
     int last = graph_layernorm(g, "text_last_hidden_state", h, -1, W("t.ln_f.weight"), W("t.ln_f.bias"), tw->eps, NULL);
     graph_output(g, last);

@@ -274,6 +274,11 @@ typedef struct model_block {
 
 int model_block_build(graph *g, const model_decl *t, const model_block *b, int h);
 
+/* Token embeddings (with token types when tt >= 0; wtt -1 without) plus the
+ * position embeddings wpe (none when -1): of each row's index, or looked up
+ * from the position_ids input pos_ids (>= 0: RoBERTa's, packed texts'). */
+int model_embed_tokens(graph *g, const char *name, int ids, int tt, int wte, int wpe, int wtt, int pos_ids);
+
 /* Self-attention through a generation cache: state [B, positions, 2H], K then
  * V per position. K and V of the new tokens (adjacent in the packed qkv row
  * [B, S, 3H]) are stored at their positions (a prefill from 0, a decode step
@@ -310,6 +315,7 @@ typedef struct model_encdec_run {
     int enc, enc_mask;
     uint32_t positions, counts, src_counts;
     int rel_table, rel_buckets; /* the decoder's relative bias (T5), set by the family */
+    uint32_t seg;               /* an encoder alone over packed texts: 1 + the meta index of their segments */
 } model_encdec_run;
 
 /* What a family tells the skeleton. The decoder's cross-attention weights are

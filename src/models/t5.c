@@ -224,6 +224,7 @@ static int encoder(const model_encdec_run *r, graph *g, int ids, int mask)
         char w[16], node[24];
         snprintf(w, sizeof w, "e%u", l), snprintf(node, sizeof node, "encoder%u", l);
         model_block blk = block(c, w, node, r->B, r->S, mask, false, table, buckets);
+        blk.at.segments = r->seg > 0, blk.at.seg_index = r->seg ? r->seg - 1 : 0; /* packed texts: the bias depends on i - j */
         h = model_block_build(g, t, &blk, h);
     }
     /* T5EncoderModel's output is its last_hidden_state */
@@ -276,4 +277,5 @@ const model_family t5_family = {
     .describe = describe,
     .declare = family_declare,
     .encdec = skeleton,
+    .packed_text = true, /* T5EncoderModel's (the runtime packs encoders alone) */
 };

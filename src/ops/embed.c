@@ -108,7 +108,10 @@ vkf_status op_unfold(vk_device *dev, const op_unfold_params *p, op_ref x, op_ref
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "unfold: empty shape, or a kernel of %u longer than %u positions padded by %u",
                          p->kernel, p->len, p->pad);
     uint64_t nx = (uint64_t)p->batch * p->len * p->channels, ny = (uint64_t)p->batch * Lout * p->channels * p->kernel;
-    if (x.size < nx * es || y.size < ny * es || (mask.buffer && mask.size < (uint64_t)p->batch * p->len * 4))
+    if (p->segments && (!mask.buffer || p->stride != 1 || Lout != p->len))
+        return base_fail(dev->diag, VKF_ERROR_INVALID_ARGUMENT, "unfold: segments need meta, stride 1 and one output per position");
+    uint64_t nm = p->segments ? p->seg_index + 2ull * p->batch * p->len : (uint64_t)p->batch * p->len;
+    if (x.size < nx * es || y.size < ny * es || (mask.buffer && mask.size < nm * 4))
         return base_fail(dev->diag, VKF_ERROR_SHAPE, "unfold: a tensor is smaller than its shape");
     if (ny > UINT32_MAX) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "unfold: more than 2^32 elements");
     vk_dispatch *d;
@@ -121,7 +124,8 @@ vkf_status op_unfold(vk_device *dev, const op_unfold_params *p, op_ref x, op_ref
     if (!ok) return base_fail(dev->diag, VKF_ERROR_UNSUPPORTED, "unfold: a tensor exceeds the binding range");
     d->n_args = 3;
     d->spec[0] = 256;
-    d->spec[3] = mask.buffer != VK_NULL_HANDLE;
+    d->spec[3] = p->segments ? 2 : mask.buffer != VK_NULL_HANDLE;
+    if (p->segments) push.m_off += p->seg_index;
     op_set_push(d, &push, sizeof push);
     d->groups[0] = (uint32_t)BASE_MIN(BASE_DIV_UP(ny, 256u), 65535u);
     return VKF_OK;

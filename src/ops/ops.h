@@ -270,6 +270,11 @@ vkf_status op_patchify(vk_device *dev, const op_patchify_params *p, op_ref image
 typedef struct op_unfold_params {
     uint32_t batch, len, channels, kernel, stride, pad;
     op_dtype dtype;
+    /* segments (packed texts; stride 1, out_len = len): the mask operand is
+     * the meta buffer, and output row l of batch b reads only positions in
+     * [meta[seg_index + 2 (b len + l)], meta[.. + 1]), its own text's */
+    bool segments;
+    uint32_t seg_index;
 } op_unfold_params;
 
 uint32_t op_unfold_len(const op_unfold_params *p);

@@ -117,6 +117,7 @@ vkf_status rt_run(rt_variants *v, const rt_run_desc *d)
     graph_exec_acquire(e, &slot);
     for (uint32_t i = 0; i < d->n_in && s == VKF_OK; i++) {
         int t = graph_find(g, d->in[i].name);
+        if ((d->optional_in >> i & 1u) && (t < 0 || g->t[t].role != GRAPH_INPUT)) continue;
         if (t < 0 || g->t[t].role != GRAPH_INPUT) s = base_fail(diag, VKF_ERROR_NOT_FOUND, "this model has no input \"%s\"", d->in[i].name);
         else s = graph_exec_write(e, slot, t, d->in[i].data, graph_numel(&g->t[t]) * 4);
     }
@@ -259,7 +260,7 @@ static vkf_status run_text_packed(rt_variants *v, const rt_text *t, const uint32
         tmp[i] = (rt_output){out[i].name, NULL};
         if (s == VKF_OK && out[i].data && !(tmp[i].data = malloc(n * 4))) s = base_fail(diag, VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
     }
-    rt_run_desc d = {.key = key, .in = in, .n_in = n_in, .meta = metas, .n_meta = tb.meta_name ? 3 : 2, .out = tmp, .n_out = n_out};
+    rt_run_desc d = {.key = key, .in = in, .n_in = n_in, .optional_in = 2u /* position_ids */, .meta = metas, .n_meta = tb.meta_name ? 3 : 2, .out = tmp, .n_out = n_out};
     if (s == VKF_OK) s = rt_run(v, &d);
     for (uint32_t i = 0; i < n_out && s == VKF_OK; i++) {
         if (!out[i].data) continue;
@@ -292,7 +293,7 @@ static bool packing_off(void)
 vkf_status rt_run_text(rt_variants *v, const rt_text *t, const rt_output *out, uint32_t n_out)
 {
     const model *mm = v->m;
-    if (t->packed && !t->T && mm->family->packed_text && t->B && !packing_off()) {
+    if (t->packed && !t->T && mm->family->packed_text && !mm->encoder_decoder && t->B && !packing_off()) {
         uint32_t *len = malloc(t->B * sizeof *len);
         if (!len) return base_fail(diag_of(v), VKF_ERROR_OUT_OF_MEMORY, "out of host memory");
         vkf_status s = text_lengths(t, len) ? run_text_packed(v, t, len, out, n_out) : VKF_ERROR_UNSUPPORTED;

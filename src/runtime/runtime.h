@@ -56,6 +56,7 @@ typedef struct rt_run_desc {
     graph_key key;
     const rt_input *in;
     uint32_t n_in;
+    uint32_t optional_in; /* bit i: a graph without input in[i] runs (packed texts' position_ids) */
     const rt_meta *meta;
     uint32_t n_meta;
     const rt_output *out;

@@ -73,7 +73,7 @@ graph *model_encdec_build(const model_encdec *e, const graph_key *key)
 {
     const model *m = e->m;
     bool gen = key->kind == MODEL_GRAPH_ENCODE || key->kind == MODEL_GRAPH_DECODE;
-    if (key->kind != MODEL_GRAPH_TEXT && !(gen && e->lm_head)) return model_no_graph(m, key);
+    if ((key->kind != MODEL_GRAPH_TEXT && !(gen && e->lm_head)) || (key->packed && e->decoder)) return model_no_graph(m, key);
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
     uint32_t B = key->batch;

@@ -193,7 +193,8 @@ struct model_family {
     vkf_status (*prepare_text)(const model *m, model_text_batch *b);
     /* The TEXT graph also comes packed (key.packed > 0): the texts of a batch in
      * one token dimension of key.seq without padding, inputs input_ids,
-     * token_type_ids and position_ids [1, seq] (positions within each text),
+     * token_type_ids and position_ids [1, seq] (positions within each text;
+     * where the graph has them: DeBERTa-v2/v3 and T5 have no position_ids),
      * meta "segments" (each token's text as [start, end), op_attention's
      * segments) and "starts" (key.packed values: each text's first token + 1);
      * a meta slot prepare_text fills (a token of each text + 1) holds the packed

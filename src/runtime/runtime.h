@@ -84,7 +84,7 @@ typedef struct rt_text {
     uint32_t T;
     const int32_t *dec_ids, *dec_mask;
     /* Pack the texts into one token dimension (no compute on padding) where the
-     * family's graph comes packed and each mask is ones then zeros; outputs are
+     * family's graph comes packed (encoder-decoders excepted) and each mask is ones then zeros; outputs are
      * the padded path's, with zeros at padding tokens. VKF_TEXT_PACKING=off turns
      * it off. */
     bool packed;

@@ -312,19 +312,15 @@ static graph *bert_build(const model *m, const graph_key *key)
     const bert_config *c = m->cfg;
     const model_decl *t = &m->decl;
     if (key->kind != MODEL_GRAPH_TEXT) return model_no_graph(m, key);
-    /* packed: the texts in one token dimension (batch 1), NB text slots */
-    uint32_t NB = key->packed ? key->packed : key->batch, B = key->packed ? 1 : key->batch, S = key->seq;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
     uint32_t H = c->hidden, hd = H / c->heads;
-    uint32_t shape[2] = {B, S};
-    int ids = graph_input(g, "input_ids", GRAPH_I32, 2, shape);
-    int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
+    model_text_in in = model_text_inputs(g, key); /* packed: the texts in one token dimension (batch 1) */
+    uint32_t B = in.B, S = in.S, shape[2] = {B, S};
     int tt = c->kind != DISTILBERT && c->kind != MPNET ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
-    uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * S) : 0, starts = key->packed ? graph_meta_named(g, "starts", NB) : 0;
     /* positions skip padding (RoBERTa), or restart at each packed text: from position_ids */
     int pos = ROBERTA_LIKE(c->kind) || key->packed ? graph_input(g, "position_ids", GRAPH_I32, 2, shape) : -1;
-    int h = model_embed_tokens(g, "embeddings_sum", ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, pos);
+    int h = model_embed_tokens(g, "embeddings_sum", in.ids, tt, W("wte"), W("wpe"), tt >= 0 ? W("wtt") : -1, pos);
     h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
     if (c->embed != H) /* ELECTRA: embedding_size to hidden_size */
         h = graph_matmul(g, "embeddings_project", h, W("emb_proj.weight"), W("emb_proj.bias"), -1, &(graph_matmul_desc){.layout = OP_W_NT});
@@ -334,19 +330,16 @@ static graph *bert_build(const model *m, const graph_key *key)
     for (uint32_t l = 0; l < c->layers; l++) {
         char w[16], node[16];
         snprintf(w, sizeof w, "l%u", l), snprintf(node, sizeof node, "layer%u", l);
-        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = in.mask,
                            .out_name = l + 1 == c->layers ? "last_hidden_state" : NULL, /* [B, S, H] under its HF name */
                            .rel_table = rel_table, .rel_buckets = rel_buckets,
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd, .rel_bias = rel,
-                                  .rel_center = c->max_pos, .segments = key->packed > 0, .seg_index = segs}};
+                                  .rel_center = c->max_pos, .segments = in.packed, .seg_index = in.seg}};
         h = model_block_build(g, t, &blk, h);
     }
     graph_output(g, h);
-    op_rows_params first = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = H, .index = 0};
-    if (key->packed) /* each text's first token, at meta "starts" */
-        first = (op_rows_params){.mode = OP_ROWS_GATHER, .batch = NB, .seq = S, .dim = H, .use_meta = true, .meta_index = starts, .x_shared = true};
     if (c->pooler || c->classifier) {
-        int cls = graph_rows(g, "cls_token", h, -1, -1, &first);
+        int cls = model_first_tokens(g, "cls_token", h, &in, H);
         int pooled = -1;
         if (c->pooler) {
             graph_matmul_desc tanh_d = {.layout = OP_W_NT, .act = OP_ACT_TANH};

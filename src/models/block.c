@@ -68,6 +68,26 @@ static int cross_attention(graph *g, const model_decl *t, const model_block *b, 
     return b->cross(b->user, g, q, b->node);
 }
 
+model_text_in model_text_inputs(graph *g, const graph_key *key)
+{
+    model_text_in in = {.B = key->packed ? 1 : key->batch, .NB = key->packed ? key->packed : key->batch, .S = key->seq,
+                        .packed = key->packed > 0};
+    uint32_t shape[2] = {in.B, in.S};
+    in.ids = graph_input(g, "input_ids", GRAPH_I32, 2, shape);
+    in.mask = in.packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
+    if (in.packed) in.seg = graph_meta_named(g, "segments", 2 * in.S), in.starts = graph_meta_named(g, "starts", in.NB);
+    return in;
+}
+
+int model_first_tokens(graph *g, const char *name, int h, const model_text_in *in, uint32_t H)
+{
+    op_rows_params first = {.mode = OP_ROWS_GATHER, .batch = in->B, .seq = in->S, .dim = H, .index = 0};
+    if (in->packed) /* each text's first token, at meta "starts" */
+        first = (op_rows_params){.mode = OP_ROWS_GATHER, .batch = in->NB, .seq = in->S, .dim = H, .use_meta = true,
+                                 .meta_index = in->starts, .x_shared = true};
+    return graph_rows(g, name, h, -1, -1, &first);
+}
+
 int model_embed_tokens(graph *g, const char *name, int ids, int tt, int wte, int wpe, int wtt, int pos_ids)
 {
     if (pos_ids < 0) {

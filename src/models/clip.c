@@ -307,20 +307,15 @@ static graph *clip_build(const model *m, const graph_key *key)
     uint32_t H = tw->hidden;
     /* packed (key->packed texts in one token dimension): positions per text, attention
        causal within each text's segment, each text pooled at its EOS in the packed rows */
-    uint32_t NB = key->packed ? key->packed : B;
-    if (key->packed) B = 1;
-    int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, seq});
-    int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, seq});
-    uint32_t eos = graph_meta_named(g, "pool_rows", NB); /* per text: the EOS position + 1 (prepare_text) */
-    uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * seq) : 0;
-    if (key->packed) graph_meta_named(g, "starts", NB); /* the packed contract's; pooling reads pool_rows */
-    int pos = key->packed ? graph_input(g, "position_ids", GRAPH_I32, 2, (uint32_t[]){B, seq}) : -1;
-    int h = model_embed_tokens(g, "embeddings", ids, -1, W("t.wte"), W("t.wpe"), -1, pos);
-    h = blocks(t, g, "t", tw, B, seq, true, mask, key->packed ? segs + 1 : 0, h);
+    model_text_in in = model_text_inputs(g, key);
+    uint32_t eos = graph_meta_named(g, "pool_rows", in.NB); /* per text: the EOS position + 1 (prepare_text) */
+    int pos = in.packed ? graph_input(g, "position_ids", GRAPH_I32, 2, (uint32_t[]){in.B, seq}) : -1;
+    int h = model_embed_tokens(g, "embeddings", in.ids, -1, W("t.wte"), W("t.wpe"), -1, pos);
+    h = blocks(t, g, "t", tw, in.B, seq, true, in.mask, in.packed ? in.seg + 1 : 0, h);
     int last = graph_layernorm(g, "text_last_hidden_state", h, -1, W("t.ln_f.weight"), W("t.ln_f.bias"), tw->eps, NULL);
     graph_output(g, last);
-    op_rows_params at_eos = {.mode = OP_ROWS_GATHER, .batch = NB, .seq = seq, .dim = H, .use_meta = true, .meta_index = eos,
-                             .x_shared = key->packed > 0};
+    op_rows_params at_eos = {.mode = OP_ROWS_GATHER, .batch = in.NB, .seq = seq, .dim = H, .use_meta = true, .meta_index = eos,
+                             .x_shared = in.packed};
     int pooled = graph_rows(g, "text_pooled", last, -1, -1, &at_eos);
     graph_output(g, pooled);
     project(g, t, c, pooled, "t.proj.weight", c->text_proj, "text_embeds");

@@ -306,19 +306,16 @@ static graph *build(const model *m, const graph_key *key)
     const deberta_config *c = m->cfg;
     const model_decl *t = &m->decl;
     if (key->kind != MODEL_GRAPH_TEXT) return model_no_graph(m, key);
-    /* packed: the texts in one token dimension (batch 1), NB text slots; relative
-       terms depend on i - j within a text and hold unchanged */
-    uint32_t NB = key->packed ? key->packed : key->batch, B = key->packed ? 1 : key->batch, S = key->seq;
-    uint32_t H = c->hidden, hd = H / c->heads;
     graph *g = graph_create(m->diag, m->dtype);
     if (!g) return NULL;
-    uint32_t shape[2] = {B, S};
-    int ids = graph_input(g, "input_ids", GRAPH_I32, 2, shape);
-    int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, shape);
+    uint32_t H = c->hidden, hd = H / c->heads;
+    /* packed: the texts in one token dimension (batch 1); relative terms depend on
+       i - j within a text and hold unchanged */
+    model_text_in in = model_text_inputs(g, key);
+    uint32_t B = in.B, S = in.S, shape[2] = {B, S};
     int tt = c->type_vocab ? graph_input(g, "token_type_ids", GRAPH_I32, 2, shape) : -1;
-    uint32_t segs = key->packed ? graph_meta_named(g, "segments", 2 * S) : 0, starts = key->packed ? graph_meta_named(g, "starts", NB) : 0;
-    int pos = key->packed && c->pos_input ? graph_input(g, "position_ids", GRAPH_I32, 2, shape) : -1; /* restarting per text */
-    int h = model_embed_tokens(g, "embeddings_sum", ids, tt, W("wte"), c->pos_input ? W("wpe") : -1, tt >= 0 ? W("wtt") : -1, pos);
+    int pos = in.packed && c->pos_input ? graph_input(g, "position_ids", GRAPH_I32, 2, shape) : -1; /* restarting per text */
+    int h = model_embed_tokens(g, "embeddings_sum", in.ids, tt, W("wte"), c->pos_input ? W("wpe") : -1, tt >= 0 ? W("wtt") : -1, pos);
     graph_matmul_desc nt = {.layout = OP_W_NT};
     if (c->embed != H) h = graph_matmul(g, "embed_proj", h, W("emb_proj.weight"), -1, -1, &nt);
     h = graph_layernorm(g, "embeddings", h, -1, W("emb_ln.weight"), W("emb_ln.bias"), c->eps, NULL);
@@ -344,17 +341,17 @@ static graph *build(const model *m, const graph_key *key)
             snprintf(pn, sizeof pn, "layer%u.pqk", l), snprintf(pw, sizeof pw, "l%u.pqk.weight", l), snprintf(pb, sizeof pb, "l%u.pqk.bias", l);
             pqk = graph_matmul(g, pn, rel, W(pw), W(pb), -1, &nt);
         }
-        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = mask,
+        model_block blk = {.w = w, .node = node, .layout = OP_W_NT, .act = c->act, .eps = c->eps, .post_ln = true, .mask = in.mask,
                            .out_name = l + 1 == c->layers && !(c->conv && l == 0) ? "last_hidden_state" : NULL,
                            .rel_table = pqk, .rel_buckets = buckets,
                            .at = {.batch = B, .q_len = S, .kv_len = S, .heads = c->heads, .head_dim = hd, .scale = scale,
                                   .dis = c->relative ? c->c2p | c->p2c << 1 : 0, .rel_center = c->max_pos,
                                   .dis_off = (int32_t)c->span - lo, .dis_rows = (uint32_t)(hi - lo + 1),
-                                  .segments = key->packed > 0, .seg_index = segs}};
+                                  .segments = in.packed, .seg_index = in.seg}};
         h = model_block_build(g, t, &blk, h);
         if (l == 0 && c->conv) { /* ConvLayer over the embeddings (padding read as zeros), added to layer 0's output */
-            int x = key->packed ? graph_unfold_segments(g, "conv_unfold", emb, segs, c->conv) /* taps within each text */
-                                : graph_unfold(g, "conv_unfold", emb, mask, c->conv, 1, (c->conv - 1) / 2);
+            int x = in.packed ? graph_unfold_segments(g, "conv_unfold", emb, in.seg, c->conv) /* taps within each text */
+                              : graph_unfold(g, "conv_unfold", emb, in.mask, c->conv, 1, (c->conv - 1) / 2);
             graph_matmul_desc cd = {.layout = OP_W_NT, .act = c->conv_act};
             x = graph_matmul(g, "conv", x, W("conv.weight"), W("conv.bias"), -1, &cd);
             h = graph_layernorm(g, c->layers == 1 ? "last_hidden_state" : "conv_norm", x, h, W("conv_ln.weight"), W("conv_ln.bias"),
@@ -363,10 +360,7 @@ static graph *build(const model *m, const graph_key *key)
     }
     graph_output(g, h);
     if (c->classifier) {
-        op_rows_params first = {.mode = OP_ROWS_GATHER, .batch = B, .seq = S, .dim = H, .index = 0};
-        if (key->packed) /* each text's first token, at meta "starts" */
-            first = (op_rows_params){.mode = OP_ROWS_GATHER, .batch = NB, .seq = S, .dim = H, .use_meta = true, .meta_index = starts, .x_shared = true};
-        int cls = graph_rows(g, "context_token", h, -1, -1, &first);
+        int cls = model_first_tokens(g, "context_token", h, &in, H);
         graph_matmul_desc pd = {.layout = OP_W_NT, .act = c->pooler_act};
         int pooled = graph_matmul(g, "pooled_output", cls, W("pooler.weight"), W("pooler.bias"), -1, &pd);
         graph_output(g, graph_matmul(g, "logits", pooled, W("classifier.weight"), W("classifier.bias"), -1, &nt));

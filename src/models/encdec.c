@@ -79,14 +79,9 @@ graph *model_encdec_build(const model_encdec *e, const graph_key *key)
     uint32_t B = key->batch;
     model_encdec_run r = {.e = e, .kind = (model_graph_kind)key->kind, .B = B, .S = key->seq, .T = key->tgt};
     if (key->kind == MODEL_GRAPH_TEXT && !e->decoder) { /* an encoder alone (T5EncoderModel) */
-        if (key->packed) { /* texts in one token dimension, each attending to its own */
-            r.B = B = 1;
-            r.seg = graph_meta_named(g, "segments", 2 * r.S) + 1;
-            graph_meta_named(g, "starts", key->packed); /* the packed contract's; nothing pools here */
-        }
-        int ids = graph_input(g, "input_ids", GRAPH_I32, 2, (uint32_t[]){B, r.S});
-        int mask = key->packed ? -1 : graph_input(g, "attention_mask", GRAPH_I32, 2, (uint32_t[]){B, r.S});
-        graph_output(g, e->encoder(&r, g, ids, mask));
+        model_text_in in = model_text_inputs(g, key); /* packed: each text attending to its own */
+        r.B = in.B, r.seg = in.packed ? in.seg + 1 : 0;
+        graph_output(g, e->encoder(&r, g, in.ids, in.mask));
         return g;
     }
     if (key->kind == MODEL_GRAPH_TEXT) {

@@ -275,6 +275,21 @@ typedef struct model_block {
 
 int model_block_build(graph *g, const model_decl *t, const model_block *b, int h);
 
+/* A TEXT graph's batch, padded or packed (key->packed: model_family.packed_text's
+ * contract): inputs input_ids [B, S] and, padded, attention_mask (else mask -1);
+ * packed, B 1 and meta "segments" and "starts" (seg, starts: their indices). */
+typedef struct model_text_in {
+    uint32_t B, NB, S; /* graph batch, text slots, tokens */
+    int ids, mask;
+    uint32_t seg, starts;
+    bool packed;
+} model_text_in;
+
+model_text_in model_text_inputs(graph *g, const graph_key *key);
+
+/* Each text's first token of h [B, S, H] (packed: at meta "starts"): [NB, H]. */
+int model_first_tokens(graph *g, const char *name, int h, const model_text_in *in, uint32_t H);
+
 /* Token embeddings (with token types when tt >= 0; wtt -1 without) plus the
  * position embeddings wpe (none when -1): of each row's index, or looked up
  * from the position_ids input pos_ids (>= 0: RoBERTa's, packed texts'). */
